@@ -1,0 +1,41 @@
+"""What a spider hands to the evidence pipeline, and what it expects from the engine.
+
+Spiders never import the ``vetting`` package: the engine passes a context object with the
+methods of :class:`CollectionContext`. Run alone (``scrapy crawl``) there is no context and
+captures are simply yielded as items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Capture:
+    """One captured thing with its raw bytes, before it becomes evidence."""
+
+    key: str  # stable per case: the same URL/check gives the same key, so re-runs never duplicate
+    kind: str  # page | account | search_result
+    url: str
+    outcome: str  # captured | exists | missing | indeterminate | not_found | not_public | blocked | refused | error
+    reason: str = ""
+    found_by: str = ""
+    final_url: str | None = None
+    status: int | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None  # the bytes the server sent (hashed as captured)
+    rendered_dom: str | None = None  # the DOM after the browser ran the page
+    screenshot: bytes | None = None  # full-page PNG
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class CollectionContext(Protocol):
+    """What the engine provides to a spider running one step of one case."""
+
+    render: bool
+
+    def is_captured(self, key: str) -> bool: ...
+
+    def save_capture(self, capture: Capture) -> None: ...

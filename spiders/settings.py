@@ -1,0 +1,54 @@
+"""Scrapy settings shared by every spider of the toolkit (``scrapy.cfg`` points here).
+
+The engine starts from these and adds the procedure's guard settings (user agent, network
+profile, caps) per step. Run alone (``scrapy crawl pages -a urls=...``) the spiders use these
+defaults: robots.txt obeyed, cookies off, the public network profile.
+"""
+
+from __future__ import annotations
+
+BOT_NAME = "vetting"
+SPIDER_MODULES = ["spiders.pages", "spiders.accounts", "spiders.search"]
+NEWSPIDER_MODULE = "spiders"
+
+# An honest default; a procedure always sets its own agency User-Agent with a contact.
+USER_AGENT = "VettingToolkit/0.1 (pre-employment background investigation; +https://github.com/vetting-toolkit)"
+ROBOTSTXT_OBEY = True
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+HTTPCACHE_ENABLED = False
+
+# Gentle by default; the procedure's rate_limit overrides these.
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+RANDOMIZE_DOWNLOAD_DELAY = False
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 5_000_000
+DOWNLOAD_WARNSIZE = 2_000_000
+REDIRECT_MAX_TIMES = 5
+METAREFRESH_ENABLED = False  # a page's meta refresh is content to record, not a place to go
+RETRY_ENABLED = True
+RETRY_TIMES = 1
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]  # never 401/403/429: walls are not retried around
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+
+ITEM_PIPELINES = {"spiders.pipelines.EvidencePipeline": 300}
+LOG_LEVEL = "WARNING"
+FEED_EXPORT_ENCODING = "utf-8"
+
+
+try:
+    from spiders.browser import launch_options
+
+    PLAYWRIGHT_LAUNCH_OPTIONS = launch_options()
+except RuntimeError:  # no Chromium on this machine: `scrapy list` still works
+    PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True}

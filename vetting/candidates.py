@@ -1,0 +1,156 @@
+"""Candidates: their identifiers and the signed authorization without which nothing is searched."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import select
+
+from vetting.models import Candidate, dumps, utcnow
+from vetting.workspace import Workspace
+from vetting.yamlsource import InputError, Problem, load_yaml_file, validate_model
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_URL = re.compile(r"^https?://[^\s/]+", re.I)
+_ID = r"^[a-z0-9][a-z0-9._-]{1,63}$"
+
+
+class Authorization(BaseModel):
+    """The candidate's signed authorization for the background investigation."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: str
+    signed_on: date
+
+
+class CandidateInput(BaseModel):
+    """What an investigator enters for a candidate (YAML file or ``vet candidate add`` flags)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(None, pattern=_ID)
+    full_name: str = Field(min_length=2)
+    aliases: list[str] = []
+    date_of_birth: date | None = None
+    city: str | None = None
+    state: str | None = None
+    emails: list[str] = []
+    phones: list[str] = []
+    usernames: list[str] = []
+    profile_urls: list[str] = []
+    authorization: Authorization | None = None
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not _EMAIL.match(e):
+                raise ValueError(f"{e!r} is not an e-mail address")
+        return v
+
+    @field_validator("profile_urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not _URL.match(u):
+                raise ValueError(f"{u!r} is not an http(s) URL")
+        return v
+
+    @field_validator("usernames")
+    @classmethod
+    def _usernames(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.fullmatch(r"[\w.\-]{1,64}", u):
+                raise ValueError(f"{u!r} is not a plausible username (letters, digits, . _ - only)")
+        return v
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, v: date | None) -> date | None:
+        if v is not None and not (date(1900, 1, 1) <= v <= date.today()):
+            raise ValueError("date of birth is not plausible")
+        return v
+
+    def identifiers(self) -> dict[str, Any]:
+        """The identifiers a procedure may template inputs from."""
+        data = self.model_dump(mode="json", exclude={"id", "authorization"})
+        return data
+
+
+class CandidateError(Exception):
+    """Adding a candidate is refused, with the reason."""
+
+
+def slugify(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60] or "candidate"
+
+
+def load_candidate_file(path: Path) -> tuple[CandidateInput, Path | None]:
+    """Parse a candidate YAML file; return it and the authorization file's path (resolved)."""
+    doc = load_yaml_file(path)
+    cand = validate_model(CandidateInput, doc)
+    auth_path = (path.parent / cand.authorization.file) if cand.authorization else None
+    return cand, auth_path
+
+
+def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, by: str,
+                  source: str = "flags") -> Candidate:
+    """Store a candidate with the sha256 of their signed authorization; refuse without one."""
+    problems: list[Problem] = []
+    if cand.authorization is None or auth_path is None:
+        problems.append(Problem(source, None, "authorization",
+                                "no signed authorization: no search without one (give the file and "
+                                "its signing date)"))
+    else:
+        if not auth_path.is_file():
+            problems.append(Problem(source, None, "authorization.file", f"{auth_path} does not exist"))
+        elif auth_path.stat().st_size == 0:
+            problems.append(Problem(source, None, "authorization.file", f"{auth_path} is empty"))
+        if cand.authorization.signed_on > date.today():
+            problems.append(Problem(source, None, "authorization.signed_on", "is in the future"))
+    if not by.strip():
+        problems.append(Problem(source, None, "--by", "name the investigator adding the candidate"))
+    candidate_id = cand.id or slugify(cand.full_name)
+    with ws.session() as s:
+        if s.get(Candidate, candidate_id) is not None:
+            problems.append(Problem(source, None, "id", f"candidate {candidate_id!r} already exists"))
+    if problems:
+        raise InputError(problems)
+    assert cand.authorization is not None and auth_path is not None
+    rel, digest = ws.store_bytes(auth_path.read_bytes(), suffix=auth_path.suffix)
+    row = Candidate(
+        id=candidate_id, full_name=cand.full_name, identifiers_json=dumps(cand.identifiers()),
+        authorization_sha256=digest, authorization_path=rel,
+        authorization_signed_on=cand.authorization.signed_on, added_by=by.strip(), added_at=utcnow(),
+    )
+    with ws.session() as s:
+        s.add(row)
+        s.commit()
+    ws.record("candidate.added", actor=by.strip(), subject=candidate_id,
+              payload={"full_name": cand.full_name, "source": source,
+                       "authorization_signed_on": cand.authorization.signed_on.isoformat(),
+                       "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
+                                             for k, v in cand.identifiers().items()},
+                       "artifacts": [{"path": rel, "sha256": digest}]})
+    ws.audit.checkpoint()
+    return row
+
+
+def get_candidate(ws: Workspace, candidate_id: str) -> Candidate:
+    with ws.session() as s:
+        row = s.get(Candidate, candidate_id)
+        if row is None:
+            known = [c.id for c in s.exec(select(Candidate))]
+            raise CandidateError(f"no candidate {candidate_id!r}"
+                                 + (f"; known: {', '.join(known)}" if known else ""))
+        return row
+
+
+def list_candidates(ws: Workspace) -> list[Candidate]:
+    with ws.session() as s:
+        return list(s.exec(select(Candidate).order_by(Candidate.id)))

@@ -1,0 +1,75 @@
+"""The workspace database: engine creation and in-place schema upgrades.
+
+The schema version lives in the ``meta`` table. Each later version of the toolkit appends a
+migration to :data:`MIGRATIONS`; opening an older workspace applies the missing ones in
+order, inside a transaction, so data is never lost and a failed upgrade changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+from vetting import models  # noqa: F401  (registers the tables)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite file or a PostgreSQL URL; SQLite gets WAL and foreign keys."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            # WAL + synchronous=FULL: a kill or power loss never loses a committed item.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    return engine
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _v1(conn: Connection) -> None:
+    """The first schema: every table of vetting.models."""
+    SQLModel.metadata.create_all(conn)
+
+
+#: Ordered migrations; index + 1 is the schema version each one produces.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("meta"):
+        return 0
+    row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
+    return int(row[0]) if row else 0
+
+
+class SchemaTooNew(RuntimeError):
+    """The workspace was written by a newer toolkit; opening it could corrupt it."""
+
+
+def upgrade(engine: Engine) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before."""
+    with engine.begin() as conn:
+        found = current_version(conn)
+        if found > SCHEMA_VERSION:
+            raise SchemaTooNew(f"workspace schema version {found} is newer than this toolkit's "
+                               f"({SCHEMA_VERSION}); upgrade the toolkit")
+        for version in range(found, SCHEMA_VERSION):
+            MIGRATIONS[version](conn)
+            conn.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
+            conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
+                         {"v": str(version + 1)})
+    return found

@@ -1,0 +1,139 @@
+"""The database tables of a workspace (SQLModel).
+
+Lists and mappings are stored as JSON text so the same schema works on SQLite and
+PostgreSQL. The audit log has its own tables, owned by the ``audit`` package.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class Meta(SQLModel, table=True):
+    """Workspace facts: its id, the schema version (for in-place upgrades)."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class ProcedureVersion(SQLModel, table=True):
+    """One approved version of a written process, frozen as approved."""
+
+    __table_args__ = (UniqueConstraint("procedure_id", "version"),)
+
+    fingerprint: str = Field(primary_key=True)
+    procedure_id: str = Field(index=True)
+    version: int
+    title: str
+    author: str
+    approved_by: str
+    approved_at: datetime
+    source_name: str
+    source_text: str
+    canonical_json: str
+    manifests_json: str = "{}"  # step id -> manifest file name in the frozen folder
+
+
+class Candidate(SQLModel, table=True):
+    """A job candidate: identifiers as given, and the signed authorization on file."""
+
+    id: str = Field(primary_key=True)
+    full_name: str
+    identifiers_json: str
+    authorization_sha256: str
+    authorization_path: str  # relative to the evidence root
+    authorization_signed_on: date
+    added_by: str
+    added_at: datetime
+
+    def identifiers(self) -> dict[str, Any]:
+        return json.loads(self.identifiers_json)
+
+
+class Case(SQLModel, table=True):
+    """A candidate searched under one approved procedure fingerprint."""
+
+    __table_args__ = (UniqueConstraint("candidate_id", "fingerprint"),)
+
+    id: str = Field(primary_key=True)
+    candidate_id: str = Field(foreign_key="candidate.id", index=True)
+    fingerprint: str = Field(foreign_key="procedureversion.fingerprint", index=True)
+    procedure_id: str = Field(index=True)
+    opened_by: str
+    opened_at: datetime
+    status: str = "open"  # open | complete
+    completed_at: datetime | None = None
+
+
+STEP_TERMINAL = ("completed", "no_input", "failed")
+STEP_STATES = ("pending", "running") + STEP_TERMINAL
+
+
+class StepRun(SQLModel, table=True):
+    """The execution record of one step of one case (the uniform record, negatives included)."""
+
+    __table_args__ = (UniqueConstraint("case_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    position: int
+    step_id: str
+    collector: str
+    status: str = "pending"
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    inputs_json: str = "[]"
+    requests_allowed: int = 0
+    requests_refused: int = 0
+    items: int = 0
+    error: str | None = None
+
+
+class Item(SQLModel, table=True):
+    """One captured thing: a page, an account check's verdict, or a search result."""
+
+    __table_args__ = (UniqueConstraint("case_id", "key"),)
+
+    id: str = Field(primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    step_id: str
+    key: str  # stable per case: re-running a step never duplicates an item
+    kind: str  # page | account | search_result
+    url: str
+    final_url: str | None = None
+    status: int | None = None
+    outcome: str  # captured | exists | missing | indeterminate | not_public | blocked | refused | error ...
+    reason: str = ""
+    title: str = ""
+    author: str = ""
+    published: str | None = None
+    text: str = ""
+    found_by: str = ""  # which input led here (e.g. "profile_urls", "usernames:arivera96")
+    links_json: str = "[]"
+    artifacts_json: str = "[]"  # [{"kind","path","sha256","warc","record_id","offset"}]
+    meta_json: str = "{}"
+    captured_at: datetime
+    collector: str = ""
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        return json.loads(self.artifacts_json)
+
+    def links(self) -> list[str]:
+        return json.loads(self.links_json)
+
+    def meta(self) -> dict[str, Any]:
+        return json.loads(self.meta_json)

@@ -1,0 +1,166 @@
+"""A workspace: one folder holding the database, the evidence store, keys and frozen procedures.
+
+Layout::
+
+    workspace.json        marker: this folder is a vetting workspace, and its id
+    vetting.db            SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
+    evidence/             content-addressed artifacts (sha256/ab/cdef...) and WARC files
+    keys/                 the audit log's Ed25519 signing key and checkpoints.log
+    evidence/procedures/<fp>/  the approved procedure text and manifests, frozen at approval
+
+A folder that has other content and no marker is refused, so a typo in ``--workspace``
+never scatters files into someone's home directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from vetting import __version__
+from vetting.db import make_engine, sqlite_url, upgrade
+from vetting.models import utcnow
+
+MARKER = "workspace.json"
+DEFAULT_DIR = "vetting-workspace"
+
+
+class WorkspaceError(Exception):
+    """The workspace folder is missing, foreign, or inconsistent with its database."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("VETTING_HOME", DEFAULT_DIR))
+
+
+class Workspace:
+    """An open workspace; build with :meth:`open`."""
+
+    def __init__(self, root: Path, database_url: str | None = None):
+        self.root = root
+        self.evidence_root = root / "evidence"
+        self.key_dir = root / "keys"
+        self.procedures_dir = self.evidence_root / "procedures"
+        self.database_url = database_url or sqlite_url(root / "vetting.db")
+        self.engine = make_engine(self.database_url)
+        self.id = ""
+        self._audit: Any = None
+
+    # -- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: Path | None = None, *, create: bool = True,
+             database_url: str | None = None) -> Workspace:
+        """Open (and on first use create) a workspace; refuse missing or foreign folders."""
+        root = Path(root) if root is not None else default_root()
+        database_url = database_url or os.environ.get("VETTING_DATABASE_URL") or None
+        marker = root / MARKER
+        if not marker.exists():
+            if root.exists() and (not root.is_dir() or any(root.iterdir())):
+                raise WorkspaceError(f"{root} is not a vetting workspace (no {MARKER}) and is not "
+                                     "empty; refusing to write into it")
+            if not create:
+                raise WorkspaceError(f"no workspace at {root}; approve a procedure or add a "
+                                     "candidate first, or pass --workspace")
+            return cls._create(root, database_url)
+        try:
+            info = json.loads(marker.read_text(encoding="utf-8"))
+            if info.get("kind") != "vetting-workspace":
+                raise ValueError("wrong kind")
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(f"{marker} is not a vetting workspace marker ({exc})") from None
+        ws = cls(root, database_url)
+        ws.id = str(info["id"])
+        ws._check_database()
+        return ws
+
+    @classmethod
+    def _create(cls, root: Path, database_url: str | None) -> Workspace:
+        root.mkdir(parents=True, exist_ok=True)
+        ws = cls(root, database_url)
+        ws.id = str(uuid.uuid4())
+        for d in (ws.evidence_root, ws.key_dir, ws.procedures_dir):  # procedures_dir is inside evidence_root
+            d.mkdir(parents=True, exist_ok=True)
+        upgrade(ws.engine)
+        with ws.engine.begin() as conn:
+            from sqlalchemy import text
+
+            existing = conn.execute(text("SELECT value FROM meta WHERE key='workspace_id'")).first()
+            if existing:
+                raise WorkspaceError(f"the database at {ws.database_url} already belongs to "
+                                     f"workspace {existing[0]}")
+            conn.execute(text("INSERT INTO meta (key, value) VALUES ('workspace_id', :v)"), {"v": ws.id})
+        ws.audit.create_schema()
+        tmp = root / (MARKER + ".tmp")
+        tmp.write_text(json.dumps({"kind": "vetting-workspace", "id": ws.id,
+                                   "created_at": utcnow().isoformat(),
+                                   "created_by_version": __version__}, indent=2) + "\n")
+        tmp.replace(root / MARKER)
+        ws.record("workspace.created", actor="system:workspace",
+                  payload={"toolkit_version": __version__})
+        ws.audit.checkpoint()
+        return ws
+
+    def _check_database(self) -> None:
+        from sqlalchemy import text
+
+        upgrade(self.engine)
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT value FROM meta WHERE key='workspace_id'")).first()
+        if row is None or row[0] != self.id:
+            raise WorkspaceError(f"the database at {self.database_url} belongs to another workspace "
+                                 f"({row[0] if row else 'none'}), not {self.id}")
+        self.audit.create_schema()
+
+    # -- database and audit -------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @property
+    def audit(self) -> Any:
+        if self._audit is None:
+            from audit import AuditLog
+
+            self._audit = AuditLog(self.engine, key_dir=self.key_dir, origin=f"vetting/{self.id}")
+        return self._audit
+
+    def record(self, action: str, *, actor: str, case_id: str | None = None,
+               subject: str | None = None, payload: dict[str, Any] | None = None) -> Any:
+        """Append one audit event: every action of the toolkit goes through here."""
+        return self.audit.append(action, actor=actor, case_id=case_id, subject=subject,
+                                 payload=payload or {})
+
+    # -- evidence store -----------------------------------------------------------------
+    def store_bytes(self, data: bytes, suffix: str = "") -> tuple[str, str]:
+        """Store ``data`` content-addressed; return (path relative to the evidence root, sha256).
+
+        Written to a temporary file, fsynced, then renamed: a kill never leaves a partial
+        artifact under its final name.
+        """
+        digest = hashlib.sha256(data).hexdigest()
+        rel = Path("sha256") / digest[:2] / (digest + suffix)
+        path = self.evidence_root / rel
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+        return rel.as_posix(), digest
+
+    def evidence_path(self, rel: str) -> Path:
+        path = (self.evidence_root / rel).resolve()
+        if not path.is_relative_to(self.evidence_root.resolve()):
+            raise WorkspaceError(f"evidence path {rel!r} escapes the evidence store")
+        return path
