@@ -1,0 +1,123 @@
+"""The audit event and its one canonical serialization.
+
+The leaf hash of an event is over exactly one byte string, :func:`canonical_bytes`,
+so anyone holding the fields (in the database, or in an export) recomputes the
+same hash. The serialization is JSON with keys sorted, no insignificant
+whitespace, non-ASCII characters kept as UTF-8 (``ensure_ascii=False``), NaN and
+infinities refused, over the object::
+
+    {"action": ..., "actor": ..., "case_id": ... or null, "payload": {...},
+     "seq": <int>, "subject": ... or null, "time": "YYYY-MM-DDTHH:MM:SS.ffffffZ", "v": 1}
+
+``seq`` is inside the hashed data, so an event cannot be moved to another place
+in the log without its leaf hash changing. The chain hash links each event to
+the one before it: ``chain_i = SHA-256(chain_{i-1} || leaf_i)`` with
+``chain_{-1}`` 32 zero bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from audit.merkle import leaf_hash
+
+EVENT_VERSION = 1
+CHAIN_SEED = bytes(32)
+TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+ACTION_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
+
+
+def canonical_json(value: Any) -> str:
+    """The project's canonical JSON text (sorted keys, compact, UTF-8, no NaN)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO 8601 with microseconds and a Z suffix."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_next(prev_chain: bytes, leaf: bytes) -> bytes:
+    """One link of the hash chain."""
+    return hashlib.sha256(prev_chain + leaf).digest()
+
+
+def _check_json(value: Any, where: str) -> None:
+    """Refuse values that would not round-trip through JSON identically."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where}: keys must be strings, got {k!r}")
+            _check_json(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json(v, f"{where}[{i}]")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value!r} is not representable in JSON")
+    elif value is None or isinstance(value, (str, int, bool)):
+        return
+    else:
+        raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def validate_fields(action: str, actor: str, case_id: str | None, subject: str | None,
+                    payload: Any) -> None:
+    """Reject an event before it is written, with a message naming the bad field."""
+    if not isinstance(action, str) or not ACTION_RE.match(action):
+        raise ValueError(f"action must be lowercase dot-separated words, got {action!r}")
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValueError("actor must be a non-empty string")
+    for name, v in (("case_id", case_id), ("subject", subject)):
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"{name} must be a string or None")
+    if not isinstance(payload, dict):
+        raise ValueError("payload must be a JSON object (dict)")
+    _check_json(payload, "payload")
+
+
+def event_document(seq: int, time: str, actor: str, action: str, case_id: str | None,
+                   subject: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object whose canonical form is hashed into the leaf."""
+    return {"v": EVENT_VERSION, "seq": seq, "time": time, "actor": actor, "action": action,
+            "case_id": case_id, "subject": subject, "payload": payload}
+
+
+def canonical_bytes(seq: int, time: str, actor: str, action: str, case_id: str | None,
+                    subject: str | None, payload: dict[str, Any]) -> bytes:
+    """The one serialization the leaf hash is computed over."""
+    return canonical_json(
+        event_document(seq, time, actor, action, case_id, subject, payload)).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event as stored: its fields plus the hashes that bind it into the log."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    case_id: str | None
+    subject: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    leaf_hash: bytes = b""
+    chain_hash: bytes = b""
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(self.seq, self.time, self.actor, self.action, self.case_id,
+                               self.subject, self.payload)
+
+    def computed_leaf_hash(self) -> bytes:
+        """The leaf hash recomputed from the fields (compare with :attr:`leaf_hash`)."""
+        return leaf_hash(self.canonical())
+
+    def document(self) -> dict[str, Any]:
+        return event_document(self.seq, self.time, self.actor, self.action, self.case_id,
+                              self.subject, self.payload)

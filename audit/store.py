@@ -1,0 +1,109 @@
+"""Database schema of the audit log (SQLAlchemy Core) and the triggers that keep it append-only.
+
+Three tables:
+
+* ``audit_event``: one row per event, ``seq`` dense from 0 (the leaf index).
+* ``audit_checkpoint``: one row per signed checkpoint, numbered densely from 0.
+* ``audit_node``: every completed perfect-subtree node of the Merkle tree (level >= 1),
+  written once when its last leaf arrives. Derived data: it makes proofs O(log n)
+  lookups and lets the log reload its frontier; the verifier never trusts it.
+
+Database triggers refuse UPDATE and DELETE (and, on PostgreSQL, TRUNCATE) on all
+three, so the toolkit itself cannot rewrite history by accident or by a bug. A
+person with raw access to the database file can still drop the triggers; that is
+what the hashes, the signatures and the out-of-database ``checkpoints.log`` catch.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Column, Connection, Index, Integer, LargeBinary, MetaData,
+                        PrimaryKeyConstraint, SmallInteger, String, Table, Text, text)
+
+metadata = MetaData()
+
+# SQLite only makes "INTEGER PRIMARY KEY" an alias of the rowid (the fast, compact form).
+_SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+audit_event = Table(
+    "audit_event", metadata,
+    Column("seq", _SeqType, primary_key=True, autoincrement=False),
+    Column("time", String(32), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("case_id", Text, nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("payload", Text, nullable=False),          # canonical JSON of the payload object
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("chain_hash", LargeBinary(32), nullable=False),
+    Index("ix_audit_event_case_id", "case_id"),
+)
+
+audit_checkpoint = Table(
+    "audit_checkpoint", metadata,
+    Column("idx", _SeqType, primary_key=True, autoincrement=False),
+    Column("time", String(32), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),             # the full signed note, body + signature
+)
+
+audit_node = Table(
+    "audit_node", metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("level", "idx"),
+)
+
+PROTECTED_TABLES = ("audit_event", "audit_checkpoint", "audit_node")
+
+
+def sqlite_trigger_ddl(table: str) -> list[str]:
+    """Triggers aborting any UPDATE or DELETE on ``table`` (SQLite)."""
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_refuse_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+POSTGRES_FUNCTION_DDL = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+END
+$$
+"""
+
+
+def postgres_trigger_ddl(table: str) -> list[tuple[str, str]]:
+    """(trigger name, DDL) pairs refusing UPDATE, DELETE and TRUNCATE on ``table`` (PostgreSQL)."""
+    return [
+        (f"{table}_refuse_change",
+         f"CREATE TRIGGER {table}_refuse_change BEFORE UPDATE OR DELETE ON {table} "
+         f"FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()"),
+        (f"{table}_refuse_truncate",
+         f"CREATE TRIGGER {table}_refuse_truncate BEFORE TRUNCATE ON {table} "
+         f"FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()"),
+    ]
+
+
+def create_schema(conn: Connection) -> None:
+    """Create tables and triggers if missing (idempotent), inside the caller's transaction."""
+    metadata.create_all(conn, checkfirst=True)
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        for table in PROTECTED_TABLES:
+            for ddl in sqlite_trigger_ddl(table):
+                conn.exec_driver_sql(ddl)
+    elif dialect == "postgresql":
+        conn.exec_driver_sql(POSTGRES_FUNCTION_DDL)
+        for table in PROTECTED_TABLES:
+            for name, ddl in postgres_trigger_ddl(table):
+                exists = conn.execute(
+                    text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND NOT tgisinternal"),
+                    {"n": name}).first()
+                if not exists:
+                    conn.exec_driver_sql(ddl)
+    else:
+        raise NotImplementedError(
+            f"audit log triggers are written for sqlite and postgresql, not {dialect}")

@@ -1,0 +1,313 @@
+"""Verify an audit log from first principles, streaming, in bounded memory.
+
+Nothing stored is trusted: every leaf hash is recomputed from the event's fields,
+every chain link from the previous event, the Merkle tree from the recomputed
+leaves (through a compact range, so memory is O(log n) whatever the size), every
+checkpoint's signature with the log's public key, every checkpoint's root against
+the tree at its size, the database's checkpoints against ``checkpoints.log``, and
+every evidence file named by an event against the sha256 the event recorded.
+
+Each :class:`Problem` names where (``event 17``, ``event 17..end``,
+``checkpoint 3``, ``file evidence/ab/cd.warc.gz``, ``checkpoints.log``, ``key``)
+and says what is wrong, so an auditor can go straight to it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Engine, select
+
+from audit import checkpoints as cps
+from audit.events import CHAIN_SEED, EVENT_VERSION
+from audit.merkle import EMPTY_ROOT, CompactRange
+from audit.store import audit_checkpoint, audit_event
+
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    problems: list[Problem] = field(default_factory=list)
+    events_checked: int = 0
+    files_checked: int = 0
+    checkpoints_checked: int = 0
+    tree_size: int = 0            # events streamed
+    root: bytes = EMPTY_ROOT      # MTH recomputed from the events' contents
+    signed_size: int = 0          # largest size covered by a valid signed checkpoint
+    suppressed: int = 0           # problems beyond max_problems, counted but not listed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.suppressed
+
+    @property
+    def unsigned_tail(self) -> int:
+        """Events after the last valid checkpoint: intact so far, but not yet signed."""
+        return max(0, self.tree_size - self.signed_size)
+
+    def summary(self) -> str:
+        state = "OK" if self.ok else f"{len(self.problems) + self.suppressed} problem(s)"
+        return (f"{state}: {self.events_checked} events, {self.checkpoints_checked} checkpoints, "
+                f"{self.files_checked} files checked; root {self.root.hex()}")
+
+
+class _Problems:
+    def __init__(self, report: VerifyReport, limit: int) -> None:
+        self.report = report
+        self.limit = limit
+
+    def add(self, where: str, message: str) -> None:
+        if len(self.report.problems) < self.limit:
+            self.report.problems.append(Problem(where, message))
+        else:
+            self.report.suppressed += 1
+
+
+def safe_evidence_path(root: Path, rel: str) -> Path | None:
+    """``root/rel`` if ``rel`` is a plain relative path that stays inside ``root``; else None."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\x00" in rel:
+        return None
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts or rel.startswith("~"):
+        return None
+    full = root.joinpath(*p.parts)
+    try:
+        full.resolve().relative_to(root.resolve())  # also refuses symlinks leading out
+    except ValueError:
+        return None
+    return full
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class _CheckpointClaim:
+    idx: int
+    size: int
+    root: bytes
+
+
+def _check_checkpoints(engine: Engine, key_dir: Path, public_key: Ed25519PublicKey | None,
+                       out: _Problems, report: VerifyReport) -> list[_CheckpointClaim]:
+    """Signatures, origins, DB-versus-file agreement; returns the (idx, size, root) claims."""
+    with engine.connect() as conn:
+        db_rows = {r.idx: r for r in conn.execute(
+            select(audit_checkpoint).order_by(audit_checkpoint.c.idx))}
+    file_entries: dict[int, cps.FileCheckpoint] = {}
+    file_path = key_dir / cps.CHECKPOINTS_FILE
+    if not file_path.exists() and db_rows:
+        out.add("checkpoints.log", f"missing from {key_dir}")
+    for entry in cps.read_checkpoint_file(file_path):
+        if isinstance(entry, str):
+            out.add("checkpoints.log", entry)
+        elif entry.idx in file_entries and file_entries[entry.idx].note != entry.note:
+            out.add(f"checkpoint {entry.idx}", "appears twice in checkpoints.log, differently")
+        else:
+            file_entries[entry.idx] = entry
+
+    claims: list[_CheckpointClaim] = []
+    origin: str | None = None
+    prev_size = -1
+    for idx in sorted(set(db_rows) | set(file_entries)):
+        where = f"checkpoint {idx}"
+        row = db_rows.get(idx)
+        fentry = file_entries.get(idx)
+        notes: list[str] = []
+        if row is not None and fentry is not None:
+            if row.note != fentry.note:
+                out.add(where, "differs between the database and checkpoints.log")
+                notes = [fentry.note, row.note]
+            else:
+                notes = [row.note]
+        elif row is not None:
+            out.add(where, "missing from checkpoints.log")
+            notes = [row.note]
+        else:
+            assert fentry is not None
+            out.add(where, "in checkpoints.log but missing from the database")
+            notes = [fentry.note]
+        seen: set[tuple[int, bytes]] = set()
+        for note_text in notes:
+            report.checkpoints_checked += 1
+            try:
+                note = cps.parse_note(note_text)
+            except ValueError as exc:
+                out.add(where, f"malformed signed note: {exc}")
+                continue
+            if origin is None:
+                origin = note.origin
+            elif note.origin != origin:
+                out.add(where, f"origin {note.origin!r} differs from the log's origin {origin!r}")
+            if public_key is not None:
+                why = cps.signature_problem(note, public_key)
+                if why:
+                    out.add(where, why)
+                elif (note.size, note.root) not in seen:
+                    report.signed_size = max(report.signed_size, note.size)
+            if row is not None and note_text == row.note and (
+                    row.tree_size != note.size or bytes(row.root) != note.root):
+                out.add(where, "stored size/root columns disagree with its signed note")
+            if (note.size, note.root) not in seen:
+                seen.add((note.size, note.root))
+                claims.append(_CheckpointClaim(idx, note.size, note.root))
+        sizes = [s for s, _ in seen]
+        if sizes and min(sizes) < prev_size:
+            out.add(where, f"size {min(sizes)} is smaller than an earlier checkpoint's {prev_size}")
+        if sizes:
+            prev_size = max(prev_size, max(sizes))
+    return claims
+
+
+def _event_rows(engine: Engine, batch: int) -> Iterator[Any]:
+    stmt = select(audit_event.c.seq, audit_event.c.time, audit_event.c.actor,
+                  audit_event.c.action, audit_event.c.case_id, audit_event.c.subject,
+                  audit_event.c.payload, audit_event.c.leaf_hash, audit_event.c.chain_hash
+                  ).order_by(audit_event.c.seq)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+        for part in result.partitions():
+            yield from part
+
+
+def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
+               case_id: str | None = None, *, public_key: Ed25519PublicKey | None = None,
+               max_problems: int = 1000, batch: int = 10000) -> VerifyReport:
+    """Verify the whole log; evidence re-hashing limited to ``case_id``'s events if given.
+
+    ``public_key`` pins the verification key (e.g. one published by the agency);
+    by default the public key in ``key_dir`` is used.
+    """
+    key_dir = Path(key_dir)
+    report = VerifyReport()
+    out = _Problems(report, max_problems)
+    if public_key is None:
+        try:
+            public_key = cps.load_public_key(key_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            out.add("key", f"cannot check signatures: {exc}")
+    claims = _check_checkpoints(engine, key_dir, public_key, out, report)
+    by_size: dict[int, list[_CheckpointClaim]] = {}
+    for c in claims:
+        by_size.setdefault(c.size, []).append(c)
+
+    def check_root(size: int, root: bytes) -> None:
+        for c in by_size.pop(size, ()):
+            if c.root != root:
+                out.add(f"checkpoint {c.idx}",
+                        f"signed root for size {size} does not match the tree of events "
+                        f"0..{size - 1}" if size else "signed root of the empty log is wrong")
+
+    check_root(0, EMPTY_ROOT)
+
+    evidence = Path(evidence_root) if evidence_root is not None else None
+    sha256 = hashlib.sha256
+    loads, dumps = json.loads, json.dumps
+    frontier = CompactRange()
+    append_leaf = frontier.append
+    expected = 0
+    prev_chain = CHAIN_SEED
+    last_seq = -1
+    after_gap = False
+    for seq, time, actor, action, ev_case, subject, payload_text, stored_leaf, stored_chain in \
+            _event_rows(engine, batch):
+        stored_leaf = bytes(stored_leaf)
+        stored_chain = bytes(stored_chain)
+        if seq != expected:
+            span = f"event {expected}" if seq == expected + 1 else f"event {expected}..{seq - 1}"
+            out.add(span, f"missing (sequence jumps from {expected - 1} to {seq})")
+            after_gap = True
+        payload: Any = None
+        try:
+            payload = loads(payload_text)
+            if not isinstance(payload, dict):
+                raise ValueError("not a JSON object")
+            data = dumps({"v": EVENT_VERSION, "seq": seq, "time": time, "actor": actor,
+                          "action": action, "case_id": ev_case, "subject": subject,
+                          "payload": payload}, sort_keys=True, separators=(",", ":"),
+                         ensure_ascii=False, allow_nan=False).encode("utf-8")
+            leaf = sha256(b"\x00" + data).digest()
+            if leaf != stored_leaf:
+                out.add(f"event {seq}", "leaf hash does not match its contents")
+        except (ValueError, TypeError) as exc:
+            out.add(f"event {seq}", f"payload is not a valid JSON object ({exc})")
+            payload = None
+            leaf = stored_leaf
+        if not after_gap and sha256(prev_chain + stored_leaf).digest() != stored_chain:
+            out.add(f"event {seq}", "chain hash does not follow from the previous event"
+                    if seq else "chain hash does not follow from the chain seed")
+        after_gap = False
+        prev_chain = stored_chain
+        append_leaf(leaf)
+        report.events_checked += 1
+        expected = seq + 1
+        last_seq = seq
+        if frontier.size in by_size:
+            check_root(frontier.size, frontier.root())
+        if (evidence is not None and payload is not None and "artifacts" in payload
+                and (case_id is None or ev_case == case_id)):
+            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out)
+
+    report.tree_size = frontier.size
+    report.root = frontier.root()
+    if by_size:
+        claimed = last_seq + 1
+        worst = max((c for cs in by_size.values() for c in cs), key=lambda c: (c.size, -c.idx))
+        if worst.size > claimed:
+            out.add(f"event {claimed}..end",
+                    f"missing (log truncated: checkpoint {worst.idx} covers {worst.size} events, "
+                    f"log has {claimed})")
+        for size in sorted(by_size):
+            for c in by_size[size]:
+                if size <= claimed:
+                    out.add(f"checkpoint {c.idx}",
+                            f"covers {size} events but only {frontier.size} are stored")
+    return report
+
+
+def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems) -> int:
+    """Re-hash the files an event recorded; returns how many files were hashed."""
+    where = f"event {seq}"
+    if not isinstance(artifacts, list):
+        out.add(where, "payload 'artifacts' is not a list")
+        return 0
+    checked = 0
+    for i, art in enumerate(artifacts):
+        if not isinstance(art, dict) or not isinstance(art.get("path"), str) \
+                or not isinstance(art.get("sha256"), str):
+            out.add(where, f"artifact #{i} is not an object with string 'path' and 'sha256'")
+            continue
+        rel, want = art["path"], art["sha256"].lower()
+        full = safe_evidence_path(root, rel)
+        if full is None:
+            out.add(where, f"artifact path {rel!r} escapes the evidence root")
+            continue
+        if not full.is_file():
+            out.add(f"file {rel}", f"missing (recorded by event {seq})")
+            continue
+        got = _sha256_file(full)
+        checked += 1
+        if got != want:
+            out.add(f"file {rel}", f"contents changed since event {seq} recorded them "
+                                   f"(sha256 {got}, recorded {want})")
+    return checked
