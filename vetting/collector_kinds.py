@@ -19,6 +19,6 @@ COLLECTOR_KINDS: dict[str, frozenset[str]] = {
 
 def check_manifest(data: bytes) -> list[str]:
     """Problems with a site manifest referenced by a step (empty when it is usable)."""
-    from vetting.sites import parse_manifest_problems
+    from spiders.sites import parse_manifest_problems
 
     return parse_manifest_problems(data)

@@ -1,0 +1,172 @@
+"""Account discovery: every username checked on every site of the manifest, every verdict kept.
+
+Before any username is checked on a site, the site's health is checked with its known
+account (it must be found) and a random name (it must not be): a site that "finds" the
+random name answers yes to everything that day, so its results are recorded
+``indeterminate`` instead of being taken for accounts. Sites behind logins or captchas are
+recorded ``not_checked`` without a request, and POST-based checks are refused: GET only.
+An account found is captured as evidence (raw and rendered).
+
+Debugging: ``scrapy crawl accounts -a usernames=alice,bob -a manifest=procedures/sites/accounts.json``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from spiders.capture import Capture, CollectionContext
+from spiders.outcomes import failure_reason
+from spiders.pagekind import classify_page
+from spiders.render import RenderMixin, failed_capture, request_headers, response_headers
+from spiders.sites import Manifest, Site, parse_manifest
+
+
+@dataclass
+class SiteHealth:
+    """The result of one site's pre-run check."""
+
+    known: str | None = None  # verdict for the known account
+    random: str | None = None  # verdict for the random name
+    pending: int = 0
+    notes: list[str] = field(default_factory=list)
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (username, found_by) to check after
+
+    @property
+    def unreliable(self) -> bool:
+        return self.random == "exists"
+
+    @property
+    def degraded(self) -> bool:
+        return self.known is not None and self.known != "exists"
+
+
+class AccountsSpider(RenderMixin, scrapy.Spider):
+    name = "accounts"
+    kind = "account"
+
+    def __init__(self, usernames: Iterable[tuple[str, str]] | str = (), manifest: Manifest | str | None = None,
+                 context: CollectionContext | None = None, render: bool | str = True,
+                 random_name: str | None = None, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if isinstance(usernames, str):
+            usernames = [(u.strip(), f"usernames:{u.strip()}") for u in usernames.split(",") if u.strip()]
+        if isinstance(manifest, str):
+            manifest = parse_manifest(Path(manifest).read_bytes())
+        self.usernames = list(usernames)
+        self.manifest = manifest or Manifest()
+        self.context = context
+        self.render = render not in (False, "0", "false", "no") and (context is None or context.render)
+        # A name nobody registers: lowercase letters and digits, like a real handle.
+        self.random_name = random_name or "zq" + secrets.token_hex(7)
+        self.health: dict[str, SiteHealth] = {}
+
+    def _captured(self, key: str) -> bool:
+        return self.context is not None and self.context.is_captured(key)
+
+    async def start(self) -> AsyncIterator[Any]:
+        for name, reason in self.manifest.rejected:
+            for username, found_by in self.usernames:
+                yield Capture(key=f"account:{name}:{username}", kind=self.kind, url="", outcome="error",
+                              reason=f"manifest entry rejected: {reason}", found_by=found_by,
+                              meta={"site": name, "username": username})
+        for site in self.manifest.sites:
+            if site.protected:
+                for username, found_by in self.usernames:
+                    yield self._unchecked(site, username, found_by, "not_checked",
+                                          f"protected: {', '.join(site.protection)}; never worked around")
+                continue
+            if site.method not in ("GET", "HEAD"):
+                for username, found_by in self.usernames:
+                    yield self._unchecked(site, username, found_by, "refused",
+                                          f"method: {site.method} check not allowed (GET and HEAD only)")
+                continue
+            pending = [(u, f) for u, f in self.usernames if not self._captured(f"account:{site.name}:{u}")]
+            if not pending:
+                continue
+            health = self.health[site.name] = SiteHealth(waiting=pending)
+            checks = [("random", self.random_name)]
+            if site.known_account:
+                checks.insert(0, ("known", site.known_account))
+            else:
+                health.notes.append("no known account in the manifest")
+            health.pending = len(checks)
+            for role, account in checks:
+                yield scrapy.Request(site.url_for(account), callback=self.health_checked,
+                                     errback=self.health_failed, dont_filter=True,
+                                     meta={"vetting_site": site, "vetting_role": role,
+                                           "handle_httpstatus_all": True})
+
+    def _unchecked(self, site: Site, username: str, found_by: str, outcome: str, reason: str) -> Capture:
+        return Capture(key=f"account:{site.name}:{username}", kind=self.kind, url=site.url_for(username),
+                       outcome=outcome, reason=reason, found_by=found_by,
+                       meta={"site": site.name, "username": username})
+
+    # -- health checks -------------------------------------------------------------------
+    def health_checked(self, response: Response) -> Any:
+        site: Site = response.meta["vetting_site"]
+        verdict, _ = self._verdict(site, response)
+        setattr(self.health[site.name], response.meta["vetting_role"], verdict)
+        yield from self._after_health(site)
+
+    def health_failed(self, failure: Failure) -> Any:
+        site: Site = failure.request.meta["vetting_site"]  # type: ignore[attr-defined]
+        role = failure.request.meta["vetting_role"]  # type: ignore[attr-defined]
+        setattr(self.health[site.name], role, "error")
+        self.health[site.name].notes.append(f"{role} check: {failure_reason(failure)}")
+        yield from self._after_health(site)
+
+    def _after_health(self, site: Site) -> Any:
+        health = self.health[site.name]
+        health.pending -= 1
+        if health.pending:
+            return
+        for username, found_by in health.waiting:
+            yield scrapy.Request(site.url_for(username), callback=self.checked, errback=self.failed,
+                                 dont_filter=True,
+                                 meta={"vetting_site": site, "vetting_key": f"account:{site.name}:{username}",
+                                       "vetting_found_by": found_by, "vetting_username": username,
+                                       "vetting_meta": {"site": site.name, "username": username},
+                                       "handle_httpstatus_all": True})
+
+    # -- username checks -----------------------------------------------------------------
+    def _verdict(self, site: Site, response: Response) -> tuple[str, str]:
+        kind = classify_page(response.status, response.headers, response.body, response.url)
+        if kind.kind != "public":
+            return kind.kind.replace(" ", "_"), kind.reason
+        return site.verdict(response.status, response.text if hasattr(response, "text") else "")
+
+    def checked(self, response: Response) -> Any:
+        site: Site = response.meta["vetting_site"]
+        username = response.meta["vetting_username"]
+        health = self.health[site.name]
+        verdict, reason = self._verdict(site, response)
+        if health.unreliable and verdict in ("exists", "missing"):
+            reason = (f"site unreliable this run: it also 'found' the random name {self.random_name!r} "
+                      f"(raw verdict {verdict}: {reason})")
+            verdict = "indeterminate"
+        elif health.degraded and verdict == "missing":
+            reason = (f"site check degraded: its known account was {health.known}, so a 'missing' "
+                      f"cannot be trusted ({reason})")
+            verdict = "indeterminate"
+        capture = Capture(
+            key=response.meta["vetting_key"], kind=self.kind, url=site.url_for(username), outcome=verdict,
+            reason=reason, found_by=response.meta["vetting_found_by"], final_url=response.url,
+            status=response.status, request_headers=request_headers(response.request),
+            response_headers=response_headers(response), body=response.body,
+            meta={"site": site.name, "username": username, "profile_url": site.url_for(username, pretty=True),
+                  "health": {"known": health.known, "random": health.random, "random_name": self.random_name,
+                             "notes": health.notes}},
+        )
+        follow = self.render_request(capture, site.url_for(username, pretty=True)) if verdict == "exists" else None
+        yield follow if follow is not None else capture
+
+    def failed(self, failure: Failure) -> Any:
+        yield failed_capture(failure, self.kind)

@@ -1,0 +1,102 @@
+"""Rendering a captured page in Chromium (scrapy-playwright), shared by every spider.
+
+The raw response is captured first (the bytes the server sent); then, for publicly served
+HTML, the same URL is rendered in a fresh browser context (no cookies or storage carried
+between pages; service workers and downloads blocked) for the DOM a person would see and a
+full-page screenshot. A render failure keeps the raw capture and records why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from spiders.capture import Capture
+from spiders.outcomes import failure_reason
+
+try:
+    from scrapy_playwright.page import PageMethod
+except ImportError:  # pragma: no cover - scrapy-playwright is a dependency
+    PageMethod = None  # type: ignore[assignment,misc]
+
+
+def response_headers(response: Response) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1"))
+            for k, values in response.headers.items() for v in values]
+
+
+def request_headers(request: scrapy.Request | None) -> dict[str, str]:
+    if request is None:
+        return {}
+    return {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in request.headers.items()}
+
+
+def is_html(response: Response) -> bool:
+    return b"html" in (response.headers.get(b"Content-Type") or b"text/html").lower()
+
+
+class RenderMixin:
+    """Adds ``render_request`` and its callbacks to a spider that has ``render: bool``."""
+
+    render: bool = True
+
+    def render_request(self, capture: Capture, url: str) -> scrapy.Request | None:
+        """The follow-up browser request for ``capture``, or None when it must not be rendered."""
+        if not self.render or PageMethod is None or capture.outcome not in ("captured", "exists"):
+            return None
+        return scrapy.Request(
+            url, callback=self.rendered, errback=self.render_failed, dont_filter=True,
+            meta={"playwright": True, "playwright_include_page": True,
+                  "playwright_context": f"capture-{capture.key}",
+                  "playwright_context_kwargs": {"java_script_enabled": True, "accept_downloads": False,
+                                                "service_workers": "block"},
+                  "playwright_page_methods": [
+                      PageMethod("wait_for_load_state", "networkidle"),
+                      PageMethod("screenshot", full_page=True, type="png"),
+                  ],
+                  "vetting_capture": capture, "vetting_key": capture.key,
+                  "vetting_found_by": capture.found_by, "handle_httpstatus_all": True},
+        )
+
+    async def rendered(self, response: Response) -> Any:
+        capture: Capture = response.meta["vetting_capture"]
+        methods = response.meta.get("playwright_page_methods") or []
+        capture.screenshot = methods[1].result if len(methods) > 1 else None
+        capture.rendered_dom = response.text
+        await _close(response.meta.get("playwright_page"))
+        yield capture
+
+    async def render_failed(self, failure: Failure) -> Any:
+        request = failure.request  # type: ignore[attr-defined]
+        capture: Capture = request.meta["vetting_capture"]
+        await _close(request.meta.get("playwright_page"))
+        capture.meta["render_error"] = failure_reason(failure)
+        yield capture
+
+
+async def _close(page: Any) -> None:
+    if page is not None:
+        await page.close()
+        await page.context.close()
+
+
+GUARD_REFUSALS = ("robots.txt", "method", "address", "domain", "scheme", "credentials", "cookie",
+                  "body", "user-agent", "redirects")
+
+
+def failed_capture(failure: Failure, kind: str) -> Capture:
+    """A capture recording why a request produced no response (refused, walled, broken)."""
+    request = failure.request  # type: ignore[attr-defined]
+    reason = failure_reason(failure)
+    if reason.startswith(("not public", "blocked")):
+        outcome = reason.split(":", 1)[0].replace(" ", "_")
+    elif reason.startswith(GUARD_REFUSALS):
+        outcome = "refused"
+    else:
+        outcome = "error"
+    return Capture(key=request.meta["vetting_key"], kind=kind, url=request.url, outcome=outcome,
+                   reason=reason, found_by=request.meta.get("vetting_found_by", ""),
+                   meta=dict(request.meta.get("vetting_meta", {})))

@@ -1,0 +1,58 @@
+"""Shared fixtures: the shipped procedure, fresh workspaces, the demo web, and the `vet` CLI.
+
+Collection runs inside Twisted's reactor, which cannot restart in one process, so tests that
+collect run `vet` in a subprocess; everything else calls the library directly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "procedures" / "kcpd-261-1.yaml"
+
+
+@pytest.fixture
+def shipped_procedure() -> Path:
+    return SHIPPED
+
+
+@pytest.fixture
+def workspace(tmp_path: Path):
+    from vetting.workspace import Workspace
+
+    return Workspace.open(tmp_path / "ws")
+
+
+@pytest.fixture
+def auth_file(tmp_path: Path) -> Path:
+    path = tmp_path / "authorization.txt"
+    path.write_text("I authorize the background investigation. Signed: J. Doe, 2026-11-01\n")
+    return path
+
+
+def vet(*args: str, workspace: Path | None = None, timeout: float = 600, env: dict | None = None,
+        check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `vet` command line in a subprocess."""
+    full_env = dict(os.environ, COLUMNS="200", NO_COLOR="1", **(env or {}))
+    cmd = [sys.executable, "-m", "vetting.cli"]
+    if workspace is not None:
+        cmd += ["--workspace", str(workspace)]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          env=full_env, cwd=REPO)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_web():
+    from vetting.demoweb import DemoWeb
+
+    with DemoWeb() as web:
+        yield web

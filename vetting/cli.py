@@ -1,0 +1,229 @@
+"""``vet``: the command line of the vetting toolkit.
+
+Each command is a few lines over library functions. Errors in input files exit 2 with every
+problem listed (file, line, field, what is wrong); refusals (no authorization, unapproved
+procedure, foreign workspace) exit 1 with the reason; neither changes the workspace.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vetting import __version__
+from vetting.yamlsource import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(help="Lawful, uniform, validated pre-employment internet vetting (policy 261-1 IV.B.8).",
+                  no_args_is_help=True, add_completion=False)
+procedure_app = typer.Typer(help="Check, approve and list written processes (procedures).", no_args_is_help=True)
+candidate_app = typer.Typer(help="Add and list candidates.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
+sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
+app.add_typer(procedure_app, name="procedure")
+app.add_typer(candidate_app, name="candidate")
+app.add_typer(audit_app, name="audit")
+app.add_typer(sites_app, name="sites")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class State:
+    workspace: Path | None = None
+
+
+state = State()
+
+
+@app.callback()
+def _main(
+    workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
+                                   help="Workspace folder (default ./vetting-workspace)."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        console.print(f"vet {__version__}")
+        raise typer.Exit(0)
+    state.workspace = workspace
+
+
+def handles_errors(fn: F) -> F:
+    """Turn the toolkit's refusals into clear messages and exit codes (2: bad input, 1: refused)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from vetting.approvals import ApprovalError
+        from vetting.candidates import CandidateError
+        from vetting.engine import RunError
+        from vetting.workspace import WorkspaceError
+
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            err.print(f"[bold red]error:[/] {len(exc.problems)} problem(s):")
+            for problem in exc.problems:
+                err.print(f"  {problem}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        except (ApprovalError, CandidateError, RunError, WorkspaceError) as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_ws(create: bool = True) -> Any:
+    from vetting.workspace import Workspace
+
+    return Workspace.open(state.workspace, create=create)
+
+
+# -- procedures ------------------------------------------------------------------------------
+@procedure_app.command("check")
+@handles_errors
+def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file.")) -> None:
+    """Validate a procedure file and print its fingerprint."""
+    from vetting.procedure import load_procedure
+
+    loaded = load_procedure(file)
+    proc = loaded.procedure
+    console.print(f"[green]valid[/]: {proc.id} version {proc.version}: {proc.title}")
+    console.print(f"steps: {len(proc.steps)}, review categories: {len(proc.categories)}, "
+                  f"network: {proc.settings.network}")
+    console.print(f"fingerprint: {loaded.fingerprint}")
+
+
+@procedure_app.command("approve")
+@handles_errors
+def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file."),
+                      by: str = typer.Option(..., "--by", help="The approving commander's name.")) -> None:
+    """Record a commander's approval of this exact procedure (by fingerprint)."""
+    from vetting.approvals import approve
+
+    version, new = approve(open_ws(), file, by)
+    word = "approved" if new else "already approved"
+    console.print(f"{word}: {version.procedure_id} version {version.version} by {version.approved_by}")
+    console.print(f"fingerprint: {version.fingerprint}")
+
+
+@procedure_app.command("list")
+@handles_errors
+def procedure_list() -> None:
+    """List approved procedure versions."""
+    from vetting.approvals import versions
+
+    table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
+    for v in versions(open_ws(create=False)):
+        table.add_row(v.procedure_id, str(v.version), v.approved_by, v.approved_at.isoformat(timespec="seconds"),
+                      v.fingerprint)
+    console.print(table)
+
+
+# -- candidates ------------------------------------------------------------------------------
+@candidate_app.command("add")
+@handles_errors
+def candidate_add(
+    file: Path = typer.Option(None, "--file", "-f", help="Candidate YAML file (see docs/candidates.md)."),
+    full_name: str = typer.Option(None, "--name", help="Full legal name."),
+    candidate_id: str = typer.Option(None, "--id", help="Candidate id (default: from the name)."),
+    alias: list[str] = typer.Option([], "--alias", help="Other names used (repeatable)."),
+    dob: str = typer.Option(None, "--dob", help="Date of birth, YYYY-MM-DD."),
+    city: str = typer.Option(None, "--city"),
+    region: str = typer.Option(None, "--state"),
+    email: list[str] = typer.Option([], "--email", help="E-mail address (repeatable)."),
+    phone: list[str] = typer.Option([], "--phone", help="Phone number (repeatable)."),
+    username: list[str] = typer.Option([], "--username", help="Disclosed username or handle (repeatable)."),
+    url: list[str] = typer.Option([], "--url", help="Disclosed profile URL (repeatable)."),
+    authorization: Path = typer.Option(None, "--authorization", help="The signed authorization file."),
+    signed_on: str = typer.Option(None, "--signed-on", help="Date the authorization was signed, YYYY-MM-DD."),
+    by: str = typer.Option(..., "--by", help="The investigator adding the candidate."),
+) -> None:
+    """Add a candidate with identifiers and the signed authorization (no authorization, no search)."""
+    from vetting.candidates import CandidateInput, add_candidate, load_candidate_file
+    from vetting.yamlsource import Problem
+
+    if file is not None:
+        cand, auth_path = load_candidate_file(file)
+        source = str(file)
+    else:
+        if not full_name:
+            raise InputError([Problem("command line", None, "--name", "give --name or --file")])
+        raw: dict[str, Any] = {"id": candidate_id, "full_name": full_name, "aliases": alias,
+                               "date_of_birth": dob, "city": city, "state": region, "emails": email,
+                               "phones": phone, "usernames": username, "profile_urls": url}
+        if authorization is not None or signed_on is not None:
+            raw["authorization"] = {"file": str(authorization or ""), "signed_on": signed_on or str(date.today())}
+        from vetting.yamlsource import LocatedDocument, validate_model
+
+        cand = validate_model(CandidateInput, LocatedDocument("command line", raw))
+        auth_path = authorization
+        source = "command line"
+    row = add_candidate(open_ws(), cand, auth_path, by, source=source)
+    console.print(f"added candidate [bold]{row.id}[/] ({row.full_name}); authorization sha256 "
+                  f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
+
+
+@candidate_app.command("list")
+@handles_errors
+def candidate_list() -> None:
+    """List candidates."""
+    from vetting.candidates import list_candidates
+
+    table = Table("id", "name", "authorization signed", "added by")
+    for c in list_candidates(open_ws(create=False)):
+        table.add_row(c.id, c.full_name, str(c.authorization_signed_on), c.added_by)
+    console.print(table)
+
+
+# -- running ---------------------------------------------------------------------------------
+@app.command("run")
+@handles_errors
+def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
+        procedure: str = typer.Option(..., "--procedure", "-p", help="Approved procedure id."),
+        by: str = typer.Option(..., "--by", help="The investigator running the search.")) -> None:
+    """Run (or resume) every step of the approved procedure for the candidate(s)."""
+    from vetting.runner import run_cases
+
+    ws = open_ws(create=False)
+    cases = run_cases(ws, candidates, procedure, by, console=console)
+    incomplete = [c for c in cases if c.status != "complete"]
+    raise typer.Exit(1 if incomplete else 0)
+
+
+@app.command("uniformity")
+@handles_errors
+def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Procedure id.")) -> None:
+    """Print the candidates x steps matrix; exit 1 naming any deviation from the procedure."""
+    from vetting.uniformity import check_uniformity
+    from vetting.views import print_uniformity
+
+    report = check_uniformity(open_ws(create=False), procedure)
+    print_uniformity(console, report)
+    raise typer.Exit(0 if report.uniform else 1)
+
+
+@app.command("demo")
+@handles_errors
+def demo(out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's workspace and outputs.")) -> None:
+    """Serve the bundled demo web on loopback and run the whole chain for the sample candidates."""
+    from vetting.demo import run_demo
+
+    code = run_demo(out, console=console)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app(prog_name="vet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,795 @@
+"""Is this page the candidate's? Evidence-based identity assessment of one collected page.
+
+Policy 261-1 IV.B.8.d requires that "every effort must be made to validate Internet-based
+information"; the first thing to validate is that a page belongs to the candidate and not to
+someone who shares the name. :func:`assess_identity` lists every candidate identifier found on
+a page (with where it was found and the surrounding text, so a person can check it), every
+statement that contradicts the candidate's identifiers, and a level:
+
+``confirmed``
+    the page is one of the candidate's disclosed accounts (or lies under one), or was reached
+    by a link on one; or at least three INDEPENDENT identifiers match, at least one of them
+    strong, and nothing contradicts.
+``probable``
+    two independent identifiers and no contradiction (or three weak ones); or, with
+    contradictions, independent identifiers minus contradictions is at least two.
+``possible``
+    one identifier (a name alone is never more than this), or identifiers minus
+    contradictions is exactly one.
+``not_attributable``
+    nothing matched, or contradictions outweigh the matches.
+
+Independent identifier classes: disclosed account, cross-link, email, phone, username, name
+(the full name and the aliases are ONE class), location (city and state are ONE class), date
+of birth (an explicit date, an age or a birth year: one class). Strong identifiers are those a
+stranger is unlikely to share: disclosed account, cross-link, email, phone, username, and an
+explicit full date of birth. A same-name stranger in the same city of the same age therefore
+stays ``probable``: three weak coincidences are how wrong-person reports happen (the CFPB's
+criticism of name-only matching), so ``confirmed`` needs one strong identifier.
+
+A link TO a disclosed account is one identifier (anyone can link to anyone's profile); a link
+FROM a disclosed account confirms, because only the candidate controls it. Contradictions are
+statements about the person ("I live in Omaha", "Alex Rivera, 52,", "I was born in 1970"),
+never about third parties ("my brother lives in Omaha"), with one year of tolerance on ages.
+
+The assessment is a lead for the validating investigator, never a decision: invariant 3 lets a
+person validate an item as the candidate's only at ``confirmed``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from vetting.names import FoldedText, fold, fold_text, name_patterns, parse_name
+
+__all__ = [
+    "CandidateIdentifiers",
+    "Contradiction",
+    "IdentityAssessment",
+    "IdentityLevel",
+    "Match",
+    "PageEvidence",
+    "assess_identity",
+    "meets_minimum",
+    "normalize_url",
+]
+
+#: Page text beyond this many characters is not searched for identifiers (hostile pages).
+IDENTITY_MAX_CHARS = 2_000_000
+#: At most this many occurrences of one identifier are listed (the first ones on the page).
+MAX_OCCURRENCES = 5
+_SNIPPET = 60
+
+
+class IdentityLevel(StrEnum):
+    """How strongly a page is attributed to the candidate, weakest first."""
+
+    NOT_ATTRIBUTABLE = "not_attributable"
+    POSSIBLE = "possible"
+    PROBABLE = "probable"
+    CONFIRMED = "confirmed"
+
+
+_ORDER = {lvl: i for i, lvl in enumerate(IdentityLevel)}
+
+
+def meets_minimum(level: str | IdentityLevel, minimum: str | IdentityLevel) -> bool:
+    """True when ``level`` is at least ``minimum`` in not_attributable < possible < probable <
+    confirmed. Unknown level names raise ``ValueError`` (a typo must not pass a gate)."""
+    return _ORDER[IdentityLevel(level)] >= _ORDER[IdentityLevel(minimum)]
+
+
+@dataclass
+class CandidateIdentifiers:
+    """What the candidate disclosed, as plain values (the lead converts from the model)."""
+
+    full_name: str
+    aliases: list[str] = field(default_factory=list)
+    date_of_birth: date | None = None
+    city: str = ""
+    state: str = ""
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    usernames: list[str] = field(default_factory=list)
+    profile_urls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PageEvidence:
+    """One collected page, as extracted text and metadata.
+
+    ``linked_from_disclosed`` is True only when the collector reached this page by following a
+    link found on one of the candidate's disclosed profiles. ``found_by`` records how the page
+    was found ("disclosed_url", "username", "search", ...), for the reasons only.
+    """
+
+    url: str
+    title: str = ""
+    text: str = ""
+    author: str = ""
+    published: datetime | None = None
+    links: list[str] = field(default_factory=list)
+    linked_from_disclosed: bool = False
+    found_by: str = ""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One candidate identifier found on the page.
+
+    ``where`` is ``<field>:<offset>`` (field is url, title, author, text; offset a character
+    offset in that field), ``links[i]``, or ``linked_from_disclosed``; ``snippet`` is the text
+    around it, for the person who validates.
+    """
+
+    kind: str
+    value: str
+    where: str
+    snippet: str
+
+    @property
+    def identifier_class(self) -> str:
+        return _CLASS[self.kind]
+
+    @property
+    def strong(self) -> bool:
+        """Strong identifiers are ones a same-name stranger is unlikely to share."""
+        if self.kind == "date_of_birth":
+            return bool(_ISO_DATE.fullmatch(self.value))
+        return self.kind in _STRONG
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    """A statement on the page that does not fit the candidate (``expected`` says what would)."""
+
+    kind: str
+    value: str
+    expected: str
+    where: str
+    snippet: str
+
+
+@dataclass(frozen=True)
+class IdentityAssessment:
+    """The level, the evidence for it, and the reasons in words."""
+
+    level: IdentityLevel
+    matches: tuple[Match, ...]
+    contradictions: tuple[Contradiction, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def identifiers(self) -> tuple[str, ...]:
+        """The independent identifier classes that matched, sorted."""
+        return tuple(sorted({m.identifier_class for m in self.matches}))
+
+
+_CLASS = {
+    "disclosed_account": "disclosed_account",
+    "cross_link": "cross_link",
+    "email": "email",
+    "phone": "phone",
+    "username": "username",
+    "full_name": "name",
+    "alias": "name",
+    "location": "location",
+    "date_of_birth": "date_of_birth",
+}
+_STRONG = frozenset({"disclosed_account", "cross_link", "email", "phone", "username"})
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+# --- URLs ------------------------------------------------------------------------------------
+
+_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|igshid|si|ref|ref_src)$", re.IGNORECASE)
+
+
+def normalize_url(url: str) -> str:
+    """A comparable form of a URL: no scheme, lower-case host without ``www.``, no default
+    port, no trailing slash, no fragment, no tracking parameters, remaining query sorted.
+
+    The path keeps its case: many sites' paths are case-sensitive, and a disclosed-account
+    match must never come from a near miss.
+    """
+    raw = url.strip()
+    if "://" not in raw:
+        raw = "http://" + raw.lstrip("/")
+    parts = urlsplit(raw)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    if ":" in host:  # IPv6 literal
+        netloc = f"[{host}]" + ("" if port in (None, 80, 443) else f":{port}")
+    path = unquote(parts.path).rstrip("/")
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    q = urlencode(sorted(query))
+    return netloc + path + ("?" + q if q else "")
+
+
+def _is_under(page: str, disclosed: str) -> bool:
+    """The page is the disclosed URL or a page beneath its path (a post of that account)."""
+    if page == disclosed:
+        return True
+    if "?" in disclosed or "/" not in disclosed:
+        return False  # a bare host is too broad to claim every page under it
+    return page.startswith(disclosed + "/") or page.startswith(disclosed + "?")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    text: FoldedText
+
+
+def _snippet(original: str, start: int, end: int) -> str:
+    a, b = max(0, start - _SNIPPET), min(len(original), end + _SNIPPET)
+    s = " ".join(original[a:b].split())
+    return ("…" if a > 0 else "") + s + ("…" if b < len(original) else "")
+
+
+def _where(f: _Field, folded_start: int) -> tuple[str, int, int]:
+    return f.name, *f.text.span(folded_start, folded_start)
+
+
+class _Collector:
+    """Accumulates matches, capped per (kind, value) so a long page stays readable."""
+
+    def __init__(self) -> None:
+        self.matches: list[Match] = []
+        self.contradictions: list[Contradiction] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        self._seen: set[tuple[str, str]] = set()
+
+    def match(self, kind: str, value: str, f: _Field | None, start: int, end: int,
+              where: str | None = None) -> None:
+        key = (kind, value.casefold())
+        if self._counts.get(key, 0) >= MAX_OCCURRENCES:
+            return
+        if f is not None:
+            a, b = f.text.span(start, end)
+            where = f"{f.name}:{a}"
+            snippet = _snippet(f.text.original, a, b)
+        else:
+            snippet = value
+        if (kind, where or "") in self._seen:
+            return
+        self._seen.add((kind, where or ""))
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self.matches.append(Match(kind, value, where or "", snippet))
+
+    def contradict(self, kind: str, value: str, expected: str, f: _Field, start: int,
+                   end: int) -> None:
+        a, b = f.text.span(start, end)
+        where = f"{f.name}:{a}"
+        if any(c.where == where and c.kind == kind for c in self.contradictions):
+            return
+        self.contradictions.append(
+            Contradiction(kind, value, expected, where, _snippet(f.text.original, a, b)))
+
+
+def _original(f: _Field, start: int, end: int) -> str:
+    a, b = f.text.span(start, end)
+    return f.text.original[a:b]
+
+
+# --- the assessment --------------------------------------------------------------------------
+
+
+def assess_identity(ids: CandidateIdentifiers, page: PageEvidence, *,
+                    as_of: date | datetime | None = None) -> IdentityAssessment:
+    """Assess whether ``page`` belongs to the candidate described by ``ids``.
+
+    Ages on the page are compared with the date of birth at the page's ``published`` date,
+    else at ``as_of``, else today. Pure function: no I/O, no network.
+    """
+    ref = _reference_date(page.published, as_of)
+    out = _Collector()
+    fields = [
+        _Field("title", fold_text(page.title[:IDENTITY_MAX_CHARS])),
+        _Field("author", fold_text(page.author[:IDENTITY_MAX_CHARS])),
+        _Field("text", fold_text(page.text[:IDENTITY_MAX_CHARS])),
+    ]
+    _accounts(ids, page, fields, out)
+    _emails(ids, page, fields, out)
+    _phones(ids, page, fields, out)
+    _usernames(ids, page, fields, out)
+    name_spans = _names(ids, page, fields, out)
+    _location(ids, fields, name_spans, out)
+    _birth(ids, fields, name_spans, ref, out)
+    level, reasons = _level(out.matches, out.contradictions, page)
+    return IdentityAssessment(level, tuple(out.matches), tuple(out.contradictions), tuple(reasons))
+
+
+def _reference_date(published: datetime | None, as_of: date | datetime | None) -> date:
+    for d in (published, as_of):
+        if isinstance(d, datetime):
+            return d.date()
+        if isinstance(d, date):
+            return d
+    return datetime.now(timezone.utc).date()
+
+
+def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
+           page: PageEvidence) -> tuple[IdentityLevel, list[str]]:
+    classes = {m.identifier_class for m in matches}
+    strong = any(m.strong for m in matches)
+    n, c = len(classes), len(contradictions)
+    listed = ", ".join(sorted(classes)) or "none"
+    reasons = [f"independent identifiers matched: {n} ({listed})"]
+    if c:
+        reasons.append(f"contradictions: {c} (" + "; ".join(
+            f"{x.kind} {x.value!r}, expected {x.expected}" for x in contradictions) + ")")
+    if "disclosed_account" in classes:
+        reasons.append("the page is (or lies under) an account the candidate disclosed")
+        return IdentityLevel.CONFIRMED, reasons
+    if page.linked_from_disclosed:
+        reasons.append("the page was reached by a link on an account the candidate disclosed")
+        return IdentityLevel.CONFIRMED, reasons
+    if c == 0:
+        if n >= 3 and strong:
+            level = IdentityLevel.CONFIRMED
+        elif n >= 3:
+            reasons.append("no strong identifier (email, phone, username, account, full date "
+                           "of birth): three weak ones are not enough to confirm")
+            level = IdentityLevel.PROBABLE
+        elif n == 2:
+            level = IdentityLevel.PROBABLE
+        elif n == 1:
+            level = IdentityLevel.POSSIBLE
+            if classes == {"name"}:
+                reasons.append("a name alone is never more than possible")
+        else:
+            level = IdentityLevel.NOT_ATTRIBUTABLE
+    else:
+        score = n - c
+        if score >= 2:
+            level = IdentityLevel.PROBABLE
+        elif score == 1:
+            level = IdentityLevel.POSSIBLE
+        else:
+            level = IdentityLevel.NOT_ATTRIBUTABLE
+            reasons.append("contradictions outweigh the matches")
+        if n >= 3:
+            reasons.append("a contradiction prevents confirmation")
+    return level, reasons
+
+
+# accounts and cross-links
+
+def _accounts(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+              out: _Collector) -> None:
+    disclosed = {normalize_url(u): u for u in ids.profile_urls if u.strip()}
+    page_norm = normalize_url(page.url) if page.url else ""
+    for norm, original in disclosed.items():
+        if page_norm and _is_under(page_norm, norm):
+            out.match("disclosed_account", original, None, 0, 0, where="url")
+    if page.linked_from_disclosed:
+        out.match("cross_link", page.found_by or "linked from a disclosed account", None, 0, 0,
+                  where="linked_from_disclosed")
+    for i, link in enumerate(page.links):
+        try:
+            norm = normalize_url(link)
+        except ValueError:
+            continue
+        if norm in disclosed and not (page_norm and _is_under(page_norm, norm)):
+            out.match("cross_link", disclosed[norm], None, 0, 0, where=f"links[{i}]")
+    for norm, original in disclosed.items():
+        if page_norm and _is_under(page_norm, norm):
+            continue
+        rx = re.compile(r"(?<![\w-])(?:www\.)?" + re.escape(fold(norm)) + r"(?![\w-]|/\w)")
+        for f in fields:
+            for m in rx.finditer(f.text.folded):
+                out.match("cross_link", original, f, m.start(), m.end())
+
+
+# email and phone
+
+def _emails(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+            out: _Collector) -> None:
+    for email in {fold(e.strip()) for e in ids.emails if "@" in e}:
+        rx = re.compile(r"(?<![\w.+-])" + re.escape(email) + r"(?![\w-]|\.\w)")
+        for f in fields:
+            for m in rx.finditer(f.text.folded):
+                out.match("email", email, f, m.start(), m.end())
+        for i, link in enumerate(page.links):
+            if rx.search(fold(unquote(link))):
+                out.match("email", email, None, 0, 0, where=f"links[{i}]")
+
+
+_PHONE = re.compile(r"(?<![\d\w])\+?\d[\d\s().\-]{5,18}\d(?!\d)")
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"\D", "", s)
+
+
+def _same_phone(a: str, b: str) -> bool:
+    k = min(10, len(a))
+    return k >= 7 and len(b) >= k and a[-k:] == b[-k:]
+
+
+def _phones(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+            out: _Collector) -> None:
+    wanted = {_digits(p) for p in ids.phones if len(_digits(p)) >= 7}
+    if not wanted:
+        return
+    for f in fields:
+        for m in _PHONE.finditer(f.text.folded):
+            got = _digits(m.group())
+            for w in wanted:
+                if _same_phone(w, got):
+                    out.match("phone", w[-10:], f, m.start(), m.end())
+    for i, link in enumerate(page.links):
+        if link.lower().startswith("tel:"):
+            got = _digits(link)
+            for w in wanted:
+                if _same_phone(w, got):
+                    out.match("phone", w[-10:], None, 0, 0, where=f"links[{i}]")
+
+
+# usernames
+
+def _usernames(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+               out: _Collector) -> None:
+    name_tokens: set[str] = set()
+    for n in [ids.full_name, *ids.aliases]:
+        p = parse_name(n)
+        if p:
+            name_tokens |= {p.given, *p.middles, *p.surname.split()}
+    parts = urlsplit(page.url if "://" in page.url else "http://" + page.url)
+    segments = [fold(unquote(s)).lstrip("@") for s in parts.path.split("/") if s]
+    labels = (parts.hostname or "").lower().split(".")
+    for u in {fold(x.strip()).lstrip("@") for x in ids.usernames if x.strip()}:
+        if len(u) < 3:
+            continue  # two letters are a coincidence, not an identifier
+        if u in segments or (len(labels) >= 3 and labels[0] == u):
+            out.match("username", u, None, 0, 0, where="url")
+        free_text_ok = len(u) >= 4 and u not in name_tokens
+        rx = re.compile(r"(?<![\w.@-])@?" + re.escape(u) + r"(?![\w@-]|\.\w)")
+        for f in fields:
+            if f.name != "author" and not free_text_ok:
+                continue
+            for m in rx.finditer(f.text.folded):
+                out.match("username", u, f, m.start(), m.end())
+
+
+# names
+
+def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+           out: _Collector) -> list[tuple[int, int]]:
+    """Find the full name and aliases; return the folded spans of name matches in the text."""
+    main = parse_name(ids.full_name)
+    forms: list[tuple[str, str]] = [("full_name", ids.full_name)]
+    for alias in ids.aliases:
+        p = parse_name(alias)
+        if p is None:
+            continue
+        if not p.surname and main is not None and main.surname:
+            alias = f"{alias} {main.surname}"  # a bare nickname only counts with the surname
+        forms.append(("alias", alias))
+    path = unquote(urlsplit(page.url if "://" in page.url else "http://" + page.url).path)
+    slug = _Field("url", fold_text(re.sub(r"[-_.+/]", " ", path)))
+    text_spans: list[tuple[int, int]] = []
+    for kind, name in forms:
+        for rx in name_patterns(name):
+            for f in [*fields, slug]:
+                for m in rx.finditer(f.text.folded):
+                    if f.name == "text":
+                        text_spans.append((m.start(), m.end()))
+                    if f is slug:
+                        out.match(kind, name, None, 0, 0, where="url")
+                    else:
+                        out.match(kind, name, f, m.start(), m.end())
+    return sorted(text_spans)
+
+
+# location
+
+_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
+    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
+    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
+    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+    "PR": "Puerto Rico", "GU": "Guam", "VI": "Virgin Islands",
+}
+_STATE_BY_NAME = {fold(v): k for k, v in _STATES.items()}
+_CITY_ABBR = {"st": r"(?:st\.?|saint)", "saint": r"(?:st\.?|saint)", "ft": r"(?:ft\.?|fort)",
+              "fort": r"(?:ft\.?|fort)", "mt": r"(?:mt\.?|mount)", "mount": r"(?:mt\.?|mount)"}
+_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
+_MINOR = frozenset({"of", "the", "de", "la", "le", "du", "del", "on", "upon", "and"})
+
+
+def _state_forms(state: str) -> tuple[str, str]:
+    """(ABBR, folded full name) of a state as given; the abbreviation may be empty."""
+    s = state.strip().rstrip(".")
+    if len(s) == 2 and s.upper() in _STATES:
+        return s.upper(), fold(_STATES[s.upper()])
+    abbr = _STATE_BY_NAME.get(fold(s), "")
+    return abbr, fold(s)
+
+
+def _city_regex(city: str) -> re.Pattern[str] | None:
+    words = _WORD.findall(fold(city))
+    if not words:
+        return None
+    body = r"[\s.]+".join(_CITY_ABBR.get(w, re.escape(w)) for w in words)
+    return re.compile(r"(?<![\w-])" + body + r"(?![\w-])")
+
+
+def _capitalized(s: str) -> bool:
+    words = [w for w in _WORD.findall(s) if w.lower() not in _MINOR]
+    return bool(words) and all(w[0].isupper() for w in words)
+
+
+def _state_regex(abbr: str, name: str) -> re.Pattern[str]:
+    alts = [re.escape(name).replace(r"\ ", r"\s+")] if name else []
+    if abbr:
+        alts.append(re.escape(abbr) + r"(?![a-z])")
+    return re.compile(r"(?<![\w])(?:" + "|".join(alts) + r")")
+
+
+def _location(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tuple[int, int]],
+              out: _Collector) -> None:
+    abbr, state_name = _state_forms(ids.state) if ids.state.strip() else ("", "")
+    city_rx = _city_regex(ids.city) if ids.city.strip() else None
+    state_rx = _state_regex(abbr, state_name) if (abbr or state_name) else None
+    if city_rx is not None:
+        for f in fields:
+            for m in city_rx.finditer(f.text.folded):
+                orig = _original(f, m.start(), m.end())
+                window_start = m.end()
+                window = f.text.folded[window_start:window_start + 40]
+                stated = None
+                if state_rx is not None:
+                    # abbreviations are matched in upper case only ("IN", "OR", "ME" are words)
+                    a, b = f.text.span(window_start, min(len(f.text.folded), window_start + 40))
+                    orig_window = f.text.original[a:b]
+                    sm = re.match(r"[^.!?\n]{0,40}?" + state_rx.pattern.replace(
+                        re.escape(abbr) + r"(?![a-z])", re.escape(abbr) + r"(?![A-Za-z])"),
+                        orig_window, flags=0) if abbr else None
+                    if sm is None and state_name:
+                        sm = re.match(r"[^.!?\n]{0,40}?(?<![\w])" +
+                                      re.escape(state_name).replace(r"\ ", r"\s+") + r"(?!\w)",
+                                      window)
+                    stated = sm is not None
+                if stated:
+                    out.match("location", f"{ids.city}, {ids.state}", f, m.start(), m.end())
+                elif _capitalized(orig):
+                    out.match("location", ids.city, f, m.start(), m.end())
+    _location_contradictions(ids, fields, name_spans, abbr, state_name, out)
+
+
+_LIVES = re.compile(
+    r"(?<![\w'])(?:(?:i|we)\s+(?:now\s+|currently\s+|still\s+)?live|i'm\s+living|i\s+am\s+living|"
+    r"lives|living|based|residing|resides|located|(?:i'm|im|i\s+am|is|hails?|hailing)\s+from|"
+    r"resident\s+of|(?:moved|moving|relocated|relocating)\s+to)\s+(?:in\s+)?"
+    r"|(?:^|\n)[ \t]*(?:location|lives\s+in|current\s+city|city)\s*:\s*")
+_PLACE = re.compile(r"((?:[A-Z][\w'.-]*)(?:[ \t]+(?:[A-Z][\w'.-]*|of|de|la))*(?:,[ \t]*[A-Z][\w.]*"
+                    r"(?:[ \t]+[A-Z][\w]*)?)?)")
+_NOT_PLACES = frozenset({"the", "my", "a", "an", "here", "there", "home", "town", "work", "it",
+                         "this", "that", "his", "her", "their", "our", "your", "i", "he", "she",
+                         "we", "they", "january", "february", "march", "april", "may", "june",
+                         "july", "august", "september", "october", "november", "december",
+                         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                         "sunday", "heaven", "hell", "fear", "love", "faith", "god"})
+_FIRST_PERSON_TAIL = re.compile(r"(?:^|[^\w'])(?:i|i'm|im|i've|we|we're|me)(?:[^\w\n]+\w+){0,2}"
+                                r"[^\w\n]*$")
+
+
+def _about_the_person(f: _Field, trigger_start: int, trigger: str,
+                      name_spans: list[tuple[int, int]]) -> bool:
+    """A location or age statement counts only when it is about the person, not a relative."""
+    head = trigger.lstrip().split()[0] if trigger.strip() else ""
+    if head in ("i", "we", "i'm", "im") or trigger.lstrip("\n \t").startswith(
+            ("location", "lives in", "current city", "city", "age", "born", "dob")):
+        return True
+    line_start = f.text.folded.rfind("\n", 0, trigger_start) + 1
+    prefix = f.text.folded[line_start:trigger_start]
+    if not prefix.strip(" \t-*•|:>"):
+        return True  # a profile field at the start of a line: "Lives in Omaha"
+    if _FIRST_PERSON_TAIL.search(prefix[-40:]):
+        return True
+    if f.name == "text":
+        return any(0 <= trigger_start - e <= 40 and "\n" not in f.text.folded[e:trigger_start]
+                   and not re.search(r"\b(?:my|his|her|their|whose)\b",
+                                     f.text.folded[e:trigger_start])
+                   for _, e in name_spans)
+    return False
+
+
+def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
+                             name_spans: list[tuple[int, int]], abbr: str, state_name: str,
+                             out: _Collector) -> None:
+    if not (ids.city.strip() or ids.state.strip()):
+        return
+    city_rx = _city_regex(ids.city) if ids.city.strip() else None
+    for f in fields:
+        folded = f.text.folded
+        for t in _LIVES.finditer(folded):
+            if not _about_the_person(f, t.start(), t.group(), name_spans if f.name == "text" else []):
+                continue
+            a, _ = f.text.span(t.end(), t.end())
+            pm = _PLACE.match(f.text.original, a)
+            if pm is None:
+                continue
+            place = pm.group(1).rstrip(".,")
+            words = _WORD.findall(fold(place))
+            if not words or words[0] in _NOT_PLACES:
+                continue
+            if _place_fits(place, city_rx, abbr, state_name):
+                continue
+            expected = ", ".join(x for x in (ids.city, ids.state) if x)
+            fs = t.end()
+            out.contradict("location", place, expected, f, t.start(), fs + len(place))
+
+
+def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str) -> bool:
+    folded = fold(place)
+    city_part, _, state_part = folded.partition(",")
+    state_part = state_part.strip()
+    if state_part:
+        if not _is_state(state_part, place.partition(",")[2].strip(), abbr, state_name):
+            if _STATE_BY_NAME.get(state_part) or place.partition(",")[2].strip().upper() in _STATES:
+                return False  # "Kansas City, KS" for a candidate in Kansas City, MO
+    cp = city_part.strip()
+    if city_rx is not None and city_rx.fullmatch(cp):
+        return True
+    if _is_state(cp, city_part.strip() if place.isupper() is False else place, abbr, state_name):
+        return True
+    if city_rx is not None and city_rx.match(cp):
+        return True  # "Kansas City area", "Kansas City metro"
+    return False
+
+
+def _is_state(folded: str, original: str, abbr: str, state_name: str) -> bool:
+    if state_name and folded == state_name:
+        return True
+    return bool(abbr) and original.strip().rstrip(".") == abbr
+
+
+# date of birth, age, birth year
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_MON = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE_FORMS = [
+    (re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"), "ymd"),
+    (re.compile(r"(?<![\d/.-])(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?![\d/.-]\d|\d)"), "mdy"),
+    (re.compile(r"(?<![a-z])" + _MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)"), "Mdy"),
+    (re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MON + r",?\s+(\d{4})(?!\d)"),
+     "dMy"),
+]
+_MONTH_DAY = re.compile(r"(?<![a-z])" + _MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?(?![\d,]*\s*\d{4})")
+_BIRTH_CONTEXT = re.compile(
+    r"(?:\bborn\b|\bbirthday\b|\bb-?day\b|\bdob\b|d\.o\.b|date\s+of\s+birth|birth\s*date)"
+    r"[^.!?\n]{0,25}$")
+_BIRTH_SELF = re.compile(
+    r"(?:\bi\s+was\s+born\b|\bmy\s+(?:birthday|b-?day|birth\s*date|date\s+of\s+birth)\b|"
+    r"(?:^|\n)[ \t]*(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|born|birthday)\s*:)"
+    r"[^.!?\n]{0,25}$")
+_AGE_SELF = [
+    re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+(?:now\s+|only\s+|just\s+|almost\s+|nearly\s+)?"
+               r"(\d{1,2})(?:\s*(?:years?|yrs?)(?:\s*old)?|\s*y/?o)?"
+               r"(?=\s*(?:$|[.,!?;:)\n]|and\b|but\b|now\b|today\b|this\b|so\b))"),
+    re.compile(r"(?<![\w'])i\s+(?:just\s+)?turned\s+(\d{1,2})(?!\d)"),
+    re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+turning\s+(\d{1,2})(?!\d)"),
+    re.compile(r"(?<![\w'])my\s+(\d{1,2})(?:st|nd|rd|th)\s+(?:birthday|b-?day)"),
+    re.compile(r"(?:^|\n)[ \t]*age\s*:\s*(\d{1,2})(?!\d)"),
+]
+_AGE_AFTER_NAME = re.compile(r"\s*(?:,\s*(?:age\s+|aged\s+)?(\d{1,2})\s*(?:,|\.|$|\s+of\b)"
+                             r"|\(\s*(\d{1,2})\s*\))")
+_YEAR_SELF = [
+    re.compile(r"(?<![\w'])i\s+was\s+born\s+(?:in\s+)?(\d{4})(?!\d)"),
+    re.compile(r"(?:^|\n)[ \t]*(?:born|birth\s*year|year\s+of\s+birth)\s*:?\s*(?:in\s+)?(\d{4})"
+               r"(?![\d/-])"),
+]
+_YEAR_AFTER_NAME = re.compile(r"\s*(?:,\s*)?\(?\s*(?:born|b\.)\s*(?:in\s+)?(\d{4})(?!\d)")
+
+
+def _parse_date(kind: str, m: re.Match[str]) -> list[date]:
+    g = m.groups()
+    try:
+        if kind == "ymd":
+            return [date(int(g[0]), int(g[1]), int(g[2]))]
+        if kind == "mdy":
+            y = int(g[2])
+            if len(g[2]) == 2:
+                y += 1900 if y > 30 else 2000
+            out = []
+            for mo, d in ((int(g[0]), int(g[1])), (int(g[1]), int(g[0]))):
+                try:
+                    out.append(date(y, mo, d))
+                except ValueError:
+                    pass
+            return out
+        if kind == "Mdy":
+            return [date(int(g[2]), _MONTHS[g[0]], int(g[1]))]
+        return [date(int(g[2]), _MONTHS[g[1]], int(g[0]))]
+    except (ValueError, KeyError):
+        return []
+
+
+def _age_on(dob: date, ref: date) -> int:
+    return ref.year - dob.year - ((ref.month, ref.day) < (dob.month, dob.day))
+
+
+def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tuple[int, int]],
+           ref: date, out: _Collector) -> None:
+    dob = ids.date_of_birth
+    if dob is None:
+        return
+    actual = _age_on(dob, ref)
+    iso = dob.isoformat()
+    for f in fields:
+        folded = f.text.folded
+        for rx, kind in _DATE_FORMS:
+            for m in rx.finditer(folded):
+                before = folded[max(0, m.start() - 40):m.start()]
+                if not _BIRTH_CONTEXT.search(before):
+                    continue
+                dates = _parse_date(kind, m)
+                if dob in dates:
+                    out.match("date_of_birth", iso, f, m.start(), m.end())
+                elif dates and _BIRTH_SELF.search(before):
+                    out.contradict("date_of_birth", _original(f, m.start(), m.end()), iso, f,
+                                   m.start(), m.end())
+        for m in _MONTH_DAY.finditer(folded):
+            before = folded[max(0, m.start() - 40):m.start()]
+            if _BIRTH_SELF.search(before):
+                if (_MONTHS[m.group(1)], int(m.group(2))) == (dob.month, dob.day):
+                    out.match("date_of_birth", f"birthday {dob.month:02d}-{dob.day:02d}", f,
+                              m.start(), m.end())
+        ages: list[tuple[int, int, int]] = []
+        for rx in _AGE_SELF:
+            ages += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
+        if f.name == "text":
+            for _, e in name_spans:
+                am = _AGE_AFTER_NAME.match(folded, e)
+                if am:
+                    ages.append((int(am.group(1) or am.group(2)), am.start(), am.end()))
+        for age, s, e in ages:
+            if not 10 <= age <= 99:
+                continue
+            if abs(age - actual) <= 1:
+                out.match("date_of_birth", f"age {age}", f, s, e)
+            else:
+                out.contradict("date_of_birth", f"age {age}", f"age {actual} on {ref.isoformat()}",
+                               f, s, e)
+        years: list[tuple[int, int, int]] = []
+        for rx in _YEAR_SELF:
+            years += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
+        if f.name == "text":
+            for _, e in name_spans:
+                ym = _YEAR_AFTER_NAME.match(folded, e)
+                if ym:
+                    years.append((int(ym.group(1)), ym.start(), ym.end()))
+        for year, s, e in years:
+            if abs(year - dob.year) <= 1:
+                out.match("date_of_birth", f"born {year}", f, s, e)
+            else:
+                out.contradict("date_of_birth", f"born {year}", f"born {dob.year}", f, s, e)
+
+
+def _unused(_: Iterable[object]) -> None:  # pragma: no cover - keeps linters quiet on imports
+    return None
