@@ -117,7 +117,9 @@ def parse_ipv4_like(host: str) -> ipaddress.IPv4Address | None:
     values: list[int] = []
     for part in labels:
         if part[:2].lower() == "0x":
-            values.append(int(part[2:] or "0", 16))
+            if len(part) == 2:
+                raise AddressError(f"address: malformed numeric host {host!r}")
+            values.append(int(part[2:], 16))
         elif len(part) > 1 and part.startswith("0"):
             if not re.fullmatch(r"[0-7]+", part):
                 raise AddressError(f"address: malformed numeric host {host!r}")
