@@ -1,0 +1,68 @@
+"""Candidates: identifiers validated, no search without a signed authorization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vetting.candidates import CandidateInput, add_candidate, get_candidate, list_candidates, load_candidate_file
+from vetting.yamlsource import InputError
+
+
+def candidate_file(tmp_path: Path, **overrides) -> Path:
+    (tmp_path / "auth.txt").write_text("signed authorization\n")
+    data = {"id": "jdoe", "full_name": "Jane Doe", "aliases": ["Janie Doe"], "date_of_birth": "1995-03-04",
+            "city": "Kansas City", "state": "MO", "emails": ["jane@mail.example"], "phones": ["816-555-0100"],
+            "usernames": ["janed95"], "profile_urls": ["https://social.example/u/janed95"],
+            "authorization": {"file": "auth.txt", "signed_on": "2026-10-01"}}
+    data.update(overrides)
+    path = tmp_path / "cand.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_add_from_file_stores_authorization_hash(workspace, tmp_path: Path) -> None:
+    import hashlib
+
+    cand, auth = load_candidate_file(candidate_file(tmp_path))
+    row = add_candidate(workspace, cand, auth, "Inv. Lee")
+    assert row.authorization_sha256 == hashlib.sha256(b"signed authorization\n").hexdigest()
+    assert workspace.evidence_path(row.authorization_path).read_bytes() == b"signed authorization\n"
+    assert get_candidate(workspace, "jdoe").identifiers()["usernames"] == ["janed95"]
+    event = [e for e in workspace.audit.events() if e.action == "candidate.added"][0]
+    assert event.subject == "jdoe" and event.payload["artifacts"][0]["sha256"] == row.authorization_sha256
+
+
+@pytest.mark.parametrize("overrides,field,message", [
+    ({"authorization": None}, "authorization", "no signed authorization"),
+    ({"emails": ["not-an-email"]}, "emails", "not an e-mail"),
+    ({"profile_urls": ["ftp://x.example/a"]}, "profile_urls", "not an http(s) URL"),
+    ({"date_of_birth": "1850-01-01"}, "date_of_birth", "not plausible"),
+    ({"usernames": ["bad name!"]}, "usernames", "plausible username"),
+    ({"nickname": "JD"}, "nickname", "unknown field"),
+    ({"authorization": {"file": "absent.txt", "signed_on": "2026-10-01"}}, "authorization.file", "does not exist"),
+    ({"authorization": {"file": "auth.txt", "signed_on": "2999-01-01"}}, "authorization.signed_on", "future"),
+])
+def test_bad_candidate_refused_and_nothing_stored(workspace, tmp_path: Path, overrides, field, message) -> None:
+    path = candidate_file(tmp_path, **overrides)
+    before = len(list(workspace.audit.events()))
+    with pytest.raises(InputError) as exc:
+        cand, auth = load_candidate_file(path)
+        add_candidate(workspace, cand, auth, "Inv. Lee")
+    assert any(p.field.startswith(field) and message in p.message for p in exc.value.problems), exc.value
+    assert list_candidates(workspace) == []
+    assert len(list(workspace.audit.events())) == before
+
+
+def test_duplicate_candidate_refused(workspace, tmp_path: Path) -> None:
+    cand, auth = load_candidate_file(candidate_file(tmp_path))
+    add_candidate(workspace, cand, auth, "Inv. Lee")
+    with pytest.raises(InputError, match="already exists"):
+        add_candidate(workspace, cand, auth, "Inv. Lee")
+
+
+def test_id_defaults_to_slug_of_name(workspace, auth_file: Path) -> None:
+    cand = CandidateInput(full_name="José Álvarez-Ruiz", authorization={"file": "a", "signed_on": "2026-01-01"})
+    assert add_candidate(workspace, cand, auth_file, "Inv. Lee").id == "jose-alvarez-ruiz"
