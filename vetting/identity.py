@@ -39,9 +39,9 @@ person validate an item as the candidate's only at ``confirmed``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -202,8 +202,7 @@ def normalize_url(url: str) -> str:
         raw = "http://" + raw.lstrip("/")
     parts = urlsplit(raw)
     host = (parts.hostname or "").lower().rstrip(".")
-    if host.startswith("www."):
-        host = host[4:]
+    host = host.removeprefix("www.")
     try:
         port = parts.port
     except ValueError:
@@ -223,7 +222,7 @@ def _is_under(page: str, disclosed: str) -> bool:
         return True
     if "?" in disclosed or "/" not in disclosed:
         return False  # a bare host is too broad to claim every page under it
-    return page.startswith(disclosed + "/") or page.startswith(disclosed + "?")
+    return page.startswith((disclosed + "/", disclosed + "?"))
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -239,10 +238,6 @@ def _snippet(original: str, start: int, end: int) -> str:
     a, b = max(0, start - _SNIPPET), min(len(original), end + _SNIPPET)
     s = " ".join(original[a:b].split())
     return ("…" if a > 0 else "") + s + ("…" if b < len(original) else "")
-
-
-def _where(f: _Field, folded_start: int) -> tuple[str, int, int]:
-    return f.name, *f.text.span(folded_start, folded_start)
 
 
 class _Collector:
@@ -265,9 +260,11 @@ class _Collector:
             snippet = _snippet(f.text.original, a, b)
         else:
             snippet = value
-        if (kind, where or "") in self._seen:
+        # the full name and an alias found at the same place are one finding, not two
+        seen_key = (_CLASS[kind], where or "")
+        if seen_key in self._seen:
             return
-        self._seen.add((kind, where or ""))
+        self._seen.add(seen_key)
         self._counts[key] = self._counts.get(key, 0) + 1
         self.matches.append(Match(kind, value, where or "", snippet))
 
@@ -320,7 +317,7 @@ def _reference_date(published: datetime | None, as_of: date | datetime | None) -
             return d.date()
         if isinstance(d, date):
             return d
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
@@ -549,44 +546,46 @@ def _state_regex(abbr: str, name: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w])(?:" + "|".join(alts) + r")")
 
 
+def _state_after(f: _Field, end: int, abbr: str, state_name: str) -> bool:
+    """The candidate's state is named within 40 characters after the city, same sentence."""
+    window = re.split(r"[!?\n]|\.\s", f.text.folded[end:end + 40], maxsplit=1)[0]
+    if state_name and re.search(r"(?<!\w)" + re.escape(state_name).replace(r"\ ", r"\s+")
+                                + r"(?!\w)", window):
+        return True
+    if abbr:
+        # abbreviations count in upper case only: "IN", "OR", "ME", "OK" are also words
+        a, b = f.text.span(end, end + len(window))
+        return re.search(r"(?<![A-Za-z])" + abbr + r"(?![A-Za-z])", f.text.original[a:b]) is not None
+    return False
+
+
 def _location(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tuple[int, int]],
               out: _Collector) -> None:
     abbr, state_name = _state_forms(ids.state) if ids.state.strip() else ("", "")
     city_rx = _city_regex(ids.city) if ids.city.strip() else None
-    state_rx = _state_regex(abbr, state_name) if (abbr or state_name) else None
     if city_rx is not None:
         for f in fields:
             for m in city_rx.finditer(f.text.folded):
-                orig = _original(f, m.start(), m.end())
-                window_start = m.end()
-                window = f.text.folded[window_start:window_start + 40]
-                stated = None
-                if state_rx is not None:
-                    # abbreviations are matched in upper case only ("IN", "OR", "ME" are words)
-                    a, b = f.text.span(window_start, min(len(f.text.folded), window_start + 40))
-                    orig_window = f.text.original[a:b]
-                    sm = re.match(r"[^.!?\n]{0,40}?" + state_rx.pattern.replace(
-                        re.escape(abbr) + r"(?![a-z])", re.escape(abbr) + r"(?![A-Za-z])"),
-                        orig_window, flags=0) if abbr else None
-                    if sm is None and state_name:
-                        sm = re.match(r"[^.!?\n]{0,40}?(?<![\w])" +
-                                      re.escape(state_name).replace(r"\ ", r"\s+") + r"(?!\w)",
-                                      window)
-                    stated = sm is not None
-                if stated:
+                if _state_after(f, m.end(), abbr, state_name):
                     out.match("location", f"{ids.city}, {ids.state}", f, m.start(), m.end())
-                elif _capitalized(orig):
+                elif _capitalized(_original(f, m.start(), m.end())):
+                    # a lower-case "independence" is a word, "Independence" may be the city
                     out.match("location", ids.city, f, m.start(), m.end())
-    _location_contradictions(ids, fields, name_spans, abbr, state_name, out)
+    _location_contradictions(ids, fields, name_spans, city_rx, abbr, state_name, out)
 
 
 _LIVES = re.compile(
-    r"(?<![\w'])(?:(?:i|we)\s+(?:now\s+|currently\s+|still\s+)?live|i'm\s+living|i\s+am\s+living|"
-    r"lives|living|based|residing|resides|located|(?:i'm|im|i\s+am|is|hails?|hailing)\s+from|"
-    r"resident\s+of|(?:moved|moving|relocated|relocating)\s+to)\s+(?:in\s+)?"
+    r"(?<![\w'])(?:"
+    r"(?:(?:i|we)\s+(?:now\s+|currently\s+|still\s+)?live|i'm\s+living|i\s+am\s+living|lives|"
+    r"living|based|residing|resides|located)\s+in"
+    r"|(?:i'm|im|i\s+am|is|hails?|hailing)\s+from"
+    r"|resident\s+of"
+    r"|(?:moved|moving|relocated|relocating)\s+to"
+    r")\s+"
     r"|(?:^|\n)[ \t]*(?:location|lives\s+in|current\s+city|city)\s*:\s*")
-_PLACE = re.compile(r"((?:[A-Z][\w'.-]*)(?:[ \t]+(?:[A-Z][\w'.-]*|of|de|la))*(?:,[ \t]*[A-Z][\w.]*"
-                    r"(?:[ \t]+[A-Z][\w]*)?)?)")
+_PLACE_WORD = r"(?:(?:St|Ft|Mt)\.|[A-Z][\w'-]*)"
+_PLACE = re.compile(r"(" + _PLACE_WORD + r"(?:[ \t]+(?:" + _PLACE_WORD + r"|of|de|la))*"
+                    r"(?:,[ \t]*[A-Z][\w]*(?:[ \t]+[A-Z]\w*)?)?)")
 _NOT_PLACES = frozenset({"the", "my", "a", "an", "here", "there", "home", "town", "work", "it",
                          "this", "that", "his", "her", "their", "our", "your", "i", "he", "she",
                          "we", "they", "january", "february", "march", "april", "may", "june",
@@ -597,37 +596,39 @@ _FIRST_PERSON_TAIL = re.compile(r"(?:^|[^\w'])(?:i|i'm|im|i've|we|we're|me)(?:[^
                                 r"[^\w\n]*$")
 
 
+_NOT_SELF = re.compile(r"'s\b|\b(?:my|his|her|their|whose|and|with|friend|brother|sister|"
+                       r"mother|mom|father|dad|son|daughter|wife|husband|cousin|uncle|aunt)\b")
+
+
 def _about_the_person(f: _Field, trigger_start: int, trigger: str,
                       name_spans: list[tuple[int, int]]) -> bool:
-    """A location or age statement counts only when it is about the person, not a relative."""
-    head = trigger.lstrip().split()[0] if trigger.strip() else ""
-    if head in ("i", "we", "i'm", "im") or trigger.lstrip("\n \t").startswith(
-            ("location", "lives in", "current city", "city", "age", "born", "dob")):
+    """A location or age statement counts only when it is about the person, not a relative:
+    first person ("I live in"), a profile field ("Location: ..." or a line starting "Lives
+    in"), or right after the candidate's own name ("Alex Rivera, who lives in")."""
+    words = trigger.split()
+    if ":" in trigger or (words and words[0] in ("i", "we", "i'm", "im")):
         return True
     line_start = f.text.folded.rfind("\n", 0, trigger_start) + 1
     prefix = f.text.folded[line_start:trigger_start]
     if not prefix.strip(" \t-*•|:>"):
-        return True  # a profile field at the start of a line: "Lives in Omaha"
+        return True
     if _FIRST_PERSON_TAIL.search(prefix[-40:]):
         return True
-    if f.name == "text":
-        return any(0 <= trigger_start - e <= 40 and "\n" not in f.text.folded[e:trigger_start]
-                   and not re.search(r"\b(?:my|his|her|their|whose)\b",
-                                     f.text.folded[e:trigger_start])
-                   for _, e in name_spans)
-    return False
+    return any(0 <= trigger_start - e <= 40 and "\n" not in f.text.folded[e:trigger_start]
+               and not _NOT_SELF.search(f.text.folded[e:trigger_start])
+               for _, e in name_spans)
 
 
 def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
-                             name_spans: list[tuple[int, int]], abbr: str, state_name: str,
-                             out: _Collector) -> None:
-    if not (ids.city.strip() or ids.state.strip()):
+                             name_spans: list[tuple[int, int]], city_rx: re.Pattern[str] | None,
+                             abbr: str, state_name: str, out: _Collector) -> None:
+    if city_rx is None and not state_name:
         return
-    city_rx = _city_regex(ids.city) if ids.city.strip() else None
+    expected = ", ".join(x for x in (ids.city, ids.state) if x)
     for f in fields:
-        folded = f.text.folded
-        for t in _LIVES.finditer(folded):
-            if not _about_the_person(f, t.start(), t.group(), name_spans if f.name == "text" else []):
+        spans = name_spans if f.name == "text" else []
+        for t in _LIVES.finditer(f.text.folded):
+            if not _about_the_person(f, t.start(), t.group(), spans):
                 continue
             a, _ = f.text.span(t.end(), t.end())
             pm = _PLACE.match(f.text.original, a)
@@ -637,35 +638,24 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
             words = _WORD.findall(fold(place))
             if not words or words[0] in _NOT_PLACES:
                 continue
-            if _place_fits(place, city_rx, abbr, state_name):
-                continue
-            expected = ", ".join(x for x in (ids.city, ids.state) if x)
-            fs = t.end()
-            out.contradict("location", place, expected, f, t.start(), fs + len(place))
+            if not _place_fits(place, city_rx, abbr, state_name):
+                out.contradict("location", place, expected, f, t.start(), t.end() + len(place))
 
 
 def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str) -> bool:
-    folded = fold(place)
-    city_part, _, state_part = folded.partition(",")
-    state_part = state_part.strip()
-    if state_part:
-        if not _is_state(state_part, place.partition(",")[2].strip(), abbr, state_name):
-            if _STATE_BY_NAME.get(state_part) or place.partition(",")[2].strip().upper() in _STATES:
-                return False  # "Kansas City, KS" for a candidate in Kansas City, MO
-    cp = city_part.strip()
-    if city_rx is not None and city_rx.fullmatch(cp):
+    """Does a stated place agree with the candidate's city/state? "Kansas City, KS" does not
+    agree with Kansas City, MO; "Kansas City area" and "Missouri" do."""
+    city_part, _, state_part = place.partition(",")
+    city_folded = fold(city_part).strip()
+    sp = state_part.strip().rstrip(".")
+    if sp:
+        sp_folded = fold(sp)
+        names_a_state = (sp.isupper() and sp in _STATES) or sp_folded in _STATE_BY_NAME
+        if names_a_state and state_name and not (sp_folded == state_name or sp == abbr):
+            return False
+    if city_rx is not None and city_rx.match(city_folded):
         return True
-    if _is_state(cp, city_part.strip() if place.isupper() is False else place, abbr, state_name):
-        return True
-    if city_rx is not None and city_rx.match(cp):
-        return True  # "Kansas City area", "Kansas City metro"
-    return False
-
-
-def _is_state(folded: str, original: str, abbr: str, state_name: str) -> bool:
-    if state_name and folded == state_name:
-        return True
-    return bool(abbr) and original.strip().rstrip(".") == abbr
+    return bool(state_name) and (city_folded == state_name or city_part.strip() == abbr)
 
 
 # date of birth, age, birth year
@@ -756,9 +746,9 @@ def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tup
                                    m.start(), m.end())
         for m in _MONTH_DAY.finditer(folded):
             before = folded[max(0, m.start() - 40):m.start()]
-            if _BIRTH_SELF.search(before):
-                if (_MONTHS[m.group(1)], int(m.group(2))) == (dob.month, dob.day):
-                    out.match("date_of_birth", f"birthday {dob.month:02d}-{dob.day:02d}", f,
+            same_day = (_MONTHS[m.group(1)], int(m.group(2))) == (dob.month, dob.day)
+            if same_day and _BIRTH_SELF.search(before):
+                out.match("date_of_birth", f"birthday {dob.month:02d}-{dob.day:02d}", f,
                               m.start(), m.end())
         ages: list[tuple[int, int, int]] = []
         for rx in _AGE_SELF:
@@ -789,7 +779,3 @@ def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tup
                 out.match("date_of_birth", f"born {year}", f, s, e)
             else:
                 out.contradict("date_of_birth", f"born {year}", f"born {dob.year}", f, s, e)
-
-
-def _unused(_: Iterable[object]) -> None:  # pragma: no cover - keeps linters quiet on imports
-    return None
