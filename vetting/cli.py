@@ -70,12 +70,13 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
-            err.print(f"[bold red]error:[/] {len(exc.problems)} problem(s):")
+            # Plain text, never wrapped: "file:line: field: message" must stay greppable.
+            typer.echo(f"error: {len(exc.problems)} problem(s):", err=True)
             for problem in exc.problems:
-                err.print(f"  {problem}", markup=False, highlight=False)
+                typer.echo(f"  {problem}", err=True)
             raise typer.Exit(2) from None
         except (ApprovalError, CandidateError, RunError, WorkspaceError) as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -1,0 +1,113 @@
+"""The `vet` command line: thin over the library, clear errors, bad input changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from vetting.cli import app
+
+runner = CliRunner()
+
+
+def invoke(ws: Path, *args: str):
+    return runner.invoke(app, ["--workspace", str(ws), *args])
+
+
+def tree_digest(root: Path) -> str:
+    """A digest of every file under root (names and bytes): 'changes nothing' made checkable."""
+    h = hashlib.sha256()
+    if root.exists():
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def procs(tmp_path: Path, shipped_procedure: Path) -> Path:
+    shutil.copytree(shipped_procedure.parent, tmp_path / "procedures")
+    return tmp_path / "procedures" / shipped_procedure.name
+
+
+@pytest.fixture
+def approved_ws(tmp_path: Path, procs: Path, auth_file: Path) -> Path:
+    ws = tmp_path / "ws"
+    result = invoke(ws, "procedure", "approve", str(procs), "--by", "Capt. Rao")
+    assert result.exit_code == 0, result.output
+    result = invoke(ws, "candidate", "add", "--name", "Jane Doe", "--username", "janed",
+                    "--authorization", str(auth_file), "--signed-on", "2026-10-01", "--by", "Inv. Lee")
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("procedure", "candidate", "run", "uniformity", "demo", "audit", "sites"):
+        assert command in result.output
+
+
+def test_procedure_check_prints_fingerprint(procs: Path) -> None:
+    from vetting.procedure import load_procedure
+
+    result = runner.invoke(app, ["procedure", "check", str(procs)])
+    assert result.exit_code == 0, result.output
+    assert load_procedure(procs).fingerprint in result.output
+
+
+def test_invalid_procedure_exit_2_with_line(tmp_path: Path, procs: Path) -> None:
+    data = yaml.safe_load(procs.read_text())
+    data["steps"][0]["collector"] = "scraper"
+    procs.write_text(yaml.safe_dump(data, sort_keys=False))
+    line = next(i for i, l in enumerate(procs.read_text().splitlines(), 1) if "scraper" in l)
+    result = runner.invoke(app, ["procedure", "check", str(procs)])
+    assert result.exit_code == 2
+    assert f"{procs}:{line}: steps[0].collector: unknown collector 'scraper'" in result.output
+
+
+def test_approve_invalid_procedure_changes_nothing(tmp_path: Path, procs: Path) -> None:
+    ws = tmp_path / "ws"
+    assert invoke(ws, "candidate", "list").exit_code == 1  # no workspace yet: refused, nothing created
+    assert not ws.exists()
+    procs.write_text(procs.read_text().replace("collector: search", "collector: nope"))
+    result = invoke(ws, "procedure", "approve", str(procs), "--by", "Capt. Rao")
+    assert result.exit_code == 2
+    # the workspace may be created on first use, but holds no approval
+    result = invoke(ws, "procedure", "list")
+    assert "kcpd" not in result.output
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["run", "nobody", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"], 1, "no candidate 'nobody'"),
+    (["run", "jane-doe", "--procedure", "unknown-proc", "--by", "Inv. Lee"], 1, "no approved procedure 'unknown-proc'"),
+    (["candidate", "add", "--name", "John Roe", "--by", "Inv. Lee"], 2, "no signed authorization"),
+    (["candidate", "add", "--name", "John Roe", "--email", "nope", "--by", "Inv. Lee"], 2, "not an e-mail"),
+])
+def test_refusals_change_nothing(approved_ws: Path, args, code, message) -> None:
+    before = tree_digest(approved_ws)
+    result = invoke(approved_ws, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert tree_digest(approved_ws) == before
+
+
+def test_foreign_workspace_refused(tmp_path: Path, procs: Path) -> None:
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("x")
+    before = tree_digest(foreign)
+    result = invoke(foreign, "procedure", "approve", str(procs), "--by", "Capt. Rao")
+    assert result.exit_code == 1 and "not a vetting workspace" in result.output
+    assert tree_digest(foreign) == before
+
+
+def test_uniformity_of_unrun_procedure_is_uniform(approved_ws: Path) -> None:
+    result = invoke(approved_ws, "uniformity", "--procedure", "kcpd-261-1-preemployment")
+    assert result.exit_code == 0, result.output
+    assert "uniform" in result.output
