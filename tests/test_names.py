@@ -1,0 +1,149 @@
+"""Folding and name matching: accents, hidden characters, nicknames, name orders, surnames."""
+
+from __future__ import annotations
+
+import pytest
+
+from vetting.names import (
+    fold,
+    fold_text,
+    given_name_variants,
+    load_nicknames,
+    name_patterns,
+    parse_name,
+    same_given_name,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("José", "jose"),
+        ("JOSÉ", "jose"),
+        ("Jose\u0301", "jose"),  # decomposed accent
+        ("Straße", "strasse"),
+        ("Łódź", "lodz"),
+        ("Ørsted", "orsted"),
+        ("g\u200bun", "gun"),  # zero-width space
+        ("ﬁrearm", "firearm"),  # ligature
+        ("ＡＲ-15", "ar-15"),  # full-width letters
+        ("O’Brien", "o'brien"),
+        ("İstanbul", "istanbul"),
+        ("plain ascii", "plain ascii"),
+    ],
+)
+def test_fold(raw: str, folded: str) -> None:
+    assert fold(raw) == folded
+    assert fold_text(raw).folded == folded
+
+
+@pytest.mark.parametrize(
+    ("text", "needle", "expected_original"),
+    [
+        ("Hi José Pérez!", "jose perez", "José Pérez"),
+        ("Hi Jose\u0301 Pe\u0301rez!", "jose perez", "Jose\u0301 Pe\u0301rez"),
+        ("a g\u200bun here", "gun", "g\u200bun"),
+        ("Die Straße ist", "strasse", "Straße"),
+        ("ﬁrearm!", "firearm", "ﬁrearm"),
+    ],
+)
+def test_fold_text_maps_back_to_original(text: str, needle: str, expected_original: str) -> None:
+    ft = fold_text(text)
+    i = ft.folded.index(needle)
+    a, b = ft.span(i, i + len(needle))
+    assert text[a:b] == expected_original
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Alex", "Alexander", True),
+        ("Alexander", "Alex", True),
+        ("Alex", "Alexandra", True),
+        ("Alexander", "Alexandra", False),  # never two hops
+        ("Bob", "Robert", True),
+        ("Robert", "Bobby", True),
+        ("Bob", "Rob", False),
+        ("Liz", "Elizabeth", True),
+        ("Bill", "William", True),
+        ("Pepe", "José", True),
+        ("José", "Jose", True),
+        ("Al", "Alfred", True),
+        ("Albert", "Alfred", False),
+        ("Michael", "Mitchell", False),
+    ],
+)
+def test_same_given_name(a: str, b: str, same: bool) -> None:
+    assert same_given_name(a, b) is same
+
+
+def test_nickname_data_is_large_and_folded() -> None:
+    groups = load_nicknames()
+    pairs = sum(len(nicks) for _, nicks in groups)
+    assert pairs >= 300
+    for formal, nicks in groups:
+        assert formal == fold(formal)
+        assert all(n == fold(n) and n for n in nicks)
+    assert "robert" in given_name_variants("bob")
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "middles", "surname"),
+    [
+        ("Alex Rivera", "alex", (), "rivera"),
+        ("Rivera, Alejandro J.", "alejandro", ("j",), "rivera"),
+        ("Juan de la Cruz Jr.", "juan", (), "de la cruz"),
+        ("José María Pérez-López", "jose", ("maria",), "perez-lopez"),
+        ("Ludwig van Beethoven", "ludwig", (), "van beethoven"),
+        ("Madonna", "madonna", (), ""),
+    ],
+)
+def test_parse_name(name: str, given: str, middles: tuple[str, ...], surname: str) -> None:
+    parsed = parse_name(name)
+    assert parsed is not None
+    assert (parsed.given, parsed.middles, parsed.surname) == (given, middles, surname)
+
+
+def test_parse_name_without_letters() -> None:
+    assert parse_name("  1234 ,") is None
+    assert name_patterns("1234") == ()
+
+
+def _finds(name: str, text: str) -> bool:
+    folded = fold(text)
+    return any(p.search(folded) for p in name_patterns(name))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "found"),
+    [
+        ("Alex Rivera", "Posted by Alex Rivera today", True),
+        ("Alex Rivera", "ALEX RIVERA", True),
+        ("Alex Rivera", "Alexander Rivera was there", True),
+        ("Alex Rivera", "Alexander J. Rivera was there", True),
+        ("Alex Rivera", "Alexander J Q Rivera", True),
+        ("Alex Rivera", "Rivera, Alexander", True),
+        ("Alex Rivera", "RIVERA,  Alex J.", True),
+        ("Alex Rivera", "Alex Rivers was there", False),  # different surname
+        ("Alex Rivera", "Alex Riveras", False),
+        ("Alex Rivera", "Alex Rivera-Smith", False),
+        ("Alex Rivera", "Alex and Maria Rivera", False),
+        ("Alex Rivera", "Sandra Rivera", False),
+        ("Alex Rivera", "Rivera's friend Alex", False),
+        ("José Pérez", "Jose Perez", True),
+        ("Jose Perez", "JOSÉ PÉREZ", True),
+        ("José Pérez", "Pepe Pérez", True),
+        ("José Pérez", "José Peña", False),
+        ("Robert Smith", 'Robert "Bob" Smith', True),
+        ("Robert Smith", "Bob Smith", True),
+        ("Robert Smith", "Rob Smithson", False),
+        ("Elizabeth Warren-Ng", "Liz Warren Ng", True),
+        ("Elizabeth Warren-Ng", "Liz Warren", False),
+        ("Juan de la Cruz", "juan de la cruz", True),
+        ("Juan de la Cruz", "Juan Cruz", False),
+        ("Mary Ann Lee", "Mary A. Lee", True),
+        ("Mary Ann Lee", "Mary Ann Lee", True),
+    ],
+)
+def test_name_patterns(name: str, text: str, found: bool) -> None:
+    assert _finds(name, text) is found
