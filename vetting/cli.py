@@ -212,6 +212,76 @@ def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Pro
     raise typer.Exit(0 if report.uniform else 1)
 
 
+# -- audit -----------------------------------------------------------------------------------
+@audit_app.command("verify")
+@handles_errors
+def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence re-hashing to one case.")) -> None:
+    """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
+    from audit import verify_log
+
+    ws = open_ws(create=False)
+    report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
+    for problem in report.problems:
+        typer.echo(f"PROBLEM {problem}")
+    if report.suppressed:
+        typer.echo(f"... and {report.suppressed} more problem(s)")
+    typer.echo(report.summary())
+    if report.unsigned_tail:
+        typer.echo(f"note: the last {report.unsigned_tail} event(s) are not yet covered by a signed checkpoint")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("show")
+@handles_errors
+def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
+    """Print a case's timeline from the audit log."""
+    from vetting.views import print_timeline
+
+    ws = open_ws(create=False)
+    events = list(ws.audit.events(case_id=case))
+    if not events:
+        typer.echo(f"error: no audit events for case {case!r}", err=True)
+        raise typer.Exit(1)
+    print_timeline(console, events)
+
+
+@audit_app.command("export")
+@handles_errors
+def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write the export into."),
+                 by: str = typer.Option("system:cli", "--by", help="Who exports.")) -> None:
+    """Write the log as JSON Lines plus checkpoints and the public key, for third-party verification."""
+    from audit.export import export_log
+
+    ws = open_ws(create=False)
+    ws.record("audit.exported", actor=by, payload={"out": str(out)})
+    ws.audit.checkpoint()
+    export_log(ws.engine, ws.key_dir, out)
+    typer.echo(f"exported to {out}; verify with: python audit/standalone_verify.py {out}")
+
+
+# -- sites -----------------------------------------------------------------------------------
+@sites_app.command("import")
+@handles_errors
+def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock data.json or vetting-sites/1 file."),
+                 out: Path = typer.Option(..., "--out", "-o", help="Where to write the vetting-sites/1 manifest.")) -> None:
+    """Convert a WhatsMyName or Sherlock manifest to the project's format, listing refused entries."""
+    import json
+
+    from spiders.sites import ManifestError, parse_manifest
+    from vetting.yamlsource import Problem
+
+    try:
+        manifest = parse_manifest(file.read_bytes())
+    except OSError as exc:
+        raise InputError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
+    except ManifestError as exc:
+        raise InputError([Problem(str(file), None, "", str(exc))]) from None
+    out.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    typer.echo(f"{len(manifest.sites)} site(s) imported from {manifest.source_format} into {out}")
+    for name, reason in manifest.rejected:
+        typer.echo(f"  refused {name}: {reason}")
+
+
 @app.command("demo")
 @handles_errors
 def demo(out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's workspace and outputs.")) -> None:

@@ -34,3 +34,14 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
             console.print(f"  - {d}", markup=False)
     else:
         console.print("[green]uniform[/]: every case ran the procedure's steps in order")
+
+
+def print_timeline(console: Console, events: list) -> None:
+    """A case's audit events, one line each: what happened, when, by whom."""
+    table = Table("seq", "time (UTC)", "actor", "action", "subject", "detail")
+    for e in events:
+        p = e.payload
+        detail = ", ".join(f"{k}={p[k]}" for k in ("status", "outcome", "reason", "position", "attempt")
+                           if k in p and p[k] not in (None, ""))
+        table.add_row(str(e.seq), e.time[:19], e.actor, e.action, (e.subject or "")[:60], detail[:80])
+    console.print(table)
