@@ -137,3 +137,55 @@ class Item(SQLModel, table=True):
 
     def meta(self) -> dict[str, Any]:
         return json.loads(self.meta_json)
+
+
+REVIEWABLE_KINDS = ("page", "account", "search_result")
+REVIEWABLE_OUTCOMES = ("captured", "exists")
+
+
+class Assessment(SQLModel, table=True):
+    """Screening of one item: identity evidence and policy-category leads (never verdicts)."""
+
+    item_id: str = Field(primary_key=True, foreign_key="item.id")
+    case_id: str = Field(index=True)
+    identity_level: str
+    matches_json: str = "[]"
+    contradictions_json: str = "[]"
+    identity_reasons_json: str = "[]"
+    flags_json: str = "[]"
+    outside_lookback: bool = False
+    screened_at: datetime
+
+
+DECISIONS = ("validated", "rejected", "unverifiable")
+
+
+class Decision(SQLModel, table=True):
+    """A named person's decision on one item. Never updated: a revision is a new row citing it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="item.id", index=True)
+    case_id: str = Field(index=True)
+    decision: str
+    reason: str
+    decided_by: str
+    decided_at: datetime
+    findings_json: str = "[]"  # category ids the decider found the item to show (validated only)
+    discredit_justification: str = ""
+    mitigating: str = ""
+    supersedes: int | None = Field(default=None, foreign_key="decision.id")
+    evidence_verified: bool = False
+
+    @property
+    def adverse(self) -> bool:
+        return self.decision == "validated" and bool(json.loads(self.findings_json))
+
+
+class Concurrence(SQLModel, table=True):
+    """A second person's concurrence with an adverse finding."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decision.id", index=True, unique=True)
+    concurred_by: str
+    concurred_at: datetime
+    reason: str = ""
