@@ -31,7 +31,9 @@ def failure_reason(failure: Failure) -> str:
     """A short stable reason for a request that produced no response."""
     exc = failure.value
     if isinstance(exc, IgnoreRequest):
-        return str(exc) or "refused"
+        text = str(exc) or "refused"
+        # Scrapy's own robots.txt middleware words it differently from the guard's codes.
+        return "robots.txt: disallowed" if text == "Forbidden by robots.txt" else text
     if isinstance(exc, (TwistedTimeoutError, TCPTimedOutError, TimeoutError)):
         return "timeout"
     if isinstance(exc, DNSLookupError):

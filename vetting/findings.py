@@ -1,0 +1,160 @@
+"""The report gate: the only data the hiring-staff findings report can read.
+
+Enforced here, not in a template: an item becomes a :class:`FindingPublic` only when its
+decision in force is ``validated``, an adverse one has a second person's concurrence, and its
+evidence re-hashes to what was captured. Its text is masked by the protected-characteristics
+firewall (except the words that are themselves bias-speech conduct), and the public shape has
+no field for raw content, unvalidated items, leads, or the candidate's date of birth.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import select
+
+from vetting.firewall import mask_protected
+from vetting.models import Assessment, Candidate, Case, Decision, Item, ProcedureVersion, StepRun
+from vetting.validation import concurrence_for, current_decision, verify_item_evidence
+from vetting.workspace import Workspace
+
+EXCERPT_CHARS = 600
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CategoryRef(_Public):
+    id: str
+    title: str
+    policy: str
+
+
+class FindingPublic(_Public):
+    """One validated finding as hiring staff may see it."""
+
+    item_id: str
+    kind: str
+    url: str
+    captured_at: datetime
+    title: str  # masked
+    excerpt: str  # masked
+    categories: list[CategoryRef]
+    identity_level: str
+    identifiers_matched: list[str]
+    validated_by: str
+    validated_at: datetime
+    reason: str
+    concurred_by: str | None
+    mitigating: str
+    discredit_justification: str
+    artifacts: list[dict[str, str]]  # kind, path, sha256 (the screenshot is embedded from path)
+    masked_count: int
+
+
+class Unreached(_Public):
+    step_id: str
+    url: str
+    outcome: str
+    reason: str
+
+
+class FindingsData(_Public):
+    """Everything the findings report shows, and nothing more."""
+
+    case_id: str
+    candidate_id: str
+    candidate_name: str
+    procedure_id: str
+    procedure_title: str
+    procedure_version: int
+    fingerprint: str
+    approved_by: str
+    case_status: str
+    categories: list[tuple[CategoryRef, int]]
+    findings: list[FindingPublic]
+    validated_without_findings: int
+    unreached: list[Unreached]
+    failed_steps: list[tuple[str, str]]
+
+
+def _excerpt(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """A window of the text around the first kept span (or its start), and spans shifted into it."""
+    if not spans:
+        return text[:EXCERPT_CHARS], []
+    start = max(0, spans[0][0] - EXCERPT_CHARS // 3)
+    end = min(len(text), start + EXCERPT_CHARS)
+    inside = [(a - start, b - start) for a, b in spans if a >= start and b <= end]
+    return text[start:end], inside
+
+
+def findings_data(ws: Workspace, case_id: str) -> FindingsData:
+    with ws.session() as s:
+        case = s.get(Case, case_id)
+        if case is None:
+            raise LookupError(f"no case {case_id!r}")
+        candidate = s.get(Candidate, case.candidate_id)
+        version = s.get(ProcedureVersion, case.fingerprint)
+        items = list(s.exec(select(Item).where(Item.case_id == case_id).order_by(Item.captured_at, Item.id)))
+        assessments = {a.item_id: a for a in s.exec(select(Assessment).where(Assessment.case_id == case_id))}
+        runs = list(s.exec(select(StepRun).where(StepRun.case_id == case_id).order_by(StepRun.position)))
+    assert candidate is not None and version is not None
+    proc = json.loads(version.canonical_json)
+    cats = {c["id"]: CategoryRef(id=c["id"], title=c["title"], policy=c["policy"]) for c in proc["categories"]}
+    protected_cats = {c["id"] for c in proc["categories"] if c.get("protected_conduct")}
+    counts = {cid: 0 for cid in cats}
+    findings: list[FindingPublic] = []
+    clean = 0
+    for item in items:
+        decision = current_decision(ws, item.id)
+        if decision is None or decision.decision != "validated":
+            continue
+        concurrence = concurrence_for(ws, decision.id) if decision.id is not None else None
+        if decision.adverse and concurrence is None:
+            continue  # adverse findings need a second person's concurrence
+        if verify_item_evidence(ws, item):
+            continue  # evidence changed since validation: never reported
+        finding_ids = json.loads(decision.findings_json)
+        if not finding_ids:
+            clean += 1
+        assessment = assessments.get(item.id)
+        findings.append(_public(item, decision, concurrence.concurred_by if concurrence else None, assessment,
+                                [cats[c] for c in finding_ids if c in cats], protected_cats))
+        for cid in finding_ids:
+            counts[cid] = counts.get(cid, 0) + 1
+    unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason) for i in items
+                 if i.outcome in ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")]
+    return FindingsData(
+        case_id=case.id, candidate_id=candidate.id, candidate_name=candidate.full_name,
+        procedure_id=version.procedure_id, procedure_title=version.title, procedure_version=version.version,
+        fingerprint=version.fingerprint, approved_by=version.approved_by, case_status=case.status,
+        categories=[(cats[c], counts[c]) for c in cats], findings=findings, validated_without_findings=clean,
+        unreached=unreached, failed_steps=[(r.step_id, r.error or "") for r in runs if r.status == "failed"])
+
+
+def _public(item: Item, decision: Decision, concurred_by: str | None, assessment: Assessment | None,
+            categories: list[CategoryRef], protected_cats: set[str]) -> FindingPublic:
+    flags = json.loads(assessment.flags_json) if assessment else []
+    found = {c.id for c in categories}
+    # Keep only the words that ARE the conduct found (bias speech); everything else is masked.
+    keep = [(f["start"], f["end"]) for f in flags if f["category_id"] in found and f["category_id"] in protected_cats]
+    focus = sorted([(f["start"], f["end"]) for f in flags if f["category_id"] in found] or keep)
+    window, _ = _excerpt(item.text, focus)
+    offset = item.text.find(window) if window else 0
+    keep_in_window = [(a - offset, b - offset) for a, b in keep if a >= offset and b <= offset + len(window)]
+    masked = mask_protected(window, keep_spans=keep_in_window)
+    title = mask_protected(item.title, keep_spans=[])
+    matched = sorted({m["kind"] for m in json.loads(assessment.matches_json)}) if assessment else []
+    return FindingPublic(
+        item_id=item.id, kind=item.kind, url=item.final_url or item.url, captured_at=item.captured_at,
+        title=title.text, excerpt=masked.text, categories=categories,
+        identity_level=assessment.identity_level if assessment else "not_attributable",
+        identifiers_matched=matched, validated_by=decision.decided_by, validated_at=decision.decided_at,
+        reason=decision.reason, concurred_by=concurred_by, mitigating=decision.mitigating,
+        discredit_justification=decision.discredit_justification,
+        artifacts=[{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in item.artifacts()
+                   if a["kind"] in ("screenshot", "response")],
+        masked_count=len(masked.masks) + len(title.masks))
