@@ -159,3 +159,10 @@ def test_missing_manifest_is_located(tmp_path: Path, base: dict) -> None:
     (problem,) = exc.value.problems
     assert problem.field == "steps[1].sites" and "cannot be read" in problem.message
     assert "sites:" in path.read_text().splitlines()[problem.line - 1]
+
+
+def test_catastrophic_pattern_refused(tmp_path: Path, base: dict) -> None:
+    base["categories"][0]["rules"][0]["patterns"] = ["(a+)+$"]
+    with pytest.raises(InputError) as exc:
+        load_procedure(write(tmp_path, base))
+    assert any(p.field.startswith("categories[0].rules[0]") for p in exc.value.problems), exc.value

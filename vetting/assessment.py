@@ -19,7 +19,9 @@ from sqlmodel import select
 from vetting.identity import CandidateIdentifiers, PageEvidence, assess_identity, normalize_url
 from vetting.models import REVIEWABLE_KINDS, REVIEWABLE_OUTCOMES, Assessment, Candidate, Case, Item, utcnow
 from vetting.procedure import LoadedProcedure
-from vetting.screening import screen, screening_categories
+from vetting.screening import Category as ScreenCategory
+from vetting.screening import Rule as ScreenRule
+from vetting.screening import screen
 from vetting.workspace import Workspace
 
 
@@ -32,6 +34,16 @@ def candidate_identifiers(candidate: Candidate) -> CandidateIdentifiers:
         city=ids.get("city") or "", state=ids.get("state") or "",
         emails=list(ids.get("emails") or []), phones=list(ids.get("phones") or []),
         usernames=list(ids.get("usernames") or []), profile_urls=list(ids.get("profile_urls") or []))
+
+
+def screening_categories(categories: Any) -> tuple[ScreenCategory, ...]:
+    """The procedure's review categories in the screener's plain form."""
+    return tuple(
+        ScreenCategory(id=c.id, title=c.title, policy=c.policy, requires_discredit=c.requires_discredit,
+                       protected_conduct=c.protected_conduct,
+                       rules=tuple(ScreenRule(id=r.id, terms=tuple(r.terms), patterns=tuple(r.patterns),
+                                              unless=tuple(r.unless)) for r in c.rules))
+        for c in categories)
 
 
 def parse_published(value: str | None) -> datetime | None:

@@ -136,6 +136,10 @@ async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCal
             break
         if progress:
             progress(plan.case, run.position, step.id, run.status)
+    if all(r.status in STEP_TERMINAL for r in step_runs(ws, plan.case.id)):
+        from vetting.assessment import assess_case
+
+        assess_case(ws, plan.case, plan.candidate, plan.loaded)
     return _maybe_complete(ws, plan)
 
 

@@ -325,4 +325,21 @@ def _check_meaning(proc: Procedure, doc: LocatedDocument) -> list[Problem]:
         for j, rule in enumerate(cat.rules):
             if not (rule.terms or rule.patterns):
                 add(("categories", i, "rules", j), "a rule needs terms or patterns")
+    problems.extend(_check_rules(proc, doc))
     return problems
+
+
+def _check_rules(proc: Procedure, doc: LocatedDocument) -> list[Problem]:
+    """The screener's own checks (e.g. patterns at risk of catastrophic backtracking)."""
+    from vetting.assessment import screening_categories
+    from vetting.screening import check_categories
+
+    index = {c.id: i for i, c in enumerate(proc.categories)}
+    out = []
+    for p in check_categories(screening_categories(proc.categories)):
+        i = index.get(p.category_id, 0)
+        rules = [r.id for r in proc.categories[i].rules] if proc.categories else []
+        j = rules.index(p.rule_id) if p.rule_id in rules else 0
+        loc = ("categories", i, "rules", j, p.field)
+        out.append(Problem(doc.source, doc.line_of(loc), dotted(loc), f"{p.value!r}: {p.message}"))
+    return out
