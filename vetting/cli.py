@@ -212,6 +212,66 @@ def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Pro
     raise typer.Exit(0 if report.uniform else 1)
 
 
+# -- review and validation -------------------------------------------------------------------
+@app.command("review")
+@handles_errors
+def review(case: str = typer.Argument(..., help="Case id."),
+           all_items: bool = typer.Option(False, "--all", help="Also items already decided.")) -> None:
+    """Show each collected item awaiting a decision: identity evidence, leads, screenshot."""
+    from vetting.views import print_review
+
+    print_review(console, open_ws(create=False), case, pending_only=not all_items)
+
+
+@app.command("validate")
+@handles_errors
+def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
+             decision: str = typer.Option(None, "--decision", help="validated | rejected | unverifiable"),
+             reason: str = typer.Option(None, "--reason", help="Why: what was checked."),
+             by: str = typer.Option(None, "--by", help="The person deciding."),
+             finding: list[str] = typer.Option([], "--finding", help="Review category the item shows (repeatable)."),
+             discredit: str = typer.Option("", "--discredit", help="How lawful off-duty conduct brings discredit."),
+             mitigating: str = typer.Option("", "--mitigating", help="Mitigating context, recorded beside the finding."),
+             supersedes: int = typer.Option(None, "--supersedes", help="The decision this one revises."),
+             file: Path = typer.Option(None, "--file", "-f", help="A decisions file: a batch, all or nothing.")) -> None:
+    """Record a named person's decision on an item, after re-hashing its evidence."""
+    from vetting.validation import DecisionRequest, ValidationRefused, apply_decisions_file, decide
+    from vetting.yamlsource import Problem
+
+    ws = open_ws(create=False)
+    if file is not None:
+        rows = apply_decisions_file(ws, file)
+        typer.echo(f"applied {len(rows)} decision(s) from {file}")
+        return
+    missing = [n for n, v in (("ITEM", item), ("--decision", decision), ("--reason", reason), ("--by", by)) if not v]
+    if missing:
+        raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
+    try:
+        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes))
+    except ValidationRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    assert row is not None
+    note = " (adverse: needs a second person's concurrence: vet concur)" if row.adverse else ""
+    typer.echo(f"decision {row.id}: {row.decision} {row.item_id} by {row.decided_by}{note}")
+
+
+@app.command("concur")
+@handles_errors
+def concur_cmd(decision: int = typer.Argument(..., help="Decision id."),
+               by: str = typer.Option(..., "--by", help="The second person."),
+               reason: str = typer.Option("", "--reason")) -> None:
+    """Concur with an adverse finding (a second person; never the one who decided)."""
+    from vetting.validation import ValidationRefused, concur
+
+    try:
+        row = concur(open_ws(create=False), decision, by, reason)
+    except ValidationRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"decision {decision}: concurred by {row.concurred_by}")
+
+
 # -- audit -----------------------------------------------------------------------------------
 @audit_app.command("verify")
 @handles_errors

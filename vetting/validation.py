@@ -88,8 +88,12 @@ def reviewable_items(ws: Workspace, case_id: str) -> list[Item]:
                                               Item.outcome.in_(REVIEWABLE_OUTCOMES)).order_by(Item.id)))  # type: ignore[attr-defined]
 
 
-def decide(ws: Workspace, req: DecisionRequest) -> Decision:
-    """Record a decision on an item, or raise :class:`ValidationRefused` with the reason."""
+def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Decision | None:
+    """Record a decision on an item, or raise :class:`ValidationRefused` with the reason.
+
+    With ``dry_run`` every check runs and nothing is written (used to check a whole batch
+    before applying any of it).
+    """
     from vetting.approvals import load_approved
     from vetting.identity import meets_minimum
 
@@ -129,6 +133,8 @@ def decide(ws: Workspace, req: DecisionRequest) -> Decision:
             raise ValidationRefused(f"category {cat_id} is lawful off-duty conduct: a finding needs a recorded "
                                     "justification of how it brings discredit (--discredit)")
     problems = verify_item_evidence(ws, item)
+    if problems and dry_run:
+        raise ValidationRefused("the stored evidence changed or is missing: " + "; ".join(problems))
     if problems:
         ws.record("item.validation_refused", actor=req.by, case_id=item.case_id, subject=item.id,
                   payload={"problems": problems})
@@ -142,6 +148,8 @@ def decide(ws: Workspace, req: DecisionRequest) -> Decision:
         if findings and assessment.outside_lookback:
             raise ValidationRefused(f"the item is older than the {proc.settings.lookback_years}-year lookback "
                                     "window: it stays out of findings")
+    if dry_run:
+        return None
     row = Decision(item_id=item.id, case_id=item.case_id, decision=req.decision, reason=req.reason.strip(),
                    decided_by=req.by.strip(), decided_at=utcnow(), findings_json=json.dumps(list(findings)),
                    discredit_justification=req.discredit.strip(), mitigating=req.mitigating.strip(),
@@ -197,15 +205,29 @@ def concurrence_for(ws: Workspace, decision_id: int) -> Concurrence | None:
         return s.exec(select(Concurrence).where(Concurrence.decision_id == decision_id)).first()
 
 
-def load_decisions_file(path: Path) -> list[DecisionRequest]:
-    """A batch of decisions (YAML list), each located by line when invalid."""
-    from pydantic import BaseModel, ConfigDict, Field
+@dataclass
+class BatchEntry:
+    """One entry of a decisions file, located for error messages."""
 
-    from vetting.yamlsource import InputError, LocatedDocument, Problem, load_yaml_file, validate_model
+    line: int | None
+    request: DecisionRequest
+    concur_by: str | None
+    concur_reason: str
+    candidate: str | None
+    url: str | None
+
+
+def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
+    """Parse a decisions file (see docs/validation.md); every problem located by line."""
+    from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+    from vetting.yamlsource import InputError, Problem, load_yaml_file, validate_model
 
     class _One(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        item: str
+        item: str | None = None
+        candidate: str | None = None
+        url: str | None = None
         decision: str = Field(pattern="^(validated|rejected|unverifiable)$")
         reason: str = Field(min_length=5)
         by: str = Field(min_length=2)
@@ -216,14 +238,63 @@ def load_decisions_file(path: Path) -> list[DecisionRequest]:
         concur_by: str | None = None
         concur_reason: str = ""
 
+        @model_validator(mode="after")
+        def _target(self) -> "_One":
+            if not self.item and not (self.candidate and self.url):
+                raise ValueError("name the item, or the candidate and the url")
+            return self
+
     class _File(BaseModel):
         model_config = ConfigDict(extra="forbid")
         label: str = ""
-        decisions: list[_One]
+        decisions: list[_One] = Field(min_length=1)
 
     doc = load_yaml_file(path)
     if not isinstance(doc.data, dict):
         raise InputError([Problem(str(path), 1, "", "expected a mapping with a 'decisions' list")])
-    parsed = validate_model(_File, LocatedDocument(doc.source, doc.data, doc.lines))
-    return [DecisionRequest(d.item, d.decision, d.reason, d.by, tuple(d.findings), d.discredit, d.mitigating,
-                            d.supersedes) for d in parsed.decisions]
+    parsed = validate_model(_File, doc)
+    entries = []
+    for n, d in enumerate(parsed.decisions):
+        entries.append(BatchEntry(doc.line_of(("decisions", n)),
+                                  DecisionRequest(d.item or "", d.decision, d.reason, d.by, tuple(d.findings),
+                                                  d.discredit, d.mitigating, d.supersedes),
+                                  d.concur_by, d.concur_reason, d.candidate, d.url))
+    return parsed.label, entries
+
+
+def resolve_item(ws: Workspace, candidate_id: str, url: str) -> str:
+    """The id of the collected item of a candidate's case whose URL is ``url``."""
+    with ws.session() as s:
+        cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate_id))]
+        for item in s.exec(select(Item).where(Item.case_id.in_(cases)).order_by(Item.id)):  # type: ignore[attr-defined]
+            if url in (item.url, item.final_url, item.meta().get("profile_url")) and \
+                    item.kind in REVIEWABLE_KINDS and item.outcome in REVIEWABLE_OUTCOMES:
+                return item.id
+    raise ValidationRefused(f"no collected item at {url} for candidate {candidate_id!r}")
+
+
+def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
+    """Check every entry first; apply them all only if every one passes (all or nothing)."""
+    from vetting.yamlsource import InputError, Problem
+
+    _, entries = load_decisions_file(path)
+    problems = []
+    for e in entries:
+        try:
+            if not e.request.item_id:
+                e.request.item_id = resolve_item(ws, e.candidate or "", e.url or "")
+            decide(ws, e.request, dry_run=True)
+            if e.concur_by is not None and _same_person(e.concur_by, e.request.by):
+                raise ValidationRefused(f"{e.concur_by} cannot concur with their own decision")
+        except ValidationRefused as exc:
+            problems.append(Problem(str(path), e.line, f"decision for {e.request.item_id or e.url}", str(exc)))
+    if problems:
+        raise InputError(problems)
+    applied = []
+    for e in entries:
+        row = decide(ws, e.request)
+        assert row is not None and row.id is not None
+        if e.concur_by is not None and row.adverse:
+            concur(ws, row.id, e.concur_by, e.concur_reason)
+        applied.append(row)
+    return applied

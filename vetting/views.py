@@ -45,3 +45,45 @@ def print_timeline(console: Console, events: list) -> None:
                            if k in p and p[k] not in (None, ""))
         table.add_row(str(e.seq), e.time[:19], e.actor, e.action, (e.subject or "")[:60], detail[:80])
     console.print(table)
+
+
+def print_review(console: Console, ws, case_id: str, pending_only: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each."""
+    import json
+
+    from rich.panel import Panel
+
+    from vetting.models import Assessment
+    from vetting.validation import current_decision, reviewable_items
+
+    items = reviewable_items(ws, case_id)
+    shown = 0
+    for item in items:
+        decision = current_decision(ws, item.id)
+        if pending_only and decision is not None:
+            continue
+        with ws.session() as s:
+            a = s.get(Assessment, item.id)
+        lines = [f"[bold]{item.title or item.url}[/]", f"url: {item.final_url or item.url}",
+                 f"kind: {item.kind}   found by: {item.found_by}   captured: {item.captured_at:%Y-%m-%d %H:%M}Z"]
+        if a is None:
+            lines.append("[yellow]not screened yet[/]")
+        else:
+            matches = json.loads(a.matches_json)
+            lines.append(f"identity: [bold]{a.identity_level}[/] from "
+                         + (", ".join(f"{m['kind']}={m['value']!r} ({m['where']})" for m in matches) or "nothing"))
+            for c in json.loads(a.contradictions_json):
+                lines.append(f"  [red]contradiction[/]: {c['kind']} {c['value']!r} (expected {c['expected']})")
+            for f in json.loads(a.flags_json):
+                lines.append(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
+                             f"\u201c{f['excerpt'][:160]}\u201d")
+            if a.outside_lookback:
+                lines.append("  [dim]older than the lookback window: stays out of findings[/]")
+        shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
+        if shots:
+            lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
+        if decision is not None:
+            lines.append(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: {decision.reason}")
+        console.print(Panel("\n".join(lines), title=item.id, expand=True))
+        shown += 1
+    console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
