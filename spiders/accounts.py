@@ -23,7 +23,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
-from spiders.outcomes import failure_reason
+from spiders.guard import record_failure
 from spiders.pagekind import classify_page
 from spiders.render import RenderMixin, failed_capture, request_headers, response_headers
 from spiders.sites import Manifest, Site, parse_manifest
@@ -120,7 +120,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         site: Site = failure.request.meta["vetting_site"]  # type: ignore[attr-defined]
         role = failure.request.meta["vetting_role"]  # type: ignore[attr-defined]
         setattr(self.health[site.name], role, "error")
-        self.health[site.name].notes.append(f"{role} check: {failure_reason(failure)}")
+        self.health[site.name].notes.append(f"{role} check: {record_failure(failure, self.context)}")
         yield from self._after_health(site)
 
     def _after_health(self, site: Site) -> Any:
@@ -169,4 +169,4 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         yield follow if follow is not None else capture
 
     def failed(self, failure: Failure) -> Any:
-        yield failed_capture(failure, self.kind)
+        yield failed_capture(failure, self.kind, self.context)

@@ -6,10 +6,7 @@ the guard, walled off, blocked or broken: the negatives are part of the record.
 
 from __future__ import annotations
 
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
-from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError
-from twisted.internet.error import TimeoutError as TwistedTimeoutError
 from twisted.python.failure import Failure
 
 from spiders.pagekind import classify_page
@@ -28,20 +25,7 @@ def response_outcome(response: Response) -> tuple[str, str]:
 
 
 def failure_reason(failure: Failure) -> str:
-    """A short stable reason for a request that produced no response."""
-    exc = failure.value
-    if isinstance(exc, IgnoreRequest):
-        text = str(exc) or "refused"
-        # Scrapy's own robots.txt middleware words it differently from the guard's codes.
-        return "robots.txt: disallowed" if text == "Forbidden by robots.txt" else text
-    if isinstance(exc, (TwistedTimeoutError, TCPTimedOutError, TimeoutError)):
-        return "timeout"
-    if isinstance(exc, DNSLookupError):
-        return f"dns: {exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if "maxsize" in text.lower() or "Cancelling download" in text:
-        return f"size: {text}"
-    return f"error: {name}" + (f": {text[:200]}" if text else "")
+    """A short stable reason for a request that produced no response (the guard's wording)."""
+    from spiders.guard import failure_reason as guard_reason
+
+    return guard_reason(failure)

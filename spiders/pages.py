@@ -49,7 +49,7 @@ class PagesSpider(RenderMixin, scrapy.Spider):
         yield page_capture(self, response, self.kind)
 
     def failed(self, failure: Failure) -> Any:
-        yield failed_capture(failure, self.kind)
+        yield failed_capture(failure, self.kind, self.context)
 
 
 def page_capture(spider: RenderMixin, response: Response, kind: str, **meta: Any) -> Capture | scrapy.Request:

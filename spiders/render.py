@@ -87,10 +87,15 @@ GUARD_REFUSALS = ("robots.txt", "method", "address", "domain", "scheme", "creden
                   "body", "user-agent", "redirects")
 
 
-def failed_capture(failure: Failure, kind: str) -> Capture:
-    """A capture recording why a request produced no response (refused, walled, broken)."""
+def failed_capture(failure: Failure, kind: str, sink: Any = None) -> Capture:
+    """A capture recording why a request produced no response (refused, walled, broken).
+
+    The failure is also reported to the request sink unless the guard already recorded it.
+    """
+    from spiders.guard import record_failure
+
     request = failure.request  # type: ignore[attr-defined]
-    reason = failure_reason(failure)
+    reason = record_failure(failure, sink)
     if reason.startswith(("not public", "blocked")):
         outcome = reason.split(":", 1)[0].replace(" ", "_")
     elif reason.startswith(GUARD_REFUSALS):

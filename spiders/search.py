@@ -93,4 +93,4 @@ class SearchSpider(RenderMixin, scrapy.Spider):
 
     def failed(self, failure: Failure) -> Any:
         key = failure.request.meta["vetting_key"]  # type: ignore[attr-defined]
-        yield failed_capture(failure, "search_query" if key.startswith("query:") else self.kind)
+        yield failed_capture(failure, "search_query" if key.startswith("query:") else self.kind, self.context)
