@@ -1,0 +1,410 @@
+"""The guard's decisions, middleware by middleware, without a crawler and without sockets.
+
+A tripwire fixture makes any socket connect or DNS lookup fail the test, so the refusal of
+private, link-local and metadata addresses is proved at decision level (DESIGN.md: tests
+never send traffic anywhere but loopback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+)
+from scrapy.http import HtmlResponse, Request, Response
+from scrapy_playwright.page import PageMethod
+
+from spiders import guard
+from spiders.addresses import Resolver
+from spiders.guard import (
+    GuardRefusal,
+    LawfulGuardMiddleware,
+    LawfulResponseMiddleware,
+    LawfulWireMiddleware,
+    domain_matches,
+    exception_reason,
+    guard_settings,
+    playwright_abort_request,
+    record,
+    robots_token,
+)
+from spiders.pagekind import PageKind
+
+UA = "KCPD-Vetting/1.0 (+https://agency.example/vetting)"
+
+
+@dataclass
+class ListSink:
+    records: list[tuple[str, str, bool, str, int | None]] = field(default_factory=list)
+
+    def record_request(self, url: str, method: str, allowed: bool, reason: str,
+                       status: int | None = None) -> None:
+        self.records.append((url, method, allowed, reason, status))
+
+
+@pytest.fixture
+def tripwire(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connect or name lookup in this test is a failure."""
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"network touched: {args[1:] if len(args) > 1 else args}")
+
+    monkeypatch.setattr(socket.socket, "connect", boom)
+    monkeypatch.setattr(socket.socket, "connect_ex", boom)
+    monkeypatch.setattr(socket, "getaddrinfo", boom)
+    monkeypatch.setattr(socket, "gethostbyname", boom)
+
+
+def fake_resolver(table: dict[str, list[str]]) -> Resolver:
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise socket.gaierror(-2, "Name or service not known")
+        return table[host]
+
+    return Resolver(resolve)
+
+
+PUBLIC_DNS = fake_resolver({
+    "site.example": ["93.184.215.14"],
+    "www.site.example": ["93.184.215.14"],
+    "rebind.example": ["93.184.215.14", "169.254.169.254"],
+    "intranet.example": ["10.1.2.3"],
+    "v6private.example": ["fd12::1"],
+})
+
+
+def run(mw: LawfulGuardMiddleware, request: Request) -> str:
+    """'' if allowed, else the refusal reason."""
+    try:
+        asyncio.run(mw.process_request(request))
+    except GuardRefusal as exc:
+        return exc.reason
+    return ""
+
+
+def make(profile: str = "public", sink: ListSink | None = None, **kw: Any) -> LawfulGuardMiddleware:
+    return LawfulGuardMiddleware(profile=profile, user_agent=UA, sink=sink, resolver=PUBLIC_DNS, **kw)
+
+
+# -- request-side rules --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"url": "http://site.example/"}, ""),
+    ({"url": "https://www.site.example/a?b=c"}, ""),
+    ({"url": "http://site.example/", "method": "HEAD"}, ""),
+    ({"url": "http://site.example/", "method": "POST"}, "method: POST not allowed"),
+    ({"url": "http://site.example/", "method": "PUT"}, "method: PUT not allowed"),
+    ({"url": "http://site.example/", "method": "DELETE"}, "method: DELETE not allowed"),
+    ({"url": "http://site.example/", "method": "OPTIONS"}, "method: OPTIONS not allowed"),
+    ({"url": "http://site.example/", "body": b"user=a&pass=b"}, "form: request body not allowed"),
+    ({"url": "http://site.example/", "headers": {"Cookie": "sid=1"}}, "cookie: Cookie header not allowed"),
+    ({"url": "http://site.example/", "headers": {"Authorization": "Basic eDp5"}},
+     "credentials: Authorization header not allowed"),
+    ({"url": "http://site.example/", "headers": {"Proxy-Authorization": "x"}},
+     "credentials: Proxy-Authorization header not allowed"),
+    ({"url": "http://site.example/", "cookies": {"sid": "1"}}, "cookie: cookies not allowed"),
+    ({"url": "http://user:pw@site.example/"}, "credentials: user info in URL not allowed"),
+    ({"url": "http://site.example/", "meta": {"proxy": "http://proxy.example:3128"}}, "proxy: not allowed"),
+    ({"url": "http://site.example/", "headers": {"User-Agent": "Mozilla/5.0 (Windows NT 10.0)"}},
+     "user-agent: differs"),
+    ({"url": "http://site.example/", "meta": {"playwright": True,
+                                              "playwright_page_methods": [PageMethod("fill", "#q", "x")]}},
+     "browser: page action fill not allowed"),
+    ({"url": "http://site.example/", "meta": {"playwright": True,
+                                              "playwright_page_methods": [PageMethod("click", "button")]}},
+     "browser: page action click not allowed"),
+    ({"url": "http://site.example/", "meta": {"playwright": True, "playwright_page_methods": [
+        PageMethod("wait_for_load_state", "networkidle"), PageMethod("screenshot", full_page=True)]}}, ""),
+    ({"url": "http://site.example/login", "meta": {"redirect_urls": ["http://site.example/u/a"]}},
+     "not public: login wall"),
+    ({"url": "http://site.example/login"}, ""),  # asked for directly: fetched, then classified
+    ({"url": "ftp://site.example/"}, "scheme: ftp not allowed"),
+    ({"url": "file:///etc/passwd"}, "scheme: file not allowed"),
+    ({"url": "http://intranet.example/"}, "address: 10.1.2.3 is private (resolved from intranet.example)"),
+    ({"url": "http://rebind.example/"}, "address: 169.254.169.254 is metadata (resolved from rebind.example)"),
+    ({"url": "http://v6private.example/"}, "address: fd12::1 is private"),
+    ({"url": "http://nowhere.example/"}, "dns: nowhere.example did not resolve"),
+])
+def test_request_rules(kwargs: dict[str, Any], expected: str, tripwire: None) -> None:
+    sink = ListSink()
+    reason = run(make(sink=sink), Request(**kwargs))
+    assert reason.startswith(expected) if expected else reason == ""
+    if expected:
+        assert sink.records == [(kwargs["url"], kwargs.get("method", "GET"), False, reason, None)]
+    else:
+        assert sink.records == []  # allowed attempts are recorded when their outcome is known
+
+
+ENCODINGS = ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "[::1]", "[::ffff:127.0.0.1]",
+             "localhost", "localhost.", "127.0.0.1.", "evil.example@127.0.0.1"]
+
+
+@pytest.mark.parametrize("host", ENCODINGS)
+def test_loopback_encodings_by_profile(host: str, tripwire: None) -> None:
+    url = f"http://{host}:8080/x"
+    public = run(make("public"), Request(url))
+    assert public.startswith(("address: ", "credentials: ")) and ("loopback" in public or "@" in host)
+    if "@" not in host:
+        assert run(make("loopback"), Request(url)) == ""
+
+
+@pytest.mark.parametrize("target", [
+    "http://10.0.0.5/", "http://169.254.169.254/latest/meta-data/", "http://[fc00::1]/",
+    "http://[::ffff:169.254.169.254]/", "http://0xa9fea9fe/", "http://172.16.0.1:8080/",
+    "http://192.168.1.1/", "http://[fe80::1%25lo]/", "http://100.64.0.1/", "http://[fd00:ec2::254]/",
+])
+@pytest.mark.parametrize("profile", ["public", "loopback"])
+def test_redirect_hop_into_refused_place_is_refused_without_a_socket(target: str, profile: str,
+                                                                     tripwire: None) -> None:
+    """A redirect hop is a new Request with redirect_urls; the guard refuses it by address."""
+    sink = ListSink()
+    hop = Request(target, meta={"redirect_urls": ["http://127.0.0.1:8000/go"], "redirect_times": 1})
+    reason = run(make(profile, sink=sink), hop)
+    assert reason.startswith("address: ")
+    assert sink.records == [(target, "GET", False, reason, None)]
+
+
+def test_user_agent_is_set_when_missing() -> None:
+    request = Request("http://site.example/")
+    assert run(make(), request) == ""
+    assert request.headers[b"User-Agent"] == UA.encode()
+    assert request.meta["_vetting_approved"] == request.url
+
+
+def test_without_a_procedure_user_agent_a_request_needs_one() -> None:
+    mw = LawfulGuardMiddleware(profile="public", user_agent="", resolver=PUBLIC_DNS)
+    assert run(mw, Request("http://site.example/")).startswith("user-agent: none set")
+
+
+@pytest.mark.parametrize(("allow", "deny", "url", "expected"), [
+    ([], [], "http://site.example/", ""),
+    ([], ["site.example"], "http://site.example/", "domain: denied"),
+    ([], ["site.example"], "http://www.site.example/", "domain: denied"),
+    ([], ["*.site.example"], "http://www.site.example/", "domain: denied"),
+    (["site.example"], [], "http://www.site.example/", ""),
+    (["other.example"], [], "http://site.example/", "domain: not in the allow list"),
+    (["site.example"], ["www.site.example"], "http://www.site.example/", "domain: denied"),
+])
+def test_domain_lists(allow: list[str], deny: list[str], url: str, expected: str) -> None:
+    mw = make(allow_domains=allow, deny_domains=deny)
+    assert run(mw, Request(url)) == expected
+
+
+@pytest.mark.parametrize(("host", "domains", "expected"), [
+    ("example.com", ["example.com"], True),
+    ("www.example.com", ["example.com"], True),
+    ("a.b.example.com", [".example.com"], True),
+    ("badexample.com", ["example.com"], False),
+    ("example.com.evil.net", ["example.com"], False),
+    ("EXAMPLE.COM.", ["example.com"], True),
+    ("example.com", [], False),
+])
+def test_domain_matches(host: str, domains: list[str], expected: bool) -> None:
+    assert domain_matches(host, domains) is expected
+
+
+def test_unknown_profile_refuses(tripwire: None) -> None:
+    assert run(make("anything"), Request("http://127.0.0.1/")).startswith("address: unknown network profile")
+
+
+def test_names_are_resolved_off_the_event_loop() -> None:
+    """The resolver runs in a worker thread, not on the loop that drives the reactor."""
+    import threading
+
+    seen: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        seen.append(threading.current_thread().name)
+        return ["93.184.215.14"]
+
+    mw = LawfulGuardMiddleware(user_agent=UA, resolver=Resolver(resolve))
+    assert run(mw, Request("http://threaded.example/")) == ""
+    assert seen and seen[0] != threading.main_thread().name
+
+
+# -- the wire check ------------------------------------------------------------------------------
+
+def test_wire_refuses_unapproved_and_tampered_requests() -> None:
+    sink = ListSink()
+    wire = LawfulWireMiddleware(user_agent=UA, sink=sink)
+    with pytest.raises(GuardRefusal, match="not approved"):
+        wire.process_request(Request("http://site.example/", headers={"User-Agent": UA}))
+    approved = Request("http://site.example/")
+    assert run(make(), approved) == ""
+    assert wire.process_request(approved) is None
+    changed = approved.replace(url="http://10.0.0.9/")
+    changed.meta["_vetting_recorded"] = False
+    with pytest.raises(GuardRefusal, match="not approved"):
+        wire.process_request(changed)
+    late_cookie = Request("http://site.example/")
+    assert run(make(), late_cookie) == ""
+    late_cookie.headers["Cookie"] = "added=by-a-later-middleware"
+    with pytest.raises(GuardRefusal, match="Cookie/Authorization"):
+        wire.process_request(late_cookie)
+    late_ua = Request("http://site.example/")
+    assert run(make(), late_ua) == ""
+    late_ua.headers["User-Agent"] = "Mozilla/5.0"
+    with pytest.raises(GuardRefusal, match="user-agent"):
+        wire.process_request(late_ua)
+    assert [r[2] for r in sink.records] == [False, False, False, False]
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (DownloadTimeoutError("Getting http://x/ took longer than 2.0 seconds."), "timeout"),
+    (DownloadCancelledError("Expected to receive 9000 bytes which is larger than download max size (100)"),
+     "size: over 100 bytes"),
+    (CannotResolveHostError("x.example"), "dns: lookup failed"),
+    (DownloadConnectionRefusedError("refused"), "connection refused"),
+    (IgnoreRequest("max redirections reached"), "redirects: over the limit"),
+    (GuardRefusal("robots.txt: disallowed"), "robots.txt: disallowed"),
+    (OSError("[('SSL routines', '', 'certificate verify failed')]"), "tls: certificate verify failed"),
+    (ValueError("weird"), "error: ValueError: weird"),
+])
+def test_exception_reasons(exc: Exception, expected: str) -> None:
+    request = Request("http://site.example/", meta={"download_maxsize": 100})
+    assert exception_reason(exc, request).startswith(expected)
+
+
+def test_wire_records_download_errors_once() -> None:
+    sink = ListSink()
+    wire = LawfulWireMiddleware(user_agent=UA, sink=sink, max_bytes=100)
+    request = Request("http://site.example/")
+    request.meta["_vetting_recorded"] = False
+    wire.process_exception(request, DownloadTimeoutError("took longer than 1 seconds"))
+    wire.process_exception(request, DownloadTimeoutError("took longer than 1 seconds"))
+    assert sink.records == [("http://site.example/", "GET", False, "timeout", None)]
+
+
+# -- responses -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "body", "allowed", "reason"), [
+    (200, b"<html><body>hello</body></html>", True, "fetched: status 200"),
+    (404, b"nope", True, "fetched: status 404"),
+    (401, b"", False, "not public: login wall"),
+    (503, b"<title>Just a moment...</title> checking your browser", False, "blocked: challenge page"),
+    (429, b"slow down", False, "blocked: rate limited"),
+    (200, b"<title>Sign in</title><form><input type=password></form>", False, "not public: login wall"),
+])
+def test_response_classification_is_flagged_and_recorded(status: int, body: bytes, allowed: bool,
+                                                         reason: str) -> None:
+    sink = ListSink()
+    mw = LawfulResponseMiddleware(sink=sink)
+    request = Request("http://site.example/p")
+    request.meta["_vetting_recorded"] = False
+    response = HtmlResponse("http://site.example/p", status=status, body=body, request=request)
+    out = mw.process_response(request, response)
+    assert out is response
+    kind = response.meta["vetting_page_kind"]
+    assert isinstance(kind, PageKind)
+    assert sink.records == [("http://site.example/p", "GET", allowed, reason, status)]
+    assert request.meta.get("dont_retry", False) is (not allowed)
+
+
+def test_record_is_once_per_attempt() -> None:
+    sink = ListSink()
+    request = Request("http://site.example/")
+    request.meta["_vetting_recorded"] = False
+    record(sink, request, True, "fetched: status 200", 200)
+    record(sink, request, False, "timeout")
+    assert len(sink.records) == 1
+
+
+def test_a_failing_sink_is_not_swallowed() -> None:
+    class Broken:
+        def record_request(self, *a: Any, **k: Any) -> None:
+            raise RuntimeError("audit store down")
+
+    with pytest.raises(RuntimeError):
+        run(make(sink=Broken()), Request("http://10.0.0.1/"))  # type: ignore[arg-type]
+
+
+# -- browser subrequests -------------------------------------------------------------------------
+
+@dataclass
+class FakePlaywrightRequest:
+    url: str
+    method: str = "GET"
+
+
+@pytest.mark.parametrize(("url", "method", "aborted", "reason"), [
+    ("http://site.example/app.js", "GET", False, "browser: subresource"),
+    ("data:image/png;base64,AAAA", "GET", False, None),
+    ("http://site.example/api", "POST", True, "method: POST not allowed"),
+    ("http://169.254.169.254/latest/meta-data/", "GET", True, "address: 169.254.169.254 is metadata"),
+    ("http://10.0.0.5/x.png", "GET", True, "address: 10.0.0.5 is private"),
+    ("http://127.0.0.1:9/", "GET", True, "address: 127.0.0.1 is loopback"),
+    ("ws://site.example/socket", "GET", True, "scheme: ws not allowed"),
+    ("http://tracker.example/p.gif", "GET", True, "domain: denied"),
+])
+def test_playwright_subrequests(url: str, method: str, aborted: bool, reason: str | None,
+                                tripwire: None) -> None:
+    sink = ListSink()
+    guard._ACTIVE.policy = guard.GuardPolicy(profile="public", user_agent=UA, deny_domains=("tracker.example",),
+                                            resolver=PUBLIC_DNS)
+    guard._ACTIVE.sink = sink
+    try:
+        assert asyncio.run(playwright_abort_request(FakePlaywrightRequest(url, method))) is aborted
+    finally:
+        guard._ACTIVE.policy = None
+        guard._ACTIVE.sink = None
+    if reason is None:
+        assert sink.records == []
+    else:
+        assert sink.records[0][2] is (not aborted) and sink.records[0][3].startswith(reason)
+
+
+def test_playwright_without_a_guard_aborts_everything() -> None:
+    guard._ACTIVE.policy = None
+    assert asyncio.run(playwright_abort_request(FakePlaywrightRequest("http://site.example/"))) is True
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+def test_guard_settings() -> None:
+    sink = ListSink()
+    s = guard_settings("public", UA, ["site.example"], ["bad.example"], sink,
+                       {"max_bytes": 1000, "timeout_seconds": 5, "max_redirects": 3, "delay_seconds": 2,
+                        "concurrency_per_domain": 1})
+    assert s["USER_AGENT"] == UA and s["VETTING_REQUEST_SINK"] is sink
+    assert (s["DOWNLOAD_MAXSIZE"], s["DOWNLOAD_WARNSIZE"], s["DOWNLOAD_TIMEOUT"]) == (1000, 500, 5.0)
+    assert (s["REDIRECT_MAX_TIMES"], s["DOWNLOAD_DELAY"], s["CONCURRENT_REQUESTS_PER_DOMAIN"]) == (3, 2.0, 1)
+    assert s["COOKIES_ENABLED"] is False and s["ROBOTSTXT_OBEY"] is True
+    assert s["ROBOTSTXT_USER_AGENT"] == "KCPD-Vetting"
+    assert s["DOWNLOADER_CLIENTCONTEXTFACTORY"] == "spiders.guard.VerifyingContextFactory"
+    mws = s["DOWNLOADER_MIDDLEWARES"]
+    assert mws["spiders.guard.LawfulGuardMiddleware"] < mws["spiders.guard.LawfulRobotsTxtMiddleware"]
+    assert mws["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] is None
+    # response side: classification after decompression (590) and before retries (550)
+    assert 550 < mws["spiders.guard.LawfulResponseMiddleware"] < 590
+    assert mws["spiders.guard.LawfulWireMiddleware"] > 900
+    with pytest.raises(ValueError):
+        guard_settings("internal", UA, [], [], sink, {})
+    with pytest.raises(ValueError):
+        guard_settings("public", "  ", [], [], sink, {})
+
+
+@pytest.mark.parametrize(("ua", "token"), [
+    ("KCPD-Vetting/1.0 (+https://agency.example)", "KCPD-Vetting"),
+    ("Agency_Bot", "Agency_Bot"),
+    ("", ""),
+])
+def test_robots_token(ua: str, token: str) -> None:
+    assert robots_token(ua) == token
+
+
+def test_plain_response_passthrough_types() -> None:
+    """Non-HTML responses are classified too (binary bodies are fine)."""
+    mw = LawfulResponseMiddleware(sink=None)
+    request = Request("http://site.example/a.png")
+    response = Response("http://site.example/a.png", status=200, body=b"\x89PNG\r\n", request=request)
+    assert mw.process_response(request, response) is response
+    assert response.meta["vetting_page_kind"].public
