@@ -275,9 +275,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     for prev in args.previous:
         v.load_checkpoints(prev, f"previous checkpoint ({prev.name})")
     n = v.events(export / "events.jsonl", args.evidence)
-    if v.checkpoints == 0:
-        v.problem("checkpoints.log", "no checkpoint: nothing is signed")
-    elif n > v.signed_size >= 0 and not args.allow_unsigned_tail:
+    if v.signed_size < 0:
+        v.problem("checkpoints.log", "no validly signed checkpoint: no event is covered")
+    elif n > v.signed_size and not args.allow_unsigned_tail:
         v.problem(f"event {v.signed_size}..end",
                   f"not covered by any signed checkpoint ({n - v.signed_size} events)")
     for where, what in v.problems:
