@@ -1,0 +1,301 @@
+"""The data behind the three reports, gathered once so the templates only lay it out.
+
+* Findings (hiring staff): :func:`findings_report` wraps the gate of ``vetting.findings``
+  (validated, concurred, re-hashed, masked) with what makes the report checkable: the signed
+  audit checkpoint it was made at, the screenshot embedded from the evidence store, and for
+  each finding a *receipt*, the RFC 6962 inclusion proof of its ``item.validated`` (and
+  ``item.concurred``) audit event against that checkpoint.
+* Written process (commanders): :func:`process_report`, the approved procedure as frozen,
+  with the history of its versions.
+* Audit and uniformity (commanders): :func:`audit_report`, the verifier's result, each case's
+  timeline of steps and decisions, the requests the guard refused, and the uniformity matrix.
+
+Nothing here formats text for people: that is the templates' job, so the same data renders
+to the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import select
+
+from audit import Checkpoint, Event, VerifyReport, verify_log
+from audit.checkpoints import load_public_key, public_key_fingerprint
+from vetting.findings import FindingPublic, FindingsData, findings_data
+from vetting.models import Case, ProcedureVersion
+from vetting.uniformity import UniformityReport, check_uniformity
+from vetting.validation import concurrence_for, current_decision
+from vetting.workspace import Workspace
+
+RECEIPTS_FORMAT = "vetting-receipts/1"
+#: Screenshots larger than this are not embedded (the report stays openable); the report says so.
+MAX_EMBED_BYTES = 8_000_000
+#: Raster formats only, recognised by their magic bytes: an SVG (which can carry script) or an
+#: unknown file is never embedded, whatever its name says.
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+               (b"RIFF", "image/webp"))
+#: Audit actions shown in a case's timeline (requests and captures are counted, not listed).
+TIMELINE_ACTIONS = ("case.opened", "step.started", "step.retried", "step.finished", "case.completed",
+                    "item.validated", "item.rejected", "item.unverifiable", "item.concurred",
+                    "item.validation_refused", "report.rendered")
+
+
+# -- shared: the checkpoint a report is made at -------------------------------------------
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A signed audit checkpoint as a report cites it."""
+
+    idx: int
+    time: str
+    tree_size: int
+    root: str  # hex
+    note: str  # the signed note (C2SP format), verifiable with the public key
+    public_key_sha256: str
+
+
+def current_checkpoint(ws: Workspace) -> CheckpointInfo:
+    """Sign the log as it stands (a no-op when nothing was appended since the last checkpoint)."""
+    cp: Checkpoint = ws.audit.checkpoint()
+    key = public_key_fingerprint(load_public_key(ws.key_dir))
+    return CheckpointInfo(cp.idx, cp.time, cp.tree_size, cp.root.hex(), cp.note, key)
+
+
+# -- findings (hiring staff) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that one decision event is in the log the checkpoint signs."""
+
+    item_id: str
+    role: str  # "validated" | "concurred"
+    seq: int
+    event: dict[str, Any]  # the event document whose canonical bytes are the leaf
+    leaf_hash: str
+    proof: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "role": self.role, "seq": self.seq, "event": self.event,
+                "leaf_hash": self.leaf_hash, "proof": self.proof}
+
+
+@dataclass(frozen=True)
+class FindingView:
+    finding: FindingPublic
+    number: int
+    screenshot_uri: str | None
+    screenshot_note: str  # why no screenshot is shown, when none is
+    receipts: list[Receipt]
+
+
+@dataclass(frozen=True)
+class FindingsReport:
+    data: FindingsData
+    findings: list[FindingView]
+    checkpoint: CheckpointInfo
+    origin: str
+
+    @property
+    def receipts_block(self) -> dict[str, Any]:
+        """The machine-readable receipts embedded in the report (``<script type=application/json>``)."""
+        return {"format": RECEIPTS_FORMAT, "origin": self.origin, "case_id": self.data.case_id,
+                "checkpoint": {"tree_size": self.checkpoint.tree_size, "root": self.checkpoint.root,
+                               "note": self.checkpoint.note},
+                "receipts": [r.as_json() for f in self.findings for r in f.receipts]}
+
+
+def sniff_image(data: bytes) -> str | None:
+    for magic, mime in IMAGE_MAGIC:
+        if data.startswith(magic) and (mime != "image/webp" or data[8:12] == b"WEBP"):
+            return mime
+    return None
+
+
+def screenshot_uri(ws: Workspace, finding: FindingPublic) -> tuple[str | None, str]:
+    """The finding's screenshot as a ``data:`` URI (never a path or URL the reader would fetch)."""
+    shots = [a for a in finding.artifacts if a["kind"] == "screenshot"]
+    if not shots:
+        return None, "no screenshot was captured for this item"
+    path = ws.evidence_path(shots[0]["path"])
+    size = path.stat().st_size
+    if size > MAX_EMBED_BYTES:
+        return None, f"screenshot of {size} bytes is too large to embed; it is in the evidence store"
+    data = path.read_bytes()
+    mime = sniff_image(data)
+    if mime is None:
+        return None, "the stored screenshot is not a PNG, JPEG or WebP image; not embedded"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", ""
+
+
+def _decision_events(ws: Workspace, case_id: str, tree_size: int) -> dict[tuple[str, int], Event]:
+    """(role, decision id) -> the audit event recording it, among the first ``tree_size`` events."""
+    found: dict[tuple[str, int], Event] = {}
+    for event in ws.audit.events(case_id=case_id):
+        if event.seq >= tree_size:
+            break
+        if event.action in ("item.validated", "item.concurred"):
+            decision_id = event.payload.get("decision_id")
+            if isinstance(decision_id, int):
+                found[(event.action.removeprefix("item."), decision_id)] = event
+    return found
+
+
+def _receipts(ws: Workspace, finding: FindingPublic, events: dict[tuple[str, int], Event],
+              tree_size: int) -> list[Receipt]:
+    decision = current_decision(ws, finding.item_id)
+    if decision is None or decision.id is None:
+        raise LookupError(f"finding {finding.item_id} has no decision in force")
+    wanted = [("validated", decision.id)]
+    if concurrence_for(ws, decision.id) is not None:
+        wanted.append(("concurred", decision.id))
+    out = []
+    for role, decision_id in wanted:
+        event = events.get((role, decision_id))
+        if event is None or event.subject != finding.item_id:
+            raise LookupError(f"no item.{role} audit event for decision {decision_id} of {finding.item_id} "
+                              f"within the checkpoint of size {tree_size}")
+        proof = ws.audit.inclusion_proof(event.seq, tree_size)
+        out.append(Receipt(finding.item_id, role, event.seq, event.document(), event.leaf_hash.hex(),
+                           [h.hex() for h in proof]))
+    return out
+
+
+def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
+    """Everything the hiring-staff report shows: the gated findings, screenshots, receipts."""
+    checkpoint = current_checkpoint(ws)
+    data = findings_data(ws, case_id)
+    events = _decision_events(ws, case_id, checkpoint.tree_size)
+    views = []
+    for number, finding in enumerate(data.findings, 1):
+        uri, note = screenshot_uri(ws, finding)
+        views.append(FindingView(finding, number, uri, note,
+                                 _receipts(ws, finding, events, checkpoint.tree_size)))
+    return FindingsReport(data, views, checkpoint, ws.audit.origin)
+
+
+# -- written process (commanders) -----------------------------------------------------------
+@dataclass(frozen=True)
+class ProcessReport:
+    version: ProcedureVersion
+    procedure: dict[str, Any]  # the canonical form: defaults filled, exactly what was fingerprinted
+    history: list[ProcedureVersion]
+    cases: int  # cases run under this fingerprint
+
+
+def process_report(ws: Workspace, procedure_id: str, fingerprint: str | None = None) -> ProcessReport:
+    """The approved procedure (latest version, or the one with ``fingerprint``) and its history."""
+    with ws.session() as s:
+        history = list(s.exec(select(ProcedureVersion).where(ProcedureVersion.procedure_id == procedure_id)
+                              .order_by(ProcedureVersion.version)))
+        if not history:
+            raise LookupError(f"no approved procedure {procedure_id!r}")
+        chosen = [v for v in history if v.fingerprint == fingerprint] if fingerprint else history[-1:]
+        if not chosen:
+            raise LookupError(f"procedure {procedure_id!r} has no approved version {fingerprint}")
+        cases = len(list(s.exec(select(Case.id).where(Case.fingerprint == chosen[0].fingerprint))))
+    return ProcessReport(chosen[0], json.loads(chosen[0].canonical_json), history, cases)
+
+
+# -- audit and uniformity (commanders) ------------------------------------------------------
+@dataclass(frozen=True)
+class TimelineEntry:
+    seq: int
+    time: str
+    actor: str
+    action: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    seq: int
+    time: str
+    url: str
+    step: str
+    method: str
+    reason: str
+
+
+@dataclass
+class CaseAudit:
+    case: Case
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    verify: VerifyReport
+    checkpoint: CheckpointInfo
+    procedure_id: str | None
+    uniformity: list[UniformityReport]
+    cases: list[CaseAudit]
+
+
+def _detail(event: Event) -> str:
+    """One line saying what a timeline event did, from its payload."""
+    p = event.payload
+    a = event.action
+    if a == "case.opened":
+        return f"procedure {p.get('procedure_id')} v{p.get('version')}, {len(p.get('steps', []))} steps"
+    if a == "step.started":
+        return f"#{p.get('position', 0) + 1} attempt {p.get('attempt')}, collector {p.get('collector')}, " \
+               f"{len(p.get('inputs') or [])} input(s)" + (" (resumed)" if p.get("resumed") else "")
+    if a == "step.retried":
+        return f"#{p.get('position', 0) + 1} {p.get('error')}"
+    if a == "step.finished":
+        text = f"#{p.get('position', 0) + 1} {p.get('status')}: {p.get('requests_allowed')} request(s) " \
+               f"allowed, {p.get('requests_refused')} refused, {p.get('items')} item(s)"
+        return text + (f"; {p['error']}" if p.get("error") else "")
+    if a in ("item.validated", "item.rejected", "item.unverifiable"):
+        findings = ", ".join(p.get("findings") or []) or "no finding"
+        return f"decision {p.get('decision_id')}: {findings}; {p.get('reason')}"
+    if a == "item.concurred":
+        return f"concurs with decision {p.get('decision_id')}" + (f": {p['reason']}" if p.get("reason") else "")
+    if a == "item.validation_refused":
+        return "; ".join(p.get("problems") or [])
+    if a == "report.rendered":
+        return f"{p.get('kind')} {p.get('format')} sha256 {p.get('sha256')}"
+    return ""
+
+
+def case_audit(ws: Workspace, case: Case, tree_size: int) -> CaseAudit:
+    """One case's timeline and refusals, read from the audit log up to ``tree_size``."""
+    out = CaseAudit(case)
+    counts: Counter[str] = Counter()
+    for event in ws.audit.events(case_id=case.id):
+        if event.seq >= tree_size:
+            break
+        counts[event.action] += 1
+        if event.action in TIMELINE_ACTIONS:
+            out.timeline.append(TimelineEntry(event.seq, event.time, event.actor, event.action,
+                                              event.subject or "", _detail(event)))
+        elif event.action == "request.refused":
+            p = event.payload
+            out.refused.append(Refusal(event.seq, event.time, event.subject or "", str(p.get("step", "")),
+                                       str(p.get("method", "")), str(p.get("reason", ""))))
+    out.counts = dict(sorted(counts.items()))
+    return out
+
+
+def audit_report(ws: Workspace, procedure_id: str | None = None) -> AuditReport:
+    """The verifier's result, uniformity and each case's trail (all procedures, or one)."""
+    checkpoint = current_checkpoint(ws)
+    verify = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
+    with ws.session() as s:
+        q = select(Case)
+        if procedure_id is not None:
+            q = q.where(Case.procedure_id == procedure_id)
+        cases = list(s.exec(q.order_by(Case.procedure_id, Case.candidate_id, Case.id)))
+        ids = [procedure_id] if procedure_id is not None else sorted(
+            set(s.exec(select(ProcedureVersion.procedure_id))))
+    uniformity = [check_uniformity(ws, pid) for pid in ids]
+    if procedure_id is not None and not uniformity[0].groups:
+        raise LookupError(f"no approved procedure {procedure_id!r}")
+    return AuditReport(verify, checkpoint, procedure_id, uniformity,
+                       [case_audit(ws, c, checkpoint.tree_size) for c in cases])
