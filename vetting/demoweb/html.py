@@ -19,6 +19,11 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def esc_text(value: object) -> str:
+    """HTML-escape element text (``<``, ``>``, ``&`` only), so markers like "isn't" stay verbatim."""
+    return html.escape(str(value), quote=False)
+
+
 def page(brand: str, title: str, body: str, head: str = "") -> str:
     """A complete page: ``brand`` and ``title`` are escaped, ``body`` and ``head`` are markup."""
     return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from vetting.demoweb.html import esc, svg_image, time_tag
+from vetting.demoweb.html import esc, esc_text, svg_image, time_tag
 from vetting.demoweb.http import (Document, Request, Response, SiteApp, SiteContext, html_response,
                                   json_response, redirect)
 
@@ -94,7 +94,7 @@ class AccountSite(SiteApp):
                 {"message": "Not Found", "documentation_url": f"{req.base_url}/docs"}, indent=1).encode(),
                 "application/json; charset=utf-8")
         status = 200 if style == "marker" else spec.get("missing_status", 404)
-        body = f"<h1>{esc(marker)}</h1><p>Check the spelling of @{esc(account)} and try again.</p>"
+        body = f"<h1>{esc_text(marker)}</h1><p>Check the spelling of @{esc(account)} and try again.</p>"
         return html_response(self.page("Not found", body), status)
 
     def render_profile(self, account: str, data: dict[str, Any]) -> str:
@@ -109,7 +109,7 @@ class AccountSite(SiteApp):
             items.append(f'<article class="post">{img}<p>{esc(item["text"])}</p>'
                          f'{time_tag(item["date"])}</article>')
         body = (f'<section class="profile" data-account="{esc(account)}">'
-                f'<p class="marker">{esc(self.spec["exists_marker"])}</p>'
+                f'<p class="marker">{esc_text(self.spec["exists_marker"])}</p>'
                 f'<h1>{esc(data["display_name"])}</h1><p class="handle">@{esc(account)}</p>'
                 f'<p class="bio">{esc(data.get("bio", ""))}</p>'
                 + (f'<p class="location">{esc(data["location"])}</p>' if data.get("location") else "")
