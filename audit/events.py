@@ -32,10 +32,13 @@ TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 
 
+CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                     allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
     """The project's canonical JSON text (sorted keys, compact, UTF-8, no NaN)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return CANONICAL_ENCODER.encode(value)
 
 
 def utc_now() -> str:

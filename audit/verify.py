@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, select
 
 from audit import checkpoints as cps
-from audit.events import CHAIN_SEED, EVENT_VERSION
+from audit.events import CANONICAL_ENCODER, CHAIN_SEED, EVENT_VERSION
 from audit.merkle import EMPTY_ROOT, CompactRange
 from audit.store import audit_checkpoint, audit_event
 
@@ -221,18 +221,17 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     check_root(0, EMPTY_ROOT)
 
     evidence = Path(evidence_root) if evidence_root is not None else None
+    # The hot loop: everything bound to locals, the compact range inlined (stack + size).
     sha256 = hashlib.sha256
-    loads, dumps = json.loads, json.dumps
-    frontier = CompactRange()
-    append_leaf = frontier.append
+    loads, encode = json.loads, CANONICAL_ENCODER.encode
+    stack: list[bytes] = []
+    size = 0
     expected = 0
     prev_chain = CHAIN_SEED
     last_seq = -1
     after_gap = False
     for seq, time, actor, action, ev_case, subject, payload_text, stored_leaf, stored_chain in \
             _event_rows(engine, batch):
-        stored_leaf = bytes(stored_leaf)
-        stored_chain = bytes(stored_chain)
         if seq != expected:
             span = f"event {expected}" if seq == expected + 1 else f"event {expected}..{seq - 1}"
             out.add(span, f"missing (sequence jumps from {expected - 1} to {seq})")
@@ -240,34 +239,39 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
         payload: Any = None
         try:
             payload = loads(payload_text)
-            if not isinstance(payload, dict):
+            if type(payload) is not dict:
                 raise ValueError("not a JSON object")
-            data = dumps({"v": EVENT_VERSION, "seq": seq, "time": time, "actor": actor,
-                          "action": action, "case_id": ev_case, "subject": subject,
-                          "payload": payload}, sort_keys=True, separators=(",", ":"),
-                         ensure_ascii=False, allow_nan=False).encode("utf-8")
+            data = encode({"v": EVENT_VERSION, "seq": seq, "time": time, "actor": actor,
+                           "action": action, "case_id": ev_case, "subject": subject,
+                           "payload": payload}).encode("utf-8")
             leaf = sha256(b"\x00" + data).digest()
             if leaf != stored_leaf:
                 out.add(f"event {seq}", "leaf hash does not match its contents")
         except (ValueError, TypeError) as exc:
             out.add(f"event {seq}", f"payload is not a valid JSON object ({exc})")
             payload = None
-            leaf = stored_leaf
+            leaf = bytes(stored_leaf)
         if not after_gap and sha256(prev_chain + stored_leaf).digest() != stored_chain:
             out.add(f"event {seq}", "chain hash does not follow from the previous event"
                     if seq else "chain hash does not follow from the chain seed")
         after_gap = False
-        prev_chain = stored_chain
-        append_leaf(leaf)
-        report.events_checked += 1
+        prev_chain = bytes(stored_chain)
+        h, n = leaf, size
+        while n & 1:
+            h = sha256(b"\x01" + stack.pop() + h).digest()
+            n >>= 1
+        stack.append(h)
+        size += 1
         expected = seq + 1
         last_seq = seq
-        if frontier.size in by_size:
-            check_root(frontier.size, frontier.root())
+        if size in by_size:
+            check_root(size, CompactRange(size, stack).root())
         if (evidence is not None and payload is not None and "artifacts" in payload
                 and (case_id is None or ev_case == case_id)):
             report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out)
 
+    frontier = CompactRange(size, stack)
+    report.events_checked = size
     report.tree_size = frontier.size
     report.root = frontier.root()
     if by_size:

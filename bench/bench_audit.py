@@ -1,0 +1,157 @@
+"""Benchmark of the audit log: append throughput at the start and the end of a large log, and
+verify_log throughput and peak memory over it. Not a test: run it by hand or with `make bench`.
+
+    .venv/bin/python bench/bench_audit.py [--events N] [--keep DIR]
+
+Builds the log in a temporary SQLite file (bulk appends in large transactions, the same code
+path as single appends), checkpointing every 10% of the way, then verifies it in a fresh
+child process so the reported peak RSS is the verifier's alone. Verification runs twice, at a
+tenth of the log and at all of it: memory that stays flat while the log grows tenfold is the
+evidence that verify streams. Results go to bench/results/audit.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine  # noqa: E402
+
+from audit import AuditLog, verify_log  # noqa: E402
+
+ORIGIN = "vetting/bench"
+BATCH = 20_000
+SINGLE = 300
+
+
+def payload(i: int) -> dict:
+    """Representative events: ~300 bytes of JSON, every 20th with an artifact reference."""
+    p: dict = {"url": f"https://social.example/u/user{i % 977}/post/{i}", "status": 200,
+               "step": "disclosed-profiles", "matched": ["username", "city"],
+               "note": "captured as it appears to the public, logged out", "n": i}
+    return p
+
+
+def build(log: AuditLog, start: int, stop: int, checkpoint_every: int) -> float:
+    """Append events [start, stop) in bulk; returns events per second."""
+    t0 = time.perf_counter()
+    i = start
+    while i < stop:
+        j = min(stop, i + BATCH, (i // checkpoint_every + 1) * checkpoint_every)
+        log.append_many([("request.allowed", "collector:pages/0.1.0", f"case-{k % 50}",
+                          f"item-{k}", payload(k)) for k in range(i, j)])
+        i = j
+        if i % checkpoint_every == 0:
+            log.checkpoint()
+    return (stop - start) / (time.perf_counter() - t0)
+
+
+def single_appends(log: AuditLog, n: int) -> float:
+    """``n`` single appends, one transaction (and one commit to disk) each; events per second."""
+    t0 = time.perf_counter()
+    for k in range(n):
+        log.append("item.screened", actor="system:screening", case_id="case-x",
+                   subject=f"s-{k}", payload={"flags": [], "k": k})
+    return n / (time.perf_counter() - t0)
+
+
+def verify_in_child(db: Path, keys: Path) -> dict:
+    """Run verify_log in a fresh interpreter; returns its figures including peak RSS."""
+    out = subprocess.run([sys.executable, __file__, "--verify-only", str(db), str(keys)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def verify_only(db: Path, keys: Path) -> None:
+    engine = create_engine(f"sqlite:///{db}")
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    report = verify_log(engine, keys)
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"ok": report.ok, "events": report.events_checked,
+                      "checkpoints": report.checkpoints_checked, "seconds": round(dt, 3),
+                      "events_per_second": round(report.events_checked / dt),
+                      "peak_rss_mib": round(peak / 1024, 1),
+                      "rss_before_verify_mib": round(base / 1024, 1),
+                      "problems": [str(p) for p in report.problems[:5]]}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--keep", type=Path, help="build in this directory and keep it")
+    ap.add_argument("--verify-only", nargs=2, type=Path, metavar=("DB", "KEYS"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.verify_only:
+        verify_only(*args.verify_only)
+        return
+    n = args.events
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-audit-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db, keys = work / "audit.db", work / "keys"
+    if db.exists():
+        raise SystemExit(f"{db} exists; use an empty --keep directory")
+    log = AuditLog(create_engine(f"sqlite:///{db}"), keys, ORIGIN)
+    log.create_schema()
+    every = max(1, n // 10)
+
+    single_start = single_appends(log, SINGLE)
+    tenth = max(n // 10, SINGLE)
+    bulk_start = build(log, log.size(), tenth, every)
+    log.checkpoint()
+    v_tenth = verify_in_child(db, keys)
+    bulk_end = build(log, log.size(), n, every)
+    single_end = single_appends(log, SINGLE)
+    log.checkpoint()
+    v_full = verify_in_child(db, keys)
+
+    results = {
+        "events": log.size(),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "db_size_mib": round(db.stat().st_size / 2**20, 1),
+        "append_single_per_s": {"start": round(single_start), "end": round(single_end)},
+        "append_bulk_per_s": {"first_tenth": round(bulk_start), "rest": round(bulk_end)},
+        "verify_at_tenth": v_tenth,
+        "verify_full": v_full,
+    }
+    rows = [
+        ("events in log", f"{results['events']:,}"),
+        ("database size", f"{results['db_size_mib']} MiB"),
+        ("single append, empty log", f"{single_start:,.0f} ev/s (one commit each)"),
+        ("single append, full log", f"{single_end:,.0f} ev/s (one commit each)"),
+        ("bulk append, first 10%", f"{bulk_start:,.0f} ev/s"),
+        ("bulk append, last 90%", f"{bulk_end:,.0f} ev/s"),
+        (f"verify {v_tenth['events']:,} events", f"{v_tenth['events_per_second']:,} ev/s, "
+                                                 f"peak RSS {v_tenth['peak_rss_mib']} MiB"),
+        (f"verify {v_full['events']:,} events", f"{v_full['events_per_second']:,} ev/s, "
+                                                f"peak RSS {v_full['peak_rss_mib']} MiB"),
+        ("verify result", "OK" if v_full["ok"] else f"PROBLEMS {v_full['problems']}"),
+    ]
+    width = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"{a:<{width}}  {b}")
+    out = ROOT / "bench" / "results" / "audit.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {out.relative_to(ROOT)}")
+    if not args.keep:
+        for p in sorted(work.rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        work.rmdir()
+
+
+if __name__ == "__main__":
+    main()
