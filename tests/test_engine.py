@@ -1,0 +1,156 @@
+"""The engine: every step to a terminal state, in order; retries; no input; resume after a kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, vet
+from vetting.approvals import approve
+from vetting.candidates import CandidateInput, add_candidate
+from vetting.collectors.base import Collector, StepFailed
+from vetting.engine import open_case, run_case, step_runs
+from vetting.workspace import Workspace
+
+
+def local_procedure(tmp_path: Path, **settings) -> Path:
+    data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
+    data["settings"].update(settings)
+    (tmp_path / "sites").mkdir(exist_ok=True)
+    (tmp_path / "sites" / "accounts.json").write_bytes((REPO / "procedures" / "sites" / "accounts.json").read_bytes())
+    path = tmp_path / "procedure.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def ws_with_candidate(tmp_path: Path, auth_file: Path):
+    ws = Workspace.open(tmp_path / "ws")
+    approve(ws, local_procedure(tmp_path), "Capt. Rao")
+    add_candidate(ws, CandidateInput(full_name="Jane Doe", usernames=["janed"],
+                                     authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv. Lee")
+    add_candidate(ws, CandidateInput(full_name="John Roe", authorization={"file": "a", "signed_on": "2026-10-01"}),
+                  auth_file, "Inv. Lee")
+    return ws
+
+
+class Flaky(Collector):
+    """A collector failing its first ``failures`` attempts: exercises the engine's retry path."""
+
+    kind = "flaky"
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.calls = 0
+
+    def plan(self, step, identifiers):
+        from vetting.inputs import expand_all
+
+        return expand_all(step.inputs + step.queries, identifiers)
+
+    async def collect(self, ctx) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise StepFailed(f"site unreachable (attempt {self.calls})")
+
+
+@pytest.mark.parametrize("failures,status", [(0, "completed"), (2, "completed"), (3, "failed")])
+def test_failing_step_retried_then_recorded(ws_with_candidate, monkeypatch, failures: int, status: str) -> None:
+    ws = ws_with_candidate
+    flaky = Flaky(failures)
+    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: flaky if kind == "search" else Flaky(0))
+    plan = open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")
+    case = asyncio.run(run_case(ws, plan, "Inv. Lee"))
+    runs = {r.step_id: r for r in step_runs(ws, case.id)}
+    assert case.status == "complete"
+    search = runs["web-search"]
+    assert search.status == status and search.attempts == min(failures + 1, 3)
+    if status == "failed":
+        assert "attempt 3: StepFailed: site unreachable (attempt 3)" in search.error
+    actions = [e.action for e in ws.audit.events(case_id=case.id) if e.subject == "web-search"]
+    assert actions.count("step.retried") == min(failures, 2)
+    assert actions[-1] == "step.finished"
+
+
+def test_missing_input_is_no_input_for_everyone(ws_with_candidate, monkeypatch) -> None:
+    ws = ws_with_candidate
+    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    cases = [asyncio.run(run_case(ws, open_case(ws, c, "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
+             for c in ("jane-doe", "john-roe")]
+    states = [{r.step_id: r.status for r in step_runs(ws, c.id)} for c in cases]
+    assert states[0] == {"disclosed-profiles": "no_input", "account-discovery": "completed", "web-search": "completed"}
+    assert states[1] == {"disclosed-profiles": "no_input", "account-discovery": "no_input", "web-search": "completed"}
+    for case in cases:
+        started = [e.subject for e in ws.audit.events(case_id=case.id) if e.action == "step.started"]
+        assert started == ["disclosed-profiles", "account-discovery", "web-search"]
+
+
+def test_case_is_candidate_times_fingerprint(ws_with_candidate) -> None:
+    ws = ws_with_candidate
+    a = open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")
+    b = open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")
+    assert a.case.id == b.case.id
+    assert [r.step_id for r in step_runs(ws, a.case.id)] == ["disclosed-profiles", "account-discovery", "web-search"]
+
+
+# -- a real kill of a real run -----------------------------------------------------------------
+
+def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web, auth_file: Path) -> None:
+    """Kill -9 `vet run` mid-step, run it again: every URL captured exactly once, log verifies."""
+    urls = [demo_web.base_url("news") + f"/no-such-article-{n}" for n in range(24)]
+    data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
+    data["settings"].update(network="loopback", rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
+    data["steps"] = [dict(data["steps"][0], inputs=[], sources=urls)]
+    proc = tmp_path / "proc.yaml"
+    proc.write_text(yaml.safe_dump(data, sort_keys=False))
+    ws = tmp_path / "ws"
+    vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
+    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
+        "--by", "Inv. Lee", workspace=ws, check=True)
+    cmd = [sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "jane-doe",
+           "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"]
+    proc_run = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def items() -> int:
+        try:
+            with sqlite3.connect(ws / "vetting.db", timeout=5) as db:
+                return db.execute("SELECT count(*) FROM item").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    deadline = time.monotonic() + 60
+    while items() < 4 and time.monotonic() < deadline and proc_run.poll() is None:
+        time.sleep(0.1)
+    assert proc_run.poll() is None, "the run ended before it could be killed"
+    os.kill(proc_run.pid, signal.SIGKILL)
+    proc_run.wait()
+    before = items()
+    assert 4 <= before < len(urls)
+    with sqlite3.connect(ws / "vetting.db") as db:
+        assert db.execute("SELECT status FROM steprun").fetchone()[0] == "running"
+
+    result = vet("run", "jane-doe", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee", workspace=ws)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(ws / "vetting.db") as db:
+        keys = [k for (k,) in db.execute("SELECT key FROM item")]
+        status, attempts = db.execute("SELECT status, attempts FROM steprun").fetchone()
+    assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
+    assert (status, attempts) == ("completed", 2)
+    verify = vet("audit", "verify", workspace=ws)
+    assert verify.returncode == 0, verify.stdout
+    uniform = vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=ws)
+    assert uniform.returncode == 0, uniform.stdout
+    # the resumed run fetched only what was missing
+    fetched = [e for e in __import__("vetting.workspace", fromlist=["Workspace"]).Workspace.open(ws).audit.events()
+               if e.action == "request.allowed" and "no-such-article" in (e.subject or "")]
+    assert len({e.subject for e in fetched}) == len(urls)
+    assert len(fetched) <= len(urls) + 2  # at most the in-flight requests at the kill are fetched again
