@@ -236,6 +236,12 @@ class AuditReport:
     uniformity: list[UniformityReport]
     cases: list[CaseAudit]
 
+    @property
+    def deviating_cases(self) -> set[str]:
+        """Ids of the cases a uniformity deviation names (each deviation cites "candidate (case id)")."""
+        ids = {row.case_id for u in self.uniformity for g in u.groups for row in g.cases}
+        return {cid for u in self.uniformity for dev in u.deviations for cid in ids if f"({cid})" in dev}
+
 
 def _detail(event: Event) -> str:
     """One line saying what a timeline event did, from its payload."""

@@ -1,0 +1,366 @@
+"""Rendering the three reports: data -> HTML (Jinja2), HTML -> PDF (Chromium via Playwright).
+
+Collected content is hostile. The HTML is safe by construction, not by filtering:
+
+* autoescape is on for every template, and no template marks collected content ``|safe``;
+  the one JSON block (receipts) goes through Jinja's ``tojson``, which escapes ``<``, ``>``,
+  ``&`` and ``'``, inside ``<script type="application/json">``, a data block that never runs;
+* a Content-Security-Policy meta forbids every script, every network fetch and every
+  external style: only inline CSS and ``data:`` images (the embedded screenshots) load;
+* collected URLs are shown as text, never as links: the reader of a hiring report should not
+  visit the candidate's pages, which would also reveal the agency's interest;
+* PDFs are printed by the same Chromium with JavaScript disabled and every request aborted.
+
+Rendering is deterministic: the same data gives the same bytes, apart from the generation
+time, which appears in exactly one place in the HTML (and is also the PDF's creation date).
+Each written report is an audit event (``report.rendered``) carrying its sha256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlmodel import select
+
+from vetting.models import Case, ProcedureVersion
+from vetting.report_data import AuditReport, FindingsReport, ProcessReport, audit_report, findings_report, process_report
+from vetting.workspace import Workspace
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+FORMATS = ("html", "pdf")
+KINDS = ("findings", "process", "audit")
+Clock = Callable[[], datetime]
+
+
+def utc_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- HTML -----------------------------------------------------------------------------------
+def _utc(value: datetime | str | None) -> str:
+    """One way of writing a time everywhere: ``YYYY-MM-DD HH:MM:SS UTC``."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; the toolkit stores UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The one Jinja environment: autoescape everywhere, undefined names are errors."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+                      autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True,
+                                                   default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    env.filters["utc"] = _utc
+    env.filters["humanize"] = lambda s: str(s).replace("_", " ")
+    env.globals["CSP"] = CSP
+    return env
+
+
+def render_template(name: str, generated_at: datetime, **context: Any) -> str:
+    return environment().get_template(name).render(generated_at=_utc(generated_at), **context)
+
+
+def findings_html(report: FindingsReport, generated_at: datetime) -> str:
+    return render_template("findings.html", generated_at, r=report, d=report.data)
+
+
+def process_html(report: ProcessReport, generated_at: datetime) -> str:
+    return render_template("process.html", generated_at, r=report, p=report.procedure, v=report.version)
+
+
+def audit_html(report: AuditReport, generated_at: datetime) -> str:
+    return render_template("audit.html", generated_at, r=report)
+
+
+# -- PDF ------------------------------------------------------------------------------------
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[+-]\d{2}'\d{2}'\)")
+FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
+          'page <span class="pageNumber"></span> of <span class="totalPages"></span></div>')
+
+
+def _pin_pdf_dates(pdf: bytes, generated_at: datetime) -> bytes:
+    """Chromium stamps the wall clock into the PDF; put the generation time there instead.
+
+    The replacement has the same length, so the cross-reference offsets stay valid.
+    """
+    stamp = generated_at.astimezone(timezone.utc).strftime("D:%Y%m%d%H%M%S+00'00'").encode()
+    return _PDF_DATE.sub(lambda m: b"/" + m.group(1) + b" (" + stamp + b")", pdf)
+
+
+class PdfPrinter:
+    """One headless Chromium printing many documents (launching it is the slow part)."""
+
+    def __init__(self, paper: str = "A4") -> None:
+        self.paper = paper
+        self._pw: Any = None
+        self._browser: Any = None
+
+    def __enter__(self) -> PdfPrinter:
+        from playwright.sync_api import sync_playwright
+
+        from spiders.browser import LAUNCH_ARGS, find_chromium
+
+        self._pw = sync_playwright().start()
+        try:
+            self._browser = self._pw.chromium.launch(executable_path=find_chromium(), args=list(LAUNCH_ARGS),
+                                                     headless=True)
+        except Exception:
+            self._pw.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        finally:
+            self._pw.stop()
+
+    def print_pdf(self, html: str, generated_at: datetime, timeout_ms: float = 300_000) -> bytes:
+        """Print one HTML document: JavaScript off, every network request aborted."""
+        context = self._browser.new_context(java_script_enabled=False, offline=True)
+        try:
+            context.route("**/*", lambda route: route.abort())
+            page = context.new_page()
+            page.set_default_timeout(timeout_ms)
+            page.set_content(html, wait_until="load")
+            pdf = page.pdf(format=self.paper, print_background=True, display_header_footer=True,
+                           header_template="<span></span>", footer_template=FOOTER,
+                           margin={"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"})
+        finally:
+            context.close()
+        return _pin_pdf_dates(pdf, generated_at)
+
+
+def print_pdfs(documents: Sequence[tuple[str, datetime]], paper: str = "A4") -> list[bytes]:
+    """Print several HTML documents with one browser.
+
+    Playwright's sync API refuses to run on a thread with a running asyncio loop (the
+    collection reactor's), so in that case the printing happens on a worker thread.
+    """
+    def work() -> list[bytes]:
+        with PdfPrinter(paper) as printer:
+            return [printer.print_pdf(html, at) for html, at in documents]
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return work()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
+
+
+# -- writing and recording ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Document:
+    """One rendered report, ready to be written in any format."""
+
+    kind: str  # findings | process | audit
+    stem: str  # file name without extension
+    case_id: str | None
+    html: str
+    generated_at: datetime
+
+
+def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock = utc_clock) -> Document:
+    """Gather the data of one report and render its HTML.
+
+    ``subject`` is a case id (findings), a procedure id or ``id@fingerprint`` (process), or a
+    procedure id or None (audit).
+    """
+    at = clock()
+    if kind == "findings":
+        if not subject:
+            raise ValueError("a findings report needs a case id")
+        report = findings_report(ws, subject)
+        return Document(kind, f"findings-{subject}", subject, findings_html(report, at), at)
+    if kind == "process":
+        if not subject:
+            raise ValueError("a process report needs a procedure id")
+        procedure_id, _, fingerprint = subject.partition("@")
+        proc = process_report(ws, procedure_id, fingerprint or None)
+        stem = f"process-{proc.version.procedure_id}-v{proc.version.version}"
+        return Document(kind, stem, None, process_html(proc, at), at)
+    if kind == "audit":
+        stem = f"audit-{subject}" if subject else "audit"
+        return Document(kind, stem, None, audit_html(audit_report(ws, subject), at), at)
+    raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def record_rendered(ws: Workspace, doc: Document, fmt: str, path: Path, data: bytes, by: str) -> str:
+    """Write one report file and record its sha256 as a ``report.rendered`` audit event."""
+    _write_atomic(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    ws.record("report.rendered", actor=by, case_id=doc.case_id, subject=str(path),
+              payload={"kind": doc.kind, "format": fmt, "sha256": digest, "path": str(path)})
+    ws.audit.checkpoint()
+    return digest
+
+
+def write_documents(ws: Workspace, docs: Sequence[tuple[Document, str, Path]], by: str,
+                    paper: str = "A4") -> list[Path]:
+    """Write each (document, format, path); PDFs are printed with one browser for all."""
+    for fmt in {fmt for _, fmt, _ in docs}:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    pdf_jobs = [(doc, path) for doc, fmt, path in docs if fmt == "pdf"]
+    pdfs = dict(zip((id(doc) for doc, _ in pdf_jobs),
+                    print_pdfs([(doc.html, doc.generated_at) for doc, _ in pdf_jobs], paper)
+                    if pdf_jobs else []))
+    written = []
+    for doc, fmt, path in docs:
+        data = doc.html.encode("utf-8") if fmt == "html" else pdfs[id(doc)]
+        record_rendered(ws, doc, fmt, path, data, by)
+        written.append(path)
+    return written
+
+
+def render_report(ws: Workspace, kind: str, subject: str | None, fmt: str, out: Path, by: str,
+                  clock: Clock = utc_clock) -> Path:
+    """Render one report in one format to ``out`` and record it."""
+    doc = build_document(ws, kind, subject, clock)
+    return write_documents(ws, [(doc, fmt, out)], by)[0]
+
+
+def render_all(ws: Workspace, out_dir: Path, by: str, formats: Sequence[str] = FORMATS,
+               clock: Clock = utc_clock) -> list[Path]:
+    """Every report of the workspace, in every format, under ``out_dir``.
+
+    The findings report of every case, the written process of every approved version, then
+    the audit and uniformity report last, so its timelines include the reports just made.
+    """
+    with ws.session() as s:
+        case_ids = list(s.exec(select(Case.id).order_by(Case.id)))
+        versions = list(s.exec(select(ProcedureVersion.procedure_id, ProcedureVersion.fingerprint)
+                               .order_by(ProcedureVersion.procedure_id, ProcedureVersion.version)))
+    docs = [build_document(ws, "findings", cid, clock) for cid in case_ids]
+    docs += [build_document(ws, "process", f"{pid}@{fp}", clock) for pid, fp in versions]
+    written = write_documents(ws, [(d, f, out_dir / f"{d.stem}.{f}") for d in docs for f in formats], by)
+    audit_doc = build_document(ws, "audit", None, clock)
+    return written + write_documents(ws, [(audit_doc, f, out_dir / f"{audit_doc.stem}.{f}") for f in formats], by)
+
+
+# -- receipts -------------------------------------------------------------------------------
+@dataclass
+class ReceiptCheck:
+    """The result of re-checking a findings report's receipts against the workspace log."""
+
+    checked: int = 0
+    problems: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def read_receipts(html: str) -> dict[str, Any]:
+    """The receipts block of a rendered findings report (a JSON data block, never executed)."""
+    import json
+
+    from bs4 import BeautifulSoup
+
+    block = BeautifulSoup(html, "html.parser").find("script", id="receipts")
+    if block is None or block.get("type") != "application/json":
+        raise ValueError("the report has no receipts block (<script type=\"application/json\" id=\"receipts\">)")
+    data = json.loads(block.string or "")
+    if not isinstance(data, dict) or data.get("format") != "vetting-receipts/1":
+        raise ValueError("the receipts block is not in the vetting-receipts/1 format")
+    return data
+
+
+def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
+    """Re-check every receipt of a findings report (a path, or the HTML text).
+
+    The checkpoint note must carry a valid signature by this workspace's audit key and state
+    the tree size and root the report shows; the log must still have that tree; each receipt's
+    event must hash to its leaf, sit at its sequence number in the log, prove its inclusion
+    under the signed root, and be the decision it claims for the item it names; and every
+    finding shown must have its ``item.validated`` receipt.
+    """
+    from bs4 import BeautifulSoup
+
+    from audit import verify_inclusion
+    from audit.checkpoints import load_public_key, parse_note, signature_problem
+    from audit.events import canonical_json
+    from audit.merkle import leaf_hash
+
+    html = report.read_text(encoding="utf-8") if isinstance(report, Path) else report
+    result = ReceiptCheck(problems=[])
+    problems = result.problems
+    assert problems is not None
+    try:
+        data = read_receipts(html)
+        cp = data["checkpoint"]
+        size, root = int(cp["tree_size"]), bytes.fromhex(cp["root"])
+        note = parse_note(cp["note"])
+    except (ValueError, KeyError, TypeError) as exc:
+        problems.append(f"receipts: {exc}")
+        return result
+    if note.origin != ws.audit.origin or data.get("origin") != ws.audit.origin:
+        problems.append(f"checkpoint: origin {note.origin!r} is not this workspace's log ({ws.audit.origin})")
+    if (note.size, note.root) != (size, root):
+        problems.append("checkpoint: the signed note does not state the tree size and root the report shows")
+    why = signature_problem(note, load_public_key(ws.key_dir))
+    if why:
+        problems.append(f"checkpoint: {why}")
+    if size > ws.audit.size() or ws.audit.root(size) != root:
+        problems.append(f"checkpoint: the workspace log no longer has the tree of size {size} with this root")
+    validated: set[str] = set()
+    for n, r in enumerate(data.get("receipts") or [], 1):
+        where = f"receipt {n} ({r.get('role')} {r.get('item_id')})" if isinstance(r, dict) else f"receipt {n}"
+        try:
+            event, seq, proof = r["event"], int(r["seq"]), [bytes.fromhex(h) for h in r["proof"]]
+            leaf = leaf_hash(canonical_json(event).encode("utf-8"))
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"{where}: malformed: {exc}")
+            continue
+        result.checked += 1
+        if leaf.hex() != r.get("leaf_hash") or event.get("seq") != seq:
+            problems.append(f"{where}: the event does not hash to the stated leaf at seq {seq}")
+        if not verify_inclusion(leaf, seq, size, proof, root):
+            problems.append(f"{where}: inclusion proof does not lead to the signed root")
+        try:
+            stored = ws.audit.get(seq)
+        except KeyError:
+            stored = None
+        if stored is None or stored.leaf_hash != leaf:
+            problems.append(f"{where}: event {seq} in the workspace log differs from the receipt")
+        payload = event.get("payload") if isinstance(event.get("payload"), dict) else {}
+        if (event.get("action") != f"item.{r.get('role')}" or event.get("subject") != r.get("item_id")
+                or event.get("case_id") != data.get("case_id") or not isinstance(payload.get("decision_id"), int)):
+            problems.append(f"{where}: the event is not the {r.get('role')} decision on {r.get('item_id')}")
+        elif r.get("role") == "validated":
+            validated.add(str(r.get("item_id")))
+    shown = [s.get("data-item") for s in BeautifulSoup(html, "html.parser").select("section.finding")]
+    for item_id in shown:
+        if item_id not in validated:
+            problems.append(f"finding {item_id}: shown without a valid item.validated receipt")
+    return result
