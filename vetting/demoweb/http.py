@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import socketserver
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -167,6 +168,12 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (socket.getfqdn) of the address,
+        # which can stall for seconds without a resolver; the name is never needed here.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-stream (size caps, tests reading a few bytes) are normal here.
