@@ -192,7 +192,7 @@ def _event_rows(engine: Engine, batch: int) -> Iterator[Any]:
 
 def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
                case_id: str | None = None, *, public_key: Ed25519PublicKey | None = None,
-               max_problems: int = 1000, batch: int = 10000) -> VerifyReport:
+               max_problems: int = 1000, batch: int = 2000) -> VerifyReport:
     """Verify the whole log; evidence re-hashing limited to ``case_id``'s events if given.
 
     ``public_key`` pins the verification key (e.g. one published by the agency);
