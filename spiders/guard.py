@@ -77,6 +77,7 @@ _META_RECORDED = "_vetting_recorded"  # per attempt: has this attempt been recor
 _META_APPROVED = "_vetting_approved"  # the URL the guard approved for this attempt
 _META_ROBOTS_FETCH = "_vetting_robots_fetch"
 PAGE_KIND_META = "vetting_page_kind"
+REASON_META = "vetting_reason"  # the reason recorded for the attempt (what an errback reports)
 
 
 class RequestSink(Protocol):
@@ -103,6 +104,7 @@ def record(sink: RequestSink | None, request: Request, allowed: bool, reason: st
     if request.meta.get(_META_RECORDED):
         return
     request.meta[_META_RECORDED] = True
+    request.meta[REASON_META] = reason
     if sink is None:
         return
     try:
@@ -112,10 +114,31 @@ def record(sink: RequestSink | None, request: Request, allowed: bool, reason: st
         raise
 
 
+class SinkRef:
+    """Carries the sink through Scrapy's settings, which deep-copy their values: without this
+    the crawler would record into a copy of the engine's context, not the context itself."""
+
+    def __init__(self, sink: RequestSink | None):
+        self.sink = sink
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SinkRef:
+        return self
+
+    def __copy__(self) -> SinkRef:
+        return self
+
+    def record_request(self, url: str, method: str, allowed: bool, reason: str,
+                       status: int | None = None) -> None:
+        if self.sink is not None:
+            self.sink.record_request(url, method, allowed, reason, status)
+
+
 def _sink_from(crawler: Crawler) -> RequestSink | None:
     sink = crawler.settings.get("VETTING_REQUEST_SINK")
     if isinstance(sink, str):
         sink = load_object(sink)
+    if isinstance(sink, SinkRef):
+        return sink.sink
     return sink
 
 
@@ -432,7 +455,11 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
         netloc = urlparse_cached(request).netloc
         rp = await self.robot_parser(request)
         if netloc in self._unreachable:
-            why = f"robots.txt: unreachable ({self._unreachable[netloc]}), complete disallow"
+            cause = self._unreachable[netloc]
+            if cause.startswith("status "):
+                why = f"robots.txt: unreachable ({cause}), complete disallow"
+            else:  # the site itself cannot be reached safely: say why first (tls:, timeout, ...)
+                why = f"{cause} (robots.txt unreachable, complete disallow)"
             record(self.sink, request, False, why)
             raise GuardRefusal(why)
         if rp is None:
@@ -461,9 +488,7 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
                 elif resp.status >= 500:
                     self._unreachable[netloc] = f"status {resp.status}"
                 # 3xx left after redirects and 4xx: "unavailable", no restrictions (RFC 9309 2.3.1.3)
-            except GuardRefusal as exc:
-                self._unreachable[netloc] = exc.reason
-            except Exception as exc:  # network error, timeout: "unreachable" (RFC 9309 2.3.1.4)
+            except Exception as exc:  # network error, timeout, refusal: "unreachable" (RFC 9309 2.3.1.4)
                 self._unreachable[netloc] = exception_reason(exc, robotsreq, 0)
             dfd = self._parsers[netloc]
             self._parsers[netloc] = parser
@@ -510,7 +535,10 @@ def exception_reason(exc: BaseException, request: Request | None = None, max_byt
     text = " ".join(str(e) for e in chain)
     lowered = text.lower()
     limit = (request.meta.get("download_maxsize") if request is not None else None) or max_bytes
-    if "max size" in lowered or "maxsize" in lowered or "download_maxsize" in lowered:
+    # Scrapy's HTTP/1.1 handler cancels a streamed body past DOWNLOAD_MAXSIZE and reports a bare
+    # DownloadCancelledError (a Content-Length over the cap gets a message naming the max size).
+    bare_cancel = "DownloadCancelledError" in names and not str(exc).strip()
+    if bare_cancel or "max size" in lowered or "maxsize" in lowered or "download_maxsize" in lowered:
         return f"size: over {limit} bytes" if limit else "size: over the download cap"
     if "Timeout" in names or "took longer than" in lowered or "timed out" in lowered:
         return "timeout"
@@ -518,9 +546,10 @@ def exception_reason(exc: BaseException, request: Request | None = None, max_byt
         return "redirects: over the limit"
     if ("SSL" in names or "certificate" in lowered or "tls" in lowered or "ssl" in lowered
             or "VerificationError" in names):
-        match = re.search(r"(certificate verify failed[^'\")\]]*|hostname[^'\")\]]*mismatch[^'\")\]]*|"
-                          r"VerificationError[^'\")\]]*)", text, re.IGNORECASE)
-        return "tls: " + (match.group(1).strip() if match else "handshake failed")
+        if "mismatch" in lowered:
+            return "tls: certificate does not match the host name"
+        match = re.search(r"certificate verify failed[^'\")\]]*", text, re.IGNORECASE)
+        return "tls: " + (match.group(0).strip() if match else "handshake failed")
     if "DNSLookupError" in names or "CannotResolveHost" in names:
         return "dns: lookup failed"
     if "ConnectionRefused" in names:
@@ -534,6 +563,10 @@ def exception_reason(exc: BaseException, request: Request | None = None, max_byt
 def failure_reason(failure: Failure) -> str:
     """The recorded reason for a spider errback's failure (see :func:`record_failure`)."""
     request = getattr(failure, "request", None)
+    if isinstance(failure.value, GuardRefusal):
+        return failure.value.reason
+    if request is not None and request.meta.get(_META_RECORDED) and request.meta.get(REASON_META):
+        return str(request.meta[REASON_META])  # what the middlewares recorded for this attempt
     return exception_reason(failure.value, request)
 
 
@@ -708,7 +741,7 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
         "VETTING_NETWORK_PROFILE": profile,
         "VETTING_ALLOW_DOMAINS": list(allow),
         "VETTING_DENY_DOMAINS": list(deny),
-        "VETTING_REQUEST_SINK": sink,
+        "VETTING_REQUEST_SINK": SinkRef(sink),
         "USER_AGENT": user_agent,
         "ROBOTSTXT_OBEY": True,
         "ROBOTSTXT_USER_AGENT": robots_token(user_agent),
@@ -736,7 +769,8 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
 __all__ = [
     "DOWNLOADER_MIDDLEWARES", "GuardPolicy", "GuardRefusal", "LawfulGuardMiddleware",
     "LawfulHttpCompressionMiddleware", "LawfulRedirectMiddleware", "LawfulResponseMiddleware",
-    "LawfulRobotsTxtMiddleware", "LawfulWireMiddleware", "PAGE_KIND_META", "RequestSink",
+    "LawfulRobotsTxtMiddleware", "LawfulWireMiddleware", "PAGE_KIND_META", "REASON_META", "RequestSink",
+    "SinkRef",
     "VerifyingContextFactory", "decide_request", "domain_matches", "exception_reason",
     "failure_reason", "guard_settings", "playwright_abort_request", "record", "record_failure",
     "static_refusal",

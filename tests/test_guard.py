@@ -374,7 +374,12 @@ def test_guard_settings() -> None:
     s = guard_settings("public", UA, ["site.example"], ["bad.example"], sink,
                        {"max_bytes": 1000, "timeout_seconds": 5, "max_redirects": 3, "delay_seconds": 2,
                         "concurrency_per_domain": 1})
-    assert s["USER_AGENT"] == UA and s["VETTING_REQUEST_SINK"] is sink
+    assert s["USER_AGENT"] == UA and s["VETTING_REQUEST_SINK"].sink is sink
+    # Scrapy deep-copies settings: the sink must survive that as the same object
+    from scrapy.settings import Settings
+
+    copied = Settings(s).copy()
+    assert copied["VETTING_REQUEST_SINK"].sink is sink
     assert (s["DOWNLOAD_MAXSIZE"], s["DOWNLOAD_WARNSIZE"], s["DOWNLOAD_TIMEOUT"]) == (1000, 500, 5.0)
     assert (s["REDIRECT_MAX_TIMES"], s["DOWNLOAD_DELAY"], s["CONCURRENT_REQUESTS_PER_DOMAIN"]) == (3, 2.0, 1)
     assert s["COOKIES_ENABLED"] is False and s["ROBOTSTXT_OBEY"] is True
