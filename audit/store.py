@@ -69,7 +69,9 @@ def sqlite_trigger_ddl(table: str) -> list[str]:
 POSTGRES_FUNCTION_DDL = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+    -- (no percent placeholders here: DB-API drivers would take them for parameters)
+    RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: ' || TG_OP || ' refused',
+                          ERRCODE = 'insufficient_privilege';
 END
 $$
 """

@@ -359,3 +359,33 @@ def test_postgresql_triggers_and_roundtrip(tmp_path: Path) -> None:
             with engine.begin() as conn:
                 conn.exec_driver_sql(sql)
     assert verify_log(engine, tmp_path / "keys").ok
+
+
+@pytest.mark.skipif(not PG_URL, reason="set AUDIT_TEST_PG_URL to a scratch PostgreSQL database")
+def test_postgresql_proofs_and_tamper_detection(tmp_path: Path) -> None:
+    engine = create_engine(PG_URL)  # type: ignore[arg-type]
+    with engine.begin() as conn:
+        for t in ("audit_event", "audit_checkpoint", "audit_node"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
+    log = AuditLog(engine, tmp_path / "keys", "vetting/pg")
+    log.create_schema()
+    fill(log, 13)
+    cp = log.checkpoint()
+    restarted = AuditLog(engine, tmp_path / "keys", "vetting/pg")   # frontier reloaded from nodes
+    restarted.append("item.captured", actor="y", payload={"ü": 1})
+    cp2 = restarted.checkpoint()
+    for seq in range(13):
+        assert verify_inclusion(log.get(seq).leaf_hash, seq, 13, log.inclusion_proof(seq, 13),
+                                cp.root)
+    assert verify_consistency(13, 14, cp.root, cp2.root, restarted.consistency_proof(13, 14))
+    # A superuser disables the triggers and edits a row: verify still sees it.
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_event DISABLE TRIGGER USER")
+        conn.exec_driver_sql("UPDATE audit_event SET actor = 'forger' WHERE seq = 5")
+        conn.exec_driver_sql("ALTER TABLE audit_event ENABLE TRIGGER USER")
+    report = verify_log(engine, tmp_path / "keys")
+    assert [(p.where, p.message) for p in report.problems] == [
+        ("event 5", "leaf hash does not match its contents"),
+        ("checkpoint 0", "signed root for size 13 does not match the tree of events 0..12"),
+        ("checkpoint 1", "signed root for size 14 does not match the tree of events 0..13"),
+    ]
