@@ -20,12 +20,24 @@ def invoke(ws: Path, *args: str):
 
 
 def tree_digest(root: Path) -> str:
-    """A digest of every file under root (names and bytes): 'changes nothing' made checkable."""
+    """A digest of every file under root: 'changes nothing' made checkable.
+
+    The SQLite database is compared by its content (a dump), not its bytes: merely opening a
+    WAL database may checkpoint it, which moves bytes without changing any row.
+    """
+    import sqlite3
+
     h = hashlib.sha256()
     if root.exists():
         for path in sorted(root.rglob("*")):
-            if path.is_file():
-                h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+            if not path.is_file() or path.name.endswith(("-wal", "-shm")):
+                continue
+            h.update(str(path.relative_to(root)).encode() + b"\0")
+            if path.suffix == ".db":
+                with sqlite3.connect(path) as db:
+                    h.update("\n".join(db.iterdump()).encode())
+            else:
+                h.update(path.read_bytes())
     return h.hexdigest()
 
 
