@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scrapy import signals
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
@@ -276,7 +277,17 @@ class LawfulGuardMiddleware:
                  max_redirects=s.getint("REDIRECT_MAX_TIMES"))
         _ACTIVE.policy = mw.policy
         _ACTIVE.sink = mw.sink
+        if s.getbool("VETTING_GUARD_RESOLVER", True):
+            from twisted.internet import reactor
+
+            install_guarded_resolver(reactor)
+        crawler.signals.connect(mw._spider_closed, signal=signals.spider_closed)
         return mw
+
+    def _spider_closed(self) -> None:
+        if _ACTIVE.policy is self.policy:
+            _ACTIVE.policy = None
+            _ACTIVE.sink = None
 
     async def process_request(self, request: Request) -> None:
         request.meta[_META_RECORDED] = False  # a new attempt (first try, redirect hop, retry)
@@ -641,6 +652,85 @@ async def playwright_abort_request(playwright_request: Any) -> bool:
     return bool(reason)
 
 
+# -- the connection's own name resolution --------------------------------------------------------
+
+def _resolver_interfaces() -> tuple[Any, Any]:
+    from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
+
+    return IHostnameResolver, IResolutionReceiver
+
+
+_IHostnameResolver, _IResolutionReceiver = _resolver_interfaces()
+
+
+class _FilteringReceiver:
+    """Collects a resolution and passes it on only if every address is allowed."""
+
+    def __init__(self, receiver: Any, host: str, policy: GuardPolicy):
+        self.receiver = receiver
+        self.host = host
+        self.policy = policy
+        self.addresses: list[Any] = []
+
+    def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802 - Twisted's interface
+        self.receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:  # noqa: N802
+        self.addresses.append(address)
+
+    def resolutionComplete(self) -> None:  # noqa: N802
+        from spiders.addresses import decide_address
+
+        refused = [a for a in self.addresses
+                   if not decide_address(str(getattr(a, "host", "")).split("%", 1)[0], self.policy.profile).allowed]
+        if refused:
+            logger.warning("guard: %s resolved at connect time to refused %s; not connecting",
+                           self.host, ", ".join(str(a.host) for a in refused))
+        else:
+            for address in self.addresses:
+                self.receiver.addressResolved(address)
+        self.receiver.resolutionComplete()
+
+
+class GuardedNameResolver:
+    """The reactor's name resolver, filtered by the active crawl's network profile.
+
+    The guard decides on the addresses *it* resolved; Twisted then resolves the name again to
+    connect. A DNS server that answers differently the second time (DNS rebinding) could send
+    the connection to 169.254.169.254. Installed on the reactor by the guard, this filter makes
+    the connection's own resolution obey the same profile: if any address is refused, none is
+    returned and the download fails as a DNS error. With no crawl active it passes through.
+    """
+
+    def __init__(self, wrapped: Any):
+        self.wrapped = wrapped
+
+    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,  # noqa: N802
+                        addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
+        policy = _ACTIVE.policy
+        receiver = resolutionReceiver if policy is None else _FilteringReceiver(resolutionReceiver, hostName, policy)
+        return self.wrapped.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
+
+
+try:
+    from zope.interface import classImplements as _classImplements
+
+    _classImplements(GuardedNameResolver, _IHostnameResolver)
+    _classImplements(_FilteringReceiver, _IResolutionReceiver)
+except Exception:  # pragma: no cover - zope.interface ships with Twisted
+    pass
+
+
+def install_guarded_resolver(reactor: Any) -> bool:
+    """Wrap ``reactor.nameResolver`` once; True if it is (now) guarded."""
+    current = getattr(reactor, "nameResolver", None)
+    if current is None or not hasattr(reactor, "installNameResolver"):
+        return False
+    if not isinstance(current, GuardedNameResolver):
+        reactor.installNameResolver(GuardedNameResolver(current))
+    return True
+
+
 # -- TLS -----------------------------------------------------------------------------------------
 
 def _tls_imports() -> tuple[Any, Any, Any]:
@@ -771,7 +861,7 @@ __all__ = [
     "LawfulHttpCompressionMiddleware", "LawfulRedirectMiddleware", "LawfulResponseMiddleware",
     "LawfulRobotsTxtMiddleware", "LawfulWireMiddleware", "PAGE_KIND_META", "REASON_META", "RequestSink",
     "SinkRef",
-    "VerifyingContextFactory", "decide_request", "domain_matches", "exception_reason",
+    "GuardedNameResolver", "VerifyingContextFactory", "decide_request", "install_guarded_resolver", "domain_matches", "exception_reason",
     "failure_reason", "guard_settings", "playwright_abort_request", "record", "record_failure",
     "static_refusal",
 ]

@@ -413,3 +413,73 @@ def test_plain_response_passthrough_types() -> None:
     response = Response("http://site.example/a.png", status=200, body=b"\x89PNG\r\n", request=request)
     assert mw.process_response(request, response) is response
     assert response.meta["vetting_page_kind"].public
+
+
+# -- the connection's own resolution (DNS rebinding) ---------------------------------------------
+
+class FakeTwistedResolver:
+    def __init__(self, addresses: list[str]):
+        self.addresses = addresses
+
+    def resolveHostName(self, receiver: Any, host: str, port: int = 0, addressTypes: Any = None,  # noqa: N802
+                        transportSemantics: str = "TCP") -> Any:
+        from twisted.internet.address import IPv4Address, IPv6Address
+
+        receiver.resolutionBegan(None)
+        for a in self.addresses:
+            receiver.addressResolved((IPv6Address if ":" in a else IPv4Address)("TCP", a, port))
+        receiver.resolutionComplete()
+        return receiver
+
+
+@dataclass
+class CollectingReceiver:
+    addresses: list[str] = field(default_factory=list)
+    complete: bool = False
+
+    def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802
+        pass
+
+    def addressResolved(self, address: Any) -> None:  # noqa: N802
+        self.addresses.append(address.host)
+
+    def resolutionComplete(self) -> None:  # noqa: N802
+        self.complete = True
+
+
+@pytest.mark.parametrize(("profile", "answers", "delivered"), [
+    ("public", ["93.184.215.14"], ["93.184.215.14"]),
+    ("public", ["93.184.215.14", "2606:4700::1"], ["93.184.215.14", "2606:4700::1"]),
+    ("public", ["93.184.215.14", "169.254.169.254"], []),   # rebinding to metadata at connect time
+    ("public", ["10.0.0.1"], []),
+    ("public", ["127.0.0.1"], []),
+    ("loopback", ["127.0.0.1", "::1"], ["127.0.0.1", "::1"]),
+    ("loopback", ["127.0.0.1", "10.0.0.1"], []),
+    (None, ["10.0.0.1"], ["10.0.0.1"]),                     # no crawl active: untouched
+])
+def test_connection_resolution_obeys_the_profile(profile: str | None, answers: list[str],
+                                                 delivered: list[str]) -> None:
+    resolver = guard.GuardedNameResolver(FakeTwistedResolver(answers))
+    guard._ACTIVE.policy = guard.GuardPolicy(profile=profile) if profile else None
+    try:
+        receiver = CollectingReceiver()
+        resolver.resolveHostName(receiver, "name.example", 80)
+    finally:
+        guard._ACTIVE.policy = None
+    assert receiver.complete and receiver.addresses == delivered
+
+
+def test_guarded_resolver_is_installed_once() -> None:
+    class FakeReactor:
+        def __init__(self) -> None:
+            self.nameResolver: Any = FakeTwistedResolver([])
+            self.installs = 0
+
+        def installNameResolver(self, resolver: Any) -> Any:  # noqa: N802
+            self.installs += 1
+            old, self.nameResolver = self.nameResolver, resolver
+            return old
+
+    reactor = FakeReactor()
+    assert guard.install_guarded_resolver(reactor) and guard.install_guarded_resolver(reactor)
+    assert reactor.installs == 1 and isinstance(reactor.nameResolver, guard.GuardedNameResolver)

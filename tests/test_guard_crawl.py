@@ -352,6 +352,7 @@ def runs(web: Web, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     runs = {r["scenario"]["name"]: Run(r["scenario"], r["records"], r["outcomes"], r["t0"], r["t1"])
             for r in data["runs"]}
     runs["__tripwire__"] = Run({}, data["tripwire"], data["tripwire_selfcheck"], 0, 0)
+    runs["__resolver__"] = Run({"name_resolver": data["name_resolver"]}, [], [], 0, 0)
     return runs
 
 
@@ -379,6 +380,10 @@ def test_nothing_left_loopback_and_no_real_name_was_resolved(runs: dict[str, Run
                                  {"getaddrinfo": "public.example"}]
     # ...and no crawl tried to reach anything but loopback or to resolve a real name
     assert tripwire.records == []
+
+
+def test_connections_resolve_names_through_the_guarded_resolver(runs: dict[str, Run]) -> None:
+    assert runs["__resolver__"].scenario["name_resolver"] == "GuardedNameResolver"
 
 
 def test_public_profile_refuses_every_loopback_encoding_before_the_network(runs: dict[str, Run], web: Web) -> None:
@@ -729,6 +734,7 @@ def _main(spec_path: str, out_path: str) -> None:
     reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
     results["tripwire"] = TRIPWIRE
     results["tripwire_selfcheck"] = selfcheck
+    results["name_resolver"] = type(reactor.nameResolver).__name__  # type: ignore[attr-defined]
     Path(out_path).write_text(json.dumps(results))
     if results.get("error"):
         print(results["error"], file=sys.stderr)
