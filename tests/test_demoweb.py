@@ -488,3 +488,14 @@ def test_streaming_threads_do_not_pile_up(web: DemoWeb) -> None:
         conn.close()
     time.sleep(0.5)
     assert threading.active_count() <= before + 1
+
+
+def test_readme_answer_key_names_every_site_and_candidate(web: DemoWeb) -> None:
+    readme = (REPO / "vetting" / "demoweb" / "README.md").read_text(encoding="utf-8")
+    for name in web.placeholders:
+        assert f"`{name}`" in readme, name
+    for source in web.candidate_files():
+        assert f"`{source.stem}`" in readme, source.stem
+    for path in ("/redirect-private", "/redirect-metadata", "/redirect-loop", "/huge", "/slow",
+                 "/never-ends", "/gzip-bomb", "/scripts", "/post-only", "/set-cookie", "/login-form"):
+        assert f"`{path}`" in readme, path

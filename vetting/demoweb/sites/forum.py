@@ -69,15 +69,18 @@ class ForumSite(SiteApp):
         posts = self.posts_by(username)
         links = "".join(f'<li><a rel="me" href="{esc(self.context.resolve(u))}">{esc(self.context.resolve(u))}'
                         "</a></li>" for u in m["links"])
-        recent = "".join(f'<li><a href="/t/{t["id"]}">{esc(t["title"])}</a>: {esc(p["text"])} '
-                         f'{time_tag(p["date"])}</li>' for t, p in posts)
+        # Titles only, as forums list "threads posted in": post texts live on their thread pages,
+        # each under its own date (so an old post is never re-dated by a recent member page).
+        threads = {t["id"]: (t, p["date"]) for t, p in posts}
+        recent = "".join(f'<li><a href="/t/{t["id"]}">{esc(t["title"])}</a> {time_tag(last)}</li>'
+                         for t, last in threads.values())
         body = (f'<h1>{esc(username)}</h1><p class="title">{esc(m["title"])}</p>'
                 f'<dl><dt>Member since</dt><dd>{time_tag(m["joined"])}</dd>'
                 f'<dt>Location</dt><dd>{esc(m["location"] or "not given")}</dd>'
                 f'<dt>Posts</dt><dd>{len(posts)}</dd></dl>'
                 + (f'<p class="signature">{esc(m["signature"])}</p>' if m["signature"] else "")
                 + (f'<ul class="links">{links}</ul>' if links else "")
-                + f'<h2>Recent posts</h2><ul class="recent">{recent}</ul>')
+                + f'<h2>Threads posted in</h2><ul class="recent">{recent}</ul>')
         return html_response(self.page(f"Member {username}", body))
 
     def admin(self, req: Request) -> Response:
@@ -94,6 +97,6 @@ class ForumSite(SiteApp):
                 posts = self.posts_by(username)
                 docs.append(Document(f"/members/{username}", f"{username} · {self.title}",
                                      " ".join([username, m["title"], m["location"], m["signature"]]
-                                              + [p["text"] for _, p in posts]),
+                                              + sorted({t["title"] for t, _ in posts})),
                                      max((p["date"] for _, p in posts), default=None)))
         return docs
