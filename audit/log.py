@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, Row, func, insert, select
 
 from audit import checkpoints as cps
 from audit.events import (CHAIN_SEED, Event, canonical_bytes, canonical_json, chain_next,
                           utc_now, validate_fields)
-from audit.merkle import (CompactRange, consistency_path, frontier_positions, inclusion_path,
-                          leaf_hash)
+from audit.merkle import (CompactRange, NodeGetter, consistency_path, frontier_positions,
+                          inclusion_path, leaf_hash)
 from audit.store import audit_checkpoint, audit_event, audit_node, create_schema
 
 
@@ -73,7 +74,7 @@ class AuditLog:
         self.key_dir = Path(key_dir)
         self.origin = cps.check_origin(origin)
         self._head: _Head | None = None
-        self._key = None
+        self._key: Ed25519PrivateKey | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -83,7 +84,7 @@ class AuditLog:
             create_schema(conn)
         self._signing_key()
 
-    def _signing_key(self) -> Any:
+    def _signing_key(self) -> Ed25519PrivateKey:
         if self._key is None:
             self._key = cps.load_or_create_private_key(self.key_dir)
         return self._key
@@ -235,7 +236,8 @@ class AuditLog:
         if not 0 <= tree_size <= size:
             raise ValueError(f"tree size {tree_size} is outside the log (0..{size})")
 
-    def _getter(self, conn: Any):  # type: ignore[no-untyped-def]
+    def _getter(self, conn: Any) -> NodeGetter:
+        """Stored perfect-subtree hashes: leaves from audit_event, the rest from audit_node."""
         def get(level: int, idx: int) -> bytes:
             if level == 0:
                 h = conn.execute(select(audit_event.c.leaf_hash)

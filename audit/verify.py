@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from audit import checkpoints as cps
 from audit.events import CANONICAL_ENCODER, CHAIN_SEED, EVENT_VERSION
@@ -201,6 +201,10 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     key_dir = Path(key_dir)
     report = VerifyReport()
     out = _Problems(report, max_problems)
+    missing = [t for t in ("audit_event", "audit_checkpoint") if not inspect(engine).has_table(t)]
+    if missing:
+        out.add("database", f"no audit log here: table {', '.join(missing)} missing")
+        return report
     if public_key is None:
         try:
             public_key = cps.load_public_key(key_dir)

@@ -72,13 +72,25 @@ def verify_in_child(db: Path, keys: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def peak_rss_kib() -> int:
+    """This process's peak RSS. VmHWM (Linux) is per address space, so unlike ru_maxrss it
+    does not inherit the parent's high-water mark across fork/exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def verify_only(db: Path, keys: Path) -> None:
     engine = create_engine(f"sqlite:///{db}")
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_kib()
     t0 = time.perf_counter()
     report = verify_log(engine, keys)
     dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(json.dumps({"ok": report.ok, "events": report.events_checked,
                       "checkpoints": report.checkpoints_checked, "seconds": round(dt, 3),
                       "events_per_second": round(report.events_checked / dt),

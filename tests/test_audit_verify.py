@@ -463,3 +463,9 @@ def test_problem_list_is_capped_but_counted(world: World) -> None:
     con.commit()
     report = world.verify(max_problems=10)
     assert len(report.problems) == 10 and report.suppressed > 0 and not report.ok
+
+
+def test_not_an_audit_database(tmp_path: Path) -> None:
+    report = verify_log(create_engine(f"sqlite:///{tmp_path / 'empty.db'}"), tmp_path / "k")
+    assert [(p.where, p.message) for p in report.problems] == [
+        ("database", "no audit log here: table audit_event, audit_checkpoint missing")]
