@@ -31,10 +31,9 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Union
 from urllib.parse import urlsplit
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PROFILES = ("public", "loopback")
 ALLOWED_SCHEMES = ("http", "https")
@@ -119,7 +118,7 @@ def parse_ipv4_like(host: str) -> ipaddress.IPv4Address | None:
         if part[:2].lower() == "0x":
             if len(part) == 2:
                 raise AddressError(f"address: malformed numeric host {host!r}")
-            values.append(int(part[2:], 16))
+            values.append(int(part, 16))
         elif len(part) > 1 and part.startswith("0"):
             if not re.fullmatch(r"[0-7]+", part):
                 raise AddressError(f"address: malformed numeric host {host!r}")

@@ -305,7 +305,6 @@ class LawfulGuardMiddleware:
             record(self.sink, request, False, reason)
             raise GuardRefusal(reason)
         request.meta[_META_APPROVED] = request.url
-        return None
 
 
 class LawfulWireMiddleware:
@@ -344,13 +343,12 @@ class LawfulWireMiddleware:
         if reason:
             record(self.sink, request, False, reason)
             raise GuardRefusal(reason)
-        return None
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         if isinstance(exception, GuardRefusal):
-            return None
+            return
         record(self.sink, request, False, exception_reason(exception, request, self.max_bytes))
-        return None
+        return
 
 
 class LawfulResponseMiddleware:
@@ -499,7 +497,7 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
                 elif resp.status >= 500:
                     self._unreachable[netloc] = f"status {resp.status}"
                 # 3xx left after redirects and 4xx: "unavailable", no restrictions (RFC 9309 2.3.1.3)
-            except Exception as exc:  # network error, timeout, refusal: "unreachable" (RFC 9309 2.3.1.4)
+            except Exception as exc:  # noqa: BLE001 - any failure: "unreachable" (RFC 9309 2.3.1.4)
                 self._unreachable[netloc] = exception_reason(exc, robotsreq, 0)
             dfd = self._parsers[netloc]
             self._parsers[netloc] = parser
@@ -672,13 +670,13 @@ class _FilteringReceiver:
         self.policy = policy
         self.addresses: list[Any] = []
 
-    def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802 - Twisted's interface
+    def resolutionBegan(self, resolution: Any) -> None:
         self.receiver.resolutionBegan(resolution)
 
-    def addressResolved(self, address: Any) -> None:  # noqa: N802
+    def addressResolved(self, address: Any) -> None:
         self.addresses.append(address)
 
-    def resolutionComplete(self) -> None:  # noqa: N802
+    def resolutionComplete(self) -> None:
         from spiders.addresses import decide_address
 
         refused = [a for a in self.addresses
@@ -705,20 +703,17 @@ class GuardedNameResolver:
     def __init__(self, wrapped: Any):
         self.wrapped = wrapped
 
-    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,  # noqa: N802
+    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,
                         addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
         policy = _ACTIVE.policy
         receiver = resolutionReceiver if policy is None else _FilteringReceiver(resolutionReceiver, hostName, policy)
         return self.wrapped.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
 
 
-try:
-    from zope.interface import classImplements as _classImplements
+from zope.interface import classImplements as _classImplements
 
-    _classImplements(GuardedNameResolver, _IHostnameResolver)
-    _classImplements(_FilteringReceiver, _IResolutionReceiver)
-except Exception:  # pragma: no cover - zope.interface ships with Twisted
-    pass
+_classImplements(GuardedNameResolver, _IHostnameResolver)
+_classImplements(_FilteringReceiver, _IResolutionReceiver)
 
 
 def install_guarded_resolver(reactor: Any) -> bool:
@@ -750,16 +745,13 @@ class CAFileTrustRoot:
     def __init__(self, ca_file: str):
         self.ca_file = ca_file
 
-    def _addCACertsToContext(self, context: Any) -> None:  # noqa: N802 - Twisted's interface
+    def _addCACertsToContext(self, context: Any) -> None:
         context.load_verify_locations(self.ca_file)
 
 
-try:
-    from zope.interface import classImplements
+from zope.interface import classImplements
 
-    classImplements(CAFileTrustRoot, _IOpenSSLTrustRoot)
-except Exception:  # pragma: no cover - zope.interface ships with Twisted
-    pass
+classImplements(CAFileTrustRoot, _IOpenSSLTrustRoot)
 
 
 def default_ca_file() -> str:
@@ -781,7 +773,7 @@ class VerifyingContextFactory(_BaseContextFactory):  # type: ignore[misc,valid-t
         factory.ca_file = crawler.settings.get("VETTING_TLS_CA_FILE") or default_ca_file()
         return factory
 
-    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:  # noqa: N802 - Twisted's interface
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
         ca_file = self.ca_file or default_ca_file()
         if not Path(ca_file).is_file():
             raise OSError(f"tls: CA file {ca_file} does not exist")
@@ -857,11 +849,29 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
 
 
 __all__ = [
-    "DOWNLOADER_MIDDLEWARES", "GuardPolicy", "GuardRefusal", "LawfulGuardMiddleware",
-    "LawfulHttpCompressionMiddleware", "LawfulRedirectMiddleware", "LawfulResponseMiddleware",
-    "LawfulRobotsTxtMiddleware", "LawfulWireMiddleware", "PAGE_KIND_META", "REASON_META", "RequestSink",
+    "DOWNLOADER_MIDDLEWARES",
+    "PAGE_KIND_META",
+    "REASON_META",
+    "GuardPolicy",
+    "GuardRefusal",
+    "GuardedNameResolver",
+    "LawfulGuardMiddleware",
+    "LawfulHttpCompressionMiddleware",
+    "LawfulRedirectMiddleware",
+    "LawfulResponseMiddleware",
+    "LawfulRobotsTxtMiddleware",
+    "LawfulWireMiddleware",
+    "RequestSink",
     "SinkRef",
-    "GuardedNameResolver", "VerifyingContextFactory", "decide_request", "install_guarded_resolver", "domain_matches", "exception_reason",
-    "failure_reason", "guard_settings", "playwright_abort_request", "record", "record_failure",
+    "VerifyingContextFactory",
+    "decide_request",
+    "domain_matches",
+    "exception_reason",
+    "failure_reason",
+    "guard_settings",
+    "install_guarded_resolver",
+    "playwright_abort_request",
+    "record",
+    "record_failure",
     "static_refusal",
 ]

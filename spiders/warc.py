@@ -29,9 +29,10 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
@@ -291,7 +292,7 @@ class WarcEvidenceWriter:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
 
-    def __enter__(self) -> WarcEvidenceWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -321,10 +322,13 @@ def read_record(warc_path: str | os.PathLike[str], offset: int) -> tuple[dict[st
     """
     with open(warc_path, "rb") as fh:
         fh.seek(offset)
-        for record in ArchiveIterator(fh):
-            headers = {k: v for k, v in record.rec_headers.headers}
-            payload = record.raw_stream.read()
-            return headers, payload
+        try:
+            for record in ArchiveIterator(fh):
+                headers = dict(record.rec_headers.headers)
+                payload = record.raw_stream.read()
+                return headers, payload
+        except ArchiveLoadFailed as exc:
+            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
     raise ValueError(f"no WARC record at offset {offset} of {warc_path}")
 
 

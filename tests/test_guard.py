@@ -421,7 +421,7 @@ class FakeTwistedResolver:
     def __init__(self, addresses: list[str]):
         self.addresses = addresses
 
-    def resolveHostName(self, receiver: Any, host: str, port: int = 0, addressTypes: Any = None,  # noqa: N802
+    def resolveHostName(self, receiver: Any, host: str, port: int = 0, addressTypes: Any = None,
                         transportSemantics: str = "TCP") -> Any:
         from twisted.internet.address import IPv4Address, IPv6Address
 
@@ -437,13 +437,13 @@ class CollectingReceiver:
     addresses: list[str] = field(default_factory=list)
     complete: bool = False
 
-    def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802
+    def resolutionBegan(self, resolution: Any) -> None:
         pass
 
-    def addressResolved(self, address: Any) -> None:  # noqa: N802
+    def addressResolved(self, address: Any) -> None:
         self.addresses.append(address.host)
 
-    def resolutionComplete(self) -> None:  # noqa: N802
+    def resolutionComplete(self) -> None:
         self.complete = True
 
 
@@ -475,7 +475,7 @@ def test_guarded_resolver_is_installed_once() -> None:
             self.nameResolver: Any = FakeTwistedResolver([])
             self.installs = 0
 
-        def installNameResolver(self, resolver: Any) -> Any:  # noqa: N802
+        def installNameResolver(self, resolver: Any) -> Any:
             self.installs += 1
             old, self.nameResolver = self.nameResolver, resolver
             return old

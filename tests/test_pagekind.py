@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from scrapy.http import Headers
 
-from spiders.pagekind import CHALLENGE, FORBIDDEN, LOGIN_WALL, RATE_LIMITED, classify_page, is_login_url
+from spiders.pagekind import (
+    CHALLENGE,
+    FORBIDDEN,
+    LOGIN_WALL,
+    RATE_LIMITED,
+    classify_page,
+    is_login_url,
+)
 
 LOGIN_FORM = (b"<html><head><title>Log in to Friendly</title></head><body>"
               b"<form method=post action=/session><input name=user>"
