@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_PROCEDURE = REPO_ROOT / "procedures" / "kcpd-261-1.yaml"
 DEMO_COMMANDER = "Capt. Dana Whitfield (demo commander, fictional)"
 DEMO_INVESTIGATOR = "Det. Sam Ortiz (demo investigator, fictional)"
+DEMO_DECISIONS = Path(__file__).resolve().parent / "demoweb" / "decisions-demo.yaml"
 
 
 def demo_procedure(shipped: Path, web: Any, manifest_name: str) -> dict[str, Any]:
@@ -63,7 +64,9 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     from vetting.engine import open_case
     from vetting.runner import run_plans
     from vetting.uniformity import check_uniformity
+    from vetting.validation import apply_decisions_file
     from vetting.views import print_uniformity
+    from audit import verify_log
 
     console = console or Console()
     started = time.monotonic()
@@ -94,13 +97,20 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         console.print(f"added {len(candidate_ids)} candidates: {', '.join(candidate_ids)}")
         plans = [open_case(ws, cid, version.procedure_id, DEMO_INVESTIGATOR) for cid in candidate_ids]
         cases = run_plans(ws, plans, DEMO_INVESTIGATOR, console)
+        decisions = out / "decisions-demo.yaml"
+        decisions.write_text(web.resolve(DEMO_DECISIONS.read_text(encoding="utf-8")), encoding="utf-8")
+    applied = apply_decisions_file(ws, decisions)
+    console.print(f"applied {len(applied)} demo decisions from {decisions} (labelled DEMO: fictional reviewers)")
     report = check_uniformity(ws, version.procedure_id)
     print_uniformity(console, report)
     print_collection_summary(console, ws, [c.id for c in cases])
+    print_review_summary(console, ws, [c.id for c in cases])
+    verified = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
+    console.print(f"audit log: {verified.summary()}")
     complete = all(c.status == "complete" for c in cases)
     console.print(f"\nworkspace: {ws_dir}\nprocedure as approved: {proc_path}\n"
-                  f"candidates: {cand_dir}\ndemo took {time.monotonic() - started:.1f} s")
-    return 0 if complete and report.uniform else 1
+                  f"candidates: {cand_dir}\ndecisions: {decisions}\ndemo took {time.monotonic() - started:.1f} s")
+    return 0 if complete and report.uniform and verified.ok else 1
 
 
 def print_collection_summary(console: Console, ws: Workspace, case_ids: list[str]) -> None:
@@ -118,4 +128,32 @@ def print_collection_summary(console: Console, ws: Workspace, case_ids: list[str
             items = list(s.exec(select(Item).where(Item.case_id == cid)))
             outcomes = Counter(f"{i.kind}:{i.outcome}" for i in items)
             table.add_row(cid, str(len(items)), ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())))
+    console.print(table)
+
+
+def print_review_summary(console: Console, ws: Workspace, case_ids: list[str]) -> None:
+    """Screened items per identity level and per decision in force, per case."""
+    from sqlmodel import select
+
+    from vetting.models import Assessment
+    from vetting.validation import concurrence_for, current_decision
+
+    table = Table(title="screened items: identity level and decision")
+    for col in ("case", "identity levels", "decisions"):
+        table.add_column(col)
+    with ws.session() as s:
+        for cid in case_ids:
+            levels: Counter[str] = Counter()
+            decided: Counter[str] = Counter()
+            for a in s.exec(select(Assessment).where(Assessment.case_id == cid)):
+                levels[a.identity_level] += 1
+                d = current_decision(ws, a.item_id)
+                if d is None:
+                    decided["pending"] += 1
+                elif d.adverse:
+                    decided["validated+concurred" if concurrence_for(ws, d.id) else "validated, awaiting concurrence"] += 1
+                else:
+                    decided[d.decision] += 1
+            table.add_row(cid, ", ".join(f"{k}={v}" for k, v in sorted(levels.items())),
+                          ", ".join(f"{k}={v}" for k, v in sorted(decided.items())))
     console.print(table)

@@ -263,14 +263,20 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
 
 
 def resolve_item(ws: Workspace, candidate_id: str, url: str) -> str:
-    """The id of the collected item of a candidate's case whose URL is ``url``."""
+    """The id of the collected item of a candidate's case whose URL is ``url``.
+
+    One URL may be collected by several steps (a disclosed page that search also found);
+    the page capture is preferred, then the account check, then the search result.
+    """
     with ws.session() as s:
         cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate_id))]
-        for item in s.exec(select(Item).where(Item.case_id.in_(cases)).order_by(Item.id)):  # type: ignore[attr-defined]
-            if url in (item.url, item.final_url, item.meta().get("profile_url")) and \
-                    item.kind in REVIEWABLE_KINDS and item.outcome in REVIEWABLE_OUTCOMES:
-                return item.id
-    raise ValidationRefused(f"no collected item at {url} for candidate {candidate_id!r}")
+        found = [item for item in s.exec(select(Item).where(Item.case_id.in_(cases)))  # type: ignore[attr-defined]
+                 if url in (item.url, item.final_url, item.meta().get("profile_url"))
+                 and item.kind in REVIEWABLE_KINDS and item.outcome in REVIEWABLE_OUTCOMES]
+    if not found:
+        raise ValidationRefused(f"no collected item at {url} for candidate {candidate_id!r}")
+    found.sort(key=lambda i: (REVIEWABLE_KINDS.index(i.kind), i.id))
+    return found[0].id
 
 
 def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
