@@ -102,7 +102,10 @@ class SearchIndex:
                 score += (1.0 + math.log(n)) * len(part.words) + (2.0 if _count(title, part.words) else 0.0)
             else:
                 hits.append(Hit(page, round(score, 3), snippet(page.text, wanted[0])))
-        hits.sort(key=lambda h: (-h.score, h.page.published or "", h.page.url))
+        # best score first; among equals, the most recent page first (then by URL, for stability)
+        hits.sort(key=lambda h: h.page.url)
+        hits.sort(key=lambda h: h.page.published or "", reverse=True)
+        hits.sort(key=lambda h: -h.score)
         return hits
 
 

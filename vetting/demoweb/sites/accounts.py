@@ -109,7 +109,7 @@ class AccountSite(SiteApp):
             items.append(f'<article class="post">{img}<p>{esc(item["text"])}</p>'
                          f'{time_tag(item["date"])}</article>')
         body = (f'<section class="profile" data-account="{esc(account)}">'
-                f'<p class="marker">{esc_text(self.spec["exists_marker"])}</p>'
+                f'<p class="marker">{esc_text(self.spec.get("profile_marker", self.spec["exists_marker"]))}</p>'
                 f'<h1>{esc(data["display_name"])}</h1><p class="handle">@{esc(account)}</p>'
                 f'<p class="bio">{esc(data.get("bio", ""))}</p>'
                 + (f'<p class="location">{esc(data["location"])}</p>' if data.get("location") else "")

@@ -50,9 +50,14 @@ class ForumSite(SiteApp):
         posts = "".join(
             f'<article class="post" id="p{i + 1}"><header><a class="author" href="/members/{esc(p["author"])}">'
             f'{esc(p["author"])}</a> {time_tag(p["date"])}</header><div class="body"><p>{esc(p["text"])}</p></div>'
-            "</article>" for i, p in enumerate(t["posts"]))
+            f'{self._signature(p["author"])}</article>' for i, p in enumerate(t["posts"]))
         body = f'<h1>{esc(t["title"])}</h1><p class="board">Board: {esc(t["board"])}</p>{posts}'
         return html_response(self.page(t["title"], body))
+
+    def _signature(self, username: str) -> str:
+        """The author's signature, shown under each of their posts as forums do."""
+        sig = self.members[username]["signature"]
+        return f'<footer class="signature">{esc(sig)}</footer>' if sig else ""
 
     def member_list(self, req: Request) -> Response:
         return self._members_only("the member list")
@@ -71,11 +76,12 @@ class ForumSite(SiteApp):
                         "</a></li>" for u in m["links"])
         # Titles only, as forums list "threads posted in": post texts live on their thread pages,
         # each under its own date (so an old post is never re-dated by a recent member page).
-        threads = {t["id"]: (t, p["date"]) for t, p in posts}
+        threads = {t["id"]: (t, p["date"]) for t, p in sorted(posts, key=lambda tp: tp[1]["date"])}
         recent = "".join(f'<li><a href="/t/{t["id"]}">{esc(t["title"])}</a> {time_tag(last)}</li>'
-                         for t, last in threads.values())
+                         for t, last in sorted(threads.values(), key=lambda tl: tl[1], reverse=True))
         body = (f'<h1>{esc(username)}</h1><p class="title">{esc(m["title"])}</p>'
-                f'<dl><dt>Member since</dt><dd>{time_tag(m["joined"])}</dd>'
+                # "Member since" is plain text: a page's dates are those of its posts.
+                f'<dl><dt>Member since</dt><dd>{esc(m["joined"])}</dd>'
                 f'<dt>Location</dt><dd>{esc(m["location"] or "not given")}</dd>'
                 f'<dt>Posts</dt><dd>{len(posts)}</dd></dl>'
                 + (f'<p class="signature">{esc(m["signature"])}</p>' if m["signature"] else "")
@@ -89,7 +95,8 @@ class ForumSite(SiteApp):
 
     def documents(self) -> list[Document]:
         docs = [Document(f"/t/{t['id']}", f"{t['title']} · {self.title}",
-                         " ".join(f"{p['author']}: {p['text']}" for p in t["posts"]),
+                         " ".join(f"{p['author']}: {p['text']} {self.members[p['author']]['signature']}"
+                                  for p in t["posts"]),
                          t["posts"][-1]["date"]) for t in self.threads.values()
                 if all(self.members[p["author"]]["visibility"] == "public" for p in t["posts"])]
         for username, m in self.members.items():
