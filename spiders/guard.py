@@ -645,9 +645,18 @@ async def playwright_abort_request(playwright_request: Any) -> bool:
             else:
                 reason = (await _off_reactor(decide_host, host, active.profile, active.resolver)).reason
     sink = _ACTIVE.sink
-    if sink is not None:
+    if sink is not None and (reason or not _is_main_navigation(playwright_request)):
+        # (an allowed main-frame navigation is the Scrapy request itself, recorded with its status)
         sink.record_request(url, method, not reason, reason or "browser: subresource", None)
     return bool(reason)
+
+
+def _is_main_navigation(playwright_request: Any) -> bool:
+    try:
+        return bool(playwright_request.is_navigation_request()
+                    and playwright_request.frame.parent_frame is None)
+    except Exception:  # noqa: BLE001 - service-worker requests have no frame
+        return False
 
 
 # -- the connection's own name resolution --------------------------------------------------------
