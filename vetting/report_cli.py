@@ -1,0 +1,89 @@
+"""``vet report``: render the three reports, and re-check a findings report's receipts.
+
+Mounted by the main CLI with ``app.add_typer(report_app, name="report")``. Each command is a
+few lines over :mod:`vetting.reports`; every file written is a ``report.rendered`` audit event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vetting.cli import handles_errors
+
+report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
+                         no_args_is_help=True)
+
+FORMAT_HELP = "html (self-contained) or pdf (printed by Chromium)."
+BY_HELP = "Who renders the report (recorded in the audit log)."
+
+
+def _check_format(fmt: str) -> str:
+    fmt = fmt.lower()
+    if fmt not in ("html", "pdf"):
+        raise typer.BadParameter("must be html or pdf", param_hint="--format")
+    return fmt
+
+
+def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str) -> None:
+    from vetting.cli import open_ws
+    from vetting.reports import render_report
+
+    fmt = _check_format(fmt)
+    ws = open_ws(create=False)
+    path = out if out is not None else Path(f"{stem}.{fmt}")
+    try:
+        written = render_report(ws, kind, subject, fmt, path, by)
+    except LookupError as exc:
+        typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {written}")
+
+
+@report_app.command("findings")
+@handles_errors
+def findings(case: str = typer.Argument(..., help="Case id (see 'vet audit show')."),
+             fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
+             out: Path = typer.Option(None, "-o", "--out", help="Output file (default findings-CASE.FORMAT)."),
+             by: str = typer.Option("system:cli", "--by", help=BY_HELP)) -> None:
+    """The validated findings of one case, for hiring staff."""
+    _render("findings", case, fmt, out, by, f"findings-{case}")
+
+
+@report_app.command("process")
+@handles_errors
+def process(procedure: str = typer.Argument(..., help="Approved procedure id (latest version), or ID@FINGERPRINT."),
+            fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
+            out: Path = typer.Option(None, "-o", "--out", help="Output file (default process-ID.FORMAT)."),
+            by: str = typer.Option("system:cli", "--by", help=BY_HELP)) -> None:
+    """The approved written process as a document, with its version history, for commanders."""
+    _render("process", procedure, fmt, out, by, f"process-{procedure.partition('@')[0]}")
+
+
+@report_app.command("audit")
+@handles_errors
+def audit(procedure: str = typer.Option(None, "--procedure", "-p", help="Limit to one procedure id."),
+          fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
+          out: Path = typer.Option(None, "-o", "--out", help="Output file (default audit.FORMAT)."),
+          by: str = typer.Option("system:cli", "--by", help=BY_HELP)) -> None:
+    """Audit-log verification, uniformity matrix, timelines and refused requests, for commanders."""
+    _render("audit", procedure, fmt, out, by, f"audit-{procedure}" if procedure else "audit")
+
+
+@report_app.command("verify-receipts")
+@handles_errors
+def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings report in HTML.")) -> None:
+    """Re-check a findings report's receipts against this workspace's audit log; exit 1 on any problem."""
+    from vetting.cli import open_ws
+    from vetting.reports import verify_receipts
+
+    if not report.is_file():
+        typer.echo(f"error: {report} does not exist", err=True)
+        raise typer.Exit(2)
+    result = verify_receipts(open_ws(create=False), report)
+    for problem in result.problems or []:
+        typer.echo(f"PROBLEM {problem}")
+    state = "OK" if result.ok else f"{len(result.problems or [])} problem(s)"
+    typer.echo(f"{state}: {result.checked} receipt(s) checked against the signed checkpoint")
+    raise typer.Exit(0 if result.ok else 1)
