@@ -1,0 +1,99 @@
+"""Hostile collected content stays inert text in every report (static check of the HTML).
+
+The browser-level check (nothing runs in Chromium, the page renders) is in
+``test_report_browser.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from report_fixtures import HOSTILE_TEXT, HOSTILE_TITLE, Built, build_reports_workspace, clone
+from vetting.reports import CSP, build_document, environment
+
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+DOCS = [("findings", "jane-doe"), ("process", None), ("audit", None)]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_reports_workspace(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def built(template: Built, tmp_path: Path) -> Built:
+    return clone(template, tmp_path)
+
+
+def render(b: Built, kind: str, candidate: str | None) -> str:
+    subject = {"findings": b.case_id(candidate) if candidate else None, "process": "kcpd-261-1-preemployment",
+               "audit": None}[kind]
+    return build_document(b.ws, kind, subject, lambda: AT).html
+
+
+def assert_inert(html: str) -> BeautifulSoup:
+    """No executable script, no event handler, no javascript: URL, nothing fetched, CSP present."""
+    soup = BeautifulSoup(html, "html.parser")
+    for script in soup.find_all("script"):
+        assert script.get("type") == "application/json", script
+        assert "</script" not in (script.string or "").lower()
+    for tag in soup.find_all(True):
+        for attr, value in tag.attrs.items():
+            assert not attr.lower().startswith("on"), (tag.name, attr)
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            assert "javascript:" not in text.lower().replace(" ", ""), (tag.name, attr, text)
+    for tag in soup.find_all(["a", "link", "iframe", "object", "embed", "form", "base", "frame", "svg", "math"]):
+        assert tag.name == "a" and tag.get("href", "#").startswith("#"), tag
+    assert [img["src"][:5] for img in soup.find_all("img")] == ["data:"] * len(soup.find_all("img"))
+    assert len(soup.find_all("style")) == 1 and soup.style.parent.name == "head"
+    csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})
+    assert csp is not None and csp["content"] == CSP
+    assert "script-src" not in CSP and "default-src 'none'" in CSP
+    return soup
+
+
+@pytest.mark.parametrize("kind,candidate", DOCS + [("findings", "omar-haddad")])
+def test_reports_contain_no_executable_markup(built: Built, kind: str, candidate: str | None) -> None:
+    assert_inert(render(built, kind, candidate))
+
+
+def test_hostile_text_and_title_are_shown_as_text(built: Built) -> None:
+    soup = assert_inert(render(built, "findings", "jane-doe"))
+    section = soup.find("section", attrs={"data-item": "item-jane-doe-hostile"})
+    assert HOSTILE_TITLE in section.h3.get_text()
+    excerpt = section.select_one("blockquote.excerpt").get_text()
+    for piece in ("<script>alert(1)</script>", "onerror=alert(2)", 'href="javascript:alert(3)"',
+                  "<style>body{display:none}</style>"):
+        assert piece in excerpt  # shown verbatim, as text
+    # the document structure survived: every section is still there, after the hostile one too
+    assert [h["id"] for h in soup.select("h2")] == ["candidate", "summary", "findings", "unreached", "checkpoint"]
+    assert soup.find("script", id="receipts") is not None
+
+
+def test_hostile_candidate_name_and_refused_url(tmp_path: Path) -> None:
+    from report_fixtures import Built as B
+    from report_fixtures import add_candidate_case, add_item, new_workspace, run_steps, validate
+
+    b = B(new_workspace(tmp_path))
+    name = 'Eve "<img src=x onerror=alert(9)>" </title><script>alert(8)</script>'
+    add_candidate_case(b, tmp_path, "eve-x", name)
+    run_steps(b, "eve-x", refused=1)
+    validate(b, add_item(b, "eve-x", "p", "A quiet post.", title="<svg onload=alert(7)>"))
+    findings = build_document(b.ws, "findings", b.case_id("eve-x"), lambda: AT).html
+    soup = assert_inert(findings)
+    assert name in soup.title.get_text() and name in soup.h1.get_text()
+    audit = assert_inert(build_document(b.ws, "audit", None, lambda: AT).html)
+    assert "?<script>x</script>" in audit.select_one("table.refused code.url").get_text()
+
+
+def test_autoescape_is_on_for_every_template() -> None:
+    env = environment()
+    for name in env.list_templates():
+        assert env.autoescape(name) if callable(env.autoescape) else env.autoescape
+        source = (Path(env.loader.searchpath[0]) / name).read_text()  # type: ignore[union-attr]
+        assert "|safe" not in source.replace(" ", "") and "autoescapefalse" not in source.replace(" ", "")
+    assert "&lt;b&gt;" in env.from_string("{{ x }}").render(x="<b>")
