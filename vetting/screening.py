@@ -422,7 +422,7 @@ def backtracking_risk(pattern: str) -> str | None:
         for op, av in items:
             children: list[list[tuple[object, object]]] = []
             if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
-                lo, hi, body = av  # type: ignore[misc]
+                _, hi, body = av  # type: ignore[misc]
                 body = list(body)
                 if hi == _sre.MAXREPEAT and len(body) == 1 and _is_broad(*body[0]):
                     broad += 1
