@@ -150,6 +150,11 @@ def add_item(b: Built, candidate_id: str, key: str, text: str, *, title: str = "
                                                        "snippet": candidate_id}]),
                              flags_json=json.dumps(flags or []), screened_at=utcnow()))
             s.commit()
+    ws.record("item.captured", actor=item.collector, case_id=case_id, subject=item.id,
+              payload={"step": item.step_id, "kind": item.kind, "url": url, "outcome": outcome, "reason": reason,
+                       "status": item.status, "found_by": item.found_by,
+                       "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
+                                     for a in artifacts]})
     b.items[item.id] = item
     return item
 

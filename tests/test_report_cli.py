@@ -1,0 +1,68 @@
+"""``vet report``: findings / process / audit in html or pdf, and verify-receipts, with exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from report_fixtures import Built, build_reports_workspace
+from vetting.report_cli import report_app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_reports_workspace(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture
+def vet(built: Built, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``vet report ...`` mounted the way the main CLI mounts it, on the built workspace."""
+    import vetting.cli
+
+    monkeypatch.setattr(vetting.cli.state, "workspace", built.ws.root)
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.add_typer(report_app, name="report")
+    return lambda *args: runner.invoke(app, ["report", *args])
+
+
+def last_rendered(built: Built) -> dict:
+    return [e for e in built.ws.audit.events() if e.action == "report.rendered"][-1].payload
+
+
+def test_findings_html_and_verify_receipts(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "jane.html"
+    result = vet("findings", built.case_id("jane-doe"), "-o", str(out), "--by", "Det. Sam Ortiz")
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert last_rendered(built)["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    ok = vet("verify-receipts", str(out))
+    assert ok.exit_code == 0 and "OK: 5 receipt(s)" in ok.output
+    out.write_text(out.read_text().replace('"role": "concurred"', '"role": "validated"', 1)
+                   .replace('"role":"concurred"', '"role":"validated"', 1))
+    bad = vet("verify-receipts", str(out))
+    assert bad.exit_code == 1 and "PROBLEM" in bad.output
+
+
+def test_process_and_audit_pdf(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for args, name in ((("process", "kcpd-261-1-preemployment"), "p.pdf"),
+                       (("audit", "--procedure", "kcpd-261-1-preemployment"), "a.pdf")):
+        out = tmp_path / name
+        result = vet(*args, "--format", "pdf", "-o", str(out))
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes().startswith(b"%PDF-")
+        assert last_rendered(built)["format"] == "pdf"
+
+
+def test_refusals_and_bad_input(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    unknown = vet("findings", "case-nobody", "-o", str(tmp_path / "x.html"))
+    assert unknown.exit_code == 1 and "no case" in unknown.output and not (tmp_path / "x.html").exists()
+    assert vet("process", "nope", "-o", str(tmp_path / "y.html")).exit_code == 1
+    assert vet("audit", "--format", "docx").exit_code == 2
+    assert vet("verify-receipts", str(tmp_path / "missing.html")).exit_code == 2
