@@ -36,6 +36,10 @@ CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensu
                                      allow_nan=False)
 
 
+# The C string encoder json uses with ensure_ascii=False (same escaping as CANONICAL_ENCODER).
+_encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+
+
 def canonical_json(value: Any) -> str:
     """The project's canonical JSON text (sorted keys, compact, UTF-8, no NaN)."""
     return CANONICAL_ENCODER.encode(value)
@@ -51,12 +55,21 @@ def chain_next(prev_chain: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(prev_chain + leaf).digest()
 
 
+def _check_str(value: str, where: str) -> None:
+    """A lone surrogate has no UTF-8 form: refuse it rather than fail mid-append."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: string is not valid Unicode (lone surrogate)") from None
+
+
 def _check_json(value: Any, where: str) -> None:
     """Refuse values that would not round-trip through JSON identically."""
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValueError(f"{where}: keys must be strings, got {k!r}")
+            _check_str(k, where)
             _check_json(v, f"{where}.{k}")
     elif isinstance(value, list):
         for i, v in enumerate(value):
@@ -64,7 +77,9 @@ def _check_json(value: Any, where: str) -> None:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{where}: {value!r} is not representable in JSON")
-    elif value is None or isinstance(value, (str, int, bool)):
+    elif isinstance(value, str):
+        _check_str(value, where)
+    elif value is None or isinstance(value, (int, bool)):
         return
     else:
         raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
@@ -80,6 +95,9 @@ def validate_fields(action: str, actor: str, case_id: str | None, subject: str |
     for name, v in (("case_id", case_id), ("subject", subject)):
         if v is not None and not isinstance(v, str):
             raise ValueError(f"{name} must be a string or None")
+    for name, v in (("actor", actor), ("case_id", case_id), ("subject", subject)):
+        if v is not None:
+            _check_str(v, name)
     if not isinstance(payload, dict):
         raise ValueError("payload must be a JSON object (dict)")
     _check_json(payload, "payload")
@@ -92,11 +110,24 @@ def event_document(seq: int, time: str, actor: str, action: str, case_id: str | 
             "case_id": case_id, "subject": subject, "payload": payload}
 
 
+def _jstr(value: str | None) -> str:
+    return "null" if value is None else _encode_str(value)
+
+
 def canonical_bytes(seq: int, time: str, actor: str, action: str, case_id: str | None,
                     subject: str | None, payload: dict[str, Any]) -> bytes:
-    """The one serialization the leaf hash is computed over."""
-    return canonical_json(
-        event_document(seq, time, actor, action, case_id, subject, payload)).encode("utf-8")
+    """The one serialization the leaf hash is computed over.
+
+    Exactly ``canonical_json(event_document(...))`` (a test holds the two equal), assembled
+    from its parts because the verifier runs this for every event of the log: the top-level
+    keys are fixed, so they are written already sorted instead of sorted each time.
+    """
+    if type(seq) is not int:
+        raise TypeError("seq must be an int")
+    return (f'{{"action":{_jstr(action)},"actor":{_jstr(actor)},"case_id":{_jstr(case_id)},'
+            f'"payload":{CANONICAL_ENCODER.encode(payload)},"seq":{seq},'
+            f'"subject":{_jstr(subject)},"time":{_jstr(time)},"v":{EVENT_VERSION}}}'
+            ).encode("utf-8")
 
 
 @dataclass(frozen=True)

@@ -56,3 +56,24 @@ def test_validate_refuses(kwargs: dict, msg: str) -> None:
             "payload": {}} | kwargs
     with pytest.raises(ValueError, match=msg):
         validate_fields(**args)
+
+
+@pytest.mark.parametrize("text", ["plain", "quote \" backslash \\ slash /", "tab\tnl\ncr\r",
+                                  "\x00\x1f\x7f", "é ß 漢字 \U0001F600", "\u2028\u2029", ""])
+def test_fast_canonical_bytes_equal_the_generic_definition(text: str) -> None:
+    from audit.events import canonical_json, event_document
+    payload = {"k": text, text: [text, None, 1.5, -0.0, 10**20, False], "nested": {"z": {}, "a": []}}
+    for case_id, subject in [(None, None), (text, text)]:
+        doc = event_document(3, "2026-11-24T08:00:00.000000Z", text or "a", "x.y", case_id,
+                             subject, payload)
+        assert canonical_bytes(3, "2026-11-24T08:00:00.000000Z", text or "a", "x.y", case_id,
+                               subject, payload) == canonical_json(doc).encode("utf-8")
+
+
+def test_lone_surrogates_refused() -> None:
+    for kwargs in ({"actor": "a\ud800"}, {"payload": {"k": "\udfff"}}, {"payload": {"\ud800": 1}},
+                   {"subject": "\ud800"}):
+        args = {"action": "case.opened", "actor": "a", "case_id": None, "subject": None,
+                "payload": {}} | kwargs
+        with pytest.raises(ValueError, match="lone surrogate"):
+            validate_fields(**args)

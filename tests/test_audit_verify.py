@@ -469,3 +469,13 @@ def test_not_an_audit_database(tmp_path: Path) -> None:
     report = verify_log(create_engine(f"sqlite:///{tmp_path / 'empty.db'}"), tmp_path / "k")
     assert [(p.where, p.message) for p in report.problems] == [
         ("database", "no audit log here: table audit_event, audit_checkpoint missing")]
+
+
+def test_field_of_the_wrong_type(world: World) -> None:
+    """SQLite stores a blob even in a TEXT column: bytes cannot be the signed string."""
+    con = world.raw()
+    con.execute("UPDATE audit_event SET actor = X'4c742e' WHERE seq = 8")
+    con.commit()
+    probs = world.problems()
+    assert probs[0][0] == "event 8" and probs[0][1].startswith("fields cannot be serialized")
+    assert probs[1:] == []    # the stored leaf stands in for the tree
