@@ -101,9 +101,12 @@ def create_schema(conn: Connection) -> None:
         conn.exec_driver_sql(POSTGRES_FUNCTION_DDL)
         for table in PROTECTED_TABLES:
             for name, ddl in postgres_trigger_ddl(table):
+                # Scoped to this table (resolved through search_path): another schema's
+                # audit tables may have triggers of the same name.
                 exists = conn.execute(
-                    text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND NOT tgisinternal"),
-                    {"n": name}).first()
+                    text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND NOT tgisinternal "
+                         "AND tgrelid = CAST(:t AS regclass)"),
+                    {"n": name, "t": table}).first()
                 if not exists:
                     conn.exec_driver_sql(ddl)
     else:

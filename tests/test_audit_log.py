@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -337,36 +338,56 @@ def test_events_stream_in_order_by_case(log: AuditLog) -> None:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
+# Run against AUDIT_TEST_PG_URL if set, else a server on the default local socket if one
+# answers; skipped otherwise. Everything happens in a throwaway schema, dropped afterwards.
+
+PG_URL = os.environ.get("AUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@/postgres")
 
 
-PG_URL = os.environ.get("AUDIT_TEST_PG_URL")
+@pytest.fixture()
+def pg_engine() -> Iterator[Engine]:
+    import uuid
+    schema = f"audit_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except Exception as exc:  # noqa: BLE001 - any failure to reach a server means skip
+        pytest.skip(f"no PostgreSQL reachable at {PG_URL}: {type(exc).__name__}")
+    engine = create_engine(PG_URL, connect_args={"options": f"-c search_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
 
 
-@pytest.mark.skipif(not PG_URL, reason="set AUDIT_TEST_PG_URL to a scratch PostgreSQL database")
-def test_postgresql_triggers_and_roundtrip(tmp_path: Path) -> None:
-    engine = create_engine(PG_URL)  # type: ignore[arg-type]
-    with engine.begin() as conn:
-        for t in ("audit_event", "audit_checkpoint", "audit_node"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
+def test_postgresql_triggers_and_roundtrip(pg_engine: Engine, tmp_path: Path) -> None:
+    engine = pg_engine
     log = AuditLog(engine, tmp_path / "keys", "vetting/pg")
     log.create_schema()
     log.create_schema()
+    with engine.connect() as conn:
+        triggers = {r[0] for r in conn.execute(text(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+            "(CAST('audit_event' AS regclass), CAST('audit_checkpoint' AS regclass), "
+            "CAST('audit_node' AS regclass))"))}
+    assert len(triggers) == 6
     fill(log, 20)
     log.checkpoint()
     for sql in ["UPDATE audit_event SET actor = 'x'", "DELETE FROM audit_event",
-                "TRUNCATE audit_event", "DELETE FROM audit_checkpoint"]:
+                "TRUNCATE audit_event", "DELETE FROM audit_checkpoint",
+                "UPDATE audit_node SET hash = hash"]:
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.begin() as conn:
                 conn.exec_driver_sql(sql)
     assert verify_log(engine, tmp_path / "keys").ok
 
 
-@pytest.mark.skipif(not PG_URL, reason="set AUDIT_TEST_PG_URL to a scratch PostgreSQL database")
-def test_postgresql_proofs_and_tamper_detection(tmp_path: Path) -> None:
-    engine = create_engine(PG_URL)  # type: ignore[arg-type]
-    with engine.begin() as conn:
-        for t in ("audit_event", "audit_checkpoint", "audit_node"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
+def test_postgresql_proofs_and_tamper_detection(pg_engine: Engine, tmp_path: Path) -> None:
+    engine = pg_engine
     log = AuditLog(engine, tmp_path / "keys", "vetting/pg")
     log.create_schema()
     fill(log, 13)
