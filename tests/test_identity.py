@@ -20,17 +20,17 @@ AS_OF = date(2026, 11, 24)  # the candidate is 30 on this date
 
 
 def alex(**overrides: object) -> CandidateIdentifiers:
-    base = dict(
-        full_name="Alex Rivera",
-        aliases=["Alexander Rivera"],
-        date_of_birth=date(1996, 4, 12),
-        city="Kansas City",
-        state="MO",
-        emails=["alex.rivera@mail.example"],
-        phones=["816-555-0142"],
-        usernames=["arivera96"],
-        profile_urls=["https://social.example/u/arivera96", "http://127.0.0.11:8080/p/alex"],
-    )
+    base = {
+        "full_name": "Alex Rivera",
+        "aliases": ["Alexander Rivera"],
+        "date_of_birth": date(1996, 4, 12),
+        "city": "Kansas City",
+        "state": "MO",
+        "emails": ["alex.rivera@mail.example"],
+        "phones": ["816-555-0142"],
+        "usernames": ["arivera96"],
+        "profile_urls": ["https://social.example/u/arivera96", "http://127.0.0.11:8080/p/alex"],
+    }
     base.update(overrides)
     return CandidateIdentifiers(**base)  # type: ignore[arg-type]
 

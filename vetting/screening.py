@@ -10,9 +10,10 @@ Matching semantics (documented for procedure authors in ``docs/screening.md``):
 * the text is folded first (case, diacritics, compatibility forms, zero-width characters), and
   so are terms, so "RIFLE", "rífle" and "ri\u200bfle" all match ``rifle``;
 * a term is a whole word or phrase: "gun" never matches inside "begun" or "gunther"; spaces in a
-  phrase match any run of whitespace, a hyphen matches a hyphen, a space or nothing ("AR-15",
-  "AR 15", "AR15"); the LAST word of a term also matches its plural ("gun"/"guns",
-  "party"/"parties", "glass"/"glasses"); other inflections must be listed as terms;
+  phrase match any run of whitespace or hyphens ("keg stand", "keg-stand"), a hyphen inside a
+  word matches a hyphen, a space or nothing ("AR-15", "AR 15", "AR15"); the LAST word of a term
+  also matches its plural ("gun"/"guns", "party"/"parties", "glass"/"glasses", "AR-15s");
+  other inflections must be listed as terms;
 * a pattern is a Python regular expression, case-insensitive, run on the folded text one
   sentence at a time (write patterns without accents);
 * ``unless`` phrases (terms, same rules) suppress every match of that rule in a sentence that
@@ -207,8 +208,9 @@ def _word_piece(word: str, inflect: bool) -> str:
         if word.endswith(("s", "x", "z", "ch", "sh")):
             return re.escape(word) + "(?:es)?"
         return re.escape(word) + "(?:e?s)?"
-    # "AR-15" matches "AR-15", "AR 15" and "AR15"
-    return r"[\s-]?".join(parts)
+    # "AR-15" matches "AR-15", "AR 15" and "AR15"; a code ending in a digit takes an "s"
+    joined = r"[\s-]?".join(parts)
+    return joined + "s?" if inflect and word[-1].isdigit() else joined
 
 
 def term_regex(term: str) -> str:
@@ -216,7 +218,7 @@ def term_regex(term: str) -> str:
     words = fold(term).split()
     if not words:
         raise ValueError("empty term")
-    body = r"\s+".join(_word_piece(w, i == len(words) - 1) for i, w in enumerate(words))
+    body = r"[\s-]+".join(_word_piece(w, i == len(words) - 1) for i, w in enumerate(words))
     return r"(?<!\w)" + body + r"(?!\w)"
 
 
@@ -556,7 +558,10 @@ def within_lookback(published: date | datetime | None, as_of: date | datetime | 
     if lookback_years < 0:
         raise ValueError("lookback_years must be zero or more")
     end = _as_utc(as_of) if as_of is not None else datetime.now(UTC)
-    return _as_utc(published) >= _minus_years(end, lookback_years)
+    cutoff = _minus_years(end, lookback_years)
+    if not isinstance(published, datetime):  # a bare date: compare whole days
+        return published >= cutoff.date()
+    return _as_utc(published) >= cutoff
 
 
 # --- screening ---------------------------------------------------------------------------------
