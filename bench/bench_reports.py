@@ -30,20 +30,27 @@ import sys
 import tempfile
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from report_fixtures import (  # noqa: E402
-    Built, add_candidate_case, add_item, flag, new_workspace, run_steps, validate,
+from report_fixtures import (
+    Built,
+    add_candidate_case,
+    add_item,
+    flag,
+    new_workspace,
+    run_steps,
+    validate,
 )
-from vetting.reports import findings_html, print_pdfs, verify_receipts  # noqa: E402
-from vetting.report_data import findings_report  # noqa: E402
 
-AT = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+from vetting.report_data import findings_report
+from vetting.reports import findings_html, print_pdfs, verify_receipts
+
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TARGET_HTML_S = 3.0
 TARGET_PDF_S = 60.0
 DISCREDIT = "Pointing a firearm at people in public, posted for an audience."

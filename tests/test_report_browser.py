@@ -9,18 +9,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from report_fixtures import HOSTILE_TITLE, Built, build_reports_workspace
+
 from vetting.reports import build_document, print_pdfs, render_all, render_report
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "test-output"
-AT = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

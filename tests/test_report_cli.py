@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import typer
+from report_fixtures import Built, build_reports_workspace
 from typer.testing import CliRunner
 
-from report_fixtures import Built, build_reports_workspace
 from vetting.report_cli import report_app
 
 runner = CliRunner()

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from report_fixtures import SHIPPED, Built, build_reports_workspace, clone
 from sqlmodel import select
 
-from report_fixtures import SHIPPED, Built, build_reports_workspace, clone
 from vetting.approvals import approve
 from vetting.models import StepRun
 from vetting.procedure import load_procedure
 from vetting.reports import build_document
 
-AT = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 PID = "kcpd-261-1-preemployment"
 
 

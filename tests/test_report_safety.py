@@ -6,16 +6,16 @@ The browser-level check (nothing runs in Chromium, the page renders) is in
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from report_fixtures import HOSTILE_TITLE, Built, build_reports_workspace, clone
 
-from report_fixtures import HOSTILE_TEXT, HOSTILE_TITLE, Built, build_reports_workspace, clone
 from vetting.reports import CSP, build_document, environment
 
-AT = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DOCS = [("findings", "jane-doe"), ("process", None), ("audit", None)]
 
 

@@ -5,16 +5,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from report_fixtures import (
+    CLEAN,
+    DRUGS,
+    GUN,
+    PRIVATE_NOTE,
+    REJECTED,
+    SECOND,
+    Built,
+    build_reports_workspace,
+    clone,
+)
 
-from report_fixtures import CLEAN, DRUGS, GUN, PRIVATE_NOTE, REJECTED, SECOND, Built, build_reports_workspace, clone
 from vetting.reports import build_document, read_receipts, render_report, verify_receipts
 
-FIXED = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
+FIXED = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 
 
 def fixed_clock() -> datetime:
@@ -116,7 +126,7 @@ def test_rendering_is_deterministic_apart_from_the_generation_time(built: Built)
     one = build_document(built.ws, "findings", case, fixed_clock).html
     two = build_document(built.ws, "findings", case, fixed_clock).html
     assert one == two
-    later = datetime(2027, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    later = datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)
     three = build_document(built.ws, "findings", case, lambda: later).html
     assert one.count("2026-11-24 10:00:00 UTC") == 1  # the generation time is in one place
     assert three.replace("2027-01-02 03:04:05 UTC", "2026-11-24 10:00:00 UTC") == one

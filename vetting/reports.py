@@ -25,16 +25,23 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
 from vetting.models import Case, ProcedureVersion
-from vetting.report_data import AuditReport, FindingsReport, ProcessReport, audit_report, findings_report, process_report
+from vetting.report_data import (
+    AuditReport,
+    FindingsReport,
+    ProcessReport,
+    audit_report,
+    findings_report,
+    process_report,
+)
 from vetting.workspace import Workspace
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -45,7 +52,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- HTML -----------------------------------------------------------------------------------
@@ -54,10 +61,10 @@ def _utc(value: datetime | str | None) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value)  # 3.11 reads the "Z" suffix
     if value.tzinfo is None:  # SQLite hands back naive datetimes; the toolkit stores UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +108,7 @@ def _pin_pdf_dates(pdf: bytes, generated_at: datetime) -> bytes:
 
     The replacement has the same length, so the cross-reference offsets stay valid.
     """
-    stamp = generated_at.astimezone(timezone.utc).strftime("D:%Y%m%d%H%M%S+00'00'").encode()
+    stamp = generated_at.astimezone(UTC).strftime("D:%Y%m%d%H%M%S+00'00'").encode()
     return _PDF_DATE.sub(lambda m: b"/" + m.group(1) + b" (" + stamp + b")", pdf)
 
 
@@ -113,7 +120,7 @@ class PdfPrinter:
         self._pw: Any = None
         self._browser: Any = None
 
-    def __enter__(self) -> PdfPrinter:
+    def __enter__(self) -> Self:
         from playwright.sync_api import sync_playwright
 
         from spiders.browser import LAUNCH_ARGS, find_chromium
