@@ -553,8 +553,9 @@ def exception_reason(exc: BaseException, request: Request | None = None, max_byt
         return "timeout"
     if "max redirections" in lowered:
         return "redirects: over the limit"
-    if ("SSL" in names or "certificate" in lowered or "tls" in lowered or "ssl" in lowered
-            or "VerificationError" in names):
+    tls_markers = ("certificate verify failed", "ssl routines", "tlsv1 alert", "sslv3 alert",
+                   "wrong version number", "handshake failure", "certificate has expired")
+    if "SSL" in names or "VerificationError" in names or any(m in lowered for m in tls_markers):
         if "mismatch" in lowered:
             return "tls: certificate does not match the host name"
         match = re.search(r"certificate verify failed[^'\")\]]*", text, re.IGNORECASE)

@@ -268,6 +268,8 @@ def test_wire_refuses_unapproved_and_tampered_requests() -> None:
     (GuardRefusal("robots.txt: disallowed"), "robots.txt: disallowed"),
     (OSError("[('SSL routines', '', 'certificate verify failed')]"), "tls: certificate verify failed"),
     (ValueError("weird"), "error: ValueError: weird"),
+    (ConnectionError("lost https://tls.example/certificate"), "error: ConnectionError"),  # a URL is not a TLS error
+    (OSError("[('SSL routines', '', 'tlsv1 alert unknown ca')]"), "tls: handshake failed"),
 ])
 def test_exception_reasons(exc: Exception, expected: str) -> None:
     request = Request("http://site.example/", meta={"download_maxsize": 100})
