@@ -21,7 +21,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from audit.merkle import leaf_hash
@@ -47,7 +47,7 @@ def canonical_json(value: Any) -> str:
 
 def utc_now() -> str:
     """Current UTC time as ISO 8601 with microseconds and a Z suffix."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def chain_next(prev_chain: bytes, leaf: bytes) -> bytes:
@@ -127,7 +127,7 @@ def canonical_bytes(seq: int, time: str, actor: str, action: str, case_id: str |
     return (f'{{"action":{_jstr(action)},"actor":{_jstr(actor)},"case_id":{_jstr(case_id)},'
             f'"payload":{CANONICAL_ENCODER.encode(payload)},"seq":{seq},'
             f'"subject":{_jstr(subject)},"time":{_jstr(time)},"v":{EVENT_VERSION}}}'
-            ).encode("utf-8")
+            ).encode()
 
 
 @dataclass(frozen=True)

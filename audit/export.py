@@ -73,9 +73,8 @@ def export_log(engine: Engine, key_dir: Path, out_dir: Path, *, origin: str | No
     with engine.connect() as conn:
         rows = conn.execute(select(audit_checkpoint).order_by(audit_checkpoint.c.idx)).all()
     with open(out_dir / "checkpoints.log", "w", encoding="utf-8", newline="\n") as f:
-        for r in rows:
-            f.write(json.dumps({"checkpoint": r.idx, "time": r.time, "note": r.note},
-                               sort_keys=True, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps({"checkpoint": r.idx, "time": r.time, "note": r.note},
+                               sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
 
     key = cps.load_public_key(key_dir)
     (out_dir / "public_key.pem").write_bytes(cps.public_key_pem(key))
@@ -86,8 +85,7 @@ def export_log(engine: Engine, key_dir: Path, out_dir: Path, *, origin: str | No
         fingerprint, n, len(rows), last_row.tree_size if last_row else 0,
         bytes(last_row.root).hex() if last_row else ""), encoding="utf-8")
     with open(out_dir / "SHA256SUMS", "w", encoding="utf-8") as f:
-        for name in EXPORT_FILES:
-            f.write(f"{_sha256(out_dir / name)}  {name}\n")
+        f.writelines(f"{_sha256(out_dir / name)}  {name}\n" for name in EXPORT_FILES)
     return ExportResult(out_dir, n, len(rows), last_row.tree_size if last_row else 0,
                         bytes(last_row.root) if last_row else b"", fingerprint)
 

@@ -24,10 +24,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, Row, func, insert, select
 
 from audit import checkpoints as cps
-from audit.events import (CHAIN_SEED, Event, canonical_bytes, canonical_json, chain_next,
-                          utc_now, validate_fields)
-from audit.merkle import (CompactRange, NodeGetter, consistency_path, frontier_positions,
-                          inclusion_path, leaf_hash)
+from audit.events import (
+    CHAIN_SEED,
+    Event,
+    canonical_bytes,
+    canonical_json,
+    chain_next,
+    utc_now,
+    validate_fields,
+)
+from audit.merkle import (
+    CompactRange,
+    NodeGetter,
+    consistency_path,
+    frontier_positions,
+    inclusion_path,
+    leaf_hash,
+)
 from audit.store import audit_checkpoint, audit_event, audit_node, create_schema
 
 

@@ -21,8 +21,9 @@ import base64
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -52,7 +53,7 @@ class Frontier:
 
     def __init__(self) -> None:
         self.size = 0
-        self.hashes: List[bytes] = []
+        self.hashes: list[bytes] = []
 
     def append(self, leaf: bytes) -> None:
         h, n = leaf, self.size
@@ -85,14 +86,14 @@ class Note:
         self.root = base64.b64decode(lines[2], validate=True)
         if len(self.root) != 32:
             raise ValueError("root is not 32 bytes")
-        self.signatures: List[Tuple[str, bytes]] = []
+        self.signatures: list[tuple[str, bytes]] = []
         for line in sigs[:-1].split("\n"):
             if not line.startswith("\u2014 "):
                 raise ValueError("malformed signature line")
             name, _, b64 = line[2:].partition(" ")
             self.signatures.append((name, base64.b64decode(b64, validate=True)))
 
-    def signature_problem(self, key: Ed25519PublicKey) -> Optional[str]:
+    def signature_problem(self, key: Ed25519PublicKey) -> str | None:
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         kid = hashlib.sha256(self.origin.encode() + b"\n\x01" + raw).digest()[:4]
         mine = [b for n, b in self.signatures if n == self.origin and b[:4] == kid]
@@ -110,9 +111,9 @@ class Note:
 class Verifier:
     def __init__(self, key: Ed25519PublicKey) -> None:
         self.key = key
-        self.problems: List[Tuple[str, str]] = []
-        self.origin: Optional[str] = None
-        self.claims: Dict[int, List[Tuple[str, bytes]]] = {}   # size -> [(label, root)]
+        self.problems: list[tuple[str, str]] = []
+        self.origin: str | None = None
+        self.claims: dict[int, list[tuple[str, bytes]]] = {}   # size -> [(label, root)]
         self.signed_size = -1
         self.checkpoints = 0
 
@@ -152,7 +153,7 @@ class Verifier:
                 self.problem(where, f"signed root for size {size} does not match the tree "
                                     f"of events 0..{size - 1}")
 
-    def events(self, path: Path, evidence: Optional[Path]) -> int:
+    def events(self, path: Path, evidence: Path | None) -> int:
         frontier = Frontier()
         prev_chain = CHAIN_SEED
         expected = 0
@@ -217,14 +218,14 @@ class Verifier:
                 self.problem(f"file {rel}", f"contents changed since event {seq} recorded them")
 
 
-def _lines(path: Path) -> Iterator[Tuple[int, str]]:
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if line.strip():
                 yield lineno, line
 
 
-def check_sums(export: Path, problems: List[Tuple[str, str]]) -> None:
+def check_sums(export: Path, problems: list[tuple[str, str]]) -> None:
     sums = export / "SHA256SUMS"
     if not sums.exists():
         return
@@ -242,7 +243,7 @@ def fingerprint(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Verify an exported vetting audit log.")
     ap.add_argument("export", type=Path)
     ap.add_argument("--public-key", type=Path, help="PEM public key (default: the export's)")

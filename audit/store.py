@@ -15,8 +15,21 @@ what the hashes, the signatures and the out-of-database ``checkpoints.log`` catc
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, Connection, Index, Integer, LargeBinary, MetaData,
-                        PrimaryKeyConstraint, SmallInteger, String, Table, Text, text)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 metadata = MetaData()
 
@@ -81,11 +94,11 @@ def postgres_trigger_ddl(table: str) -> list[tuple[str, str]]:
     """(trigger name, DDL) pairs refusing UPDATE, DELETE and TRUNCATE on ``table`` (PostgreSQL)."""
     return [
         (f"{table}_refuse_change",
-         f"CREATE TRIGGER {table}_refuse_change BEFORE UPDATE OR DELETE ON {table} "
-         f"FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()"),
+         (f"CREATE TRIGGER {table}_refuse_change BEFORE UPDATE OR DELETE ON {table} "
+         f"FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()")),
         (f"{table}_refuse_truncate",
-         f"CREATE TRIGGER {table}_refuse_truncate BEFORE TRUNCATE ON {table} "
-         f"FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()"),
+         (f"CREATE TRIGGER {table}_refuse_truncate BEFORE TRUNCATE ON {table} "
+         f"FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()")),
     ]
 
 

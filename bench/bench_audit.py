@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event  # noqa: E402
+from sqlalchemy import create_engine, event
 
-from audit import AuditLog, verify_log  # noqa: E402
+from audit import AuditLog, verify_log
 
 ORIGIN = "vetting/bench"
 BATCH = 20_000
@@ -161,18 +161,18 @@ def main() -> None:
     rows = [
         ("events in log", f"{results['events']:,}"),
         ("database size", f"{results['db_size_mib']} MiB"),
-        ("single append, empty log", f"{single_start['per_s']:,} ev/s (one commit each), "
+        ("single append, empty log", (f"{single_start['per_s']:,} ev/s (one commit each), "
                                      f"{single_start['statements_per_append']:.2f} statements, "
-                                     f"{single_start['rows_per_append']:.2f} rows per append"),
-        ("single append, full log", f"{single_end['per_s']:,} ev/s (one commit each), "
+                                     f"{single_start['rows_per_append']:.2f} rows per append")),
+        ("single append, full log", (f"{single_end['per_s']:,} ev/s (one commit each), "
                                     f"{single_end['statements_per_append']:.2f} statements, "
-                                    f"{single_end['rows_per_append']:.2f} rows per append"),
+                                    f"{single_end['rows_per_append']:.2f} rows per append")),
         ("bulk append, first 10%", f"{bulk_start:,.0f} ev/s"),
         ("bulk append, last 90%", f"{bulk_end:,.0f} ev/s"),
-        (f"verify {v_tenth['events']:,} events", f"{v_tenth['events_per_second']:,} ev/s, "
-                                                 f"peak RSS {v_tenth['peak_rss_mib']} MiB"),
-        (f"verify {v_full['events']:,} events", f"{v_full['events_per_second']:,} ev/s, "
-                                                f"peak RSS {v_full['peak_rss_mib']} MiB"),
+        (f"verify {v_tenth['events']:,} events", (f"{v_tenth['events_per_second']:,} ev/s, "
+                                                 f"peak RSS {v_tenth['peak_rss_mib']} MiB")),
+        (f"verify {v_full['events']:,} events", (f"{v_full['events_per_second']:,} ev/s, "
+                                                f"peak RSS {v_full['peak_rss_mib']} MiB")),
         ("verify result", "OK" if v_full["ok"] else f"PROBLEMS {v_full['problems']}"),
     ]
     width = max(len(a) for a, _ in rows)

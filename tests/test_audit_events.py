@@ -21,8 +21,8 @@ def test_canonical_bytes_are_exactly_specified() -> None:
 
 
 def test_every_field_is_inside_the_leaf() -> None:
-    base = dict(seq=1, time="2026-11-24T08:00:00.000000Z", actor="a", action="x.done",
-                case_id="c", subject="s", payload={"k": 1})
+    base = {"seq": 1, "time": "2026-11-24T08:00:00.000000Z", "actor": "a", "action": "x.done",
+                "case_id": "c", "subject": "s", "payload": {"k": 1}}
     ref = canonical_bytes(**base)  # type: ignore[arg-type]
     for name, other in [("seq", 2), ("time", "2026-11-24T08:00:00.000001Z"), ("actor", "b"),
                         ("action", "x.undone"), ("case_id", None), ("subject", None),

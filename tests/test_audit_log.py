@@ -9,8 +9,8 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +20,15 @@ from sqlalchemy.exc import DBAPIError
 import audit.log as audit_log_module
 import audit.merkle as merkle_module
 from audit import AuditLog, verify_consistency, verify_inclusion, verify_log
-from audit.checkpoints import (CHECKPOINTS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE,
-                               load_public_key, parse_note, read_checkpoint_file,
-                               signature_problem)
+from audit.checkpoints import (
+    CHECKPOINTS_FILE,
+    PRIVATE_KEY_FILE,
+    PUBLIC_KEY_FILE,
+    load_public_key,
+    parse_note,
+    read_checkpoint_file,
+    signature_problem,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,9 +78,8 @@ def test_triggers_refuse_update_and_delete(log: AuditLog, table: str, sql: str) 
     log.checkpoint()
     if table == "audit_node":
         sql = sql.replace("time = time", "hash = hash")
-    with pytest.raises(DBAPIError, match="append-only"):
-        with log.engine.begin() as conn:
-            conn.execute(text(sql.format(t=table)))
+    with pytest.raises(DBAPIError, match="append-only"), log.engine.begin() as conn:
+        conn.execute(text(sql.format(t=table)))
     # and through the raw driver, as any other program would
     db = log.engine.url.database
     assert db is not None
@@ -178,7 +183,7 @@ def test_stale_writer_appends_after_the_real_head(log: AuditLog) -> None:
     fill(log, 3)
     stale = AuditLog(log.engine, log.key_dir, log.origin)
     with log.engine.connect() as conn:
-        stale._head = log._current_head(conn)  # noqa: SLF001 (simulate a cache from size 3)
+        stale._head = log._current_head(conn)
     log.append("item.captured", actor="winner")
     ev = stale.append("item.captured", actor="second")
     assert ev.seq == 4
@@ -193,9 +198,8 @@ def test_duplicate_seq_is_refused_by_the_primary_key(log: AuditLog) -> None:
            "subject": None, "payload": "{}", "leaf_hash": ev.leaf_hash,
            "chain_hash": ev.chain_hash}
     from audit.store import audit_event
-    with pytest.raises(DBAPIError):
-        with log.engine.begin() as conn:
-            conn.execute(audit_event.insert(), row)
+    with pytest.raises(DBAPIError), log.engine.begin() as conn:
+        conn.execute(audit_event.insert(), row)
     assert [e.actor for e in log.events()] == ["x"]
 
 
@@ -250,7 +254,7 @@ def test_append_cost_does_not_grow_with_the_log(log: AuditLog,
     large = cost_of_256_appends()                     # sizes 16384..16639
     # Same trailing-bit pattern, so identical work: nothing grows with the log size.
     assert small == large
-    statements, rows, hashes = large
+    _statements, rows, hashes = large
     assert rows == 256 + 255          # 256 events + n - popcount(n) completed nodes
     assert hashes == 256 * 2 + 255    # leaf + chain per event, one node hash per merge
 
@@ -380,9 +384,8 @@ def test_postgresql_triggers_and_roundtrip(pg_engine: Engine, tmp_path: Path) ->
     for sql in ["UPDATE audit_event SET actor = 'x'", "DELETE FROM audit_event",
                 "TRUNCATE audit_event", "DELETE FROM audit_checkpoint",
                 "UPDATE audit_node SET hash = hash"]:
-        with pytest.raises(DBAPIError, match="append-only"):
-            with engine.begin() as conn:
-                conn.exec_driver_sql(sql)
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(sql)
     assert verify_log(engine, tmp_path / "keys").ok
 
 

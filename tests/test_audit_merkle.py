@@ -11,9 +11,19 @@ import hashlib
 
 import pytest
 
-from audit.merkle import (EMPTY_ROOT, CompactRange, consistency_path, frontier_positions,
-                          inclusion_path, leaf_hash, node_hash, root_from_inclusion_proof,
-                          subtree_hash, verify_consistency, verify_inclusion)
+from audit.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    consistency_path,
+    frontier_positions,
+    inclusion_path,
+    leaf_hash,
+    node_hash,
+    root_from_inclusion_proof,
+    subtree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 
 H = bytes.fromhex
 
@@ -280,7 +290,7 @@ def test_compact_range_amortized_and_reloadable() -> None:
         for level, idx, h in nodes:
             assert h == ref_mth_hashes(leaves[idx << level:(idx + 1) << level])
             made[(level, idx)] = h
-    assert len([k for k in made if k[0] > 0]) == 1000 - bin(1000).count("1")
+    assert len([k for k in made if k[0] > 0]) == 1000 - (1000).bit_count()
     positions = frontier_positions(1000)
     assert [lvl for lvl, _ in positions] == cr.levels()
     assert [made[p] for p in positions] == cr.hashes

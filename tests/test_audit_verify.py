@@ -368,8 +368,8 @@ def test_checkpoints_log_edited(world: World) -> None:
     lines.append("garbage\n")
     path.write_text("".join(lines))
     assert world.problems() == [
-        ("checkpoints.log", "line 6 of checkpoints.log is malformed: "
-                            "Expecting value: line 1 column 1 (char 0)"),
+        ("checkpoints.log", ("line 6 of checkpoints.log is malformed: "
+                            "Expecting value: line 1 column 1 (char 0)")),
         ("checkpoint 1", "differs between the database and checkpoints.log"),
         ("checkpoint 1", "signature does not verify with the log's public key"),
         root_problem(1, 11),
@@ -394,8 +394,8 @@ def test_change_one_byte_of_an_evidence_file(world: World) -> None:
     got = hashlib.sha256(bytes(data)).hexdigest()
     want = hashlib.sha256(EVIDENCE[12][2]).hexdigest()
     assert world.problems() == [
-        (f"file {rel}", f"contents changed since event 12 recorded them "
-                        f"(sha256 {got}, recorded {want})")]
+        (f"file {rel}", (f"contents changed since event 12 recorded them "
+                        f"(sha256 {got}, recorded {want})"))]
 
 
 def test_delete_an_evidence_file(world: World) -> None:
