@@ -60,6 +60,20 @@ def test_process_and_audit_pdf(built: Built, vet, tmp_path: Path) -> None:  # ty
         assert last_rendered(built)["format"] == "pdf"
 
 
+def test_paper_size(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    sizes = {}
+    for paper in ("A4", "letter"):
+        out = tmp_path / f"{paper}.pdf"
+        assert vet("process", "kcpd-261-1-preemployment", "-f", "pdf", "--paper", paper, "-o", str(out)).exit_code == 0
+        box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", out.read_bytes())
+        assert box is not None
+        sizes[paper] = (int(float(box.group(1))), int(float(box.group(2))))
+    assert sizes == {"A4": (595, 842), "letter": (612, 792)}
+    assert vet("audit", "-f", "pdf", "--paper", "A0").exit_code == 2
+
+
 def test_refusals_and_bad_input(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     unknown = vet("findings", "case-nobody", "-o", str(tmp_path / "x.html"))
     assert unknown.exit_code == 1 and "no case" in unknown.output and not (tmp_path / "x.html").exists()

@@ -17,6 +17,7 @@ report_app = typer.Typer(help="Render the findings, written-process and audit re
 
 FORMAT_HELP = "html (self-contained) or pdf (printed by Chromium)."
 BY_HELP = "Who renders the report (recorded in the audit log)."
+PAPER_HELP = "Paper size of a PDF: A4 or Letter."
 
 
 def _check_format(fmt: str) -> str:
@@ -26,7 +27,15 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str) -> None:
+def _check_paper(paper: str) -> str:
+    for known in ("A4", "Letter"):
+        if paper.lower() == known.lower():
+            return known
+    raise typer.BadParameter("must be A4 or Letter", param_hint="--paper")
+
+
+def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str,
+            paper: str = "A4") -> None:
     from vetting.cli import open_ws
     from vetting.reports import render_report
 
@@ -34,7 +43,7 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
     ws = open_ws(create=False)
     path = out if out is not None else Path(f"{stem}.{fmt}")
     try:
-        written = render_report(ws, kind, subject, fmt, path, by)
+        written = render_report(ws, kind, subject, fmt, path, by, paper=_check_paper(paper))
     except LookupError as exc:
         typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
         raise typer.Exit(1) from None
@@ -46,9 +55,10 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
 def findings(case: str = typer.Argument(..., help="Case id (see 'vet audit show')."),
              fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
              out: Path = typer.Option(None, "-o", "--out", help="Output file (default findings-CASE.FORMAT)."),
-             by: str = typer.Option("system:cli", "--by", help=BY_HELP)) -> None:
+             by: str = typer.Option("system:cli", "--by", help=BY_HELP),
+             paper: str = typer.Option("A4", "--paper", help=PAPER_HELP)) -> None:
     """The validated findings of one case, for hiring staff."""
-    _render("findings", case, fmt, out, by, f"findings-{case}")
+    _render("findings", case, fmt, out, by, f"findings-{case}", paper)
 
 
 @report_app.command("process")
@@ -56,9 +66,10 @@ def findings(case: str = typer.Argument(..., help="Case id (see 'vet audit show'
 def process(procedure: str = typer.Argument(..., help="Approved procedure id (latest version), or ID@FINGERPRINT."),
             fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
             out: Path = typer.Option(None, "-o", "--out", help="Output file (default process-ID.FORMAT)."),
-            by: str = typer.Option("system:cli", "--by", help=BY_HELP)) -> None:
+            by: str = typer.Option("system:cli", "--by", help=BY_HELP),
+            paper: str = typer.Option("A4", "--paper", help=PAPER_HELP)) -> None:
     """The approved written process as a document, with its version history, for commanders."""
-    _render("process", procedure, fmt, out, by, f"process-{procedure.partition('@')[0]}")
+    _render("process", procedure, fmt, out, by, f"process-{procedure.partition('@')[0]}", paper)
 
 
 @report_app.command("audit")
@@ -66,9 +77,10 @@ def process(procedure: str = typer.Argument(..., help="Approved procedure id (la
 def audit(procedure: str = typer.Option(None, "--procedure", "-p", help="Limit to one procedure id."),
           fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
           out: Path = typer.Option(None, "-o", "--out", help="Output file (default audit.FORMAT)."),
-          by: str = typer.Option("system:cli", "--by", help=BY_HELP)) -> None:
+          by: str = typer.Option("system:cli", "--by", help=BY_HELP),
+          paper: str = typer.Option("A4", "--paper", help=PAPER_HELP)) -> None:
     """Audit-log verification, uniformity matrix, timelines and refused requests, for commanders."""
-    _render("audit", procedure, fmt, out, by, f"audit-{procedure}" if procedure else "audit")
+    _render("audit", procedure, fmt, out, by, f"audit-{procedure}" if procedure else "audit", paper)
 
 
 @report_app.command("verify-receipts")

@@ -48,6 +48,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 FORMATS = ("html", "pdf")
 KINDS = ("findings", "process", "audit")
+PAPERS = ("A4", "Letter")
 Clock = Callable[[], datetime]
 
 
@@ -238,6 +239,8 @@ def write_documents(ws: Workspace, docs: Sequence[tuple[Document, str, Path]], b
     for fmt in {fmt for _, fmt, _ in docs}:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper size {paper!r}; one of {', '.join(PAPERS)}")
     pdf_jobs = [(doc, path) for doc, fmt, path in docs if fmt == "pdf"]
     pdfs = dict(zip((id(doc) for doc, _ in pdf_jobs),
                     print_pdfs([(doc.html, doc.generated_at) for doc, _ in pdf_jobs], paper)
@@ -251,14 +254,14 @@ def write_documents(ws: Workspace, docs: Sequence[tuple[Document, str, Path]], b
 
 
 def render_report(ws: Workspace, kind: str, subject: str | None, fmt: str, out: Path, by: str,
-                  clock: Clock = utc_clock) -> Path:
+                  clock: Clock = utc_clock, paper: str = "A4") -> Path:
     """Render one report in one format to ``out`` and record it."""
     doc = build_document(ws, kind, subject, clock)
-    return write_documents(ws, [(doc, fmt, out)], by)[0]
+    return write_documents(ws, [(doc, fmt, out)], by, paper)[0]
 
 
 def render_all(ws: Workspace, out_dir: Path, by: str, formats: Sequence[str] = FORMATS,
-               clock: Clock = utc_clock) -> list[Path]:
+               clock: Clock = utc_clock, paper: str = "A4") -> list[Path]:
     """Every report of the workspace, in every format, under ``out_dir``.
 
     The findings report of every case, the written process of every approved version, then
@@ -270,9 +273,10 @@ def render_all(ws: Workspace, out_dir: Path, by: str, formats: Sequence[str] = F
                                .order_by(ProcedureVersion.procedure_id, ProcedureVersion.version)))
     docs = [build_document(ws, "findings", cid, clock) for cid in case_ids]
     docs += [build_document(ws, "process", f"{pid}@{fp}", clock) for pid, fp in versions]
-    written = write_documents(ws, [(d, f, out_dir / f"{d.stem}.{f}") for d in docs for f in formats], by)
+    written = write_documents(ws, [(d, f, out_dir / f"{d.stem}.{f}") for d in docs for f in formats], by, paper)
     audit_doc = build_document(ws, "audit", None, clock)
-    return written + write_documents(ws, [(audit_doc, f, out_dir / f"{audit_doc.stem}.{f}") for f in formats], by)
+    return written + write_documents(ws, [(audit_doc, f, out_dir / f"{audit_doc.stem}.{f}") for f in formats],
+                                     by, paper)
 
 
 # -- receipts -------------------------------------------------------------------------------
