@@ -196,6 +196,36 @@ def append_checkpoint_file(key_dir: Path, idx: int, time: str, note: str) -> Non
         os.fsync(f.fileno())
 
 
+def last_filed_index(path: Path, tail: int = 65536) -> int:
+    """Highest checkpoint number in ``checkpoints.log`` (-1 if none), reading only its tail.
+
+    Called at every checkpoint, so it must not get slower as the file grows. A torn last
+    line (a crash mid-write) is terminated with a newline so the next entry starts cleanly;
+    the verifier will still report the torn line as malformed.
+    """
+    if not path.exists():
+        return -1
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - tail))
+        chunk = f.read()
+    if chunk and not chunk.endswith(b"\n"):
+        with open(path, "ab") as f:
+            f.write(b"\n")
+    lines = chunk.split(b"\n")
+    if size > tail:
+        lines = lines[1:]          # the first line of the chunk may be cut
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["checkpoint"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    if size > tail:                # nothing readable in the tail: fall back to a full scan
+        found = [e.idx for e in read_checkpoint_file(path) if isinstance(e, FileCheckpoint)]
+        return max(found, default=-1)
+    return -1
+
+
 def read_checkpoint_file(path: Path) -> Iterator[FileCheckpoint | str]:
     """Entries of a ``checkpoints.log``; a malformed line yields an error string instead."""
     if not path.exists():

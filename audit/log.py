@@ -231,11 +231,7 @@ class AuditLog:
 
     def _sync_checkpoint_file(self) -> None:
         """Append to checkpoints.log the committed checkpoints it does not have yet."""
-        path = self.key_dir / cps.CHECKPOINTS_FILE
-        have = -1
-        for entry in cps.read_checkpoint_file(path):
-            if isinstance(entry, cps.FileCheckpoint):
-                have = max(have, entry.idx)
+        have = cps.last_filed_index(self.key_dir / cps.CHECKPOINTS_FILE)
         with self.engine.connect() as conn:
             missing = conn.execute(select(audit_checkpoint).where(audit_checkpoint.c.idx > have)
                                    .order_by(audit_checkpoint.c.idx)).all()
