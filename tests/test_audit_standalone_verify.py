@@ -36,7 +36,7 @@ class Exported:
         # -I: isolated mode, and cwd far from the repository: nothing of `audit` is importable.
         return subprocess.run([sys.executable, "-I", str(self.script), str(out or self.out),
                                *args], cwd=self.script.parent, capture_output=True, text=True,
-                              timeout=60)
+                              timeout=60, check=False)
 
     def problems(self, *args: str) -> list[str]:
         res = self.run(*args)
