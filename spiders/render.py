@@ -8,6 +8,7 @@ full-page screenshot. A render failure keeps the raw capture and records why.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import scrapy
@@ -38,6 +39,11 @@ def is_html(response: Response) -> bool:
     return b"html" in (response.headers.get(b"Content-Type") or b"text/html").lower()
 
 
+#: Every render gets a browser context of its own, never reused: a context closed after one
+#: page must not be found again by a later request with the same name.
+_CONTEXT_NUMBERS = itertools.count(1)
+
+
 class RenderMixin:
     """Adds ``render_request`` and its callbacks to a spider that has ``render: bool``."""
 
@@ -50,7 +56,7 @@ class RenderMixin:
         return scrapy.Request(
             url, callback=self.rendered, errback=self.render_failed, dont_filter=True,
             meta={"playwright": True, "playwright_include_page": True,
-                  "playwright_context": f"capture-{capture.key}",
+                  "playwright_context": f"capture-{next(_CONTEXT_NUMBERS)}",
                   "playwright_context_kwargs": {"java_script_enabled": True, "accept_downloads": False,
                                                 "service_workers": "block"},
                   "playwright_page_methods": [

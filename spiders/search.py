@@ -45,6 +45,7 @@ class SearchSpider(RenderMixin, scrapy.Spider):
         self.max_results = int(max_results)
         self.context = context
         self.render = render not in (False, "0", "false", "no") and (context is None or context.render)
+        self.requested: set[str] = set()  # a URL found by two queries is captured once
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for query, found_by in self.queries:
@@ -77,9 +78,10 @@ class SearchSpider(RenderMixin, scrapy.Spider):
         for rank, result in enumerate(kept, 1):
             url = str(result.get("url", ""))
             result_key = f"result:{url}"
-            if urlsplit(url).scheme not in ("http", "https") or (
+            if urlsplit(url).scheme not in ("http", "https") or result_key in self.requested or (
                     self.context is not None and self.context.is_captured(result_key)):
                 continue
+            self.requested.add(result_key)
             meta = {"query": query, "rank": rank, "engine": result.get("engine"),
                     "snippet": str(result.get("content", ""))[:1000],
                     "result_title": str(result.get("title", ""))[:300],

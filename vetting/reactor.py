@@ -18,7 +18,14 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:
     """Install the asyncio reactor, run ``main()`` to completion, return its result or raise."""
+    import warnings
+
+    from scrapy.exceptions import ScrapyDeprecationWarning
     from scrapy.utils.reactor import install_reactor
+
+    # Deprecation notices are for developers (pytest shows them); they would break the
+    # investigator's progress display.
+    warnings.filterwarnings("ignore", category=ScrapyDeprecationWarning)
 
     install_reactor(ASYNCIO_REACTOR)
     from twisted.internet import reactor

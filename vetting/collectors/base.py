@@ -222,9 +222,20 @@ class Collector(ABC):
         """Run one spider inside the process's reactor and fail the step on spider errors."""
         from scrapy.crawler import AsyncCrawlerRunner
 
+        import asyncio
+
         runner = AsyncCrawlerRunner(ctx.scrapy_settings())
         crawler = runner.create_crawler(spider_cls)
-        await runner.crawl(crawler, context=ctx, **spider_kwargs)
+        task = runner.crawl(crawler, context=ctx, **spider_kwargs)
+        # CLOSESPIDER_TIMEOUT ends a slow step; this backstop ends one that hangs while closing
+        # (a browser page that never settles), so a step can fail and be retried, never stall.
+        limit = ctx.step.limits.timeout_seconds + 120
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=limit)
+        except TimeoutError:
+            await crawler.stop_async()
+            ctx.close()
+            raise StepFailed(f"the step did not finish within {limit:.0f} s and was stopped") from None
         stats = crawler.stats.get_stats() if crawler.stats else {}
         ctx.close()
         problems = list(ctx.errors)

@@ -1,0 +1,83 @@
+"""`vet demo`: the whole chain on the demo web, checked end to end (one run, many assertions)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, vet
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = vet("demo", "--out", str(out), timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    (out / "stdout.txt").write_text(result.stdout)
+    return out
+
+
+def rows(demo: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(demo / "workspace" / "vetting.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_every_case_complete_and_uniform(demo: Path) -> None:
+    cases = rows(demo, "SELECT candidate_id, status FROM 'case' ORDER BY candidate_id")
+    assert len(cases) >= 3 and all(status == "complete" for _, status in cases)
+    steps = rows(demo, "SELECT case_id, group_concat(step_id, ',') FROM (SELECT * FROM steprun ORDER BY position) "
+                       "GROUP BY case_id")
+    assert len({s for _, s in steps}) == 1  # the identical step list for everyone
+    assert "uniform: every case ran the procedure's steps in order" in (demo / "stdout.txt").read_text()
+    assert vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=demo / "workspace").returncode == 0
+
+
+def test_no_input_recorded_for_the_candidate_without_usernames(demo: Path) -> None:
+    states = Counter(s for (s,) in rows(demo, "SELECT status FROM steprun"))
+    assert states["no_input"] >= 1 and states["failed"] == 0
+
+
+def test_every_collector_and_guard_decision_shows(demo: Path) -> None:
+    kinds = Counter(f"{k}:{o}" for k, o in rows(demo, "SELECT kind, outcome FROM item"))
+    for expected in ("page:captured", "account:exists", "account:missing", "account:indeterminate",
+                     "account:not_checked", "account:refused", "account:not_public", "account:blocked",
+                     "search_query:captured", "search_result:captured"):
+        assert kinds[expected] >= 1, (expected, kinds)
+    reasons = {r for (r,) in rows(demo, "SELECT reason FROM item WHERE outcome IN ('refused','not_checked','indeterminate')")}
+    assert any(r.startswith("robots.txt") for r in reasons), reasons
+    assert any("GET and HEAD only" in r for r in reasons), reasons
+    assert any("protected" in r for r in reasons), reasons
+    assert any("unreliable" in r for r in reasons), reasons
+
+
+def test_evidence_is_valid_warc_and_audit_verifies(demo: Path) -> None:
+    warcs = sorted((demo / "workspace" / "evidence" / "warc").rglob("*.warc.gz"))
+    assert warcs
+    check = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", "-v", *map(str, warcs)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert "digest pass" in check.stdout and "sha256" not in check.stderr
+    result = vet("audit", "verify", workspace=demo / "workspace")
+    assert result.returncode == 0, result.stdout
+
+
+def test_screenshots_and_rendered_text(demo: Path) -> None:
+    artifacts = [json.loads(a) for (a,) in rows(demo, "SELECT artifacts_json FROM item WHERE kind='page' AND outcome='captured'")]
+    assert all({"response", "dom", "screenshot", "text"} <= {x["kind"] for x in arts} for arts in artifacts)
+    # JS-rendered profile text is only in the rendered DOM, and it reached the item's text
+    texts = [t for (t,) in rows(demo, "SELECT text FROM item WHERE kind='page' AND outcome='captured'")]
+    assert any(len(t) > 200 for t in texts)
+
+
+def test_decisions_of_every_kind(demo: Path) -> None:
+    decisions = Counter(d for (d,) in rows(demo, "SELECT decision FROM decision"))
+    assert decisions["validated"] >= 3 and decisions["rejected"] >= 1 and decisions["unverifiable"] >= 1
+    assert rows(demo, "SELECT count(*) FROM concurrence")[0][0] >= 2
+    levels = Counter(level for (level,) in rows(demo, "SELECT identity_level FROM assessment"))
+    assert levels["confirmed"] >= 1 and levels["possible"] >= 1
