@@ -132,7 +132,7 @@ def test_find_protected(text: str, characteristic: str, found: str) -> None:
         "3 years ago",
         "email me",  # "male" inside a word
         "a racing bike",
-        "the gayety theatre"[:0] + "Gaynor street",
+        "Gaynor street",
         "transit authority",
         "praise the report",
         "black truck, white fence",
@@ -196,9 +196,7 @@ def test_bias_speech_flags_keep_their_words_and_nothing_else() -> None:
 
 # --- property: a protected term outside a keep span never survives -----------------------------
 
-FILLER = ("the weather was nice today we walked to the park with coffee and a truck after the "
-          "meeting report about bicycle garden music dinner lunch yesterday tomorrow office "
-          "window paper notebook").split()
+FILLER = ["the", "weather", "was", "nice", "today", "we", "walked", "to", "the", "park", "with", "coffee", "and", "a", "truck", "after", "the", "meeting", "report", "about", "bicycle", "garden", "music", "dinner", "lunch", "yesterday", "tomorrow", "office", "window", "paper", "notebook"]
 SEPARATORS = [", ", ". ", "; ", "! ", "\n", " : ", "? "]
 ACCENTS = {"a": "á", "e": "é", "i": "í", "o": "ó", "u": "ú", "n": "ñ", "c": "ç"}
 
