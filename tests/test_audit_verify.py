@@ -479,3 +479,32 @@ def test_field_of_the_wrong_type(world: World) -> None:
     probs = world.problems()
     assert probs[0][0] == "event 8" and probs[0][1].startswith("fields cannot be serialized")
     assert probs[1:] == []    # the stored leaf stands in for the tree
+
+
+def test_verify_memory_does_not_grow_with_the_log(tmp_path: Path) -> None:
+    """Streaming, not loading: the verifier's peak Python allocation over a log ten times
+    longer stays about the same (tracemalloc counts bytes, so this is not a timing test)."""
+    import tracemalloc
+
+    log = AuditLog(create_engine(f"sqlite:///{tmp_path / 'm.db'}"), tmp_path / "k", "v/mem")
+    log.create_schema()
+
+    def grow_to(n: int) -> None:
+        log.append_many([("request.allowed", "collector:pages/0.1.0", "case-1", f"i-{i}",
+                          {"url": f"https://example.test/{i}", "pad": "x" * 200})
+                         for i in range(log.size(), n)])
+        log.checkpoint()
+
+    def peak() -> int:
+        tracemalloc.start()
+        report = verify_log(log.engine, log.key_dir)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert report.ok
+        return top
+
+    grow_to(8_000)             # several fetch batches already
+    small = peak()
+    grow_to(32_000)
+    large = peak()
+    assert large < small * 1.15, (small, large)
