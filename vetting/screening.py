@@ -509,10 +509,16 @@ def check_categories(categories: Iterable[Category]) -> list[RuleProblem]:
 def compile_categories(categories: Iterable[Category]) -> CompiledCategories:
     """Compile every rule once; raise :class:`CategoryError` listing every problem."""
     cats = tuple(categories)
-    problems = check_categories(cats)
+    problems = _checked(cats)
     if problems:
         raise CategoryError(problems)
     return _compile(cats)
+
+
+@lru_cache(maxsize=32)
+def _checked(cats: tuple[Category, ...]) -> tuple[RuleProblem, ...]:
+    # screen() may be handed the same raw categories for every item of a case: check once
+    return tuple(check_categories(cats))
 
 
 @lru_cache(maxsize=32)
