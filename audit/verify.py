@@ -110,21 +110,30 @@ class _CheckpointClaim:
 
 def _check_checkpoints(engine: Engine, key_dir: Path, public_key: Ed25519PublicKey | None,
                        out: _Problems, report: VerifyReport) -> list[_CheckpointClaim]:
-    """Signatures, origins, DB-versus-file agreement; returns the (idx, size, root) claims."""
+    """Signatures, origins, DB-versus-file agreement; returns the (idx, size, root) claims.
+
+    The file is read before the database: a checkpoint is filed only after its row commits,
+    so a checkpoint taken while we verify can never look like one deleted from the database.
+    """
+    file_entries: dict[int, cps.FileCheckpoint] = {}
+    file_problems: list[tuple[str, str]] = []
+    file_path = key_dir / cps.CHECKPOINTS_FILE
+    file_exists = file_path.exists()
+    for entry in cps.read_checkpoint_file(file_path):
+        if isinstance(entry, str):
+            file_problems.append(("checkpoints.log", entry))
+        elif entry.idx in file_entries and file_entries[entry.idx].note != entry.note:
+            file_problems.append((f"checkpoint {entry.idx}",
+                                  "appears twice in checkpoints.log, differently"))
+        else:
+            file_entries[entry.idx] = entry
     with engine.connect() as conn:
         db_rows = {r.idx: r for r in conn.execute(
             select(audit_checkpoint).order_by(audit_checkpoint.c.idx))}
-    file_entries: dict[int, cps.FileCheckpoint] = {}
-    file_path = key_dir / cps.CHECKPOINTS_FILE
-    if not file_path.exists() and db_rows:
+    if not file_exists and db_rows:
         out.add("checkpoints.log", f"missing from {key_dir}")
-    for entry in cps.read_checkpoint_file(file_path):
-        if isinstance(entry, str):
-            out.add("checkpoints.log", entry)
-        elif entry.idx in file_entries and file_entries[entry.idx].note != entry.note:
-            out.add(f"checkpoint {entry.idx}", "appears twice in checkpoints.log, differently")
-        else:
-            file_entries[entry.idx] = entry
+    for where, message in file_problems:
+        out.add(where, message)
 
     claims: list[_CheckpointClaim] = []
     origin: str | None = None
