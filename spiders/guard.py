@@ -499,10 +499,14 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
                 # 3xx left after redirects and 4xx: "unavailable", no restrictions (RFC 9309 2.3.1.3)
             except Exception as exc:  # noqa: BLE001 - any failure: "unreachable" (RFC 9309 2.3.1.4)
                 self._unreachable[netloc] = exception_reason(exc, robotsreq, 0)
-            dfd = self._parsers[netloc]
-            self._parsers[netloc] = parser
-            assert isinstance(dfd, Deferred)
-            dfd.callback(parser)
+            except BaseException:  # cancelled: later requests must not wait forever on this host
+                self._unreachable[netloc] = "robots.txt: fetch cancelled"
+                raise
+            finally:
+                dfd = self._parsers[netloc]
+                self._parsers[netloc] = parser
+                if isinstance(dfd, Deferred) and not dfd.called:
+                    dfd.callback(parser)
         parser = self._parsers[netloc]
         if isinstance(parser, Deferred):
             return await maybe_deferred_to_future(parser)
