@@ -176,7 +176,7 @@ def test_main_serves_in_the_foreground_and_stops_on_sigterm() -> None:
         assert fetch(social + "robots.txt")[0] == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert err == ""
 
@@ -326,8 +326,9 @@ def test_candidates_resolve_and_load(web: DemoWeb, tmp_path: Path) -> None:
         resolved = tmp_path / source.name
         resolved.write_text(web.resolve(source.read_text(encoding="utf-8")), encoding="utf-8")
         data_lines = [ln for ln in resolved.read_text().splitlines() if not ln.startswith("#")]
-        assert not re.search(r"\{(%s)\}" % "|".join(web.placeholders), "\n".join(data_lines))
-        cand, auth = load_candidate_file(resolved)
+        names = "|".join(web.placeholders)
+        assert not re.search(rf"\{{({names})\}}", "\n".join(data_lines))
+        cand, _ = load_candidate_file(resolved)
         auth_file = source.parent / cand.authorization.file  # type: ignore[union-attr]
         assert auth_file.is_file() and cand.full_name in auth_file.read_text()
         for url in cand.profile_urls:
@@ -399,7 +400,7 @@ def test_wildcard_walled_and_blocked_sites(web: DemoWeb) -> None:
     assert status == 401 and "WWW-Authenticate" in headers
     for path in ("/profile/jhale_kc", "/search/people?name=jhale_kc", "/"):
         status, _, body = fetch(web.base_url("blocked") + path)
-        assert status == 403 and "Checking your browser".encode() in body and b"CAPTCHA" in body
+        assert status == 403 and b"Checking your browser" in body and b"CAPTCHA" in body
     status, _, body = fetch(f"{web.base_url('quiet')}/people/cnavarro")
     assert status == 200 and b"ROBOTS_DISALLOWED_TEXT" in body  # served; robots.txt says don't
 

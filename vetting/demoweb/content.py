@@ -7,7 +7,7 @@ source, and a new case is added by editing JSON.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ CANDIDATES_DIR = PACKAGE_DIR / "candidates"
 MANIFESTS_DIR = PACKAGE_DIR / "sites"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Any:
     """Parse ``data/<name>.json`` once (callers must not mutate the result)."""
     return json.loads((DATA_DIR / f"{name}.json").read_text(encoding="utf-8"))

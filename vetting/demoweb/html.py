@@ -46,4 +46,4 @@ def svg_image(label: str, width: int = 480, height: int = 320) -> bytes:
             f'viewBox="0 0 {width} {height}"><title>{text}</title>'
             f'<rect width="100%" height="100%" fill="#d9dde3"/>'
             f'<text x="50%" y="50%" font-size="14" text-anchor="middle" fill="#333">{text}</text>'
-            f"</svg>").encode("utf-8")
+            f"</svg>").encode()

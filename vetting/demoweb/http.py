@@ -93,7 +93,7 @@ class SiteApp:
     title: str = ""
     robots_txt: str = "User-agent: *\nAllow: /\n"
 
-    def __init__(self, context: "SiteContext") -> None:
+    def __init__(self, context: SiteContext) -> None:
         self.context = context
         self._routes: list[tuple[frozenset[str], re.Pattern[str], Handler]] = []
 
@@ -128,7 +128,7 @@ class SiteApp:
 
         return page(self.title, title, body, head)
 
-    def documents(self) -> list["Document"]:
+    def documents(self) -> list[Document]:
         """The public pages this site offers to the demo search index."""
         return []
 
@@ -177,7 +177,8 @@ class DemoServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-stream (size caps, tests reading a few bytes) are normal here.
-        log.debug("demo web: error serving %s", client_address, exc_info=True)
+        # socketserver calls this from inside its ``except`` block, so the exception is current.
+        log.debug("demo web: error serving %s", client_address, exc_info=True)  # noqa: LOG014
 
 
 def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
@@ -189,7 +190,7 @@ def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
         timeout = 15  # idle keep-alive connections do not hold threads for long
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s %s " + format, app.name, self.address_string(), *args)
 
         def _serve(self) -> None:

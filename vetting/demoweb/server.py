@@ -15,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from vetting.demoweb.content import CANDIDATES_DIR, MANIFESTS_DIR
 from vetting.demoweb.http import DemoServer, SiteContext, make_handler, resolve_placeholders
@@ -56,14 +57,14 @@ class DemoWeb:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def __enter__(self) -> "DemoWeb":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def start(self) -> "DemoWeb":
+    def start(self) -> Self:
         """Bind every site, then serve each in a daemon thread; returns once all are listening."""
         if self._servers:
             raise DemoWebError("the demo web is already running")

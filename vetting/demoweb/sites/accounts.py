@@ -15,8 +15,16 @@ from typing import Any
 from urllib.parse import quote
 
 from vetting.demoweb.html import esc, esc_text, svg_image, time_tag
-from vetting.demoweb.http import (Document, Request, Response, SiteApp, SiteContext, html_response,
-                                  json_response, redirect)
+from vetting.demoweb.http import (
+    Document,
+    Request,
+    Response,
+    SiteApp,
+    SiteContext,
+    html_response,
+    json_response,
+    redirect,
+)
 
 _ACCOUNT = r"(?P<account>[\w.\-]{1,64})"
 

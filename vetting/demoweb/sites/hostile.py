@@ -11,8 +11,15 @@ from collections.abc import Iterator
 
 from vetting.demoweb.gzipbomb import bomb
 from vetting.demoweb.html import esc
-from vetting.demoweb.http import (MAX_RESPONSE_SECONDS, Request, Response, SiteApp, SiteContext,
-                                  html_response, redirect)
+from vetting.demoweb.http import (
+    MAX_RESPONSE_SECONDS,
+    Request,
+    Response,
+    SiteApp,
+    SiteContext,
+    html_response,
+    redirect,
+)
 
 HUGE_BYTES = 50 * 1024 * 1024
 SLOW_SECONDS = 20.0

@@ -9,8 +9,15 @@ page (``pageno``). No rate limit: the demo never needs to back off.
 
 from __future__ import annotations
 
-from vetting.demoweb.http import (Request, Response, SiteApp, SiteContext, html_response,
-                                  json_response, text_response)
+from vetting.demoweb.http import (
+    Request,
+    Response,
+    SiteApp,
+    SiteContext,
+    html_response,
+    json_response,
+    text_response,
+)
 from vetting.demoweb.searchindex import SearchIndex
 
 PAGE_SIZE = 10

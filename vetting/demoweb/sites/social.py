@@ -13,8 +13,16 @@ from urllib.parse import quote
 
 from vetting.demoweb.content import load
 from vetting.demoweb.html import esc, svg_image
-from vetting.demoweb.http import (Document, Request, Response, SiteApp, SiteContext, html_response,
-                                  json_response, redirect)
+from vetting.demoweb.http import (
+    Document,
+    Request,
+    Response,
+    SiteApp,
+    SiteContext,
+    html_response,
+    json_response,
+    redirect,
+)
 
 _HANDLE = r"(?P<handle>[\w.\-]{1,64})"
 
