@@ -367,6 +367,11 @@ def decide_host(host: Host, profile: str, resolver: ResolveFn | None = None) -> 
         return Decision(False, f"address: {host.name} is metadata")
     if is_localhost_name(host.name):
         candidates: tuple[str, ...] = ("127.0.0.1", "::1")
+    elif profile == "loopback":
+        # The demo/test profile resolves no names: a lookup would send a DNS query off the
+        # machine, and only loopback literals and localhost can be allowed anyway.
+        return Decision(False, f"address: {host.name} is not a loopback address (network profile loopback "
+                               f"resolves no names)")
     else:
         try:
             candidates = tuple((resolver or getaddrinfo_addresses)(host.name, host.port))

@@ -317,3 +317,9 @@ def test_classify_reports_embedding() -> None:
     c = classify("64:ff9b::a9fe:a9fe")
     assert (c.category, c.via, str(c.embedded)) == ("metadata", "NAT64", "169.254.169.254")
     assert classify("fe80::1%eth0").category == "link-local"
+
+
+def test_loopback_profile_resolves_no_names() -> None:
+    decision = decide_url("http://site.example/", "loopback", resolver=no_dns)
+    assert decision.reason == "address: site.example is not a loopback address (network profile loopback resolves no names)"
+    assert decide_url("http://localhost:8000/", "loopback", resolver=no_dns).allowed
