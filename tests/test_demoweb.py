@@ -363,6 +363,26 @@ def test_sherlock_manifest_resolves(web: DemoWeb) -> None:
             assert "{}" in entry["url"] and entry["url"].startswith("http://127.")
 
 
+def test_sherlock_entries_answer_as_their_error_type_says(web: DemoWeb) -> None:
+    doc = json.loads(web.resolve(web.sherlock_manifest_path().read_text(encoding="utf-8")))
+    random_name = "zz" + uuid.uuid4().hex[:12]
+    for name, e in doc.items():
+        if name.startswith("$") or name == "EveryName":
+            continue
+        check = e.get("urlProbe", e["url"])
+        status, _, body = fetch(check.replace("{}", e["username_claimed"]))
+        assert 200 <= status < 300, name
+        status, headers, body = fetch(check.replace("{}", random_name))
+        if e["errorType"] == "status_code":
+            assert status >= 400, name
+        elif e["errorType"] == "message":
+            assert e["errorMsg"].encode() in body, name
+        else:
+            assert 300 <= status < 400 and headers["Location"] == e["errorUrl"], name
+    status, _, _ = fetch(doc["EveryName"]["url"].replace("{}", random_name))
+    assert status == 200  # the wildcard "claims" every name
+
+
 def _check(web: DemoWeb, site: dict[str, Any], account: str) -> tuple[int, bytes]:
     url = web.resolve(site["uri_check"]).replace("{account}", account)
     if site.get("post_body"):

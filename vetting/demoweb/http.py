@@ -9,6 +9,7 @@ and silence on stderr (the demo runs inside test suites and the ``vet demo`` con
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 import socketserver
@@ -19,6 +20,8 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from vetting.demoweb.html import page
 
 log = logging.getLogger("vetting.demoweb")
 
@@ -66,8 +69,6 @@ def text_response(body: str, status: int = 200) -> Response:
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    import json
-
     return Response(status, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"),
                     "application/json; charset=utf-8")
 
@@ -124,8 +125,6 @@ class SiteApp:
 
     def page(self, title: str, body: str, head: str = "") -> str:
         """A complete HTML page in the site's simple house style (``body`` is trusted markup)."""
-        from vetting.demoweb.html import page
-
         return page(self.title, title, body, head)
 
     def documents(self) -> list[Document]:
