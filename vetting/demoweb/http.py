@@ -27,6 +27,8 @@ log = logging.getLogger("vetting.demoweb")
 
 #: Longest any request may keep a handler thread busy (slow and endless endpoints included).
 MAX_RESPONSE_SECONDS = 30.0
+#: Largest request body a demo site reads (only form-style lookups send one).
+MAX_REQUEST_BODY = 1_000_000
 
 
 @dataclass
@@ -194,8 +196,15 @@ def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(min(length, 1_000_000)) if length > 0 else b""
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_REQUEST_BODY:
+                self.close_connection = True
+                self._send(text_response("request body too large or malformed", 413))
+                return
+            body = self.rfile.read(length) if length else b""
             req = Request(self.command, parts.path or "/", parse_qs(parts.query, keep_blank_values=True),
                           self.headers, body, base_url)
             try:
@@ -212,6 +221,10 @@ def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
             for k, v in resp.headers:
                 self.send_header(k, v)
             streamed = not isinstance(resp.body, (bytes, bytearray))
+            if streamed:
+                # A stream may be cut short (time cap, stop): never reuse its connection.
+                self.close_connection = True
+                self.send_header("Connection", "close")
             if not streamed:
                 self.send_header("Content-Length", str(len(resp.body)))  # type: ignore[arg-type]
             elif resp.length is not None:
