@@ -221,16 +221,16 @@ def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
             for k, v in resp.headers:
                 self.send_header(k, v)
             streamed = not isinstance(resp.body, (bytes, bytearray))
-            if streamed:
+            if not streamed:
+                self.send_header("Content-Length", str(len(resp.body)))  # type: ignore[arg-type]
+            else:
                 # A stream may be cut short (time cap, stop): never reuse its connection.
                 self.close_connection = True
                 self.send_header("Connection", "close")
-            if not streamed:
-                self.send_header("Content-Length", str(len(resp.body)))  # type: ignore[arg-type]
-            elif resp.length is not None:
-                self.send_header("Content-Length", str(resp.length))
-            else:
-                self.send_header("Transfer-Encoding", "chunked")
+                if resp.length is not None:
+                    self.send_header("Content-Length", str(resp.length))
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             if self.command == "HEAD":
                 _close(resp.body)
