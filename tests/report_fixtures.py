@@ -33,8 +33,8 @@ SECOND = "Sgt. Lee Park"
 HOSTILE_TEXT = ('I was pointing my rifle at the fence. <script>alert(1)</script>'
                 '<img src=x onerror=alert(2)><a href="javascript:alert(3)">x</a>'
                 '<style>body{display:none}</style><div style="position:fixed;top:0;left:0;width:100%;'
-                'height:100%;background:red">')
-HOSTILE_TITLE = 'Range </title><script>alert(4)</script><b onmouseover=alert(5)>day'
+                'height:100%;background:red"> \u202egnp.exe ' + "W" * 400 + ' <!-- unclosed comment <table><tr><td>')
+HOSTILE_TITLE = 'Range </title><script>alert(4)</script><b onmouseover=alert(5)>day \u202e' + "M" * 200
 GUN = "Me at the lake last summer, pointing my rifle at the neighbours' dog for fun."
 CLEAN = "Volunteered at the food bank with the youth league this weekend."
 DRUGS = "Friday night: keg stand, then a bong in the parking lot before my shift."
