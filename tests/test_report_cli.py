@@ -80,3 +80,23 @@ def test_refusals_and_bad_input(built: Built, vet, tmp_path: Path) -> None:  # t
     assert vet("process", "nope", "-o", str(tmp_path / "y.html")).exit_code == 1
     assert vet("audit", "--format", "docx").exit_code == 2
     assert vet("verify-receipts", str(tmp_path / "missing.html")).exit_code == 2
+
+
+def test_mounting_works_whatever_the_import_order() -> None:
+    """``vetting.cli`` may import ``report_app`` at its top: no circular-import failure."""
+    import subprocess
+    import sys
+
+    code = ("import vetting.report_cli as rc, vetting.cli as cli; "
+            "cli.app.add_typer(rc.report_app, name='report'); print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_missing_workspace_is_a_clear_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vetting.cli
+
+    monkeypatch.setattr(vetting.cli.state, "workspace", tmp_path / "nowhere")
+    result = runner.invoke(report_app, ["audit", "-o", str(tmp_path / "a.html")])
+    assert result.exit_code == 1 and "no workspace" in result.output
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "a.html").exists()

@@ -6,11 +6,30 @@ few lines over :mod:`vetting.reports`; every file written is a ``report.rendered
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
-from vetting.cli import handles_errors
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(fn: F) -> F:
+    """``vetting.cli.handles_errors``, looked up at call time.
+
+    ``vetting.cli`` imports this module to mount ``report_app``; importing it back at module
+    level would make the result depend on where that import sits in ``cli.py``.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from vetting.cli import handles_errors as real
+
+        return real(fn)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
                          no_args_is_help=True)
