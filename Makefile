@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 DEMO_OUT ?= demo-output
 
-.PHONY: deps venv chromium test demo bench lint clean
+.PHONY: deps venv chromium postgres test demo bench lint clean
 
 deps: venv chromium
 
@@ -23,7 +23,11 @@ $(VENV)/.installed: pyproject.toml
 chromium:
 	@[ -x /usr/bin/chromium ] || [ -n "$$VETTING_CHROMIUM" ] || { $(APT) update -qq && $(APT) install -y -qq chromium; }
 
-test: deps
+# The tests start a private PostgreSQL server of their own (Unix socket only).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq postgresql; }
+
+test: deps postgres
 	$(BIN)/pytest -q
 
 demo: deps

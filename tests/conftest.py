@@ -56,3 +56,13 @@ def demo_web():
 
     with DemoWeb() as web:
         yield web
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server (Unix socket only) for the whole session."""
+    from pg import PrivatePostgres
+
+    server = PrivatePostgres()
+    yield server
+    server.stop()

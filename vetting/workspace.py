@@ -83,6 +83,8 @@ class Workspace:
 
     @classmethod
     def _create(cls, root: Path, database_url: str | None) -> Workspace:
+        if database_url:
+            cls._refuse_foreign_database(database_url)
         root.mkdir(parents=True, exist_ok=True)
         ws = cls(root, database_url)
         ws.id = str(uuid.uuid4())
@@ -107,6 +109,22 @@ class Workspace:
                   payload={"toolkit_version": __version__})
         ws.audit.checkpoint()
         return ws
+
+    @staticmethod
+    def _refuse_foreign_database(database_url: str) -> None:
+        """Before anything is written: a database already holding a workspace is refused."""
+        from sqlalchemy import inspect, text
+
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                if inspect(conn).has_table("meta"):
+                    row = conn.execute(text("SELECT value FROM meta WHERE key='workspace_id'")).first()
+                    if row:
+                        raise WorkspaceError(f"the database at {database_url} already belongs to workspace "
+                                             f"{row[0]}")
+        finally:
+            engine.dispose()
 
     def _check_database(self) -> None:
         from sqlalchemy import text

@@ -1,0 +1,58 @@
+"""The workspace on PostgreSQL (VETTING_DATABASE_URL): the same behaviour as on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from conftest import vet
+from test_engine import Flaky, local_procedure
+from vetting.approvals import approve
+from vetting.candidates import CandidateInput, add_candidate
+from vetting.engine import open_case, run_case, step_runs
+from vetting.uniformity import check_uniformity
+from vetting.workspace import Workspace, WorkspaceError
+
+
+def test_workspace_runs_and_verifies_on_postgres(tmp_path: Path, postgres, auth_file: Path, monkeypatch) -> None:
+    url = postgres.new_database()
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    assert ws.engine.dialect.name == "postgresql" and not (tmp_path / "ws" / "vetting.db").exists()
+    approve(ws, local_procedure(tmp_path), "Capt. Rao")
+    add_candidate(ws, CandidateInput(full_name="Jane Doe", usernames=["janed"],
+                                     authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv. Lee")
+    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    case = asyncio.run(run_case(ws, open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
+    assert case.status == "complete"
+    assert [r.status for r in step_runs(ws, case.id)] == ["no_input", "completed", "completed"]
+    assert check_uniformity(ws, "kcpd-261-1-preemployment").uniform
+    # reopening finds the same workspace in the same database
+    again = Workspace.open(tmp_path / "ws", database_url=url)
+    assert again.id == ws.id
+    # the CLI reaches it through VETTING_DATABASE_URL
+    result = vet("audit", "verify", workspace=tmp_path / "ws", env={"VETTING_DATABASE_URL": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = vet("candidate", "list", workspace=tmp_path / "ws", env={"VETTING_DATABASE_URL": url})
+    assert "jane-doe" in result.stdout
+
+
+def test_audit_rows_cannot_be_changed_on_postgres(tmp_path: Path, postgres) -> None:
+    url = postgres.new_database()
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    with pytest.raises(sqlalchemy.exc.DBAPIError):
+        with ws.engine.begin() as conn:
+            conn.execute(sqlalchemy.text("UPDATE audit_event SET actor = 'someone else'"))
+    with pytest.raises(sqlalchemy.exc.DBAPIError):
+        with ws.engine.begin() as conn:
+            conn.execute(sqlalchemy.text("DELETE FROM audit_event"))
+
+
+def test_database_of_another_workspace_refused_on_postgres(tmp_path: Path, postgres) -> None:
+    url = postgres.new_database()
+    Workspace.open(tmp_path / "a", database_url=url)
+    with pytest.raises(WorkspaceError, match="already belongs to workspace"):
+        Workspace.open(tmp_path / "b", database_url=url)
+    assert not (tmp_path / "b").exists()  # refused before anything was written
