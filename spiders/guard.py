@@ -664,6 +664,84 @@ def _is_main_navigation(playwright_request: Any) -> bool:
         return False
 
 
+# -- the browser's own network (PAC) --------------------------------------------------------------
+
+#: Where the browser sends what it must not fetch: a proxy on the discard port, where nothing
+#: listens, so the request fails without leaving the machine.
+BLOCKING_PROXY = "PROXY 127.0.0.1:9"
+_PAC_REFUSED = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "168.63.129.16/32",
+    "::/127", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+    "2001::/32", "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+)
+_PAC_TEMPLATE = """
+var PROFILE = %(profile)s, ALLOW = %(allow)s, DENY = %(deny)s, REFUSED = %(refused)s;
+var BLOCK = %(block)s;
+function under(h, d) { return h == d || dnsDomainIs(h, "." + d); }
+function FindProxyForURL(url, host) {
+  host = host.toLowerCase();
+  if (host.charAt(0) == "[") host = host.substring(1, host.length - 1);
+  var i, j;
+  for (i = 0; i < DENY.length; i++) if (under(host, DENY[i])) return BLOCK;
+  if (ALLOW.length) {
+    var ok = false;
+    for (i = 0; i < ALLOW.length; i++) if (under(host, ALLOW[i])) ok = true;
+    if (!ok) return BLOCK;
+  }
+  var literal = /^[0-9.]+$/.test(host) || host.indexOf(":") >= 0;
+  var ips;
+  if (host == "localhost" || dnsDomainIs(host, ".localhost")) ips = ["127.0.0.1"];
+  else if (PROFILE == "loopback" && !literal) return BLOCK;
+  else {
+    var resolved = dnsResolveEx(host);
+    if (!resolved) return BLOCK;
+    ips = resolved.split(";");
+  }
+  for (i = 0; i < ips.length; i++) {
+    var ip = ips[i];
+    if (!ip) continue;
+    if (PROFILE == "loopback") {
+      if (!(isInNetEx(ip, "127.0.0.0/8") || isInNetEx(ip, "::1/128") || isInNetEx(ip, "::ffff:127.0.0.0/104")))
+        return BLOCK;
+    } else {
+      for (j = 0; j < REFUSED.length; j++) if (isInNetEx(ip, REFUSED[j])) return BLOCK;
+    }
+  }
+  return "DIRECT";
+}
+"""
+
+
+def browser_pac(profile: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> str:
+    """A proxy auto-config script applying the profile and domain lists inside Chromium.
+
+    Chromium consults it for every request, including each hop of a redirect it follows by
+    itself (which Playwright's routing, and so :func:`playwright_abort_request`, never sees).
+    Refused requests go to :data:`BLOCKING_PROXY` and fail. Stricter than the Python side on
+    IPv6 embeddings: all of 6to4, Teredo and NAT64 are refused.
+    """
+    import json
+
+    return _PAC_TEMPLATE % {
+        "profile": json.dumps(profile), "allow": json.dumps(list(normalise_domains(allow))),
+        "deny": json.dumps(list(normalise_domains(deny))), "refused": json.dumps(list(_PAC_REFUSED)),
+        "block": json.dumps(BLOCKING_PROXY),
+    }
+
+
+def browser_launch_args(profile: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> list[str]:
+    """Chromium flags that route every browser request through :func:`browser_pac`
+    (``<-loopback>`` removes Chromium's implicit proxy bypass for loopback, so the ``public``
+    profile refuses 127.0.0.1 in the browser too)."""
+    import base64
+
+    pac = base64.b64encode(browser_pac(profile, allow, deny).encode()).decode()
+    return [f"--proxy-pac-url=data:application/x-ns-proxy-autoconfig;base64,{pac}",
+            "--proxy-bypass-list=<-loopback>"]
+
+
 # -- the connection's own name resolution --------------------------------------------------------
 
 def _resolver_interfaces() -> tuple[Any, Any]:
@@ -820,14 +898,20 @@ def robots_token(user_agent: str) -> str:
 
 
 def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: Iterable[str],
-                   sink: RequestSink | None, limits: Mapping[str, Any]) -> dict[str, Any]:
+                   sink: RequestSink | None, limits: Mapping[str, Any],
+                   launch_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything a crawl needs to run under the guard, as Scrapy settings (merge at a priority
     above the project's, e.g. ``settings.setdict(guard_settings(...), priority="cmdline")``).
 
     ``limits``: ``max_bytes``, ``timeout_seconds``, ``max_redirects``, ``delay_seconds``,
     ``concurrency_per_domain`` (all optional; defaults 5 MB, 30 s, 5, 1 s, 2), and optionally
     ``warn_bytes`` and ``ca_file`` (trust store for TLS verification).
+
+    ``launch_options`` (Playwright's, e.g. ``spiders.browser.launch_options()``): when given,
+    ``PLAYWRIGHT_LAUNCH_OPTIONS`` is returned with :func:`browser_launch_args` appended, so the
+    browser obeys the same profile and domain lists. ``VETTING_BROWSER_ARGS`` is always returned.
     """
+    allow, deny = list(allow), list(deny)
     if profile not in ("public", "loopback"):
         raise ValueError(f"unknown network profile {profile!r}")
     if not user_agent.strip():
@@ -859,6 +943,13 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
     }
     if limits.get("ca_file"):
         settings["VETTING_TLS_CA_FILE"] = str(limits["ca_file"])
+    browser_args = browser_launch_args(profile, allow, deny)
+    settings["VETTING_BROWSER_ARGS"] = browser_args
+    if launch_options is not None:
+        options = dict(launch_options)
+        options["args"] = [a for a in options.get("args", []) if not a.startswith("--proxy-")] + browser_args
+        options.pop("proxy", None)  # no proxy other than the guard's
+        settings["PLAYWRIGHT_LAUNCH_OPTIONS"] = options
     return settings
 
 

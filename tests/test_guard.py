@@ -485,3 +485,21 @@ def test_guarded_resolver_is_installed_once() -> None:
     reactor = FakeReactor()
     assert guard.install_guarded_resolver(reactor) and guard.install_guarded_resolver(reactor)
     assert reactor.installs == 1 and isinstance(reactor.nameResolver, guard.GuardedNameResolver)
+
+
+def test_guard_settings_put_the_browser_under_the_same_profile() -> None:
+    launch = {"executable_path": "/usr/bin/chromium", "headless": True,
+              "args": ["--no-sandbox", "--proxy-server=http://rotating.example:8080"], "proxy": {"server": "x"}}
+    s = guard_settings("public", UA, ["site.example"], ["bad.example"], None, {}, launch_options=launch)
+    options = s["PLAYWRIGHT_LAUNCH_OPTIONS"]
+    assert "proxy" not in options and "--proxy-server=http://rotating.example:8080" not in options["args"]
+    assert options["args"][0] == "--no-sandbox" and options["args"][1:] == s["VETTING_BROWSER_ARGS"]
+    assert launch["args"] == ["--no-sandbox", "--proxy-server=http://rotating.example:8080"]  # not mutated
+    pac_arg, bypass = s["VETTING_BROWSER_ARGS"]
+    assert bypass == "--proxy-bypass-list=<-loopback>"
+    import base64
+
+    pac = base64.b64decode(pac_arg.split("base64,", 1)[1]).decode()
+    assert 'PROFILE = "public"' in pac and '"bad.example"' in pac and '"site.example"' in pac
+    assert '"169.254.0.0/16"' in pac and '"fc00::/7"' in pac and "PROXY 127.0.0.1:9" in pac
+    assert "PLAYWRIGHT_LAUNCH_OPTIONS" not in guard_settings("public", UA, [], [], None, {})
