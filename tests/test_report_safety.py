@@ -97,3 +97,26 @@ def test_autoescape_is_on_for_every_template() -> None:
         source = (Path(env.loader.searchpath[0]) / name).read_text()  # type: ignore[union-attr]
         assert "|safe" not in source.replace(" ", "") and "autoescapefalse" not in source.replace(" ", "")
     assert "&lt;b&gt;" in env.from_string("{{ x }}").render(x="<b>")
+
+
+def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SVG (which can carry script) or a mislabelled file is never embedded; nor a huge one."""
+    from report_fixtures import Built as B
+    from report_fixtures import add_candidate_case, add_item, new_workspace, png, run_steps, validate
+
+    b = B(new_workspace(tmp_path))
+    add_candidate_case(b, tmp_path, "sam-q", "Sam Q")
+    run_steps(b, "sam-q")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+    validate(b, add_item(b, "sam-q", "svg", "Post one.", screenshot=svg))
+    validate(b, add_item(b, "sam-q", "big", "Post two.", screenshot=png(400, 400, (1, 2, 3))))
+    validate(b, add_item(b, "sam-q", "ok", "Post three.", screenshot=png(8, 8, (9, 9, 9))))
+    import vetting.report_data
+
+    monkeypatch.setattr(vetting.report_data, "MAX_EMBED_BYTES", 1000)
+    soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
+    by_item = {s["data-item"]: s for s in soup.select("section.finding")}
+    assert by_item["item-sam-q-svg"].find("img") is None
+    assert "not a PNG, JPEG or WebP" in by_item["item-sam-q-svg"].get_text()
+    assert by_item["item-sam-q-big"].find("img") is None and "too large" in by_item["item-sam-q-big"].get_text()
+    assert by_item["item-sam-q-ok"].find("img")["src"].startswith("data:image/png;base64,")
