@@ -376,23 +376,19 @@ def test_events_stream_in_order_by_case(log: AuditLog) -> None:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-# Run against AUDIT_TEST_PG_URL if set, else a server on the default local socket if one
-# answers; skipped otherwise. Everything happens in a throwaway schema, dropped afterwards.
-
-PG_URL = os.environ.get("AUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@/postgres")
+# Run against AUDIT_TEST_PG_URL if set, else the suite's private server (tests/pg.py).
+# Everything happens in a throwaway schema, dropped afterwards.
 
 
 @pytest.fixture()
-def pg_engine() -> Iterator[Engine]:
+def pg_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     import uuid
+    pg_url = os.environ.get("AUDIT_TEST_PG_URL") or request.getfixturevalue("postgres").url()
     schema = f"audit_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except Exception as exc:  # noqa: BLE001 - any failure to reach a server means skip
-        pytest.skip(f"no PostgreSQL reachable at {PG_URL}: {type(exc).__name__}")
-    engine = create_engine(PG_URL, connect_args={"options": f"-c search_path={schema}"})
+    admin = create_engine(pg_url, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    engine = create_engine(pg_url, connect_args={"options": f"-c search_path={schema}"})
     try:
         yield engine
     finally:
