@@ -373,3 +373,45 @@ def test_meets_minimum_rejects_unknown_levels() -> None:
 )
 def test_normalize_url(url: str, normal: str) -> None:
     assert normalize_url(url) == normal
+
+
+# --- hostile pages -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://x:99999/", "", "::::", "http://a b/c",
+                                 "javascript:alert(1)", "https://social.example/u/arivera96%"])
+def test_hostile_urls_do_not_crash(url: str) -> None:
+    result = assess("Alex Rivera", url=url, links=[url, "http://[bad"])
+    assert result.level in set(IdentityLevel)
+    assert isinstance(normalize_url(url), str)
+
+
+def test_repeated_contradictions_are_listed_once() -> None:
+    text = "Alex Rivera, alex.rivera@mail.example, @arivera96. " + "I live in Omaha. " * 5000
+    result = assess(text)
+    assert len(result.contradictions) == 1
+    assert result.level == IdentityLevel.PROBABLE
+
+
+def test_contradictions_count_per_class() -> None:
+    # a joke about age twice over is one contradicted class, not two
+    text = "Alex Rivera, alex.rivera@mail.example, @arivera96. I'm 99 years old. I was born in 1927."
+    result = assess(text)
+    assert {c.kind for c in result.contradictions} == {"date_of_birth"}
+    assert len(result.contradictions) == 2
+    assert result.level == IdentityLevel.PROBABLE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I live in Aaaa Bbbb Cccc " * 20_000,  # one long line, many statements
+        "Alex J. " * 60_000,
+        "Rivera, " * 60_000,
+        "8-" * 200_000,
+        "born " * 100_000,
+    ],
+)
+def test_pathological_pages_stay_small(text: str) -> None:
+    result = assess(text)
+    assert len(result.matches) <= 10 and len(result.contradictions) <= 10

@@ -12,10 +12,10 @@ statement that contradicts the candidate's identifiers, and a level:
     strong, and nothing contradicts.
 ``probable``
     two independent identifiers and no contradiction (or three weak ones); or, with
-    contradictions, independent identifiers minus contradictions is at least two.
+    contradictions, independent identifiers minus contradicted classes is at least two.
 ``possible``
     one identifier (a name alone is never more than this), or identifiers minus
-    contradictions is exactly one.
+    contradicted classes is exactly one.
 ``not_attributable``
     nothing matched, or contradictions outweigh the matches.
 
@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
 from vetting.names import FoldedText, fold, fold_text, name_patterns, parse_name
 
@@ -190,6 +190,19 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|igshid|si|ref|ref_src)$", re.IGNORECASE)
 
 
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` that never raises on hostile input ("http://[::1" is just text then)."""
+    raw = url.strip()
+    if "://" not in raw:
+        raw = "http://" + raw.lstrip("/")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a bad port
+        return parts
+    except ValueError:
+        return SplitResult("http", "", raw.split("://", 1)[1], "", "")
+
+
 def normalize_url(url: str) -> str:
     """A comparable form of a URL: no scheme, lower-case host without ``www.``, no default
     port, no trailing slash, no fragment, no tracking parameters, remaining query sorted.
@@ -197,16 +210,9 @@ def normalize_url(url: str) -> str:
     The path keeps its case: many sites' paths are case-sensitive, and a disclosed-account
     match must never come from a near miss.
     """
-    raw = url.strip()
-    if "://" not in raw:
-        raw = "http://" + raw.lstrip("/")
-    parts = urlsplit(raw)
-    host = (parts.hostname or "").lower().rstrip(".")
-    host = host.removeprefix("www.")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
+    parts = _split(url)
+    host = (parts.hostname or "").lower().rstrip(".").removeprefix("www.")
+    port = parts.port
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     if ":" in host:  # IPv6 literal
         netloc = f"[{host}]" + ("" if port in (None, 80, 443) else f":{port}")
@@ -248,6 +254,8 @@ class _Collector:
         self.contradictions: list[Contradiction] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._seen: set[tuple[str, str]] = set()
+        self._contra_counts: dict[tuple[str, str], int] = {}
+        self._contra_seen: set[tuple[str, str]] = set()
 
     def match(self, kind: str, value: str, f: _Field | None, start: int, end: int,
               where: str | None = None) -> None:
@@ -272,8 +280,12 @@ class _Collector:
                    end: int) -> None:
         a, b = f.text.span(start, end)
         where = f"{f.name}:{a}"
-        if any(c.where == where and c.kind == kind for c in self.contradictions):
+        key = (kind, value.casefold())
+        # the same statement repeated is one contradiction, as a repeated name is one identifier
+        if (kind, where) in self._contra_seen or self._contra_counts.get(key, 0) >= 1:
             return
+        self._contra_seen.add((kind, where))
+        self._contra_counts[key] = 1
         self.contradictions.append(
             Contradiction(kind, value, expected, where, _snippet(f.text.original, a, b)))
 
@@ -324,7 +336,8 @@ def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
            page: PageEvidence) -> tuple[IdentityLevel, list[str]]:
     classes = {m.identifier_class for m in matches}
     strong = any(m.strong for m in matches)
-    n, c = len(classes), len(contradictions)
+    # like identifiers, contradictions count per class: "I'm 52" and "born in 1970" are one
+    n, c = len(classes), len({x.kind for x in contradictions})
     listed = ", ".join(sorted(classes)) or "none"
     reasons = [f"independent identifiers matched: {n} ({listed})"]
     if c:
@@ -378,10 +391,7 @@ def _accounts(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field
         out.match("cross_link", page.found_by or "linked from a disclosed account", None, 0, 0,
                   where="linked_from_disclosed")
     for i, link in enumerate(page.links):
-        try:
-            norm = normalize_url(link)
-        except ValueError:
-            continue
+        norm = normalize_url(link)
         if norm in disclosed and not (page_norm and _is_under(page_norm, norm)):
             out.match("cross_link", disclosed[norm], None, 0, 0, where=f"links[{i}]")
     for norm, original in disclosed.items():
@@ -447,7 +457,7 @@ def _usernames(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Fiel
         p = parse_name(n)
         if p:
             name_tokens |= {p.given, *p.middles, *p.surname.split()}
-    parts = urlsplit(page.url if "://" in page.url else "http://" + page.url)
+    parts = _split(page.url)
     segments = [fold(unquote(s)).lstrip("@") for s in parts.path.split("/") if s]
     labels = (parts.hostname or "").lower().split(".")
     for u in {fold(x.strip()).lstrip("@") for x in ids.usernames if x.strip()}:
@@ -478,7 +488,7 @@ def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
         if not p.surname and main is not None and main.surname:
             alias = f"{alias} {main.surname}"  # a bare nickname only counts with the surname
         forms.append(("alias", alias))
-    path = unquote(urlsplit(page.url if "://" in page.url else "http://" + page.url).path)
+    path = unquote(_split(page.url).path)
     slug = _Field("url", fold_text(re.sub(r"[-_.+/]", " ", path)))
     text_spans: list[tuple[int, int]] = []
     for kind, name in forms:
@@ -608,8 +618,9 @@ def _about_the_person(f: _Field, trigger_start: int, trigger: str,
     words = trigger.split()
     if ":" in trigger or (words and words[0] in ("i", "we", "i'm", "im")):
         return True
-    line_start = f.text.folded.rfind("\n", 0, trigger_start) + 1
-    prefix = f.text.folded[line_start:trigger_start]
+    window_start = max(0, trigger_start - 200)  # bounded: a page may be one 2 MB line
+    line_start = f.text.folded.rfind("\n", window_start, trigger_start) + 1 or window_start
+    prefix = f.text.folded[max(line_start, window_start):trigger_start]
     if not prefix.strip(" \t-*•|:>"):
         return True
     if _FIRST_PERSON_TAIL.search(prefix[-40:]):
