@@ -1,0 +1,529 @@
+"""Benchmark of account discovery (issue 4): our toolkit vs Sherlock vs Maigret on one loopback farm.
+Not a test: run it by hand or with `make bench`.
+
+    .venv/bin/python bench/bench_accounts.py [--sites 500] [--latency 0.05] [--concurrency 4]
+                                             [--render-pages 20] [--skip ours,sherlock,maigret,pages]
+
+What it does, and why this way:
+
+* Starts the site farm (``bench/farm.py``) in a process of its own: N sites, each on its own
+  127.x address, 50 ms per response. Only the client should compete for this machine's CPUs.
+* (a) OUR toolkit through the real product path, as an investigator would: a fresh workspace,
+  the shipped procedure reduced to its account-discovery step (``network: loopback``,
+  ``delay_seconds: 0``, ``concurrency_per_domain`` = ``--concurrency``), a ``vetting-sites/1``
+  manifest of the farm, ``vet procedure approve``, ``vet candidate add`` with an
+  authorization file, then ``vet run`` timed as a subprocess. Rendering cannot be switched off
+  by a procedure, so the benchmark username exists on only every 50th site: most verdicts
+  are negatives and only the found profiles are rendered in Chromium. Our run does more per
+  site than the others: robots.txt per host, a health check per site (known account + random
+  name), every response written to WARC and to the evidence store, every request an audit event.
+* (b) Sherlock and (c) Maigret, each from its own venv under /tmp (never the project's), each
+  with a site file of its own format describing the same farm, timed the same way.
+* The render cost: ``vet run`` of a pages step over 20 farm pages served as HTML (rendered in
+  Chromium) and over the same 20 served as text/plain (not rendered); the difference per page.
+
+The third-party tools phone home on start (Sherlock: a GitHub release check and an exclusions
+list; Maigret: a database update check). Nothing may leave 127.0.0.0/8, so they run inside a
+"loopback jail": a ``sitecustomize`` that refuses any socket connection or name lookup outside
+loopback, plus proxy variables pointing at a closed loopback port. What they tried is reported.
+
+Whole-process wall time comes from the parent's clock around the subprocess; peak memory is
+``ru_maxrss`` from ``wait4`` (the largest single process of the tree: Python, or Chromium)
+and, sampled every 100 ms from /proc, the peak sum of RSS over the whole process tree
+(Chromium included; shared pages are counted once per process, so it over-counts).
+Results go to bench/results/accounts.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from farm import known_account, site_address, username_exists  # noqa: E402
+
+USERNAME = "benchuser"
+FOUND_EVERY = 50
+VENVS = {"sherlock": Path("/tmp/bench-sherlock"), "maigret": Path("/tmp/bench-maigret")}
+PACKAGES = {"sherlock": "sherlock-project", "maigret": "maigret"}
+INVESTIGATOR = "Bench Investigator (benchmark, fictional)"
+COMMANDER = "Bench Commander (benchmark, fictional)"
+# Our Scrapy settings cap concurrency over all hosts at this (spiders/settings.py); a
+# procedure can only set the per-domain value.
+OUR_GLOBAL_CAP = 16
+SHERLOCK_WORKERS = 20  # hard-coded in sherlock_project/sherlock.py
+DEAD_PROXY = "http://127.0.0.1:9"  # the discard port, closed: any proxied request fails at once
+FOUND_LINE = re.compile(r"^\[\+\] site\d+: ", re.M)  # Sherlock's and Maigret's line for a hit
+
+JAIL = '''"""Loopback jail for benchmarked third-party tools: no connection or lookup outside 127/8."""
+import ipaddress, os, socket, sys
+
+_LOG = os.environ.get("BENCH_JAIL_LOG")
+
+
+def _note(what):
+    if _LOG:
+        with open(_LOG, "a") as fh:
+            fh.write(what + "\\n")
+
+
+def _loopback(host):
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if host is not None and not _loopback(host if isinstance(host, str) else host.decode()):
+        _note(f"lookup refused: {host}")
+        raise socket.gaierror(socket.EAI_NONAME, f"loopback jail: lookup of {host} refused")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = getaddrinfo
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+
+def _check(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+        _note(f"connect refused: {address[0]}")
+        raise ConnectionRefusedError(f"loopback jail: connection to {address[0]} refused")
+
+
+def connect(self, address):
+    _check(self, address)
+    return _connect(self, address)
+
+
+def connect_ex(self, address):
+    _check(self, address)
+    return _connect_ex(self, address)
+
+
+socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+'''
+
+
+# -- processes and measurement -----------------------------------------------------------
+def tree_rss_kib(root: int) -> int:
+    """Sum of VmRSS over ``root`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                ppid, kib = 0, 0
+                for line in fh:
+                    if line.startswith("PPid:"):
+                        ppid = int(line.split()[1])
+                    elif line.startswith("VmRSS:"):
+                        kib = int(line.split()[1])
+        except OSError:
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = kib
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 1800) -> dict[str, Any]:
+    """Run ``cmd``; its wall time, exit code, ru_maxrss (wait4) and sampled process-tree peak RSS."""
+    peak = [0]
+    with open(log, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                stdin=subprocess.DEVNULL)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.1):
+                peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        killer.cancel()
+        done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall_s": round(wall, 2), "exit": proc.returncode, "maxrss_mib": round(usage.ru_maxrss / 1024, 1),
+            "tree_peak_rss_mib": round(peak[0] / 1024, 1), "user_s": round(usage.ru_utime, 2),
+            "sys_s": round(usage.ru_stime, 2), "log": str(log)}
+
+
+class FarmProcess:
+    """The site farm in a child process: started, waited for until every site listens, stopped."""
+
+    def __init__(self, sites: int, latency: float, lifetime: float):
+        self.args = [sys.executable, str(ROOT / "bench" / "farm.py"), "--sites", str(sites),
+                     "--latency", str(latency), "--username", USERNAME, "--found-every", str(FOUND_EVERY),
+                     "--lifetime", str(lifetime), "--watch-stdin"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def __enter__(self) -> FarmProcess:
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()  # blocks until all sites listen
+        if not line or line[0] != "READY":
+            raise RuntimeError(f"the farm did not start: {line!r}")
+        self.port = int(line[1])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # the farm exits when its stdin closes
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def base(self, i: int) -> str:
+        return f"http://{site_address(i)}:{self.port}"
+
+    def stats(self, reset: bool = False) -> dict[str, Any]:
+        path = "/__farm/reset" if reset else "/__farm/stats"
+        with self.opener.open(f"http://{site_address(0)}:{self.port}{path}", timeout=10) as resp:
+            return json.loads(resp.read())
+
+
+# -- site files in each tool's format ----------------------------------------------------
+def our_manifest(farm: FarmProcess, sites: int) -> dict[str, Any]:
+    return {"format": "vetting-sites/1", "sites": [
+        {"name": f"site{i}", "check_url": f"{farm.base(i)}/u/{{account}}",
+         "profile_url": f"{farm.base(i)}/u/{{account}}",
+         "exists": {"status": [200], "contains": "profile of"},
+         "missing": {"status": [404], "contains": "not found"},
+         "known_account": known_account(i), "category": "bench", "protection": [], "method": "GET"}
+        for i in range(sites)]}
+
+
+def sherlock_data(farm: FarmProcess, sites: int) -> dict[str, Any]:
+    return {f"site{i}": {"errorType": "status_code", "url": f"{farm.base(i)}/u/{{}}",
+                         "urlMain": f"{farm.base(i)}/", "username_claimed": known_account(i)}
+            for i in range(sites)}
+
+
+def maigret_db(farm: FarmProcess, sites: int) -> dict[str, Any]:
+    return {"sites": {f"site{i}": {"checkType": "status_code", "url": f"{farm.base(i)}/u/{{username}}",
+                                   "urlMain": f"{farm.base(i)}/", "usernameClaimed": known_account(i),
+                                   "usernameUnclaimed": "noonewouldeverusethis7", "tags": ["bench"]}
+                      for i in range(sites)},
+            "engines": {}, "tags": ["bench"]}
+
+
+# -- (a) our toolkit ---------------------------------------------------------------------
+def vet(work: Path, *args: str) -> None:
+    cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), *args]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=work)
+
+
+def procedure_for(step_ids: list[str], args: argparse.Namespace, proc_id: str,
+                  extra_steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The shipped procedure with only ``step_ids`` kept, on the loopback profile, no delay."""
+    data = yaml.safe_load((ROOT / "procedures" / "kcpd-261-1.yaml").read_text(encoding="utf-8"))
+    data["id"] = proc_id
+    data["description"] = "BENCHMARK ADAPTATION (loopback site farm). " + data["description"]
+    settings = data["settings"]
+    settings["network"] = "loopback"
+    settings["rate_limit"] = {"delay_seconds": 0, "concurrency_per_domain": args.concurrency}
+    data["steps"] = [s for s in data["steps"] if s["id"] in step_ids] + (extra_steps or [])
+    return data
+
+
+def db_figures(work: Path, step_id: str) -> dict[str, Any]:
+    """Outcomes, renders and the step's own duration, read from the workspace database."""
+    db = sqlite3.connect(work / "workspace" / "vetting.db")
+    try:
+        outcomes = dict(db.execute("select outcome, count(*) from item where step_id=? group by outcome",
+                                   (step_id,)).fetchall())
+        renders = db.execute("select count(*) from item where step_id=? and artifacts_json like ?",
+                             (step_id, '%"screenshot"%')).fetchone()[0]
+        row = db.execute("select started_at, finished_at, status, requests_allowed, requests_refused, error "
+                         "from steprun where step_id=? order by id desc limit 1", (step_id,)).fetchone()
+        audit = db.execute("select count(*) from audit_event").fetchone()[0]
+    finally:
+        db.close()
+    from datetime import datetime
+
+    step_s = None
+    if row and row[0] and row[1]:
+        step_s = round((datetime.fromisoformat(str(row[1])) - datetime.fromisoformat(str(row[0]))).total_seconds(), 2)
+    warc = sum(p.stat().st_size for p in (work / "workspace" / "evidence" / "warc").rglob("*.warc.gz"))
+    return {"outcomes": outcomes, "renders": renders, "step_s": step_s, "step_status": row[2] if row else None,
+            "requests_allowed": row[3] if row else None, "requests_refused": row[4] if row else None,
+            "step_error": row[5] if row else None, "audit_events": audit, "warc_bytes": warc}
+
+
+def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    work.mkdir(parents=True)
+    (work / "sites.json").write_text(json.dumps(our_manifest(farm, args.sites)), encoding="utf-8")
+    proc = procedure_for(["account-discovery"], args, "bench-accounts")
+    proc["steps"][0]["sites"] = "sites.json"
+    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
+    (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+    vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+    vet(work, "candidate", "add", "--name", "Bench Candidate", "--username", USERNAME,
+        "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+    farm.stats(reset=True)
+    cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
+           "bench-candidate", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
+    print(f"  ours: {' '.join(cmd[-6:])}", flush=True)
+    result = measure(cmd, work / "vet-run.log", cwd=work)
+    result["farm"] = farm.stats()
+    result.update(db_figures(work, "account-discovery"))
+    result["found"] = result["outcomes"].get("exists", 0)
+    result["does"] = ("robots.txt per host, health check per site (known account + random name), "
+                      "every response to WARC + evidence store + audit log, found profiles rendered "
+                      "in Chromium, screening")
+    result["concurrency"] = {"per_domain": args.concurrency, "global_cap": OUR_GLOBAL_CAP}
+    return result
+
+
+def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Render cost: a pages step over N HTML pages vs the same N as text/plain, per page."""
+    work.mkdir(parents=True)
+    step = {"id": "bench-pages", "title": "Capture the benchmark pages",
+            "purpose": "Every listed page is captured as served and, for HTML, as rendered.",
+            "collector": "pages", "inputs": "{profile_urls}", "policy": "IV.B.8.a",
+            "limits": {"max_pages": max(25, args.render_pages), "timeout_seconds": 900}}
+    proc = procedure_for([], args, "bench-pages", [step])
+    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
+    (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+    vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+    out: dict[str, Any] = {"pages": args.render_pages}
+    for ext in ("txt", "html"):
+        urls = []
+        for n in range(args.render_pages):
+            urls += ["--url", f"{farm.base(n % args.sites)}/page/{n}.{ext}"]
+        vet(work, "candidate", "add", "--name", f"Pages {ext}", "--username", f"pages{ext}", *urls,
+            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
+               f"pages-{ext}", "--procedure", "bench-pages", "--by", INVESTIGATOR]
+        print(f"  pages: {' '.join(cmd[-6:])}", flush=True)
+        res = measure(cmd, work / f"vet-run-{ext}.log", cwd=work)
+        db = sqlite3.connect(work / "workspace" / "vetting.db")
+        res["renders"] = db.execute("select count(*) from item where found_by like 'profile_urls%' and url like ? "
+                                    "and artifacts_json like ?", (f"%.{ext}", '%"screenshot"%')).fetchone()[0]
+        db.close()
+        out[ext] = res
+    out["render_s_per_page"] = round((out["html"]["wall_s"] - out["txt"]["wall_s"]) / args.render_pages, 3)
+    return out
+
+
+# -- (b) Sherlock, (c) Maigret -----------------------------------------------------------
+def ensure_venv(tool: str) -> Path | None:
+    """The tool's own venv under /tmp (never the project's), created with pip if missing."""
+    venv = VENVS[tool]
+    exe = venv / "bin" / tool
+    if not exe.exists():
+        print(f"  installing {PACKAGES[tool]} into {venv} ...", flush=True)
+        try:
+            subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", PACKAGES[tool]], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            print(f"  could not install {PACKAGES[tool]}: {exc}", flush=True)
+            return None
+    return exe if exe.exists() else None
+
+
+def jailed_env(work: Path, proxies: bool = True) -> dict[str, str]:
+    """The jail on PYTHONPATH; with ``proxies``, also the dead-proxy variables (requests honours
+    ``NO_PROXY=127.0.0.0/8``; aiohttp does not understand a CIDR there, so Maigret gets none)."""
+    jail = work / "jail"
+    jail.mkdir(exist_ok=True)
+    (jail / "sitecustomize.py").write_text(JAIL, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update({"PYTHONPATH": str(jail), "BENCH_JAIL_LOG": str(work / "jail.log"), "HOME": str(work),
+                "NO_COLOR": "1", "TERM": "dumb"})
+    if proxies:
+        env.update({name: DEAD_PROXY for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                                                   "http_proxy", "https_proxy", "all_proxy")})
+        env.update({"NO_PROXY": "127.0.0.0/8,localhost", "no_proxy": "127.0.0.0/8,localhost"})
+    return env
+
+
+def jail_notes(work: Path) -> list[str]:
+    log = work / "jail.log"
+    return sorted(set(log.read_text().splitlines())) if log.exists() else []
+
+
+def run_sherlock(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    exe = ensure_venv("sherlock")
+    if exe is None:
+        return {"skipped": "sherlock-project could not be installed"}
+    work.mkdir(parents=True)
+    (work / "data.json").write_text(json.dumps(sherlock_data(farm, args.sites)), encoding="utf-8")
+    # --ignore-exclusions: do not download the upstream exclusion list; no txt file; found only.
+    cmd = [str(exe), USERNAME, "--json", str(work / "data.json"), "--ignore-exclusions", "--no-color",
+           "--print-found", "--timeout", "30", "--output", str(work / "found.txt"), "--txt"]
+    print(f"  sherlock: {' '.join(cmd[1:])}", flush=True)
+    farm.stats(reset=True)
+    result = measure(cmd, work / "sherlock.log", env=jailed_env(work), cwd=work)
+    result["farm"] = farm.stats()
+    text = (work / "sherlock.log").read_text(errors="replace")
+    result["found"] = len(FOUND_LINE.findall(text))
+    result["jail"] = jail_notes(work) + [line for line in text.splitlines() if "checking for an update" in line]
+    result["concurrency"] = {"workers": SHERLOCK_WORKERS}
+    result["does"] = "one GET per site, status code only; nothing stored but the list of hits"
+    return result
+
+
+def run_maigret(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    exe = ensure_venv("maigret")
+    if exe is None:
+        return {"skipped": "maigret could not be installed"}
+    work.mkdir(parents=True)
+    (work / "db.json").write_text(json.dumps(maigret_db(farm, args.sites)), encoding="utf-8")
+    cmd = [str(exe), USERNAME, "--db", str(work / "db.json"), "--no-autoupdate", "-a",
+           "--no-recursion", "--no-extracting", "--dns-resolver", "threaded", "--no-progressbar",
+           "--no-color", "--timeout", "30", "-n", str(args.maigret_connections),
+           "--folderoutput", str(work / "reports"), "-J", "simple"]
+    print(f"  maigret: {' '.join(cmd[1:])}", flush=True)
+    farm.stats(reset=True)
+    result = measure(cmd, work / "maigret.log", env=jailed_env(work, proxies=False), cwd=work)
+    result["farm"] = farm.stats()
+    text = (work / "maigret.log").read_text(errors="replace")
+    result["found"] = len(FOUND_LINE.findall(text))
+    result["jail"] = jail_notes(work)
+    result["concurrency"] = {"connections": args.maigret_connections}
+    result["does"] = "one GET per site, status code only; JSON report"
+    return result
+
+
+# -- report ------------------------------------------------------------------------------
+def summarize(results: dict[str, Any], args: argparse.Namespace) -> None:
+    sites, lat = args.sites, args.latency
+    expected_found = sum(1 for i in range(sites) if username_exists(i, FOUND_EVERY))
+    results["expected_found"] = expected_found
+    ours = results.get("ours")
+    if ours and "wall_s" in ours:
+        requests = ours["farm"]["counts"].get("robots", 0) + ours["farm"]["counts"].get("account", 0)
+        limit = requests * lat / OUR_GLOBAL_CAP
+        chain = 3 * lat  # robots.txt, then the health checks, then the username: per site, in sequence
+        ours["limit"] = {"requests": requests, "concurrency": OUR_GLOBAL_CAP, "limit_s": round(limit, 2),
+                         "limit_per_domain_only_s": round(max(chain, requests * lat / (sites * args.concurrency)), 2)}
+        ours["vs_limit"] = round(ours["wall_s"] / limit, 1) if limit else None
+        ours["step_vs_limit"] = round(ours["step_s"] / limit, 1) if limit and ours.get("step_s") else None
+        ours["within_2x_of_limit"] = ours["wall_s"] <= 2 * limit
+        sher = results.get("sherlock", {})
+        if "wall_s" in sher:
+            ours["faster_than_sherlock"] = ours["wall_s"] < sher["wall_s"]
+    for tool, workers in (("sherlock", SHERLOCK_WORKERS), ("maigret", args.maigret_connections)):
+        res = results.get(tool, {})
+        if "wall_s" in res:
+            requests = res["farm"]["counts"].get("account", 0) + res["farm"]["counts"].get("robots", 0)
+            res["limit"] = {"requests": requests, "concurrency": workers,
+                            "limit_s": round(requests * lat / workers, 2)}
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = [("tool", "wall s", "step s", "limit s", "peak RSS MiB (proc / tree)", "requests", "found", "renders", "exit")]
+    for tool in ("ours", "sherlock", "maigret"):
+        r = results.get(tool)
+        if not r:
+            continue
+        if "wall_s" not in r:
+            rows.append((tool, "-", "-", "-", "-", "-", "-", "-", r.get("skipped", "not run")))
+            continue
+        counts = r["farm"]["counts"]
+        rows.append((tool, f"{r['wall_s']:.1f}", f"{r.get('step_s') or '-'}", f"{r['limit']['limit_s']}",
+                     f"{r['maxrss_mib']:.0f} / {r['tree_peak_rss_mib']:.0f}",
+                     str(counts.get("robots", 0) + counts.get("account", 0)),
+                     f"{r['found']}/{results['expected_found']}", str(r.get("renders", 0)), str(r["exit"])))
+    pages = results.get("pages")
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    ours = results.get("ours", {})
+    if "vs_limit" in ours:
+        print(f"ours: {ours['vs_limit']}x the limit ({ours['limit']['requests']} requests x "
+              f"{results['latency']} s / {ours['limit']['concurrency']}); within 2x: {ours['within_2x_of_limit']}; "
+              f"faster than Sherlock: {ours.get('faster_than_sherlock')}")
+    if pages and "html" in pages:
+        print(f"render: {pages['pages']} pages html {pages['html']['wall_s']} s ({pages['html']['renders']} renders) "
+              f"vs text {pages['txt']['wall_s']} s -> {pages['render_s_per_page']} s per rendered page")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sites", type=int, default=500, help="sites in the farm and in every site list")
+    p.add_argument("--latency", type=float, default=0.05, help="seconds per response on the farm")
+    p.add_argument("--concurrency", type=int, default=4,
+                   help="our procedure's rate_limit.concurrency_per_domain (1-16)")
+    p.add_argument("--maigret-connections", type=int, default=100, help="Maigret -n (its default: 100)")
+    p.add_argument("--render-pages", type=int, default=20, help="pages in the render-cost measurement")
+    p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages")
+    p.add_argument("--keep", type=Path, help="keep the working files in this folder")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accounts.json")
+    args = p.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-accounts-"))
+    if args.keep and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"sites": args.sites, "latency": args.latency, "username": USERNAME,
+                               "found_every": FOUND_EVERY, "work": str(work),
+                               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                           "platform": platform.platform()}}
+    print(f"account-discovery benchmark: {args.sites} sites, {args.latency * 1000:.0f} ms per response, "
+          f"work in {work}", flush=True)
+    with FarmProcess(args.sites, args.latency, lifetime=3600) as farm:
+        results["farm_port"] = farm.port
+        for name, fn in (("ours", run_ours), ("sherlock", run_sherlock), ("maigret", run_maigret),
+                         ("pages", run_pages)):
+            if name in skip:
+                continue
+            try:
+                results[name] = fn(farm, args, work / name)
+            except Exception as exc:  # noqa: BLE001 - one tool's failure is a result, not the end
+                results[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
+            print(f"  {name}: done", flush=True)
+    summarize(results, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print_table(results)
+    print(f"results: {args.out}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
