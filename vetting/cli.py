@@ -313,10 +313,17 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
     from audit.export import export_log
 
     ws = open_ws(create=False)
-    ws.record("audit.exported", actor=by, payload={"out": str(out)})
+    try:
+        result = export_log(ws.engine, ws.key_dir, out)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    # Recorded after the export it describes, with the root the export carries.
+    ws.record("audit.exported", actor=by, payload={"out": str(out), "tree_size": result.tree_size,
+                                                   "root": result.root.hex() if isinstance(result.root, bytes)
+                                                   else str(result.root)})
     ws.audit.checkpoint()
-    export_log(ws.engine, ws.key_dir, out)
-    typer.echo(f"exported to {out}; verify with: python audit/standalone_verify.py {out}")
+    typer.echo(f"exported {result.events} events to {out}; verify with: python {out}/standalone_verify.py {out}")
 
 
 # -- sites -----------------------------------------------------------------------------------
