@@ -415,3 +415,8 @@ def test_contradictions_count_per_class() -> None:
 def test_pathological_pages_stay_small(text: str) -> None:
     result = assess(text)
     assert len(result.matches) <= 10 and len(result.contradictions) <= 10
+
+
+def test_missing_fields_are_treated_as_empty() -> None:
+    page = PageEvidence(url=None, title=None, text=None, author=None, links=None)  # type: ignore[arg-type]
+    assert assess_identity(alex(), page, as_of=AS_OF).level == IdentityLevel.NOT_ATTRIBUTABLE

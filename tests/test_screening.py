@@ -415,3 +415,8 @@ def test_window_end_does_not_fake_a_word_boundary() -> None:
     for shift in range(-5, 6):
         text = "z" * (MAX_WINDOW_CHARS - 3 + shift) + "gunner " + "q " * 900
         assert screen(text, cats).flags == (), shift
+
+
+def test_missing_text_screens_as_empty() -> None:
+    result = screen(None, SHIPPED)
+    assert result.flags == () and result.screened_chars == 0 and not result.truncated

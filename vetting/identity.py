@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
@@ -305,6 +305,9 @@ def assess_identity(ids: CandidateIdentifiers, page: PageEvidence, *,
     Ages on the page are compared with the date of birth at the page's ``published`` date,
     else at ``as_of``, else today. Pure function: no I/O, no network.
     """
+    # extracted fields may be missing (None) on odd pages; links may be hostile strings
+    page = replace(page, url=page.url or "", title=page.title or "", text=page.text or "",
+                   author=page.author or "", links=[str(x) for x in page.links or [] if x])
     ref = _reference_date(page.published, as_of)
     out = _Collector()
     fields = [

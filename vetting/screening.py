@@ -614,7 +614,7 @@ def _windows(folded: str, sentences: _Sentences) -> Iterable[tuple[int, int]]:
         yield s, e
 
 
-def screen(text: str, categories: Sequence[Category] | CompiledCategories, *,
+def screen(text: str | None, categories: Sequence[Category] | CompiledCategories, *,
            published: date | datetime | None = None, as_of: date | datetime | None = None,
            lookback_years: int | None = 7, max_chars: int = MAX_SCREEN_CHARS) -> ScreeningResult:
     """Screen ``text`` for the categories' rules and return LEADS for a person to review.
@@ -628,6 +628,7 @@ def screen(text: str, categories: Sequence[Category] | CompiledCategories, *,
     undated = published is None
     if not within_lookback(published, as_of, lookback_years):
         return ScreeningResult((), outside_lookback=True, undated=False)
+    text = text or ""  # an item with no extracted text screens as empty
     truncated = len(text) > max_chars
     body = text[:max_chars]
     ft = fold_text(body)
