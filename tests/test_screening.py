@@ -395,9 +395,11 @@ def test_cap_is_configurable_and_exact() -> None:
 def test_long_sentences_are_cut_into_bounded_windows() -> None:
     text = fold(("abc " * 50_000) + "end")  # one 200 000-character sentence
     windows = list(_windows(text, _sentences(text)))
-    assert max(e - s for s, e in windows) <= MAX_WINDOW_CHARS
+    assert max(e - s for s, e, _ in windows) <= MAX_WINDOW_CHARS
+    assert [final for _, _, final in windows][-1] is True
+    assert not any(final for _, _, final in windows[:-1])
     covered = set()
-    for s, e in windows:
+    for s, e, _ in windows:
         covered.update(range(s, e))
     assert covered == set(range(len(text)))
 
@@ -410,11 +412,17 @@ def test_pattern_match_straddling_a_window_cut_is_found_once() -> None:
         assert [f.matched_text for f in result.flags] == ["pointing my gun"], shift
 
 
-def test_window_end_does_not_fake_a_word_boundary() -> None:
-    cats = (Category("w", "W", "X", [Rule("p", patterns=[r"\bgun\b"])]),)
+@pytest.mark.parametrize("pattern", [r"\bgun\b", r"gun\b", r"gun$", r"gun(?!\w)"])
+@pytest.mark.parametrize("lead", ["z", "-", " "])
+def test_window_end_does_not_fake_a_word_boundary(pattern: str, lead: str) -> None:
+    # a window cut inside "gunner" must not make "gun" look like a whole word
+    cats = (Category("w", "W", "X", [Rule("p", patterns=[pattern])]),)
     for shift in range(-5, 6):
-        text = "z" * (MAX_WINDOW_CHARS - 3 + shift) + "gunner " + "q " * 900
+        text = lead * (MAX_WINDOW_CHARS - 3 + shift) + "gunner " + "q " * 900
         assert screen(text, cats).flags == (), shift
+    # and the same pattern does find a real "gun" at the very end of a long sentence
+    text = "q " * 900 + "gun"
+    assert [f.matched_text for f in screen(text, cats).flags] == ["gun"]
 
 
 def test_missing_text_screens_as_empty() -> None:

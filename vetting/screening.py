@@ -600,18 +600,34 @@ def _sentences(folded: str) -> _Sentences:
     return _Sentences(starts, len(folded))
 
 
-def _windows(folded: str, sentences: _Sentences) -> Iterable[tuple[int, int]]:
-    """Sentence spans, long sentences cut into overlapping windows at whitespace."""
+def _cut_point(folded: str, start: int, limit: int) -> int:
+    """Where to end a window that must stop before ``limit``: after the last whitespace, else
+    the last non-word character, in the final overlap; else at ``limit`` (hard cut)."""
+    space = folded.rfind(" ", limit - _WINDOW_OVERLAP, limit)
+    if space > start:
+        return space
+    for i in range(limit - 1, max(start, limit - _WINDOW_OVERLAP) - 1, -1):
+        ch = folded[i]
+        if not (ch.isalnum() or ch == "_"):
+            return i
+    return limit
+
+
+def _windows(folded: str, sentences: _Sentences) -> Iterable[tuple[int, int, bool]]:
+    """``(start, end, final)``: sentence spans, long sentences cut into overlapping windows.
+
+    ``final`` is False for a window cut inside a sentence: there the end of the window is not
+    the end of the text, so a match ending exactly at it may be an artefact ("gun" of "gunner"
+    with ``\\b`` or ``$``) and is left to the next window, which overlaps it.
+    """
     bounds = [*sentences.starts, sentences.length]
     for s, e in pairwise(bounds):
         while e - s > MAX_WINDOW_CHARS:
-            cut = s + MAX_WINDOW_CHARS
-            space = folded.rfind(" ", cut - _WINDOW_OVERLAP, cut)
-            cut = space if space > s else cut
-            yield s, cut
+            cut = _cut_point(folded, s, s + MAX_WINDOW_CHARS)
+            yield s, cut, False
             nxt = folded.find(" ", cut - _WINDOW_OVERLAP, cut)
             s = nxt + 1 if nxt != -1 and nxt + 1 > s else cut - _WINDOW_OVERLAP // 2
-        yield s, e
+        yield s, e, True
 
 
 def screen(text: str | None, categories: Sequence[Category] | CompiledCategories, *,
@@ -634,7 +650,7 @@ def screen(text: str | None, categories: Sequence[Category] | CompiledCategories
     ft = fold_text(body)
     folded = ft.folded
     sentences = _sentences(folded)
-    windows: list[tuple[int, int]] | None = None
+    windows: list[tuple[int, int, bool]] | None = None
     flags: list[Flag] = []
     for cc in compiled.categories:
         hits: list[_Hit] = []
@@ -646,9 +662,9 @@ def screen(text: str | None, categories: Sequence[Category] | CompiledCategories
                 if windows is None:
                     windows = list(_windows(folded, sentences))
                 for rx in cr.patterns:
-                    for ws, we in windows:
+                    for ws, we, final in windows:
                         found |= {m.span() for m in rx.finditer(folded, ws, we)
-                                  if m.end() > m.start()}
+                                  if m.end() > m.start() and (final or m.end() < we)}
             for s, e in sorted(found):
                 if cr.unless is not None:
                     cs, ce = sentences.bounds(s, e)
