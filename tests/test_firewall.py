@@ -115,6 +115,9 @@ def test_political_opinion_is_never_masked(text: str) -> None:
         ("in my late forties", "age", "in my late forties"),
         ("my 40th birthday", "age", "40th birthday"),
         ("baby boomers", "age", "baby boomers"),
+        ("I'm fifty-two", "age", "I'm fifty-two"),
+        ("forty two years young", "age", "forty two years young"),
+        ("he turned sixty", "age", "turned sixty"),
     ],
 )
 def test_find_protected(text: str, characteristic: str, found: str) -> None:

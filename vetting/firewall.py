@@ -165,6 +165,8 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = (r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{1,2}-\d{1,2}|" + _MONTH +
          r"\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" +
          _MONTH + r"(?:,?\s+\d{4})?)")
+_WORD_AGE = (r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[\s-]*(?:one|two|three|"
+             r"four|five|six|seven|eight|nine))?|eighteen|nineteen)")
 _DECADES = (r"(?:teens|twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties|"
             r"[1-9]0'?s)")
 _NOT_AN_AGE = (r"(?!\s*(?:%|percent|min|minute|hour|hr|sec|second|mile|mi\b|km|lb|pound|kg|"
@@ -186,6 +188,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                        r"age\s*:|turn(?:ed|ing|s)?)\s*(?:now\s+|only\s+|almost\s+|nearly\s+|"
                        r"just\s+)?" + _NUM_AGE + r"(?!\d)" + _NOT_AN_AGE)),
     ("age", re.compile(r"(?<!\d)" + _NUM_AGE + r"[\s-]*(?:years?|yrs?)[\s-]*old\b")),
+    ("age", re.compile(r"(?<![\w'])(?:i'm|im|i\s+am|she's|he's|she\s+is|he\s+is|turn(?:ed|ing|s)?)"
+                       r"\s+(?:now\s+|only\s+|almost\s+|nearly\s+|just\s+)?" + _WORD_AGE + r"\b")),
+    ("age", re.compile(r"\b" + _WORD_AGE + r"[\s-]*(?:years?|yrs?)[\s-]*(?:old|young)\b")),
     ("age", re.compile(r"(?<![\d.])" + _NUM_AGE + r"\s*(?:y/o|yo|y\.o\.)(?!\w)")),
     ("age", re.compile(r"(?<!\d)" + _NUM_AGE + r"(?:st|nd|rd|th)\s+(?:birthday|bday|b-day)\b")),
     ("age", re.compile(r"\b(?:born|b\.)\s+(?:in\s+|on\s+)?(?:" + _DATE + r"|(?:19|20)\d{2})"
