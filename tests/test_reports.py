@@ -185,6 +185,7 @@ def _flip(hexstr: str) -> str:
     ("seq", lambda d: d["receipts"][0].__setitem__("seq", d["receipts"][0]["seq"] + 1)),
     ("checkpoint root", lambda d: d["checkpoint"].__setitem__("root", _flip(d["checkpoint"]["root"]))),
     ("checkpoint size", lambda d: d["checkpoint"].__setitem__("tree_size", d["checkpoint"]["tree_size"] - 1)),
+    ("public key", lambda d: d.__setitem__("public_key_sha256", _flip(d["public_key_sha256"]))),
     ("signature", lambda d: d["checkpoint"].__setitem__("note", d["checkpoint"]["note"].replace("\n\u2014 ", "\n\u2014 x"))),
     ("dropped receipt", lambda d: d.__setitem__("receipts", [r for r in d["receipts"] if r["role"] != "validated"
                                                              or r["item_id"] != "item-jane-doe-clean"])),

@@ -104,6 +104,7 @@ class FindingsReport:
         return {"format": RECEIPTS_FORMAT, "origin": self.origin, "case_id": self.data.case_id,
                 "checkpoint": {"tree_size": self.checkpoint.tree_size, "root": self.checkpoint.root,
                                "note": self.checkpoint.note},
+                "public_key_sha256": self.checkpoint.public_key_sha256,
                 "receipts": [r.as_json() for f in self.findings for r in f.receipts]}
 
 

@@ -319,7 +319,7 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
     from bs4 import BeautifulSoup
 
     from audit import verify_inclusion
-    from audit.checkpoints import load_public_key, parse_note, signature_problem
+    from audit.checkpoints import load_public_key, parse_note, public_key_fingerprint, signature_problem
     from audit.events import canonical_json
     from audit.merkle import leaf_hash
 
@@ -339,9 +339,12 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
         problems.append(f"checkpoint: origin {note.origin!r} is not this workspace's log ({ws.audit.origin})")
     if (note.size, note.root) != (size, root):
         problems.append("checkpoint: the signed note does not state the tree size and root the report shows")
-    why = signature_problem(note, load_public_key(ws.key_dir))
+    key = load_public_key(ws.key_dir)
+    why = signature_problem(note, key)
     if why:
         problems.append(f"checkpoint: {why}")
+    if data.get("public_key_sha256") != public_key_fingerprint(key):
+        problems.append("checkpoint: the report names another public key than this workspace's")
     if size > ws.audit.size() or ws.audit.root(size) != root:
         problems.append(f"checkpoint: the workspace log no longer has the tree of size {size} with this root")
     validated: set[str] = set()
