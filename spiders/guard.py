@@ -507,10 +507,12 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
                 self._parsers[netloc] = parser
                 if isinstance(dfd, Deferred) and not dfd.called:
                     dfd.callback(parser)
-        parser = self._parsers[netloc]
-        if isinstance(parser, Deferred):
-            return await maybe_deferred_to_future(parser)
-        return parser
+        pending = self._parsers[netloc]
+        if isinstance(pending, Deferred):
+            # A Deferred hands its result to the first awaiter only (asFuture's callback returns
+            # None for the next); every waiter reads the parser stored before the callback fired.
+            await maybe_deferred_to_future(pending)
+        return self._parsers[netloc]
 
 
 # -- errors --------------------------------------------------------------------------------------

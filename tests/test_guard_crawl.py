@@ -113,11 +113,14 @@ def make_handler(web: Web) -> type[BaseHTTPRequestHandler]:
                 if self.headers.get("Host", "").startswith("localhost") and not isinstance(
                         self.connection, ssl.SSLSocket):
                     return self._send(503, b"down for maintenance")
-                return self._send(200, b"User-agent: *\nDisallow: /*/private\n", {"Content-Type": "text/plain"})
+                if self.headers.get("Host", "").startswith("[::1]"):
+                    return self._send(404, b"no robots.txt here")  # unavailable: no restrictions
+                return self._send(200, b"User-agent: KCPD-Vetting\nDisallow: /*/agency-only\nDisallow: /*/private\n\n"
+                                       b"User-agent: *\nDisallow: /*/private\n", {"Content-Type": "text/plain"})
             segments = parts.path.split("/", 2)
             scen, rest = (segments[1], "/" + segments[2]) if len(segments) > 2 else ("", parts.path)
             query = parse_qs(parts.query)
-            if rest == "/ok" or rest.startswith("/private"):
+            if rest == "/ok" or rest.startswith(("/private", "/agency-only")):
                 return self._send(200, f"<html><body><p>public page {scen}</p></body></html>".encode())
             if rest == "/echo":
                 return self._send(200, json.dumps(dict(self.headers.items())).encode(),
@@ -289,11 +292,13 @@ def scenarios(w: Web) -> list[dict[str, Any]]:
             req(f"{base}/forbidden/proxy", meta={"proxy": "http://127.0.0.1:9"}),
             req(f"{base}/forbidden/echo"),
         ]},
-        {"name": "robots", "profile": "loopback", "requests": [
+        {"name": "robots", "profile": "loopback", "settings": {"ROBOTSTXT_OBEY": False}, "requests": [
             req(f"{base}/robots/private/page"),
             req(f"{base}/robots/private/page", meta={"dont_obey_robotstxt": True}),
+            req(f"{base}/robots/agency-only/page"),
             req(f"{base}/robots/ok"),
             req(f"http://localhost:{p}/robots/ok"),
+            *([req(f"http://[::1]:{w.port6}/robots/private/page")] if w.port6 else []),
         ]},
         {"name": "walls", "profile": "loopback", "settings": {"RETRY_TIMES": 2,
                                                               "RETRY_HTTP_CODES": [403, 429, 500, 503]},
@@ -471,13 +476,20 @@ def test_robots_txt(runs: dict[str, Run], web: Web) -> None:
     private = f"http://127.0.0.1:{web.port}/robots/private/page"
     recs = by_url(run)[private]
     assert [r["reason"] for r in recs] == ["robots.txt: disallowed", "robots.txt: disallowed"]
-    assert web.paths("/robots/private") == []  # dont_obey_robotstxt on a spider request changes nothing
+    # dont_obey_robotstxt on a spider request changes nothing
+    assert [h.path for h in web.hits if h.path.startswith("/robots/private") and h.host.startswith("127.")] == []
     assert outcome(run, f"http://127.0.0.1:{web.port}/robots/ok")["status"] == 200
+    # the group for our product token (ROBOTSTXT_USER_AGENT from the User-Agent) applies
+    assert outcome(run, f"http://127.0.0.1:{web.port}/robots/agency-only/page")["reason"] == "robots.txt: disallowed"
+    assert web.paths("/robots/agency-only") == []
+    if web.port6:  # a 404 robots.txt means no restrictions (RFC 9309 2.3.1.3)
+        assert outcome(run, f"http://[::1]:{web.port6}/robots/private/page")["status"] == 200
     unreachable = outcome(run, f"http://localhost:{web.port}/robots/ok")
     assert unreachable["reason"].startswith("robots.txt: unreachable (status 503), complete disallow")
     robots_fetches = [r for r in run.records if r["url"].endswith("/robots.txt")]
-    assert {r["url"] for r in robots_fetches} == {f"http://127.0.0.1:{web.port}/robots.txt",
+    assert {r["url"] for r in robots_fetches} >= {f"http://127.0.0.1:{web.port}/robots.txt",
                                                   f"http://localhost:{web.port}/robots.txt"}
+    # ROBOTSTXT_OBEY=False in this scenario's settings changed nothing: the guard's robots.txt is always on
 
 
 @pytest.mark.parametrize(("path", "reason", "status"), [
