@@ -206,6 +206,8 @@ def test_levels(text: str, url: str, level: str, classes: tuple[str, ...]) -> No
         ("I'm 30 minutes away", "date_of_birth", False),
         ("I was born in 1996", "date_of_birth", True),
         ("I was born in 1995", "date_of_birth", True),
+        ("30 years old | Kansas City", "date_of_birth", True),
+        ("My son is 30 years old", "date_of_birth", False),
     ],
 )
 def test_single_identifiers(text: str, kind: str, present: bool) -> None:
@@ -287,6 +289,10 @@ def test_single_word_alias_needs_the_surname() -> None:
         ("This gift is from Target", False),
         ("I moved to Denver in 2019", True),
         ("we live in Denver", True),
+        ("From Denver, CO\nLoves dogs", True),
+        ("A gift from Denver friends", False),
+        ("29 years old | Kansas City", False),
+        ("45 years old | Omaha", True),
     ],
 )
 def test_contradictions(text: str, contradicted: bool) -> None:

@@ -147,3 +147,23 @@ def _finds(name: str, text: str) -> bool:
 )
 def test_name_patterns(name: str, text: str, found: bool) -> None:
     assert _finds(name, text) is found
+
+
+ALPHABET = list("abcXYZ -.'") + ["é", "e\u0301", "ß", "ﬁ", "\u200b", "Ø", "İ", "’", "Ａ", "æ", "\u00ad"]
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_fold_text_spans_always_cover_the_folded_slice(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 40)))
+    ft = fold_text(text)
+    assert ft.folded == fold(text)
+    n = len(ft.folded)
+    for _ in range(30):
+        a = rng.randint(0, n)
+        b = rng.randint(a, n)
+        x, y = ft.span(a, b)
+        assert 0 <= x <= y <= len(text)
+        assert ft.folded[a:b] in fold(text[x:y])

@@ -595,7 +595,8 @@ _LIVES = re.compile(
     r"|resident\s+of"
     r"|(?:moved|moving|relocated|relocating)\s+to"
     r")\s+"
-    r"|(?:^|\n)[ \t]*(?:location|lives\s+in|current\s+city|city)\s*:\s*")
+    r"|(?:^|\n)[ \t]*(?:location|lives\s+in|current\s+city|city)\s*:\s*"
+    r"|(?:^|\n)[ \t]*from[ \t]+")  # a profile line "From Denver, CO"
 _PLACE_WORD = r"(?:(?:St|Ft|Mt)\.|[A-Z][\w'-]*)"
 _PLACE = re.compile(r"(" + _PLACE_WORD + r"(?:[ \t]+(?:" + _PLACE_WORD + r"|of|de|la))*"
                     r"(?:,[ \t]*[A-Z][\w]*(?:[ \t]+[A-Z]\w*)?)?)")
@@ -700,6 +701,8 @@ _AGE_SELF = [
     re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+turning\s+(\d{1,2})(?!\d)"),
     re.compile(r"(?<![\w'])my\s+(\d{1,2})(?:st|nd|rd|th)\s+(?:birthday|b-?day)"),
     re.compile(r"(?:^|\n)[ \t]*age\s*:\s*(\d{1,2})(?!\d)"),
+    # a profile line that starts with the age: "29 years old | Kansas City", "29 y/o"
+    re.compile(r"(?:^|\n)[ \t]*(\d{1,2})\s*(?:years?\s+old|yrs?\s+old|y/o|yo)\b"),
 ]
 _AGE_AFTER_NAME = re.compile(r"\s*(?:,\s*(?:age\s+|aged\s+)?(\d{1,2})\s*(?:,|\.|$|\s+of\b)"
                              r"|\(\s*(\d{1,2})\s*\))")
