@@ -175,6 +175,7 @@ class GuardPolicy:
     deny_domains: tuple[str, ...] = ()
     max_bytes: int = 5_000_000
     max_redirects: int = 5
+    timeout: float = 0.0  # seconds; 0 = leave Scrapy's DOWNLOAD_TIMEOUT alone
     resolver: Resolver = field(default_factory=Resolver)
 
     def __post_init__(self) -> None:
@@ -230,6 +231,18 @@ def static_refusal(request: Request, policy: GuardPolicy) -> str:
     return ""
 
 
+def clamp_caps(request: Request, policy: GuardPolicy) -> None:
+    """A request may ask for a smaller size or time cap, never a larger one (or none: 0)."""
+    if policy.max_bytes > 0:
+        asked = request.meta.get("download_maxsize")
+        if not isinstance(asked, int) or asked <= 0 or asked > policy.max_bytes:
+            request.meta["download_maxsize"] = policy.max_bytes
+    if policy.timeout > 0:
+        asked_t = request.meta.get("download_timeout")
+        if not isinstance(asked_t, (int, float)) or asked_t <= 0 or asked_t > policy.timeout:
+            request.meta["download_timeout"] = policy.timeout
+
+
 def decide_request(request: Request, policy: GuardPolicy) -> Decision:
     """The full request-side decision, resolving names (blocking: call it off the reactor)."""
     reason = static_refusal(request, policy)
@@ -261,10 +274,11 @@ class LawfulGuardMiddleware:
 
     def __init__(self, profile: str = "public", user_agent: str = "", allow_domains: Iterable[str] = (),
                  deny_domains: Iterable[str] = (), sink: RequestSink | None = None,
-                 resolver: Resolver | None = None, max_bytes: int = 5_000_000, max_redirects: int = 5):
+                 resolver: Resolver | None = None, max_bytes: int = 5_000_000, max_redirects: int = 5,
+                 timeout: float = 0.0):
         self.policy = GuardPolicy(profile=profile, user_agent=user_agent,
                                   allow_domains=tuple(allow_domains), deny_domains=tuple(deny_domains),
-                                  max_bytes=max_bytes, max_redirects=max_redirects,
+                                  max_bytes=max_bytes, max_redirects=max_redirects, timeout=timeout,
                                   resolver=resolver or Resolver())
         self.sink = sink
 
@@ -274,7 +288,7 @@ class LawfulGuardMiddleware:
         mw = cls(profile=s.get("VETTING_NETWORK_PROFILE", "public"), user_agent=s.get("USER_AGENT", ""),
                  allow_domains=s.getlist("VETTING_ALLOW_DOMAINS"), deny_domains=s.getlist("VETTING_DENY_DOMAINS"),
                  sink=_sink_from(crawler), max_bytes=s.getint("DOWNLOAD_MAXSIZE"),
-                 max_redirects=s.getint("REDIRECT_MAX_TIMES"))
+                 max_redirects=s.getint("REDIRECT_MAX_TIMES"), timeout=s.getfloat("DOWNLOAD_TIMEOUT"))
         _ACTIVE.policy = mw.policy
         _ACTIVE.sink = mw.sink
         if s.getbool("VETTING_GUARD_RESOLVER", True):
@@ -304,6 +318,7 @@ class LawfulGuardMiddleware:
         if reason:
             record(self.sink, request, False, reason)
             raise GuardRefusal(reason)
+        clamp_caps(request, self.policy)
         request.meta[_META_APPROVED] = request.url
 
 
@@ -971,6 +986,7 @@ __all__ = [
     "RequestSink",
     "SinkRef",
     "VerifyingContextFactory",
+    "clamp_caps",
     "decide_request",
     "domain_matches",
     "exception_reason",

@@ -503,3 +503,20 @@ def test_guard_settings_put_the_browser_under_the_same_profile() -> None:
     assert 'PROFILE = "public"' in pac and '"bad.example"' in pac and '"site.example"' in pac
     assert '"169.254.0.0/16"' in pac and '"fc00::/7"' in pac and "PROXY 127.0.0.1:9" in pac
     assert "PLAYWRIGHT_LAUNCH_OPTIONS" not in guard_settings("public", UA, [], [], None, {})
+
+
+@pytest.mark.parametrize(("meta", "size", "timeout"), [
+    ({}, 1000, 5.0),
+    ({"download_maxsize": 0}, 1000, 5.0),              # 0 = unlimited: not allowed
+    ({"download_maxsize": 10**9}, 1000, 5.0),          # larger than the procedure's cap
+    ({"download_maxsize": 500}, 500, 5.0),             # smaller is fine
+    ({"download_maxsize": "big"}, 1000, 5.0),
+    ({"download_timeout": 0}, 1000, 5.0),
+    ({"download_timeout": 3600}, 1000, 5.0),
+    ({"download_timeout": 1.5}, 1000, 1.5),
+])
+def test_a_request_cannot_raise_the_caps(meta: dict[str, Any], size: int, timeout: float) -> None:
+    mw = LawfulGuardMiddleware(user_agent=UA, resolver=PUBLIC_DNS, max_bytes=1000, timeout=5.0)
+    request = Request("http://site.example/", meta=dict(meta))
+    assert run(mw, request) == ""
+    assert (request.meta["download_maxsize"], request.meta["download_timeout"]) == (size, timeout)

@@ -312,7 +312,7 @@ def scenarios(w: Web) -> list[dict[str, Any]]:
          ]},
         {"name": "size", "profile": "loopback", "limits": {"max_bytes": MAX_BYTES}, "requests": [
             req(f"{base}/size/big"), req(f"{base}/size/big-chunked"), req(f"{base}/size/bomb"),
-            req(f"{base}/size/ok"),
+            req(f"{base}/size/ok"), req(f"{base}/size/big?uncapped", meta={"download_maxsize": 0}),
         ]},
         {"name": "bomb-allowed", "profile": "loopback", "limits": {"max_bytes": 60_000_000},
          "requests": [req(f"{base}/bomb-allowed/bomb")]},
@@ -538,6 +538,11 @@ def test_size_caps(runs: dict[str, Run], web: Web, path: str, reason: str) -> No
     assert outcome(run, url)["reason"] == reason
     assert [r["reason"] for r in by_url(run)[url]] == [reason]
     assert outcome(run, f"http://127.0.0.1:{web.port}/size/ok")["status"] == 200
+
+
+def test_a_spider_cannot_lift_the_size_cap(runs: dict[str, Run], web: Web) -> None:
+    got = outcome(runs["size"], f"http://127.0.0.1:{web.port}/size/big?uncapped")
+    assert got["reason"] == f"size: over {MAX_BYTES} bytes"
 
 
 def test_bomb_is_a_size_problem_only_because_of_the_cap(runs: dict[str, Run], web: Web) -> None:
