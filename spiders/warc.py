@@ -13,7 +13,9 @@ already captured may be lost by a crash or a kill (invariant 7). So:
   very bytes that were written, never from a re-render;
 * reopening a file appends to it (a resumed run) after checking every gzip member and record;
   a trailing partial record left by a kill is cut off (truncating the file to the end of the
-  last complete record) and the repair is recorded in the new session's warcinfo record;
+  last complete record, the cut bytes kept beside it as ``<name>.partial-<offset>``) and the
+  repair is recorded in the new session's warcinfo record. Damage anywhere else is not what a
+  kill leaves: :class:`WarcDamaged` names it and the file is not touched;
 * one writer per file at a time (an exclusive ``flock``), so two runs of the same case cannot
   interleave records.
 """
@@ -55,6 +57,10 @@ class Sha256WARCWriter(WARCWriter):
 
 class WarcFileLocked(RuntimeError):
     """Another writer holds the WARC file (a second run of the same case step)."""
+
+
+class WarcDamaged(ValueError):
+    """The file is damaged somewhere other than a partial last record: nothing is changed."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,23 @@ def _gzip_members(fh: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
             buf = fh.read(_CHUNK)
             if not buf:
                 raise ValueError(f"gzip member at offset {offset} is cut short")
+
+
+def _complete_record_after(tail: bytes) -> int | None:
+    """Offset in ``tail`` (after its first byte) of a gzip member holding a complete record."""
+    start = 1
+    while True:
+        pos = tail.find(b"\x1f\x8b\x08", start)
+        if pos < 0:
+            return None
+        try:
+            members = _gzip_members(io.BytesIO(tail[pos:]))
+            _, _, data = next(members)
+            if not _check_record(data):
+                return pos
+        except (ValueError, StopIteration):
+            pass
+        start = pos + 1
 
 
 def _check_record(data: bytes) -> str:
@@ -180,6 +203,7 @@ class WarcEvidenceWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired_bytes = 0
         self.repair_problem = ""
+        self.repair_kept = ""
         created = not self.path.exists()
         self._fh: BinaryIO = open(self.path, "a+b")  # noqa: SIM115 - closed in close()
         try:
@@ -187,16 +211,20 @@ class WarcEvidenceWriter:
         except BlockingIOError as exc:
             self._fh.close()
             raise WarcFileLocked(f"{self.path} is being written by another process") from exc
-        if created:
-            _fsync_dir(self.path.parent)
-        else:
-            self._repair()
+        try:
+            if created:
+                _fsync_dir(self.path.parent)
+            else:
+                self._repair()
+        except BaseException:
+            self.close()
+            raise
         self._builder = Sha256WARCWriter(io.BytesIO(), gzip=True, warc_version=WARC_VERSION)
         info = {str(k): v for k, v in warcinfo.items()}
         info.setdefault("format", "WARC File Format 1.1")
         if self.repaired_bytes:
             info["vetting-repair"] = (f"cut {self.repaired_bytes} trailing bytes of an incomplete "
-                                      f"record ({self.repair_problem})")
+                                      f"record ({self.repair_problem}); kept in {Path(self.repair_kept).name}")
         if not created:
             info.setdefault("vetting-resumed", "true")
         record = self._builder.create_warcinfo_record(self.path.name, info)
@@ -205,13 +233,32 @@ class WarcEvidenceWriter:
 
     # -- writing --------------------------------------------------------------------------------
     def _repair(self) -> None:
+        """Cut a partial last record (what a kill mid-write leaves), and only that.
+
+        Damage anywhere else (a complete record after the bad bytes, or no WARC at all) is not
+        a kill: the file is left exactly as it is and :class:`WarcDamaged` names the offset.
+        The cut bytes are kept beside the file (``<name>.partial-<offset>``), not destroyed.
+        """
         scan = scan_warc(self.path)
-        if scan.truncated:
-            self.repaired_bytes = scan.file_size - scan.good_end
-            self.repair_problem = scan.problem
-            self._fh.truncate(scan.good_end)
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+        if not scan.truncated:
+            return
+        with self.path.open("rb") as fh:
+            fh.seek(scan.good_end)
+            tail = fh.read()
+        if not scan.records and not tail.startswith(b"\x1f\x8b"):
+            raise WarcDamaged(f"{self.path} is not a gzipped WARC file ({scan.problem})")
+        later = _complete_record_after(tail)
+        if later is not None:
+            raise WarcDamaged(f"{self.path}: {scan.problem}, but a complete record follows at offset "
+                              f"{scan.good_end + later}; not a partial last write, left unchanged")
+        keep = self.path.with_name(f"{self.path.name}.partial-{scan.good_end}")
+        keep.write_bytes(tail)
+        self.repaired_bytes = len(tail)
+        self.repair_problem = scan.problem
+        self.repair_kept = str(keep)
+        self._fh.truncate(scan.good_end)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
 
     def _serialise(self, record: Any) -> bytes:
         buffer = io.BytesIO()
@@ -332,5 +379,5 @@ def read_record(warc_path: str | os.PathLike[str], offset: int) -> tuple[dict[st
     raise ValueError(f"no WARC record at offset {offset} of {warc_path}")
 
 
-__all__ = ["RecordRef", "ScanResult", "Sha256WARCWriter", "WarcEvidenceWriter",
+__all__ = ["RecordRef", "ScanResult", "Sha256WARCWriter", "WarcDamaged", "WarcEvidenceWriter",
            "WarcFileLocked", "read_record", "scan_warc"]

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from spiders.warc import RecordRef, WarcEvidenceWriter, WarcFileLocked, read_record, scan_warc
+from spiders.warc import (
+    RecordRef,
+    WarcDamaged,
+    WarcEvidenceWriter,
+    WarcFileLocked,
+    read_record,
+    scan_warc,
+)
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
 FIXTURES = Path(__file__).parent / "fixtures" / "warc"
@@ -167,6 +174,41 @@ def test_truncated_trailing_record_is_repaired_on_resume(tmp_path: Path, cut: in
     infos = [h for h in records(path) if h["WARC-Type"] == "warcinfo"]
     assert len(infos) == 2
     assert not scan_warc(path).truncated
+
+
+def test_the_cut_bytes_are_kept_beside_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "case.warc.gz"
+    _, _, text = write_sample(path)
+    raw = path.read_bytes()
+    with path.open("r+b") as fh:
+        fh.truncate(text.offset + 25)
+    with WarcEvidenceWriter(path, INFO) as writer:
+        kept = Path(writer.repair_kept)
+    assert kept.name == f"case.warc.gz.partial-{text.offset}"
+    assert kept.read_bytes() == raw[text.offset:text.offset + 25]
+
+
+@pytest.mark.parametrize("damage", ["middle", "not-a-warc", "plain-warc"])
+def test_damage_that_is_not_a_partial_last_write_changes_nothing(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "case.warc.gz"
+    if damage == "not-a-warc":
+        path.write_bytes(b"this is not a WARC file at all\n" * 10)
+    elif damage == "plain-warc":
+        resp, _, _ = write_sample(path)
+        path.write_bytes(gzip.decompress(path.read_bytes()))  # an uncompressed .warc under a .gz name
+    else:
+        resp, _, _ = write_sample(path)
+        raw = bytearray(path.read_bytes())
+        middle = resp.offset + resp.length // 2  # inside the response record's compressed data
+        raw[middle:middle + 8] = b"\x00" * 8
+        path.write_bytes(bytes(raw))
+    before = path.read_bytes()
+    with pytest.raises(WarcDamaged):
+        WarcEvidenceWriter(path, INFO)
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob("*.partial-*"))
+    with WarcEvidenceWriter(tmp_path / "fresh.warc.gz", INFO):  # the lock was released, nothing leaked
+        pass
 
 
 def test_repair_of_the_shipped_truncated_fixture(tmp_path: Path) -> None:
