@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from spiders.capture import Capture, CollectionContext
 from spiders.guard import record_failure
 from spiders.pagekind import classify_page
-from spiders.render import RenderMixin, failed_capture, request_headers, response_headers
+from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
 from spiders.sites import Manifest, Site, parse_manifest
 
 
@@ -102,7 +102,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                 yield scrapy.Request(site.url_for(account), callback=self.health_checked,
                                      errback=self.health_failed, dont_filter=True,
                                      meta={"vetting_site": site, "vetting_role": role,
-                                           "handle_httpstatus_all": True})
+                                           "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
     def _unchecked(self, site: Site, username: str, found_by: str, outcome: str, reason: str) -> Capture:
         return Capture(key=f"account:{site.name}:{username}", kind=self.kind, url=site.url_for(username),
@@ -134,7 +134,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                                  meta={"vetting_site": site, "vetting_key": f"account:{site.name}:{username}",
                                        "vetting_found_by": found_by, "vetting_username": username,
                                        "vetting_meta": {"site": site.name, "username": username},
-                                       "handle_httpstatus_all": True})
+                                       "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
     # -- username checks -----------------------------------------------------------------
     def _verdict(self, site: Site, response: Response) -> tuple[str, str]:

@@ -748,15 +748,20 @@ def browser_pac(profile: str, allow: Iterable[str] = (), deny: Iterable[str] = (
     }
 
 
-def browser_launch_args(profile: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> list[str]:
+def browser_launch_args(profile: str, allow: Iterable[str] = (), deny: Iterable[str] = (),
+                        user_agent: str = "") -> list[str]:
     """Chromium flags that route every browser request through :func:`browser_pac`
     (``<-loopback>`` removes Chromium's implicit proxy bypass for loopback, so the ``public``
-    profile refuses 127.0.0.1 in the browser too)."""
+    profile refuses 127.0.0.1 in the browser too), and give every request the procedure's
+    User-Agent (scrapy-playwright sets it only on the requests it routes)."""
     import base64
 
     pac = base64.b64encode(browser_pac(profile, allow, deny).encode()).decode()
-    return [f"--proxy-pac-url=data:application/x-ns-proxy-autoconfig;base64,{pac}",
+    args = [f"--proxy-pac-url=data:application/x-ns-proxy-autoconfig;base64,{pac}",
             "--proxy-bypass-list=<-loopback>"]
+    if user_agent:
+        args.append(f"--user-agent={user_agent}")
+    return args
 
 
 # -- the connection's own name resolution --------------------------------------------------------
@@ -960,11 +965,12 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
     }
     if limits.get("ca_file"):
         settings["VETTING_TLS_CA_FILE"] = str(limits["ca_file"])
-    browser_args = browser_launch_args(profile, allow, deny)
+    browser_args = browser_launch_args(profile, allow, deny, user_agent)
     settings["VETTING_BROWSER_ARGS"] = browser_args
     if launch_options is not None:
         options = dict(launch_options)
-        options["args"] = [a for a in options.get("args", []) if not a.startswith("--proxy-")] + browser_args
+        options["args"] = [a for a in options.get("args", [])
+                           if not a.startswith(("--proxy-", "--user-agent"))] + browser_args
         options.pop("proxy", None)  # no proxy other than the guard's
         settings["PLAYWRIGHT_LAUNCH_OPTIONS"] = options
     return settings

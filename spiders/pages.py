@@ -18,7 +18,9 @@ from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
 from spiders.outcomes import response_outcome
-from spiders.render import RenderMixin, failed_capture, is_html, request_headers, response_headers
+from spiders.render import (
+    NON_REDIRECT_STATUSES, RenderMixin, failed_capture, is_html, original_url, request_headers, response_headers,
+)
 
 
 class PagesSpider(RenderMixin, scrapy.Spider):
@@ -43,7 +45,7 @@ class PagesSpider(RenderMixin, scrapy.Spider):
                 continue  # resumed run: already evidence, never fetched twice
             yield scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True,
                                  meta={"vetting_key": key, "vetting_found_by": found_by,
-                                       "handle_httpstatus_all": True})
+                                       "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
     def parse(self, response: Response) -> Any:
         yield page_capture(self, response, self.kind)
@@ -57,7 +59,7 @@ def page_capture(spider: RenderMixin, response: Response, kind: str, **meta: Any
     outcome, reason = response_outcome(response)
     capture = Capture(
         key=response.meta["vetting_key"], kind=kind,
-        url=response.request.url if response.request else response.url, outcome=outcome, reason=reason,
+        url=original_url(response.request) if response.request else response.url, outcome=outcome, reason=reason,
         found_by=response.meta.get("vetting_found_by", ""), final_url=response.url, status=response.status,
         request_headers=request_headers(response.request), response_headers=response_headers(response),
         body=response.body,

@@ -35,9 +35,20 @@ def request_headers(request: scrapy.Request | None) -> dict[str, str]:
     return {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in request.headers.items()}
 
 
+def original_url(request: scrapy.Request) -> str:
+    """The URL the step asked for, before any redirect (the item is recorded under it)."""
+    redirects = request.meta.get("redirect_urls") or []
+    return str(redirects[0]) if redirects else request.url
+
+
 def is_html(response: Response) -> bool:
     return b"html" in (response.headers.get(b"Content-Type") or b"text/html").lower()
 
+
+#: Every status reaches the spider (a 404 or a login wall is part of the record) except the
+#: redirects, which Scrapy's redirect middleware follows (and the guard re-checks at every hop).
+#: ``handle_httpstatus_all`` would switch redirect-following off.
+NON_REDIRECT_STATUSES = [code for code in range(100, 600) if code not in (301, 302, 303, 307, 308)]
 
 #: Every render gets a browser context of its own, never reused: a context closed after one
 #: page must not be found again by a later request with the same name.
@@ -64,7 +75,7 @@ class RenderMixin:
                       PageMethod("screenshot", full_page=True, type="png"),
                   ],
                   "vetting_capture": capture, "vetting_key": capture.key,
-                  "vetting_found_by": capture.found_by, "handle_httpstatus_all": True},
+                  "vetting_found_by": capture.found_by, "handle_httpstatus_list": NON_REDIRECT_STATUSES},
         )
 
     async def rendered(self, response: Response) -> Any:
@@ -108,6 +119,8 @@ def failed_capture(failure: Failure, kind: str, sink: Any = None) -> Capture:
         outcome = "refused"
     else:
         outcome = "error"
-    return Capture(key=request.meta["vetting_key"], kind=kind, url=request.url, outcome=outcome,
-                   reason=reason, found_by=request.meta.get("vetting_found_by", ""),
-                   meta=dict(request.meta.get("vetting_meta", {})))
+    meta = dict(request.meta.get("vetting_meta", {}))
+    if original_url(request) != request.url:
+        meta["refused_at"] = request.url  # the hop where the redirect chain was stopped
+    return Capture(key=request.meta["vetting_key"], kind=kind, url=original_url(request), outcome=outcome,
+                   reason=reason, found_by=request.meta.get("vetting_found_by", ""), meta=meta)

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from spiders.capture import Capture, CollectionContext
 from spiders.outcomes import response_outcome
 from spiders.pages import page_capture
-from spiders.render import RenderMixin, failed_capture, request_headers, response_headers
+from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
 
 
 def searxng_url(endpoint: str, query: str) -> str:
@@ -54,7 +54,7 @@ class SearchSpider(RenderMixin, scrapy.Spider):
                                  errback=self.failed, dont_filter=True,
                                  meta={"vetting_key": f"query:{query}", "vetting_found_by": found_by,
                                        "vetting_query": query, "vetting_meta": {"query": query},
-                                       "handle_httpstatus_all": True})
+                                       "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
     def answered(self, response: Response) -> Any:
         query = response.meta["vetting_query"]
@@ -88,7 +88,7 @@ class SearchSpider(RenderMixin, scrapy.Spider):
                     "published": result.get("publishedDate")}
             yield scrapy.Request(url, callback=self.result_page, errback=self.failed, dont_filter=True,
                                  meta={"vetting_key": result_key, "vetting_found_by": f"search:{query}",
-                                       "vetting_meta": meta, "handle_httpstatus_all": True})
+                                       "vetting_meta": meta, "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
     def result_page(self, response: Response) -> Any:
         yield page_capture(self, response, self.kind, **response.meta["vetting_meta"])

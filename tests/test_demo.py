@@ -81,3 +81,17 @@ def test_decisions_of_every_kind(demo: Path) -> None:
     assert rows(demo, "SELECT count(*) FROM concurrence")[0][0] >= 2
     levels = Counter(level for (level,) in rows(demo, "SELECT identity_level FROM assessment"))
     assert levels["confirmed"] >= 1 and levels["possible"] >= 1
+
+
+def test_guard_decisions_on_the_hostile_links(demo: Path) -> None:
+    """Riley's hostile 'homepage' links: each refused or cut off, recorded under the URL asked for."""
+    got = {url.rsplit("/", 1)[-1]: (outcome, reason) for url, outcome, reason in
+           rows(demo, "SELECT url, outcome, reason FROM item WHERE url LIKE '%127.0.0.15%' AND kind='page'")}
+    assert got["redirect-private"] == ("refused", "address: 10.0.0.5 is private")
+    assert got["redirect-metadata"] == ("refused", "address: 169.254.169.254 is metadata")
+    assert got["redirect-loop"][1].startswith("redirects: over")
+    assert got["huge"][1].startswith("size: over") and got["gzip-bomb"][1].startswith("size: over")
+    assert got["slow"][1] == "timeout"
+    assert got["scripts"][0] == "captured"
+    refused = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='request.refused'")}
+    assert "http://10.0.0.5/" in refused and "http://169.254.169.254/latest/meta-data/" in refused
