@@ -552,13 +552,6 @@ def _capitalized(s: str) -> bool:
     return bool(words) and all(w[0].isupper() for w in words)
 
 
-def _state_regex(abbr: str, name: str) -> re.Pattern[str]:
-    alts = [re.escape(name).replace(r"\ ", r"\s+")] if name else []
-    if abbr:
-        alts.append(re.escape(abbr) + r"(?![a-z])")
-    return re.compile(r"(?<![\w])(?:" + "|".join(alts) + r")")
-
-
 def _state_after(f: _Field, end: int, abbr: str, state_name: str) -> bool:
     """The candidate's state is named within 40 characters after the city, same sentence."""
     window = re.split(r"[!?\n]|\.\s", f.text.folded[end:end + 40], maxsplit=1)[0]
