@@ -495,8 +495,8 @@ def test_guard_settings_put_the_browser_under_the_same_profile() -> None:
     assert "proxy" not in options and "--proxy-server=http://rotating.example:8080" not in options["args"]
     assert options["args"][0] == "--no-sandbox" and options["args"][1:] == s["VETTING_BROWSER_ARGS"]
     assert launch["args"] == ["--no-sandbox", "--proxy-server=http://rotating.example:8080"]  # not mutated
-    pac_arg, bypass = s["VETTING_BROWSER_ARGS"]
-    assert bypass == "--proxy-bypass-list=<-loopback>"
+    pac_arg, bypass, ua = s["VETTING_BROWSER_ARGS"]
+    assert bypass == "--proxy-bypass-list=<-loopback>" and ua == f"--user-agent={UA}"
     import base64
 
     pac = base64.b64decode(pac_arg.split("base64,", 1)[1]).decode()

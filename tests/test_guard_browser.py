@@ -35,10 +35,12 @@ class Hits:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.items: list[tuple[str, str, str]] = []  # (host header, method, path)
+        self.agents: dict[str, str] = {}  # path -> User-Agent
 
-    def add(self, host: str, method: str, path: str) -> None:
+    def add(self, host: str, method: str, path: str, agent: str = "") -> None:
         with self.lock:
             self.items.append((host, method, path))
+            self.agents[path] = agent
 
     def paths(self) -> list[str]:
         with self.lock:
@@ -85,7 +87,7 @@ def site() -> Iterator[tuple[int, Hits]]:
             self.do_GET()
 
         def do_GET(self) -> None:
-            hits.add(self.headers.get("Host", ""), self.command, self.path)
+            hits.add(self.headers.get("Host", ""), self.command, self.path, self.headers.get("User-Agent", ""))
             if self.path == "/robots.txt":
                 return self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
             if self.path in ("/page", "/control/page"):
@@ -152,6 +154,13 @@ def test_refused_browser_requests_never_reach_a_server(rendered: dict[str, Any],
     assert "/denied-domain.png" not in paths
     assert "/unspecified.png" not in paths
     assert "/api/post" not in paths
+
+
+def test_every_browser_request_carries_the_honest_user_agent(rendered: dict[str, Any],
+                                                            site: tuple[int, Hits]) -> None:
+    agents = site[1].agents
+    assert {"/page", "/allowed.png", "/api/get", "/redirect-img"} <= set(agents)
+    assert set(agents.values()) == {UA}  # every request that reached the server, robots.txt included
 
 
 def test_the_page_itself_is_recorded_once_with_its_status(rendered: dict[str, Any]) -> None:
