@@ -290,7 +290,9 @@ def db_figures(work: Path, step_id: str) -> dict[str, Any]:
             "step_error": row[5] if row else None, "audit_events": audit, "warc_bytes": warc}
 
 
-def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
+             patch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """(a): the real product path; ``patch`` (diagnosis only) overrides spiders/settings.py values."""
     work.mkdir(parents=True)
     (work / "sites.json").write_text(json.dumps(our_manifest(farm, args.sites)), encoding="utf-8")
     proc = procedure_for(["account-discovery"], args, "bench-accounts")
@@ -303,16 +305,52 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[st
     farm.stats(reset=True)
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
            "bench-candidate", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
-    print(f"  ours: {' '.join(cmd[-6:])}", flush=True)
-    result = measure(cmd, work / "vet-run.log", cwd=work)
+    print(f"  ours: {' '.join(cmd[-6:])}" + (f" (patched: {patch})" if patch else ""), flush=True)
+    env = None
+    if patch:
+        # A what-if, never the product: a sitecustomize sets Scrapy settings before vet starts.
+        (work / "patch").mkdir()
+        (work / "patch" / "sitecustomize.py").write_text(
+            "import spiders.settings as s\n" + "".join(f"s.{k} = {v!r}\n" for k, v in patch.items()))
+        env = dict(os.environ, PYTHONPATH=str(work / "patch"))
+    result = measure(cmd, work / "vet-run.log", env=env, cwd=work)
     result["farm"] = farm.stats()
     result.update(db_figures(work, "account-discovery"))
     result["found"] = result["outcomes"].get("exists", 0)
     result["does"] = ("robots.txt per host, health check per site (known account + random name), "
                       "every response to WARC + evidence store + audit log, found profiles rendered "
                       "in Chromium, screening")
-    result["concurrency"] = {"per_domain": args.concurrency, "global_cap": OUR_GLOBAL_CAP}
+    result["concurrency"] = {"per_domain": args.concurrency,
+                             "global_cap": (patch or {}).get("CONCURRENT_REQUESTS", OUR_GLOBAL_CAP)}
     return result
+
+
+#: What-if runs of (a) for --diagnose: the same product path, one cause removed at a time.
+DIAGNOSES = (
+    ("tmpfs", "workspace on tmpfs (fsync costs nothing)", {}),
+    ("tmpfs+items1", "tmpfs, CONCURRENT_ITEMS=1", {"CONCURRENT_ITEMS": 1}),
+    ("tmpfs+items1+c64", "tmpfs, CONCURRENT_ITEMS=1, CONCURRENT_REQUESTS=64",
+     {"CONCURRENT_ITEMS": 1, "CONCURRENT_REQUESTS": 64}),
+    ("disk+items1+c64", "disk, CONCURRENT_ITEMS=1, CONCURRENT_REQUESTS=64",
+     {"CONCURRENT_ITEMS": 1, "CONCURRENT_REQUESTS": 64}),
+)
+
+
+def run_diagnoses(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Which cause costs how much: (a) again with the evidence disk and Scrapy settings varied."""
+    out: dict[str, Any] = {}
+    for name, label, patch in DIAGNOSES:
+        base = Path(tempfile.mkdtemp(prefix="bench-accounts-", dir="/dev/shm")) if name.startswith("tmpfs") \
+            else work
+        try:
+            res = run_ours(farm, args, base / f"diag-{name}", patch=patch or None)
+        finally:
+            if base != work:
+                shutil.rmtree(base, ignore_errors=True)
+        out[name] = {"label": label, "wall_s": res["wall_s"], "step_s": res["step_s"],
+                     "inflight_max": res["farm"]["inflight_max"], "found": res["found"],
+                     "user_s": res["user_s"], "exit": res["exit"]}
+    return out
 
 
 def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -476,6 +514,10 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"ours: {ours['vs_limit']}x the limit ({ours['limit']['requests']} requests x "
               f"{results['latency']} s / {ours['limit']['concurrency']}); within 2x: {ours['within_2x_of_limit']}; "
               f"faster than Sherlock: {ours.get('faster_than_sherlock')}")
+    for name, d in (results.get("diagnosis") or {}).items():
+        if "wall_s" in d:
+            print(f"what-if {d['label']}: wall {d['wall_s']} s, step {d['step_s']} s, "
+                  f"in flight at most {d['inflight_max']}")
     if pages and "html" in pages:
         print(f"render: {pages['pages']} pages html {pages['html']['wall_s']} s ({pages['html']['renders']} renders) "
               f"vs text {pages['txt']['wall_s']} s -> {pages['render_s_per_page']} s per rendered page")
@@ -490,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--maigret-connections", type=int, default=100, help="Maigret -n (its default: 100)")
     p.add_argument("--render-pages", type=int, default=20, help="pages in the render-cost measurement")
     p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages")
+    p.add_argument("--diagnose", action="store_true",
+                   help="also run (a) with the workspace on tmpfs and with Scrapy settings patched")
     p.add_argument("--keep", type=Path, help="keep the working files in this folder")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accounts.json")
     args = p.parse_args(argv)
@@ -507,8 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     with FarmProcess(args.sites, args.latency, lifetime=3600) as farm:
         results["farm_port"] = farm.port
         for name, fn in (("ours", run_ours), ("sherlock", run_sherlock), ("maigret", run_maigret),
-                         ("pages", run_pages)):
-            if name in skip:
+                         ("pages", run_pages), ("diagnosis", run_diagnoses)):
+            if name in skip or (name == "diagnosis" and not args.diagnose):
                 continue
             try:
                 results[name] = fn(farm, args, work / name)

@@ -26,7 +26,8 @@ What each site serves (every response after the latency):
 * anything else: 404.
 
 Control, on the first site's address without latency: ``/__farm/stats`` (JSON request
-counters by kind and by User-Agent family) and ``/__farm/reset``.
+counters by kind and by User-Agent family, and ``inflight_max``, the most requests ever
+in flight at once: the client's real concurrency) and ``/__farm/reset``.
 
 Lifetime is bounded: the farm exits by itself after ``--lifetime`` seconds, or as soon as its
 stdin closes (the parent benchmark died or finished). Once every server listens it prints
@@ -85,6 +86,8 @@ class Farm:
         self.counts: Counter[str] = Counter()
         self.agents: Counter[str] = Counter()
         self.connections = 0
+        self.inflight = 0  # requests waiting out their latency right now
+        self.inflight_max = 0  # the most ever at once: the client's real concurrency
 
     # -- responses -----------------------------------------------------------------------
     def respond(self, site: int, path: str) -> tuple[int, str, bytes]:
@@ -119,8 +122,10 @@ class Farm:
         if path == "/__farm/reset":
             self.counts.clear()
             self.agents.clear()
+            self.inflight_max = 0
         body = json.dumps({"counts": dict(self.counts), "agents": dict(self.agents),
-                           "connections": self.connections, "sites": self.sites,
+                           "connections": self.connections, "inflight_max": self.inflight_max,
+                           "sites": self.sites,
                            "latency": self.latency}).encode()
         return 200, "application/json", body
 
@@ -155,7 +160,12 @@ class Farm:
                     status, ctype, body = self.control(target)
                 else:
                     self.agents[ua_family(headers.get("user-agent", ""))] += 1
-                    await asyncio.sleep(self.latency)
+                    self.inflight += 1
+                    self.inflight_max = max(self.inflight_max, self.inflight)
+                    try:
+                        await asyncio.sleep(self.latency)
+                    finally:
+                        self.inflight -= 1
                     status, ctype, body = self.respond(site, target)
                 close = (headers.get("connection", "").lower() == "close"
                          or (version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive"))
