@@ -147,6 +147,10 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     assert (status, attempts) == ("completed", 2)
     verify = vet("audit", "verify", workspace=ws)
     assert verify.returncode == 0, verify.stdout
+    warcs = sorted((ws / "evidence" / "warc").rglob("*.warc.gz"))
+    check = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", *map(str, warcs)],
+                           capture_output=True, text=True)
+    assert warcs and check.returncode == 0, check.stdout + check.stderr
     uniform = vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=ws)
     assert uniform.returncode == 0, uniform.stdout
     # the resumed run fetched only what was missing
@@ -154,3 +158,27 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
                if e.action == "request.allowed" and "no-such-article" in (e.subject or "")]
     assert len({e.subject for e in fetched}) == len(urls)
     assert len(fetched) <= len(urls) + 2  # at most the in-flight requests at the kill are fetched again
+
+
+def test_search_backend_down_fails_the_step_after_retries(tmp_path: Path, auth_file: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
+    data["settings"].update(network="loopback", retries=1, search={"backend": "searxng", "url": f"http://127.0.0.1:{port}"},
+                            rate_limit={"delay_seconds": 0, "concurrency_per_domain": 2})
+    data["steps"] = [data["steps"][2]]
+    proc = tmp_path / "proc.yaml"
+    proc.write_text(yaml.safe_dump(data, sort_keys=False))
+    ws = tmp_path / "ws"
+    vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
+    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
+        "--by", "Inv. Lee", workspace=ws, check=True)
+    result = vet("run", "jane-doe", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee", workspace=ws)
+    assert result.returncode == 0, result.stdout + result.stderr  # the case completes: the step is terminal
+    with sqlite3.connect(ws / "vetting.db") as db:
+        status, attempts, error = db.execute("SELECT status, attempts, error FROM steprun").fetchone()
+    assert (status, attempts) == ("failed", 2)
+    assert f"the search backend http://127.0.0.1:{port} answered no query: connection refused" in error

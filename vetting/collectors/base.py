@@ -47,6 +47,7 @@ class StepContext:
     requests_refused: int = 0
     items_saved: int = 0
     errors: list[str] = field(default_factory=list)
+    outcomes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (kind, outcome) -> reasons
     _captured: set[str] = field(default_factory=set)
     _warc: Any = None
 
@@ -89,6 +90,7 @@ class StepContext:
             raise
 
     def _save(self, capture: Capture) -> None:
+        self.outcomes.setdefault((capture.kind, capture.outcome), []).append(capture.reason)
         if capture.key in self._captured:
             return
         artifacts = self._store_evidence(capture)

@@ -23,3 +23,9 @@ class SearchCollector(Collector):
         queries = [(i.value, i.found_by) for i in ctx.inputs]
         await self.crawl(ctx, SearchSpider, queries=queries, endpoint=backend.url,
                          max_results=ctx.step.limits.max_pages)
+        answered = ctx.outcomes.get(("search_query", "captured"), [])
+        failed = [r for (kind, outcome), reasons in ctx.outcomes.items() if kind == "search_query"
+                  and outcome != "captured" for r in reasons]
+        if failed and not answered:
+            # Not one query answered: the step did not search, it must not pass as done.
+            raise StepFailed(f"the search backend {backend.url} answered no query: {failed[0]}")
