@@ -29,8 +29,8 @@ loopback, plus proxy variables pointing at a closed loopback port. What they tri
 
 Whole-process wall time comes from the parent's clock around the subprocess; peak memory is
 ``ru_maxrss`` from ``wait4`` (the largest single process of the tree: Python, or Chromium)
-and, sampled every 100 ms from /proc, the peak sum of RSS over the whole process tree
-(Chromium included; shared pages are counted once per process, so it over-counts).
+and, sampled every 200 ms from /proc, the peak sum of PSS over the whole process tree
+(Chromium included; shared pages divided among the processes sharing them).
 Results go to bench/results/accounts.json.
 """
 
@@ -128,37 +128,39 @@ socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
 
 
 # -- processes and measurement -----------------------------------------------------------
-def tree_rss_kib(root: int) -> int:
-    """Sum of VmRSS over ``root`` and its descendants, from /proc."""
+def tree_pss_kib(root: int) -> int:
+    """Sum of PSS over ``root`` and its descendants, from /proc (PSS shares each shared page
+    out among the processes that map it, so Chromium's many processes are not over-counted)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/status") as fh:
-                ppid, kib = 0, 0
-                for line in fh:
-                    if line.startswith("PPid:"):
-                        ppid = int(line.split()[1])
-                    elif line.startswith("VmRSS:"):
-                        kib = int(line.split()[1])
-        except OSError:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = kib
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
         todo.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
     return total
 
 
 def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 1800) -> dict[str, Any]:
-    """Run ``cmd``; its wall time, exit code, ru_maxrss (wait4) and sampled process-tree peak RSS."""
+    """Run ``cmd``; its wall time, exit code, ru_maxrss (wait4) and sampled process-tree peak PSS."""
     peak = [0]
+    load_before = os.getloadavg()[0]
     with open(log, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
@@ -166,8 +168,8 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
         done = threading.Event()
 
         def sample() -> None:
-            while not done.wait(0.1):
-                peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], tree_pss_kib(proc.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -180,8 +182,10 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": round(wall, 2), "exit": proc.returncode, "maxrss_mib": round(usage.ru_maxrss / 1024, 1),
-            "tree_peak_rss_mib": round(peak[0] / 1024, 1), "user_s": round(usage.ru_utime, 2),
-            "sys_s": round(usage.ru_stime, 2), "log": str(log)}
+            "tree_peak_pss_mib": round(peak[0] / 1024, 1), "user_s": round(usage.ru_utime, 2),
+            "sys_s": round(usage.ru_stime, 2), "log": str(log),
+            # The machine is shared: a high load average means the figures are pessimistic.
+            "loadavg_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
 
 
 class FarmProcess:
@@ -492,7 +496,7 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    rows = [("tool", "wall s", "step s", "limit s", "peak RSS MiB (proc / tree)", "requests", "found", "renders", "exit")]
+    rows = [("tool", "wall s", "step s", "limit s", "peak MiB (maxrss / tree PSS)", "requests", "found", "renders", "exit")]
     for tool in ("ours", "sherlock", "maigret"):
         r = results.get(tool)
         if not r:
@@ -502,7 +506,7 @@ def print_table(results: dict[str, Any]) -> None:
             continue
         counts = r["farm"]["counts"]
         rows.append((tool, f"{r['wall_s']:.1f}", f"{r.get('step_s') or '-'}", f"{r['limit']['limit_s']}",
-                     f"{r['maxrss_mib']:.0f} / {r['tree_peak_rss_mib']:.0f}",
+                     f"{r['maxrss_mib']:.0f} / {r['tree_peak_pss_mib']:.0f}",
                      str(counts.get("robots", 0) + counts.get("account", 0)),
                      f"{r['found']}/{results['expected_found']}", str(r.get("renders", 0)), str(r["exit"])))
     pages = results.get("pages")
