@@ -75,6 +75,12 @@ _CHALLENGE_HEADERS = (
     ("x-amzn-waf-action", "challenge"), ("x-datadome", ""), ("x-sucuri-block", ""),
 )
 _REFUSAL_STATUSES = (403, 429, 503)
+#: What sites say, in a page's own short text, when an account exists but is not public:
+#: a private account is recorded ``not public``, never worked around (no follow request).
+_PRIVATE_ACCOUNT = re.compile(
+    rb"\b(this (account|profile) is private|account is (set to )?private|only approved followers can see|"
+    rb"follow this account to see)", re.IGNORECASE)
+PRIVATE_ACCOUNT = "not public: private account"
 _SHORT_TEXT = 2000  # characters of visible text under which a password page is a login page
 
 
@@ -154,4 +160,6 @@ def classify_page(status: int, headers: Any, body: bytes | None, url: str) -> Pa
             return PageKind(NOT_PUBLIC, LOGIN_WALL, f"status {status} password input")
     if status == 403:
         return PageKind(BLOCKED, FORBIDDEN, "status 403")
+    if _PRIVATE_ACCOUNT.search(body) and _visible_text_length(body) < _SHORT_TEXT:
+        return PageKind(NOT_PUBLIC, PRIVATE_ACCOUNT, f"status {status} private-account notice")
     return PageKind(PUBLIC, "", f"status {status}")

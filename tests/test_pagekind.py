@@ -101,3 +101,20 @@ def test_markers_beyond_the_scan_window_are_ignored() -> None:
 ])
 def test_is_login_url(url: str, expected: bool) -> None:
     assert is_login_url(url) is expected
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    (b"<html><body><h1>riley.quiet</h1><p>This account is private.</p></body></html>", "not public"),
+    (b"<html><body><p>Only approved followers can see these posts.</p></body></html>", "not public"),
+    # a long public page that merely talks about private accounts stays public
+    (b"<html><body><p>" + b"How to tell when this account is private or public, a guide. " * 60 + b"</p></body></html>",
+     "public"),
+    (PLAIN, "public"),
+])
+def test_private_account_notice(body: bytes, kind: str) -> None:
+    from spiders.pagekind import PRIVATE_ACCOUNT
+
+    got = classify_page(200, Headers({}), body, "http://s.example/u/x")
+    assert got.kind == kind
+    if kind == "not public":
+        assert got.reason == PRIVATE_ACCOUNT

@@ -198,8 +198,15 @@ class StepContext:
             "max_redirects": cfg.limits.max_redirects, "delay_seconds": cfg.rate_limit.delay_seconds,
             "concurrency_per_domain": cfg.rate_limit.concurrency_per_domain,
         }
+        from spiders.browser import BrowserNotFound, launch_options
+
+        try:
+            browser = launch_options()
+        except BrowserNotFound as exc:
+            raise StepFailed(str(exc)) from None
         settings.setdict(guard_settings(cfg.network, cfg.user_agent, list(cfg.allow_domains),
-                                        list(cfg.deny_domains), self, limits), priority="cmdline")
+                                        list(cfg.deny_domains), self, limits, launch_options=browser),
+                         priority="cmdline")
         settings.set("CLOSESPIDER_TIMEOUT", self.step.limits.timeout_seconds, priority="cmdline")
         settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
         for key, value in overrides.items():
