@@ -208,3 +208,27 @@ def test_receipts_of_another_workspace_fail(built: Built, tmp_path: Path) -> Non
 def test_a_report_without_receipts_fails(built: Built) -> None:
     result = verify_receipts(built.ws, "<html><body><p>forged</p></body></html>")
     assert not result.ok and "receipts" in (result.problems or [""])[0]
+
+
+def test_batched_proofs_equal_the_logs_own(built: Built) -> None:
+    from vetting.report_data import inclusion_proofs
+
+    size = built.ws.audit.checkpoint().tree_size
+    seqs = list(range(size))
+    assert inclusion_proofs(built.ws, seqs, size) == {s: built.ws.audit.inclusion_proof(s, size) for s in seqs}
+    with pytest.raises(ValueError):
+        inclusion_proofs(built.ws, [0], size + 100)
+
+
+def test_superseded_decision_reports_the_one_in_force(built: Built, tmp_path: Path) -> None:
+    from vetting.validation import DecisionRequest, decide
+
+    item = "item-jane-doe-clean"
+    old = built.decisions[item]
+    new = decide(built.ws, DecisionRequest(item, "validated", "re-reviewed: still the candidate's account",
+                                           "Det. Kim Ode", supersedes=old))
+    path = _rendered(built, tmp_path)
+    data = read_receipts(path.read_text())
+    mine = [r for r in data["receipts"] if r["item_id"] == item]
+    assert [r["event"]["payload"]["decision_id"] for r in mine] == [new.id]
+    assert verify_receipts(built.ws, path).ok

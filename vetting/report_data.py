@@ -20,6 +20,7 @@ import base64
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlmodel import select
@@ -27,9 +28,8 @@ from sqlmodel import select
 from audit import Checkpoint, Event, VerifyReport, verify_log
 from audit.checkpoints import load_public_key, public_key_fingerprint
 from vetting.findings import FindingPublic, FindingsData, findings_data
-from vetting.models import Case, ProcedureVersion
+from vetting.models import Case, Concurrence, Decision, ProcedureVersion
 from vetting.uniformity import UniformityReport, check_uniformity
-from vetting.validation import concurrence_for, current_decision
 from vetting.workspace import Workspace
 
 RECEIPTS_FORMAT = "vetting-receipts/1"
@@ -144,23 +144,66 @@ def _decision_events(ws: Workspace, case_id: str, tree_size: int) -> dict[tuple[
     return found
 
 
-def _receipts(ws: Workspace, finding: FindingPublic, events: dict[tuple[str, int], Event],
-              tree_size: int) -> list[Receipt]:
-    decision = current_decision(ws, finding.item_id)
-    if decision is None or decision.id is None:
-        raise LookupError(f"finding {finding.item_id} has no decision in force")
-    wanted = [("validated", decision.id)]
-    if concurrence_for(ws, decision.id) is not None:
-        wanted.append(("concurred", decision.id))
+def _decisions_in_force(ws: Workspace, case_id: str) -> tuple[dict[str, Decision], set[int]]:
+    """Per item, the decision in force (the rule of ``validation.current_decision``: the newest
+    one not superseded), and the ids of decisions with a concurrence; two queries per case."""
+    with ws.session() as s:
+        rows = list(s.exec(select(Decision).where(Decision.case_id == case_id).order_by(Decision.id)))
+        concurred = set(s.exec(select(Concurrence.decision_id).join(Decision, Decision.id == Concurrence.decision_id)
+                               .where(Decision.case_id == case_id)))
+    superseded = {r.supersedes for r in rows if r.supersedes is not None}
+    live: dict[str, Decision] = {}
+    for r in rows:
+        if r.id not in superseded:
+            live[r.item_id] = r
+    return live, concurred
+
+
+def inclusion_proofs(ws: Workspace, seqs: list[int], tree_size: int) -> dict[int, list[bytes]]:
+    """RFC 6962 audit paths of many events in one tree, over one connection.
+
+    Same arithmetic as ``AuditLog.inclusion_proof`` (``audit.merkle.inclusion_path``), with the
+    node lookups memoised: the proofs of one report share most of their upper nodes.
+    """
+    from sqlalchemy import select as sa_select
+
+    from audit.merkle import inclusion_path
+    from audit.store import audit_event, audit_node
+
+    if tree_size > ws.audit.size():
+        raise ValueError(f"tree size {tree_size} is larger than the log")
+    with ws.engine.connect() as conn:
+        @cache
+        def get(level: int, idx: int) -> bytes:
+            if level == 0:
+                stmt = sa_select(audit_event.c.leaf_hash).where(audit_event.c.seq == idx)
+            else:
+                stmt = sa_select(audit_node.c.hash).where(audit_node.c.level == level, audit_node.c.idx == idx)
+            return bytes(conn.execute(stmt).scalar_one())
+
+        return {seq: inclusion_path(get, seq, tree_size) for seq in seqs}
+
+
+def _receipts(report_findings: list[FindingPublic], live: dict[str, Decision], concurred: set[int],
+              events: dict[tuple[str, int], Event], tree_size: int) -> list[list[tuple[str, Event]]]:
+    """For each finding, the (role, event) pairs its receipt proves."""
     out = []
-    for role, decision_id in wanted:
-        event = events.get((role, decision_id))
-        if event is None or event.subject != finding.item_id:
-            raise LookupError(f"no item.{role} audit event for decision {decision_id} of {finding.item_id} "
-                              f"within the checkpoint of size {tree_size}")
-        proof = ws.audit.inclusion_proof(event.seq, tree_size)
-        out.append(Receipt(finding.item_id, role, event.seq, event.document(), event.leaf_hash.hex(),
-                           [h.hex() for h in proof]))
+    for finding in report_findings:
+        decision = live.get(finding.item_id)
+        if decision is None or decision.id is None or decision.decision != "validated":
+            raise LookupError(f"finding {finding.item_id} has no validated decision in force")
+        wanted = ["validated"] + (["concurred"] if decision.id in concurred else [])
+        pairs = []
+        for role in wanted:
+            event = events.get((role, decision.id))
+            if event is None or event.subject != finding.item_id:
+                raise LookupError(f"no item.{role} audit event for decision {decision.id} of {finding.item_id} "
+                                  f"within the checkpoint of size {tree_size}")
+            if role == "validated" and event.actor != finding.validated_by:
+                raise LookupError(f"the item.validated event {event.seq} names {event.actor}, "
+                                  f"the finding {finding.validated_by}")
+            pairs.append((role, event))
+        out.append(pairs)
     return out
 
 
@@ -168,12 +211,16 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     """Everything the hiring-staff report shows: the gated findings, screenshots, receipts."""
     checkpoint = current_checkpoint(ws)
     data = findings_data(ws, case_id)
+    live, concurred = _decisions_in_force(ws, case_id)
     events = _decision_events(ws, case_id, checkpoint.tree_size)
+    pairs = _receipts(data.findings, live, concurred, events, checkpoint.tree_size)
+    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p], checkpoint.tree_size)
     views = []
-    for number, finding in enumerate(data.findings, 1):
+    for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = screenshot_uri(ws, finding)
-        views.append(FindingView(finding, number, uri, note,
-                                 _receipts(ws, finding, events, checkpoint.tree_size)))
+        receipts = [Receipt(finding.item_id, role, e.seq, e.document(), e.leaf_hash.hex(),
+                            [h.hex() for h in proofs[e.seq]]) for role, e in found]
+        views.append(FindingView(finding, number, uri, note, receipts))
     return FindingsReport(data, views, checkpoint, ws.audit.origin)
 
 
