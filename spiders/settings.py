@@ -52,3 +52,11 @@ try:
     PLAYWRIGHT_LAUNCH_OPTIONS = launch_options()
 except RuntimeError:  # no Chromium on this machine: `scrapy list` still works
     PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True}
+
+# Every request passes the lawful guard, from `scrapy crawl` too: the public network profile,
+# robots.txt, GET/HEAD only, no cookies, caps. The engine replaces these with the procedure's.
+from spiders.guard import guard_settings as _guard_settings  # noqa: E402
+
+globals().update(_guard_settings("public", USER_AGENT, [], [], None, {
+    "max_bytes": DOWNLOAD_MAXSIZE, "timeout_seconds": DOWNLOAD_TIMEOUT, "max_redirects": REDIRECT_MAX_TIMES,
+    "delay_seconds": DOWNLOAD_DELAY, "concurrency_per_domain": CONCURRENT_REQUESTS_PER_DOMAIN}))
