@@ -1,6 +1,6 @@
 """`make bench`: run every bench/bench_*.py in turn, then print one summary table of their results.
 
-    .venv/bin/python bench/run.py [--only accounts,audit] [--timeout 3600]
+    .venv/bin/python bench/run.py [--only accounts,audit] [--timeout 3600] [--no-run]
 
 Each benchmark runs as a subprocess with its own defaults, so one that crashes or hangs
 cannot take the others down, and each measures peak memory of its own processes only. A
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default="", help="comma-separated benchmark names (e.g. accounts,audit)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per benchmark")
+    p.add_argument("--no-run", action="store_true", help="only summarize the results already in bench/results")
     args = p.parse_args(argv)
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     scripts = sorted(set(BENCH.glob("bench_*.py")) | {BENCH / f"bench_{n}.py" for n in EXPECTED})
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result_file = RESULTS / f"{name}.json"
         before = result_file.stat().st_mtime if result_file.exists() else None
+        if args.no_run:
+            summary = headline(name, json.loads(result_file.read_text(encoding="utf-8"))) \
+                if result_file.exists() else "no results"
+            rows.append((name, "not run", "-", summary))
+            continue
         print(f"== {script.name}", flush=True)
         t0 = time.monotonic()
         try:

@@ -19,7 +19,13 @@ from twisted.python.failure import Failure
 from spiders.capture import Capture, CollectionContext
 from spiders.outcomes import response_outcome
 from spiders.render import (
-    NON_REDIRECT_STATUSES, RenderMixin, failed_capture, is_html, original_url, request_headers, response_headers,
+    NON_REDIRECT_STATUSES,
+    RenderMixin,
+    failed_capture,
+    is_html,
+    original_url,
+    request_headers,
+    response_headers,
 )
 
 

@@ -77,7 +77,7 @@ def test_invalid_procedure_exit_2_with_line(tmp_path: Path, procs: Path) -> None
     data = yaml.safe_load(procs.read_text())
     data["steps"][0]["collector"] = "scraper"
     procs.write_text(yaml.safe_dump(data, sort_keys=False))
-    line = next(i for i, l in enumerate(procs.read_text().splitlines(), 1) if "scraper" in l)
+    line = next(i for i, text in enumerate(procs.read_text().splitlines(), 1) if "scraper" in text)
     result = runner.invoke(app, ["procedure", "check", str(procs)])
     assert result.exit_code == 2
     assert f"{procs}:{line}: steps[0].collector: unknown collector 'scraper'" in result.output

@@ -10,8 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, vet
+from conftest import vet
 
 
 @pytest.fixture(scope="module")

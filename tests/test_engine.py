@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, vet
+
 from vetting.approvals import approve
 from vetting.candidates import CandidateInput, add_candidate
 from vetting.collectors.base import Collector, StepFailed

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from case_fixtures import add_item, build_case, flag
+
 from vetting.findings import FindingPublic, findings_data
 from vetting.validation import DecisionRequest, concur, decide
 

@@ -58,6 +58,7 @@ STRANGERS = [
     "Rivera, Alex. Lives in Denver. Born: 1980",
     # a stranger mentioned next to the candidate's city still has the wrong age
     "Alex Rivera, 44, visited Kansas City last week. He lives in Boise.",
+    "Alex Rivera, 58, of Springfield, Illinois, fled from police while driving to Kansas City.",
 ]
 
 
@@ -290,6 +291,11 @@ def test_single_word_alias_needs_the_surname() -> None:
         ("I moved to Denver in 2019", True),
         ("we live in Denver", True),
         ("From Denver, CO\nLoves dogs", True),
+        ("Alex Rivera, 30, of Springfield, was there", True),
+        ("Alex Rivera of Springfield, Illinois, was there", True),
+        ("Alex Rivera of Acme Corp said", False),  # an employer, not a residence
+        ("Alex Rivera, 30, of Kansas City, was there", False),
+        ("Alex Rivera of Kansas City, Missouri", False),
         ("A gift from Denver friends", False),
         ("29 years old | Kansas City", False),
         ("45 years old | Omaha", True),

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-
 from conftest import vet
 from test_engine import Flaky, local_procedure
+
 from vetting.approvals import approve
 from vetting.candidates import CandidateInput, add_candidate
 from vetting.engine import open_case, run_case, step_runs
@@ -42,12 +42,10 @@ def test_workspace_runs_and_verifies_on_postgres(tmp_path: Path, postgres, auth_
 def test_audit_rows_cannot_be_changed_on_postgres(tmp_path: Path, postgres) -> None:
     url = postgres.new_database()
     ws = Workspace.open(tmp_path / "ws", database_url=url)
-    with pytest.raises(sqlalchemy.exc.DBAPIError):
-        with ws.engine.begin() as conn:
-            conn.execute(sqlalchemy.text("UPDATE audit_event SET actor = 'someone else'"))
-    with pytest.raises(sqlalchemy.exc.DBAPIError):
-        with ws.engine.begin() as conn:
-            conn.execute(sqlalchemy.text("DELETE FROM audit_event"))
+    with pytest.raises(sqlalchemy.exc.DBAPIError), ws.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE audit_event SET actor = 'someone else'"))
+    with pytest.raises(sqlalchemy.exc.DBAPIError), ws.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DELETE FROM audit_event"))
 
 
 def test_database_of_another_workspace_refused_on_postgres(tmp_path: Path, postgres) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from conftest import REPO
 from typer.testing import CliRunner
 
-from conftest import REPO
 from vetting.cli import app
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from test_engine import Flaky, local_procedure
+
 from vetting.approvals import approve
 from vetting.candidates import CandidateInput, add_candidate
 from vetting.engine import open_case, run_case

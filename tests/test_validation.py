@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from case_fixtures import add_item, build_case, flag
+
 from vetting.validation import DecisionRequest, ValidationRefused, concur, current_decision, decide
 
 GUN = "Me at the lake, pointing my rifle at the neighbours' dog for fun."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlmodel import select
@@ -56,7 +56,7 @@ def parse_published(value: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(candidate)
         except ValueError:
             continue
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
 
 
@@ -89,7 +89,7 @@ def assess_case(ws: Workspace, case: Case, candidate: Candidate, loaded: LoadedP
         items = list(s.exec(select(Item).where(Item.case_id == case.id).order_by(Item.id)))
         done = set(s.exec(select(Assessment.item_id).where(Assessment.case_id == case.id)))
     links = _disclosed_links(items, ids)
-    as_of = datetime.now(timezone.utc)
+    as_of = datetime.now(UTC)
     count = 0
     for item in items:
         if item.id in done or item.kind not in REVIEWABLE_KINDS or item.outcome not in REVIEWABLE_OUTCOMES:

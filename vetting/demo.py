@@ -58,6 +58,7 @@ def fresh_folder(out: Path) -> Path:
 
 def run_demo(out: Path, console: Console | None = None) -> int:
     """Run the demo; return the exit code (0 when every case is complete and uniform)."""
+    from audit import verify_log
     from vetting.approvals import approve
     from vetting.candidates import add_candidate, load_candidate_file
     from vetting.demoweb import DemoWeb
@@ -66,7 +67,6 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     from vetting.uniformity import check_uniformity
     from vetting.validation import apply_decisions_file
     from vetting.views import print_uniformity
-    from audit import verify_log
 
     console = console or Console()
     started = time.monotonic()

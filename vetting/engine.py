@@ -124,7 +124,7 @@ async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCal
                 run.requests_refused += ctx.requests_refused
                 run.items += ctx.items_saved
                 if len(failures) <= retries:
-                    ws.record("step.retried", actor=f"system:engine", case_id=plan.case.id,
+                    ws.record("step.retried", actor="system:engine", case_id=plan.case.id,
                               subject=step.id, payload={"position": run.position, "error": failures[-1]})
                     continue
                 _finish(ws, plan, run, "failed", "; ".join(failures))

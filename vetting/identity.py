@@ -627,27 +627,51 @@ def _about_the_person(f: _Field, trigger_start: int, trigger: str,
                for _, e in name_spans)
 
 
+# news style right after the name: "Taylor Brooks, 58, of Springfield" (the age makes "of" a
+# residence), or "Taylor Brooks of Springfield, Illinois" (a state makes it a place, not "of Acme")
+_NAME_AGE_OF = re.compile(r"\s*,\s*(?:age\s+|aged\s+)?\d{1,2}\s*,\s*of\s+")
+_NAME_OF = re.compile(r"\s*,?\s*of\s+")
+
+
 def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
                              name_spans: list[tuple[int, int]], city_rx: re.Pattern[str] | None,
                              abbr: str, state_name: str, out: _Collector) -> None:
     if city_rx is None and not state_name:
         return
     expected = ", ".join(x for x in (ids.city, ids.state) if x)
+
+    def check(f: _Field, start: int, end: int, need_state: bool) -> None:
+        a, _ = f.text.span(end, end)
+        pm = _PLACE.match(f.text.original, a)
+        if pm is None:
+            return
+        place = pm.group(1).rstrip(".,")
+        words = _WORD.findall(fold(place))
+        if not words or words[0] in _NOT_PLACES:
+            return
+        if need_state and not _names_a_state(place.partition(",")[2]):
+            return
+        if not _place_fits(place, city_rx, abbr, state_name):
+            out.contradict("location", place, expected, f, start, end + len(place))
+
     for f in fields:
         spans = name_spans if f.name == "text" else []
         for t in _LIVES.finditer(f.text.folded):
-            if not _about_the_person(f, t.start(), t.group(), spans):
+            if _about_the_person(f, t.start(), t.group(), spans):
+                check(f, t.start(), t.end(), need_state=False)
+        for s, e in spans:
+            m = _NAME_AGE_OF.match(f.text.folded, e)
+            if m:
+                check(f, s, m.end(), need_state=False)
                 continue
-            a, _ = f.text.span(t.end(), t.end())
-            pm = _PLACE.match(f.text.original, a)
-            if pm is None:
-                continue
-            place = pm.group(1).rstrip(".,")
-            words = _WORD.findall(fold(place))
-            if not words or words[0] in _NOT_PLACES:
-                continue
-            if not _place_fits(place, city_rx, abbr, state_name):
-                out.contradict("location", place, expected, f, t.start(), t.end() + len(place))
+            m = _NAME_OF.match(f.text.folded, e)
+            if m:
+                check(f, s, m.end(), need_state=True)
+
+
+def _names_a_state(text: str) -> bool:
+    t = text.strip().rstrip(".")
+    return (t.isupper() and t in _STATES) or fold(t) in _STATE_BY_NAME
 
 
 def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str) -> bool:
@@ -656,11 +680,8 @@ def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_na
     city_part, _, state_part = place.partition(",")
     city_folded = fold(city_part).strip()
     sp = state_part.strip().rstrip(".")
-    if sp:
-        sp_folded = fold(sp)
-        names_a_state = (sp.isupper() and sp in _STATES) or sp_folded in _STATE_BY_NAME
-        if names_a_state and state_name and not (sp_folded == state_name or sp == abbr):
-            return False
+    if sp and _names_a_state(sp) and state_name and not (fold(sp) == state_name or sp == abbr):
+        return False
     if city_rx is not None and city_rx.match(city_folded):
         return True
     return bool(state_name) and (city_folded == state_name or city_part.strip() == abbr)

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vetting.collector_kinds import COLLECTOR_KINDS
 from vetting.yamlsource import (
-    InputError, LocatedDocument, Problem, dotted, load_yaml_file, load_yaml_text, validate_model,
+    InputError,
+    LocatedDocument,
+    Problem,
+    dotted,
+    load_yaml_file,
+    load_yaml_text,
+    validate_model,
 )
 
 #: Candidate identifiers a procedure may template its inputs from.

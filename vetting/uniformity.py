@@ -8,6 +8,7 @@ detection), and names every deviation it finds.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 
@@ -70,7 +71,7 @@ def _case_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[
     if ran != expected:
         out.append(f"{who}: step list {ran} differs from the procedure's {expected}")
     started = [(r.started_at, r.position, r.step_id) for r in runs if r.started_at is not None]
-    for (t1, p1, s1), (t2, p2, s2) in zip(started, started[1:]):
+    for (t1, p1, s1), (t2, p2, s2) in itertools.pairwise(started):
         if t2 < t1:
             out.append(f"{who}: step {s2} (#{p2 + 1}) started before step {s1} (#{p1 + 1})")
     if case.status == "complete":

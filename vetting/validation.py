@@ -25,7 +25,15 @@ from pathlib import Path
 from sqlmodel import select
 
 from vetting.models import (
-    DECISIONS, REVIEWABLE_KINDS, REVIEWABLE_OUTCOMES, Assessment, Case, Concurrence, Decision, Item, utcnow,
+    DECISIONS,
+    REVIEWABLE_KINDS,
+    REVIEWABLE_OUTCOMES,
+    Assessment,
+    Case,
+    Concurrence,
+    Decision,
+    Item,
+    utcnow,
 )
 from vetting.workspace import Workspace
 
@@ -239,7 +247,7 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
         concur_reason: str = ""
 
         @model_validator(mode="after")
-        def _target(self) -> "_One":
+        def _target(self) -> _One:
             if not self.item and not (self.candidate and self.url):
                 raise ValueError("name the item, or the candidate and the url")
             return self

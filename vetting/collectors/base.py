@@ -8,8 +8,8 @@ writes the item row, and turns every guard decision into an audit event.
 
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,9 +229,9 @@ class Collector(ABC):
 
     async def crawl(self, ctx: StepContext, spider_cls: type, **spider_kwargs: Any) -> None:
         """Run one spider inside the process's reactor and fail the step on spider errors."""
-        from scrapy.crawler import AsyncCrawlerRunner
-
         import asyncio
+
+        from scrapy.crawler import AsyncCrawlerRunner
 
         runner = AsyncCrawlerRunner(ctx.scrapy_settings())
         crawler = runner.create_crawler(spider_cls)
