@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -737,12 +738,11 @@ def _parse_date(kind: str, m: re.Match[str]) -> list[date]:
             y = int(g[2])
             if len(g[2]) == 2:
                 y += 1900 if y > 30 else 2000
+            # 04/12/1996 is April 12 in the US and 4 December elsewhere: accept either reading
             out = []
             for mo, d in ((int(g[0]), int(g[1])), (int(g[1]), int(g[0]))):
-                try:
+                with suppress(ValueError):
                     out.append(date(y, mo, d))
-                except ValueError:
-                    pass
             return out
         if kind == "Mdy":
             return [date(int(g[2]), _MONTHS[g[0]], int(g[1]))]
