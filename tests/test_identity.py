@@ -432,3 +432,27 @@ def test_pathological_pages_stay_small(text: str) -> None:
 def test_missing_fields_are_treated_as_empty() -> None:
     page = PageEvidence(url=None, title=None, text=None, author=None, links=None)  # type: ignore[arg-type]
     assert assess_identity(alex(), page, as_of=AS_OF).level == IdentityLevel.NOT_ATTRIBUTABLE
+
+
+@pytest.mark.parametrize(
+    ("username", "strong"),
+    [
+        ("arivera96", True),
+        ("alexrivera", False),
+        ("alex.rivera", False),
+        ("rivera_alex", False),
+        ("arivera", False),
+        ("alexanderrivera", False),
+        ("xander_r", False),
+        ("riverakc", True),
+    ],
+)
+def test_handles_made_only_of_the_name_are_weak(username: str, strong: bool) -> None:
+    ids = alex(usernames=[username], emails=[], phones=[])
+    page = PageEvidence(url=f"https://other.example/{username}",
+                        text="Alex Rivera of Kansas City, MO")
+    result = assess_identity(ids, page, as_of=AS_OF)
+    (match,) = [m for m in result.matches if m.kind == "username"]
+    assert match.strong is strong
+    # name + location + handle: three identifiers; a name-made handle cannot confirm
+    assert result.level == (IdentityLevel.CONFIRMED if strong else IdentityLevel.PROBABLE)

@@ -23,7 +23,8 @@ Independent identifier classes: disclosed account, cross-link, email, phone, use
 (the full name and the aliases are ONE class), location (city and state are ONE class), date
 of birth (an explicit date, an age or a birth year: one class). Strong identifiers are those a
 stranger is unlikely to share: disclosed account, cross-link, email, phone, username, and an
-explicit full date of birth. A same-name stranger in the same city of the same age therefore
+explicit full date of birth. A handle made only of the candidate's names ("alexrivera") is an
+identifier but not a strong one. A same-name stranger in the same city of the same age therefore
 stays ``probable``: three weak coincidences are how wrong-person reports happen (the CFPB's
 criticism of name-only matching), so ``confirmed`` needs one strong identifier.
 
@@ -46,7 +47,14 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
-from vetting.names import FoldedText, fold, fold_text, name_patterns, parse_name
+from vetting.names import (
+    FoldedText,
+    fold,
+    fold_text,
+    given_name_variants,
+    name_patterns,
+    parse_name,
+)
 
 __all__ = [
     "CandidateIdentifiers",
@@ -132,17 +140,12 @@ class Match:
     value: str
     where: str
     snippet: str
+    #: a same-name stranger is unlikely to share it (see the module docstring)
+    strong: bool = False
 
     @property
     def identifier_class(self) -> str:
         return _CLASS[self.kind]
-
-    @property
-    def strong(self) -> bool:
-        """Strong identifiers are ones a same-name stranger is unlikely to share."""
-        if self.kind == "date_of_birth":
-            return bool(_ISO_DATE.fullmatch(self.value))
-        return self.kind in _STRONG
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,7 @@ class _Collector:
         self._contra_seen: set[tuple[str, str]] = set()
 
     def match(self, kind: str, value: str, f: _Field | None, start: int, end: int,
-              where: str | None = None) -> None:
+              where: str | None = None, strong: bool | None = None) -> None:
         key = (kind, value.casefold())
         if self._counts.get(key, 0) >= MAX_OCCURRENCES:
             return
@@ -275,7 +278,9 @@ class _Collector:
             return
         self._seen.add(seen_key)
         self._counts[key] = self._counts.get(key, 0) + 1
-        self.matches.append(Match(kind, value, where or "", snippet))
+        if strong is None:
+            strong = kind in _STRONG or (kind == "date_of_birth" and bool(_ISO_DATE.fullmatch(value)))
+        self.matches.append(Match(kind, value, where or "", snippet, strong))
 
     def contradict(self, kind: str, value: str, expected: str, f: _Field, start: int,
                    end: int) -> None:
@@ -464,18 +469,40 @@ def _usernames(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Fiel
     parts = _split(page.url)
     segments = [fold(unquote(s)).lstrip("@") for s in parts.path.split("/") if s]
     labels = (parts.hostname or "").lower().split(".")
+    made_of_name = _name_made_regex(ids)
     for u in {fold(x.strip()).lstrip("@") for x in ids.usernames if x.strip()}:
         if len(u) < 3:
             continue  # two letters are a coincidence, not an identifier
+        # "alexrivera" is a handle any Alex Rivera may hold; "arivera96" is rarer
+        strong = not (made_of_name and made_of_name.fullmatch(re.sub(r"[\W_]+", "", u)))
         if u in segments or (len(labels) >= 3 and labels[0] == u):
-            out.match("username", u, None, 0, 0, where="url")
+            out.match("username", u, None, 0, 0, where="url", strong=strong)
         free_text_ok = len(u) >= 4 and u not in name_tokens
         rx = re.compile(r"(?<![\w.@-])@?" + re.escape(u) + r"(?![\w@-]|\.\w)")
         for f in fields:
             if f.name != "author" and not free_text_ok:
                 continue
             for m in rx.finditer(f.text.folded):
-                out.match("username", u, f, m.start(), m.end())
+                out.match("username", u, f, m.start(), m.end(), strong=strong)
+
+
+def _name_made_regex(ids: CandidateIdentifiers) -> re.Pattern[str] | None:
+    """Matches a handle made only of the candidate's names and initials ("alexrivera",
+    "riveraalex", "arivera"): such a handle is an identifier, but not a strong one."""
+    parts: set[str] = set()
+    for n in [ids.full_name, *ids.aliases]:
+        p = parse_name(n)
+        if p is None:
+            continue
+        for w in [p.given, *p.middles, *p.surname.replace("-", " ").split()]:
+            w = re.sub(r"\W+", "", w)
+            if w:
+                parts |= {w, w[0]}
+        parts |= {re.sub(r"\W+", "", v) for v in given_name_variants(p.given)}
+    parts.discard("")
+    if not parts:
+        return None
+    return re.compile("(?:" + "|".join(sorted(map(re.escape, parts), key=len, reverse=True)) + ")+")
 
 
 # names
