@@ -271,6 +271,7 @@ def test_no_protected_term_survives_outside_keep_spans(seed: int) -> None:
         b = min(len(spans) - 1, a + rng.randint(0, 2))
         keep.append((spans[a][0], spans[b][1]))
     masked = mask_protected(text, keep)
+    assert find_protected(mask_protected(text).text) == []  # with nothing kept, nothing is left
 
     def kept(s: int, e: int) -> bool:
         return any(ks <= s and e <= ke for ks, ke in keep)

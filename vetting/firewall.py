@@ -242,7 +242,8 @@ def _lexicon_mentions(ft: FoldedText) -> Iterable[tuple[int, int, str]]:
 
 def find_protected(text: str) -> list[Mention]:
     """Every mention of a protected characteristic in ``text``, in order, overlaps merged
-    (the longer mention's characteristic wins). Offsets point into ``text`` as given."""
+    (the longer mention's characteristic wins). Offsets point into ``text`` as given. Words
+    inside existing ``[protected: ...]`` labels are not mentions, so masked text is clean."""
     ft = fold_text(text)
     found: list[tuple[int, int, str]] = list(_lexicon_mentions(ft))
     for characteristic, rx in _PATTERNS:
@@ -258,10 +259,12 @@ def find_protected(text: str) -> list[Mention]:
             last[1] = max(last[1], e)  # type: ignore[call-overload]
         else:
             merged.append([s, e, c])
+    labels = [m.span() for m in _LABEL.finditer(text)]
     out = []
     for s, e, c in merged:
         a, b = ft.span(s, e)  # type: ignore[arg-type]
-        out.append(Mention(str(c), a, b, text[a:b]))
+        if not _inside(a, b, labels):  # "[protected: religion]" is our label, not a mention
+            out.append(Mention(str(c), a, b, text[a:b]))
     return out
 
 
@@ -278,7 +281,6 @@ def mask_protected(text: str, keep_spans: Iterable[tuple[int, int]] = ()) -> Mas
     masking twice changes nothing.
     """
     keep = sorted((int(s), int(e)) for s, e in keep_spans if e > s)
-    keep += [m.span() for m in _LABEL.finditer(text)]
     pieces: list[str] = []
     masks: list[Mask] = []
     pos = out_len = 0
