@@ -353,19 +353,24 @@ DIAGNOSES = (
 
 
 def run_diagnoses(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Which cause costs how much: (a) again with the evidence disk and Scrapy settings varied."""
+    """Which cause costs how much: (a) again with the evidence disk and Scrapy settings varied
+    (each what-if run ``--repeat`` times, the median kept, like the main runs)."""
     out: dict[str, Any] = {}
     for name, label, patch in DIAGNOSES:
-        base = Path(tempfile.mkdtemp(prefix="bench-accounts-", dir="/dev/shm")) if name.startswith("tmpfs") \
-            else work
-        try:
-            res = run_ours(farm, args, base / f"diag-{name}", patch=patch or None)
-        finally:
-            if base != work:
+        def one(farm: FarmProcess, args: argparse.Namespace, where: Path) -> dict[str, Any]:
+            if not name.startswith("tmpfs"):
+                return run_ours(farm, args, where, patch=patch or None)
+            base = Path(tempfile.mkdtemp(prefix="bench-accounts-", dir="/dev/shm"))
+            try:
+                return run_ours(farm, args, base / "ours", patch=patch or None)
+            finally:
                 shutil.rmtree(base, ignore_errors=True)
-        out[name] = {"label": label, "wall_s": res["wall_s"], "step_s": res["step_s"],
-                     "inflight_max": res["farm"]["inflight_max"], "found": res["found"],
-                     "user_s": res["user_s"], "exit": res["exit"]}
+
+        res = median_run(one, farm, args, work / name)
+        out[name] = {"label": label, "wall_s": res["wall_s"], "runs_wall_s": res.get("runs_wall_s"),
+                     "step_s": res["step_s"], "inflight_max": res["farm"]["inflight_max"],
+                     "found": res["found"], "client_cpu_s": res["client_cpu_s"], "exit": res["exit"],
+                     "loadavg_1min": res["loadavg_1min"]}
     return out
 
 
@@ -534,8 +539,8 @@ def print_table(results: dict[str, Any]) -> None:
               f"faster than Sherlock: {ours.get('faster_than_sherlock')}")
     for name, d in (results.get("diagnosis") or {}).items():
         if "wall_s" in d:
-            print(f"what-if {d['label']}: wall {d['wall_s']} s, step {d['step_s']} s, "
-                  f"in flight at most {d['inflight_max']}")
+            print(f"what-if {d['label']}: wall {d['wall_s']} s (runs {d['runs_wall_s']}), step {d['step_s']} s, "
+                  f"client CPU {d['client_cpu_s']} s, in flight at most {d['inflight_max']}")
     if pages and "html" in pages:
         print(f"render: {pages['pages']} pages html {pages['html']['wall_s']} s ({pages['html']['renders']} renders) "
               f"vs text {pages['txt']['wall_s']} s -> {pages['render_s_per_page']} s per rendered page")
@@ -544,7 +549,7 @@ def print_table(results: dict[str, Any]) -> None:
 def median_run(fn: Any, farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """``fn`` run ``--repeat`` times; the run with the median wall time, with every wall time.
     The machine may be shared: one run can land on a busy moment."""
-    runs = [fn(farm, args, work / f"run{i + 1}") for i in range(args.repeat)]
+    runs = [fn(farm, args, work / f"run{i + 1}") for i in range(max(1, args.repeat))]
     timed = sorted((r for r in runs if "wall_s" in r), key=lambda r: r["wall_s"])
     if not timed:
         return runs[0]
@@ -587,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             if name in skip or (name == "diagnosis" and not args.diagnose):
                 continue
             try:
-                if name in ("ours", "sherlock", "maigret") and args.repeat > 1:
+                if name in ("ours", "sherlock", "maigret"):
                     results[name] = median_run(fn, farm, args, work / name)
                 else:
                     results[name] = fn(farm, args, work / name)
