@@ -94,3 +94,18 @@ def test_guard_decisions_on_the_hostile_links(demo: Path) -> None:
     assert got["scripts"][0] == "captured"
     refused = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='request.refused'")}
     assert "http://10.0.0.5/" in refused and "http://169.254.169.254/latest/meta-data/" in refused
+
+
+def test_reports_written_and_receipts_verify(demo: Path) -> None:
+    reports = demo / "reports"
+    cases = [c for (c,) in rows(demo, "SELECT id FROM 'case'")]
+    for case in cases:
+        for fmt in ("html", "pdf"):
+            assert (reports / f"findings-{case}.{fmt}").stat().st_size > 1000
+    assert (reports / "audit.pdf").read_bytes().startswith(b"%PDF")
+    assert list(reports.glob("process-*.html"))
+    jordan = next(reports.glob("findings-case-jordan-hale-*.html"))
+    result = vet("report", "verify-receipts", str(jordan), workspace=demo / "workspace")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='report.rendered'")}
+    assert len(rendered) == len(list(reports.iterdir()))

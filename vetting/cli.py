@@ -7,7 +7,6 @@ procedure, foreign workspace) exit 1 with the reason; neither changes the worksp
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -15,10 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from vetting import __version__
+from vetting.cli_support import console, handles_errors, open_ws, state
 from vetting.yamlsource import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,16 +33,14 @@ app.add_typer(candidate_app, name="candidate")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sites_app, name="sites")
 
-console = Console()
-err = Console(stderr=True)
+
+def _mount_reports() -> None:
+    from vetting.report_cli import report_app
+
+    app.add_typer(report_app, name="report", help="Render the findings, written-process and audit reports.")
 
 
-class State:
-    workspace: Path | None = None
-
-
-state = State()
-
+_mount_reports()
 
 @app.callback()
 def _main(
@@ -55,37 +52,6 @@ def _main(
         console.print(f"vet {__version__}")
         raise typer.Exit(0)
     state.workspace = workspace
-
-
-def handles_errors(fn: F) -> F:
-    """Turn the toolkit's refusals into clear messages and exit codes (2: bad input, 1: refused)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vetting.approvals import ApprovalError
-        from vetting.candidates import CandidateError
-        from vetting.engine import RunError
-        from vetting.workspace import WorkspaceError
-
-        try:
-            return fn(*args, **kwargs)
-        except InputError as exc:
-            # Plain text, never wrapped: "file:line: field: message" must stay greppable.
-            typer.echo(f"error: {len(exc.problems)} problem(s):", err=True)
-            for problem in exc.problems:
-                typer.echo(f"  {problem}", err=True)
-            raise typer.Exit(2) from None
-        except (ApprovalError, CandidateError, RunError, WorkspaceError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def open_ws(create: bool = True) -> Any:
-    from vetting.workspace import Workspace
-
-    return Workspace.open(state.workspace, create=create)
 
 
 # -- procedures ------------------------------------------------------------------------------

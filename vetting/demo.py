@@ -65,6 +65,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     from vetting.engine import open_case
     from vetting.runner import run_plans
     from vetting.uniformity import check_uniformity
+    from vetting.reports import render_all
     from vetting.validation import apply_decisions_file
     from vetting.views import print_uniformity
 
@@ -105,11 +106,13 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     print_uniformity(console, report)
     print_collection_summary(console, ws, [c.id for c in cases])
     print_review_summary(console, ws, [c.id for c in cases])
+    reports = render_all(ws, out / "reports", DEMO_COMMANDER)
+    console.print(f"wrote {len(reports)} reports (HTML and PDF) under {out / 'reports'}")
     verified = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
     console.print(f"audit log: {verified.summary()}")
     complete = all(c.status == "complete" for c in cases)
     console.print(f"\nworkspace: {ws_dir}\nprocedure as approved: {proc_path}\n"
-                  f"candidates: {cand_dir}\ndecisions: {decisions}\ndemo took {time.monotonic() - started:.1f} s")
+                  f"candidates: {cand_dir}\ndecisions: {decisions}\nreports: {out / 'reports'}\ndemo took {time.monotonic() - started:.1f} s")
     return 0 if complete and report.uniform and verified.ok else 1
 
 

@@ -86,7 +86,13 @@ def _excerpt(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[i
     if not spans:
         return text[:EXCERPT_CHARS], []
     start = max(0, spans[0][0] - EXCERPT_CHARS // 3)
+    line_start = text.rfind("\n", 0, start)  # begin at a line, not mid-word
+    if line_start != -1 and spans[0][0] - line_start < EXCERPT_CHARS:
+        start = line_start + 1
     end = min(len(text), start + EXCERPT_CHARS)
+    line_end = text.rfind("\n", spans[-1][1], end)
+    if line_end > spans[0][1]:
+        end = line_end
     inside = [(a - start, b - start) for a, b in spans if a >= start and b <= end]
     return text[start:end], inside
 

@@ -6,30 +6,11 @@ few lines over :mod:`vetting.reports`; every file written is a ``report.rendered
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handles_errors(fn: F) -> F:
-    """``vetting.cli.handles_errors``, looked up at call time.
-
-    ``vetting.cli`` imports this module to mount ``report_app``; importing it back at module
-    level would make the result depend on where that import sits in ``cli.py``.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vetting.cli import handles_errors as real
-
-        return real(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+from vetting.cli_support import handles_errors, open_ws
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
                          no_args_is_help=True)
@@ -55,7 +36,6 @@ def _check_paper(paper: str) -> str:
 
 def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str,
             paper: str = "A4") -> None:
-    from vetting.cli import open_ws
     from vetting.reports import render_report
 
     fmt = _check_format(fmt)
@@ -106,7 +86,6 @@ def audit(procedure: str = typer.Option(None, "--procedure", "-p", help="Limit t
 @handles_errors
 def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings report in HTML.")) -> None:
     """Re-check a findings report's receipts against this workspace's audit log; exit 1 on any problem."""
-    from vetting.cli import open_ws
     from vetting.reports import verify_receipts
 
     if not report.is_file():
