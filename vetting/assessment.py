@@ -104,7 +104,8 @@ def assess_case(ws: Workspace, case: Case, candidate: Candidate, loaded: LoadedP
             matches_json=json.dumps([asdict(m) for m in identity.matches], default=str),
             contradictions_json=json.dumps([asdict(c) for c in identity.contradictions], default=str),
             identity_reasons_json=json.dumps(list(identity.reasons)),
-            flags_json=json.dumps(flags), outside_lookback=result.outside_lookback, screened_at=utcnow())
+            flags_json=json.dumps(flags), outside_lookback=result.outside_lookback,
+            undated=result.undated, truncated=result.truncated, screened_at=utcnow())
         with ws.session() as s:
             s.add(row)
             s.commit()
@@ -113,7 +114,8 @@ def assess_case(ws: Workspace, case: Case, candidate: Candidate, loaded: LoadedP
                            "identifiers_matched": sorted({m.kind for m in identity.matches}),
                            "contradictions": len(identity.contradictions),
                            "flags": [{"category": f["category_id"], "rule": f["rule_id"]} for f in flags],
-                           "outside_lookback": result.outside_lookback})
+                           "outside_lookback": result.outside_lookback, "undated": result.undated,
+                           "truncated": result.truncated})
         count += 1
     if count:
         ws.audit.checkpoint()

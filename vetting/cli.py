@@ -66,7 +66,7 @@ def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file."
     console.print(f"[green]valid[/]: {proc.id} version {proc.version}: {proc.title}")
     console.print(f"steps: {len(proc.steps)}, review categories: {len(proc.categories)}, "
                   f"network: {proc.settings.network}")
-    console.print(f"fingerprint: {loaded.fingerprint}")
+    typer.echo(f"fingerprint: {loaded.fingerprint}")
 
 
 @procedure_app.command("approve")
@@ -79,7 +79,7 @@ def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file
     version, new = approve(open_ws(), file, by)
     word = "approved" if new else "already approved"
     console.print(f"{word}: {version.procedure_id} version {version.version} by {version.approved_by}")
-    console.print(f"fingerprint: {version.fingerprint}")
+    typer.echo(f"fingerprint: {version.fingerprint}")
 
 
 @procedure_app.command("list")

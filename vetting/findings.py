@@ -159,8 +159,11 @@ def _public(item: Item, decision: Decision, concurred_by: str | None, assessment
         title=title.text, excerpt=masked.text, categories=categories,
         identity_level=assessment.identity_level if assessment else "not_attributable",
         identifiers_matched=matched, validated_by=decision.decided_by, validated_at=decision.decided_at,
-        reason=decision.reason, concurred_by=concurred_by, mitigating=decision.mitigating,
-        discredit_justification=decision.discredit_justification,
+        # The reviewers' own words pass the firewall too: hiring staff never read a protected
+        # characteristic, whoever wrote it.
+        reason=mask_protected(decision.reason).text, concurred_by=concurred_by,
+        mitigating=mask_protected(decision.mitigating).text,
+        discredit_justification=mask_protected(decision.discredit_justification).text,
         artifacts=[{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in item.artifacts()
                    if a["kind"] in ("screenshot", "response")],
         masked_count=len(masked.masks) + len(title.masks))

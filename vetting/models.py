@@ -154,6 +154,8 @@ class Assessment(SQLModel, table=True):
     identity_reasons_json: str = "[]"
     flags_json: str = "[]"
     outside_lookback: bool = False
+    undated: bool = False  # the item states no date: the lookback could not be applied to it
+    truncated: bool = False  # only the first part of a very long item was screened
     screened_at: datetime
 
 

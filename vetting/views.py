@@ -79,6 +79,10 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
                              f"\u201c{f['excerpt'][:160]}\u201d")
             if a.outside_lookback:
                 lines.append("  [dim]older than the lookback window: stays out of findings[/]")
+            if a.undated:
+                lines.append("  [yellow]no date on the item: check it is within the lookback window[/]")
+            if a.truncated:
+                lines.append("  [yellow]very long item: only its first part was screened; read the rest[/]")
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
             lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
