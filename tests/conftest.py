@@ -66,3 +66,18 @@ def postgres():
     server = PrivatePostgres()
     yield server
     server.stop()
+
+
+# Reports: one screened, decided workspace built per module, cloned per test (tests/report_fixtures.py).
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory):
+    from report_fixtures import build_reports_workspace
+
+    return build_reports_workspace(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def built(template, tmp_path: Path):
+    from report_fixtures import clone
+
+    return clone(template, tmp_path)

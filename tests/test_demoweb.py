@@ -332,6 +332,8 @@ def test_candidates_resolve_and_load(web: DemoWeb, tmp_path: Path) -> None:
         auth_file = source.parent / cand.authorization.file  # type: ignore[union-attr]
         assert auth_file.is_file() and cand.full_name in auth_file.read_text()
         for url in cand.profile_urls:
+            if url.startswith(web.base_url("hostile")):
+                continue  # riley-chen's hostile "homepage" links exist to be refused by the guard
             assert fetch(url)[0] == 200, url
         seen[cand.id] = cand
     assert {"jordan-hale", "casey-navarro", "taylor-brooks", "riley-chen"} <= set(seen)

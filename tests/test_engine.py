@@ -102,20 +102,32 @@ def test_case_is_candidate_times_fingerprint(ws_with_candidate) -> None:
     assert [r.step_id for r in step_runs(ws, a.case.id)] == ["disclosed-profiles", "account-discovery", "web-search"]
 
 
-# -- a real kill of a real run -----------------------------------------------------------------
+# -- real runs of `vet run` -----------------------------------------------------------------------
 
-def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web, auth_file: Path) -> None:
-    """Kill -9 `vet run` mid-step, run it again: every URL captured exactly once, log verifies."""
-    urls = [demo_web.base_url("news") + f"/no-such-article-{n}" for n in range(24)]
+def cli_workspace(tmp_path: Path, auth_file: Path, steps: list[dict], **settings) -> Path:
+    """A workspace set up through the real CLI: the shipped procedure with ``steps`` and
+    ``settings`` changed, approved, and one candidate (jane-doe) added."""
     data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
-    data["settings"].update(network="loopback", rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
-    data["steps"] = [dict(data["steps"][0], inputs=[], sources=urls)]
+    data["settings"].update(network="loopback", **settings)
+    data["steps"] = steps
     proc = tmp_path / "proc.yaml"
     proc.write_text(yaml.safe_dump(data, sort_keys=False))
     ws = tmp_path / "ws"
     vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
     vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
         "--by", "Inv. Lee", workspace=ws, check=True)
+    return ws
+
+
+def shipped_step(position: int, **changes) -> dict:
+    return dict(yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())["steps"][position], **changes)
+
+
+def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web, auth_file: Path) -> None:
+    """Kill -9 `vet run` mid-step, run it again: every URL captured exactly once, log verifies."""
+    urls = [demo_web.base_url("news") + f"/no-such-article-{n}" for n in range(24)]
+    ws = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
+                       rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
     cmd = [sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "jane-doe",
            "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"]
     proc_run = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -166,16 +178,9 @@ def test_search_backend_down_fails_the_step_after_retries(tmp_path: Path, auth_f
     with socket.socket() as s:  # a loopback port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
-    data["settings"].update(network="loopback", retries=1, search={"backend": "searxng", "url": f"http://127.0.0.1:{port}"},
-                            rate_limit={"delay_seconds": 0, "concurrency_per_domain": 2})
-    data["steps"] = [data["steps"][2]]
-    proc = tmp_path / "proc.yaml"
-    proc.write_text(yaml.safe_dump(data, sort_keys=False))
-    ws = tmp_path / "ws"
-    vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
-        "--by", "Inv. Lee", workspace=ws, check=True)
+    ws = cli_workspace(tmp_path, auth_file, [shipped_step(2)], retries=1,
+                       search={"backend": "searxng", "url": f"http://127.0.0.1:{port}"},
+                       rate_limit={"delay_seconds": 0, "concurrency_per_domain": 2})
     result = vet("run", "jane-doe", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee", workspace=ws)
     assert result.returncode == 0, result.stdout + result.stderr  # the case completes: the step is terminal
     with sqlite3.connect(ws / "vetting.db") as db:

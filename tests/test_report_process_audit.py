@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from report_fixtures import SHIPPED, Built, build_reports_workspace, clone
+from report_fixtures import SHIPPED, Built
 from sqlmodel import select
 
 from vetting.approvals import approve
@@ -17,16 +17,6 @@ from vetting.reports import build_document
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 PID = "kcpd-261-1-preemployment"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build_reports_workspace(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-def built(template: Built, tmp_path: Path) -> Built:
-    return clone(template, tmp_path)
 
 
 def soup_of(b: Built, kind: str, subject: str | None) -> BeautifulSoup:
@@ -63,7 +53,7 @@ def test_process_report_is_the_procedure_as_a_document(built: Built) -> None:
     settings = soup.select_one("table.settings").get_text(" ", strip=True)
     for fact in ("7 years", "confirmed", "KCPD-BackgroundInvestigations/1.0", "5000000 bytes", "all public domains"):
         assert fact in settings
-    assert "2" == soup.find("dt", string="Cases run under it").find_next("dd").get_text(strip=True)
+    assert soup.find("dt", string="Cases run under it").find_next("dd").get_text(strip=True) == "2"
 
 
 def test_process_report_lists_every_version(built: Built, tmp_path: Path) -> None:

@@ -11,22 +11,12 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from report_fixtures import HOSTILE_TITLE, Built, build_reports_workspace, clone
+from report_fixtures import HOSTILE_TITLE, Built
 
 from vetting.reports import CSP, build_document, environment
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DOCS = [("findings", "jane-doe"), ("process", None), ("audit", None)]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build_reports_workspace(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-def built(template: Built, tmp_path: Path) -> Built:
-    return clone(template, tmp_path)
 
 
 def render(b: Built, kind: str, candidate: str | None) -> str:

@@ -19,7 +19,6 @@ from report_fixtures import (
     SECOND,
     Built,
     build_reports_workspace,
-    clone,
 )
 
 from vetting.reports import build_document, read_receipts, render_report, verify_receipts
@@ -29,16 +28,6 @@ FIXED = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 
 def fixed_clock() -> datetime:
     return FIXED
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build_reports_workspace(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-def built(template: Built, tmp_path: Path) -> Built:
-    return clone(template, tmp_path)
 
 
 def findings_soup(b: Built, candidate: str) -> tuple[str, BeautifulSoup]:

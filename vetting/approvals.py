@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from vetting.files import write_atomic
 from vetting.models import ProcedureVersion, utcnow
 from vetting.procedure import LoadedProcedure, load_procedure, load_procedure_text
 from vetting.workspace import Workspace
@@ -75,15 +76,8 @@ def approve(ws: Workspace, path: Path, by: str) -> tuple[ProcedureVersion, bool]
 
 def _freeze(ws: Workspace, path: Path, data: bytes) -> tuple[str, str]:
     import hashlib
-    import os
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    write_atomic(path, data)
     return path.relative_to(ws.evidence_root).as_posix(), hashlib.sha256(data).hexdigest()
 
 

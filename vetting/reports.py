@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any, Self
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
+from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
 from vetting.report_data import (
     AuditReport,
@@ -213,19 +213,9 @@ def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock =
     raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(KINDS)}")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def record_rendered(ws: Workspace, doc: Document, fmt: str, path: Path, data: bytes, by: str) -> str:
     """Write one report file and record its sha256 as a ``report.rendered`` audit event."""
-    _write_atomic(path, data)
+    write_atomic(path, data)
     digest = hashlib.sha256(data).hexdigest()
     ws.record("report.rendered", actor=by, case_id=doc.case_id, subject=str(path),
               payload={"kind": doc.kind, "format": fmt, "sha256": digest, "path": str(path)})

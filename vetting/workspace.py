@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from vetting import __version__
 from vetting.db import make_engine, sqlite_url, upgrade
+from vetting.files import write_atomic
 from vetting.models import utcnow
 
 MARKER = "workspace.json"
@@ -168,13 +169,7 @@ class Workspace:
         rel = Path("sha256") / digest[:2] / (digest + suffix)
         path = self.evidence_root / rel
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(path)
+            write_atomic(path, data)
         return rel.as_posix(), digest
 
     def evidence_path(self, rel: str) -> Path:
