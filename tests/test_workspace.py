@@ -98,3 +98,27 @@ def test_store_bytes_is_content_addressed(workspace: Workspace) -> None:
     assert workspace.store_bytes(b"hello", ".txt") == (rel, digest)
     with pytest.raises(WorkspaceError):
         workspace.evidence_path("../../etc/passwd")
+
+
+def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
+    """A workspace written before screening recorded undated/truncated items is upgraded in place."""
+    import json
+
+    from case_fixtures import add_item, build_case
+
+    b = build_case(tmp_path)
+    item = add_item(b, "old", "An old screened post.")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
+    db.execute("ALTER TABLE assessment DROP COLUMN undated")
+    db.execute("ALTER TABLE assessment DROP COLUMN truncated")
+    db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    ws = Workspace.open(tmp_path / "ws")
+    from vetting.models import Assessment
+
+    with ws.session() as s:
+        row = s.get(Assessment, item.id)
+    assert row is not None and row.undated is False and json.loads(row.matches_json)
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"

@@ -40,12 +40,28 @@ def sqlite_url(path: Path) -> str:
 
 
 def _v1(conn: Connection) -> None:
-    """The first schema: every table of vetting.models."""
+    """The first schema: every table of vetting.models.
+
+    A new database gets the current models' tables here, so every later migration must be
+    idempotent (add a column only if it is missing): it runs on new and old databases alike.
+    """
     SQLModel.metadata.create_all(conn)
 
 
+def add_column_if_missing(conn: Connection, table: str, column: str, ddl: str) -> None:
+    """``ALTER TABLE table ADD COLUMN column ddl``, unless the column is already there."""
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN {column} {ddl}'))
+
+
+def _v2(conn: Connection) -> None:
+    """Screening records whether an item was undated or only partly screened."""
+    add_column_if_missing(conn, "assessment", "undated", "BOOLEAN NOT NULL DEFAULT FALSE")
+    add_column_if_missing(conn, "assessment", "truncated", "BOOLEAN NOT NULL DEFAULT FALSE")
+
+
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
