@@ -357,7 +357,8 @@ def run_diagnoses(farm: FarmProcess, args: argparse.Namespace, work: Path) -> di
     (each what-if run ``--repeat`` times, the median kept, like the main runs)."""
     out: dict[str, Any] = {}
     for name, label, patch in DIAGNOSES:
-        def one(farm: FarmProcess, args: argparse.Namespace, where: Path) -> dict[str, Any]:
+        def one(farm: FarmProcess, args: argparse.Namespace, where: Path,
+                name: str = name, patch: dict[str, Any] = patch) -> dict[str, Any]:
             if not name.startswith("tmpfs"):
                 return run_ours(farm, args, where, patch=patch or None)
             base = Path(tempfile.mkdtemp(prefix="bench-accounts-", dir="/dev/shm"))
@@ -531,13 +532,13 @@ def print_table(results: dict[str, Any]) -> None:
     pages = results.get("pages")
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     ours = results.get("ours", {})
     if "vs_limit" in ours:
         print(f"ours: {ours['vs_limit']}x the limit ({ours['limit']['requests']} requests x "
               f"{results['latency']} s / {ours['limit']['concurrency']}); within 2x: {ours['within_2x_of_limit']}; "
               f"faster than Sherlock: {ours.get('faster_than_sherlock')}")
-    for name, d in (results.get("diagnosis") or {}).items():
+    for d in (results.get("diagnosis") or {}).values():
         if "wall_s" in d:
             print(f"what-if {d['label']}: wall {d['wall_s']} s (runs {d['runs_wall_s']}), step {d['step_s']} s, "
                   f"client CPU {d['client_cpu_s']} s, in flight at most {d['inflight_max']}")

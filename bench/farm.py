@@ -123,6 +123,7 @@ class Farm:
             self.counts.clear()
             self.agents.clear()
             self.inflight_max = 0
+            self.connections = 0
         body = json.dumps({"counts": dict(self.counts), "agents": dict(self.agents),
                            "connections": self.connections, "inflight_max": self.inflight_max,
                            "sites": self.sites,

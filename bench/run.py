@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ("benchmark", "status", "took", "headline figures (bench/results/<name>.json)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     for row in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
+        print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return 1 if failed else 0
 
 
