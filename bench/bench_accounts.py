@@ -2,7 +2,8 @@
 Not a test: run it by hand or with `make bench`.
 
     .venv/bin/python bench/bench_accounts.py [--sites 500] [--latency 0.05] [--concurrency 4]
-                                             [--render-pages 20] [--skip ours,sherlock,maigret,pages]
+                                             [--repeat 3] [--render-pages 20] [--diagnose]
+                                             [--skip ours,sherlock,maigret,pages] [--keep DIR]
 
 What it does, and why this way:
 
@@ -21,6 +22,10 @@ What it does, and why this way:
   with a site file of its own format describing the same farm, timed the same way.
 * The render cost: ``vet run`` of a pages step over 20 farm pages served as HTML (rendered in
   Chromium) and over the same 20 served as text/plain (not rendered); the difference per page.
+* ``--diagnose``: (a) again, with the workspace on tmpfs and with Scrapy settings overridden
+  by a ``sitecustomize`` (what-ifs only, the product is untouched), to say which cause costs
+  what. Each tool and what-if runs ``--repeat`` times; the median wall time is reported,
+  because a shared machine makes single runs unreliable.
 
 The third-party tools phone home on start (Sherlock: a GitHub release check and an exclusions
 list; Maigret: a database update check). Nothing may leave 127.0.0.0/8, so they run inside a
