@@ -1,0 +1,544 @@
+"""The identifier matchers behind :func:`vetting.identity.assess_identity`.
+
+Each matcher looks for one class of the candidate's identifiers on a page (disclosed accounts
+and cross-links, emails, phones, usernames, the full name and aliases, location, date of
+birth / age / birth year) and reports what it finds, with where and the surrounding text, to
+the assessment's collector; the location and birth matchers also report statements about the
+person that contradict the candidate's identifiers. Also :func:`normalize_url`, the comparable
+form of a URL that disclosed accounts and cross-links are matched on. Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
+
+from vetting.names import (
+    FoldedText,
+    fold,
+    fold_text,
+    given_name_variants,
+    name_patterns,
+    parse_name,
+)
+
+if TYPE_CHECKING:
+    from vetting.identity import CandidateIdentifiers, PageEvidence, _Collector
+
+
+# --- URLs ------------------------------------------------------------------------------------
+
+_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|igshid|si|ref|ref_src)$", re.IGNORECASE)
+
+
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` that never raises on hostile input ("http://[::1" is just text then)."""
+    raw = url.strip()
+    if "://" not in raw:
+        raw = "http://" + raw.lstrip("/")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a bad port
+        return parts
+    except ValueError:
+        return SplitResult("http", "", raw.split("://", 1)[1], "", "")
+
+
+def normalize_url(url: str) -> str:
+    """A comparable form of a URL: no scheme, lower-case host without ``www.``, no default
+    port, no trailing slash, no fragment, no tracking parameters, remaining query sorted.
+
+    The path keeps its case: many sites' paths are case-sensitive, and a disclosed-account
+    match must never come from a near miss.
+    """
+    parts = _split(url)
+    host = (parts.hostname or "").lower().rstrip(".").removeprefix("www.")
+    port = parts.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    if ":" in host:  # IPv6 literal
+        netloc = f"[{host}]" + ("" if port in (None, 80, 443) else f":{port}")
+    path = unquote(parts.path).rstrip("/")
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    q = urlencode(sorted(query))
+    return netloc + path + ("?" + q if q else "")
+
+
+def _is_under(page: str, disclosed: str) -> bool:
+    """The page is the disclosed URL or a page beneath its path (a post of that account)."""
+    if page == disclosed:
+        return True
+    if "?" in disclosed or "/" not in disclosed:
+        return False  # a bare host is too broad to claim every page under it
+    return page.startswith((disclosed + "/", disclosed + "?"))
+
+
+# --- page fields -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    text: FoldedText
+
+
+def _original(f: _Field, start: int, end: int) -> str:
+    a, b = f.text.span(start, end)
+    return f.text.original[a:b]
+
+
+# --- the matchers ----------------------------------------------------------------------------
+
+# accounts and cross-links
+
+def _accounts(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+              out: _Collector) -> None:
+    disclosed = {normalize_url(u): u for u in ids.profile_urls if u.strip()}
+    page_norm = normalize_url(page.url) if page.url else ""
+    for norm, original in disclosed.items():
+        if page_norm and _is_under(page_norm, norm):
+            out.match("disclosed_account", original, None, 0, 0, where="url")
+    if page.linked_from_disclosed:
+        out.match("cross_link", page.found_by or "linked from a disclosed account", None, 0, 0,
+                  where="linked_from_disclosed")
+    for i, link in enumerate(page.links):
+        norm = normalize_url(link)
+        if norm in disclosed and not (page_norm and _is_under(page_norm, norm)):
+            out.match("cross_link", disclosed[norm], None, 0, 0, where=f"links[{i}]")
+    for norm, original in disclosed.items():
+        if page_norm and _is_under(page_norm, norm):
+            continue
+        rx = re.compile(r"(?<![\w-])(?:www\.)?" + re.escape(fold(norm)) + r"(?![\w-]|/\w)")
+        for f in fields:
+            for m in rx.finditer(f.text.folded):
+                out.match("cross_link", original, f, m.start(), m.end())
+
+
+# email and phone
+
+def _emails(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+            out: _Collector) -> None:
+    for email in {fold(e.strip()) for e in ids.emails if "@" in e}:
+        rx = re.compile(r"(?<![\w.+-])" + re.escape(email) + r"(?![\w-]|\.\w)")
+        for f in fields:
+            for m in rx.finditer(f.text.folded):
+                out.match("email", email, f, m.start(), m.end())
+        for i, link in enumerate(page.links):
+            if rx.search(fold(unquote(link))):
+                out.match("email", email, None, 0, 0, where=f"links[{i}]")
+
+
+_PHONE = re.compile(r"(?<![\d\w])\+?\d[\d\s().\-]{5,18}\d(?!\d)")
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"\D", "", s)
+
+
+def _same_phone(a: str, b: str) -> bool:
+    k = min(10, len(a))
+    return k >= 7 and len(b) >= k and a[-k:] == b[-k:]
+
+
+def _phones(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+            out: _Collector) -> None:
+    wanted = {_digits(p) for p in ids.phones if len(_digits(p)) >= 7}
+    if not wanted:
+        return
+    for f in fields:
+        for m in _PHONE.finditer(f.text.folded):
+            got = _digits(m.group())
+            for w in wanted:
+                if _same_phone(w, got):
+                    out.match("phone", w[-10:], f, m.start(), m.end())
+    for i, link in enumerate(page.links):
+        if link.lower().startswith("tel:"):
+            got = _digits(link)
+            for w in wanted:
+                if _same_phone(w, got):
+                    out.match("phone", w[-10:], None, 0, 0, where=f"links[{i}]")
+
+
+# usernames
+
+def _usernames(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+               out: _Collector) -> None:
+    name_tokens: set[str] = set()
+    for n in [ids.full_name, *ids.aliases]:
+        p = parse_name(n)
+        if p:
+            name_tokens |= {p.given, *p.middles, *p.surname.split()}
+    parts = _split(page.url)
+    segments = [fold(unquote(s)).lstrip("@") for s in parts.path.split("/") if s]
+    labels = (parts.hostname or "").lower().split(".")
+    made_of_name = _name_made_regex(ids)
+    for u in {fold(x.strip()).lstrip("@") for x in ids.usernames if x.strip()}:
+        if len(u) < 3:
+            continue  # two letters are a coincidence, not an identifier
+        # "alexrivera" is a handle any Alex Rivera may hold; "arivera96" is rarer
+        strong = not (made_of_name and made_of_name.fullmatch(re.sub(r"[\W_]+", "", u)))
+        if u in segments or (len(labels) >= 3 and labels[0] == u):
+            out.match("username", u, None, 0, 0, where="url", strong=strong)
+        free_text_ok = len(u) >= 4 and u not in name_tokens
+        rx = re.compile(r"(?<![\w.@-])@?" + re.escape(u) + r"(?![\w@-]|\.\w)")
+        for f in fields:
+            if f.name != "author" and not free_text_ok:
+                continue
+            for m in rx.finditer(f.text.folded):
+                out.match("username", u, f, m.start(), m.end(), strong=strong)
+
+
+def _name_made_regex(ids: CandidateIdentifiers) -> re.Pattern[str] | None:
+    """Matches a handle made only of the candidate's names and initials ("alexrivera",
+    "riveraalex", "arivera"): such a handle is an identifier, but not a strong one."""
+    parts: set[str] = set()
+    for n in [ids.full_name, *ids.aliases]:
+        p = parse_name(n)
+        if p is None:
+            continue
+        for w in [p.given, *p.middles, *p.surname.replace("-", " ").split()]:
+            w = re.sub(r"\W+", "", w)
+            if w:
+                parts |= {w, w[0]}
+        parts |= {re.sub(r"\W+", "", v) for v in given_name_variants(p.given)}
+    parts.discard("")
+    if not parts:
+        return None
+    return re.compile("(?:" + "|".join(sorted(map(re.escape, parts), key=len, reverse=True)) + ")+")
+
+
+# names
+
+def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
+           out: _Collector) -> list[tuple[int, int]]:
+    """Find the full name and aliases; return the folded spans of name matches in the text."""
+    main = parse_name(ids.full_name)
+    forms: list[tuple[str, str]] = [("full_name", ids.full_name)]
+    for alias in ids.aliases:
+        p = parse_name(alias)
+        if p is None:
+            continue
+        if not p.surname and main is not None and main.surname:
+            alias = f"{alias} {main.surname}"  # a bare nickname only counts with the surname
+        forms.append(("alias", alias))
+    path = unquote(_split(page.url).path)
+    slug = _Field("url", fold_text(re.sub(r"[-_.+/]", " ", path)))
+    text_spans: list[tuple[int, int]] = []
+    for kind, name in forms:
+        for rx in name_patterns(name):
+            for f in [*fields, slug]:
+                for m in rx.finditer(f.text.folded):
+                    if f.name == "text":
+                        text_spans.append((m.start(), m.end()))
+                    if f is slug:
+                        out.match(kind, name, None, 0, 0, where="url")
+                    else:
+                        out.match(kind, name, f, m.start(), m.end())
+    return sorted(text_spans)
+
+
+# location
+
+_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
+    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
+    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
+    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+    "PR": "Puerto Rico", "GU": "Guam", "VI": "Virgin Islands",
+}
+_STATE_BY_NAME = {fold(v): k for k, v in _STATES.items()}
+_CITY_ABBR = {"st": r"(?:st\.?|saint)", "saint": r"(?:st\.?|saint)", "ft": r"(?:ft\.?|fort)",
+              "fort": r"(?:ft\.?|fort)", "mt": r"(?:mt\.?|mount)", "mount": r"(?:mt\.?|mount)"}
+_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
+_MINOR = frozenset({"of", "the", "de", "la", "le", "du", "del", "on", "upon", "and"})
+
+
+def _state_forms(state: str) -> tuple[str, str]:
+    """(ABBR, folded full name) of a state as given; the abbreviation may be empty."""
+    s = state.strip().rstrip(".")
+    if len(s) == 2 and s.upper() in _STATES:
+        return s.upper(), fold(_STATES[s.upper()])
+    abbr = _STATE_BY_NAME.get(fold(s), "")
+    return abbr, fold(s)
+
+
+def _city_regex(city: str) -> re.Pattern[str] | None:
+    words = _WORD.findall(fold(city))
+    if not words:
+        return None
+    body = r"[\s.]+".join(_CITY_ABBR.get(w, re.escape(w)) for w in words)
+    return re.compile(r"(?<![\w-])" + body + r"(?![\w-])")
+
+
+def _capitalized(s: str) -> bool:
+    words = [w for w in _WORD.findall(s) if w.lower() not in _MINOR]
+    return bool(words) and all(w[0].isupper() for w in words)
+
+
+def _state_after(f: _Field, end: int, abbr: str, state_name: str) -> bool:
+    """The candidate's state is named within 40 characters after the city, same sentence."""
+    window = re.split(r"[!?\n]|\.\s", f.text.folded[end:end + 40], maxsplit=1)[0]
+    if state_name and re.search(r"(?<!\w)" + re.escape(state_name).replace(r"\ ", r"\s+")
+                                + r"(?!\w)", window):
+        return True
+    if abbr:
+        # abbreviations count in upper case only: "IN", "OR", "ME", "OK" are also words
+        a, b = f.text.span(end, end + len(window))
+        return re.search(r"(?<![A-Za-z])" + abbr + r"(?![A-Za-z])", f.text.original[a:b]) is not None
+    return False
+
+
+def _location(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tuple[int, int]],
+              out: _Collector) -> None:
+    abbr, state_name = _state_forms(ids.state) if ids.state.strip() else ("", "")
+    city_rx = _city_regex(ids.city) if ids.city.strip() else None
+    if city_rx is not None:
+        for f in fields:
+            for m in city_rx.finditer(f.text.folded):
+                if _state_after(f, m.end(), abbr, state_name):
+                    out.match("location", f"{ids.city}, {ids.state}", f, m.start(), m.end())
+                elif _capitalized(_original(f, m.start(), m.end())):
+                    # a lower-case "independence" is a word, "Independence" may be the city
+                    out.match("location", ids.city, f, m.start(), m.end())
+    _location_contradictions(ids, fields, name_spans, city_rx, abbr, state_name, out)
+
+
+_LIVES = re.compile(
+    r"(?<![\w'])(?:"
+    r"(?:(?:i|we)\s+(?:now\s+|currently\s+|still\s+)?live|i'm\s+living|i\s+am\s+living|lives|"
+    r"living|based|residing|resides|located)\s+in"
+    r"|(?:i'm|im|i\s+am|is|hails?|hailing)\s+from"
+    r"|resident\s+of"
+    r"|(?:moved|moving|relocated|relocating)\s+to"
+    r")\s+"
+    r"|(?:^|\n)[ \t]*(?:location|lives\s+in|current\s+city|city)\s*:\s*"
+    r"|(?:^|\n)[ \t]*from[ \t]+")  # a profile line "From Denver, CO"
+_PLACE_WORD = r"(?:(?:St|Ft|Mt)\.|[A-Z][\w'-]*)"
+_PLACE = re.compile(r"(" + _PLACE_WORD + r"(?:[ \t]+(?:" + _PLACE_WORD + r"|of|de|la))*"
+                    r"(?:,[ \t]*[A-Z][\w]*(?:[ \t]+[A-Z]\w*)?)?)")
+_NOT_PLACES = frozenset({"the", "my", "a", "an", "here", "there", "home", "town", "work", "it",
+                         "this", "that", "his", "her", "their", "our", "your", "i", "he", "she",
+                         "we", "they", "january", "february", "march", "april", "may", "june",
+                         "july", "august", "september", "october", "november", "december",
+                         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                         "sunday", "heaven", "hell", "fear", "love", "faith", "god"})
+_FIRST_PERSON_TAIL = re.compile(r"(?:^|[^\w'])(?:i|i'm|im|i've|we|we're|me)(?:[^\w\n]+\w+){0,2}"
+                                r"[^\w\n]*$")
+
+
+_NOT_SELF = re.compile(r"'s\b|\b(?:my|his|her|their|whose|and|with|friend|brother|sister|"
+                       r"mother|mom|father|dad|son|daughter|wife|husband|cousin|uncle|aunt)\b")
+
+
+def _about_the_person(f: _Field, trigger_start: int, trigger: str,
+                      name_spans: list[tuple[int, int]]) -> bool:
+    """A location or age statement counts only when it is about the person, not a relative:
+    first person ("I live in"), a profile field ("Location: ..." or a line starting "Lives
+    in"), or right after the candidate's own name ("Alex Rivera, who lives in")."""
+    words = trigger.split()
+    if ":" in trigger or (words and words[0] in ("i", "we", "i'm", "im")):
+        return True
+    window_start = max(0, trigger_start - 200)  # bounded: a page may be one 2 MB line
+    line_start = f.text.folded.rfind("\n", window_start, trigger_start) + 1 or window_start
+    prefix = f.text.folded[max(line_start, window_start):trigger_start]
+    if not prefix.strip(" \t-*•|:>"):
+        return True
+    if _FIRST_PERSON_TAIL.search(prefix[-40:]):
+        return True
+    return any(0 <= trigger_start - e <= 40 and "\n" not in f.text.folded[e:trigger_start]
+               and not _NOT_SELF.search(f.text.folded[e:trigger_start])
+               for _, e in name_spans)
+
+
+# news style right after the name: "Taylor Brooks, 58, of Springfield" (the age makes "of" a
+# residence), or "Taylor Brooks of Springfield, Illinois" (a state makes it a place, not "of Acme")
+_NAME_AGE_OF = re.compile(r"\s*,\s*(?:age\s+|aged\s+)?\d{1,2}\s*,\s*of\s+")
+_NAME_OF = re.compile(r"\s*,?\s*of\s+")
+
+
+def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
+                             name_spans: list[tuple[int, int]], city_rx: re.Pattern[str] | None,
+                             abbr: str, state_name: str, out: _Collector) -> None:
+    if city_rx is None and not state_name:
+        return
+    expected = ", ".join(x for x in (ids.city, ids.state) if x)
+
+    def check(f: _Field, start: int, end: int, need_state: bool) -> None:
+        a, _ = f.text.span(end, end)
+        pm = _PLACE.match(f.text.original, a)
+        if pm is None:
+            return
+        place = pm.group(1).rstrip(".,")
+        words = _WORD.findall(fold(place))
+        if not words or words[0] in _NOT_PLACES:
+            return
+        if need_state and not _names_a_state(place.partition(",")[2]):
+            return
+        if not _place_fits(place, city_rx, abbr, state_name):
+            out.contradict("location", place, expected, f, start, end + len(place))
+
+    for f in fields:
+        spans = name_spans if f.name == "text" else []
+        for t in _LIVES.finditer(f.text.folded):
+            if _about_the_person(f, t.start(), t.group(), spans):
+                check(f, t.start(), t.end(), need_state=False)
+        for s, e in spans:
+            m = _NAME_AGE_OF.match(f.text.folded, e)
+            if m:
+                check(f, s, m.end(), need_state=False)
+                continue
+            m = _NAME_OF.match(f.text.folded, e)
+            if m:
+                check(f, s, m.end(), need_state=True)
+
+
+def _names_a_state(text: str) -> bool:
+    t = text.strip().rstrip(".")
+    return (t.isupper() and t in _STATES) or fold(t) in _STATE_BY_NAME
+
+
+def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str) -> bool:
+    """Does a stated place agree with the candidate's city/state? "Kansas City, KS" does not
+    agree with Kansas City, MO; "Kansas City area" and "Missouri" do."""
+    city_part, _, state_part = place.partition(",")
+    city_folded = fold(city_part).strip()
+    sp = state_part.strip().rstrip(".")
+    if sp and _names_a_state(sp) and state_name and not (fold(sp) == state_name or sp == abbr):
+        return False
+    if city_rx is not None and city_rx.match(city_folded):
+        return True
+    return bool(state_name) and (city_folded == state_name or city_part.strip() == abbr)
+
+
+# date of birth, age, birth year
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_MON = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE_FORMS = [
+    (re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"), "ymd"),
+    (re.compile(r"(?<![\d/.-])(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?![\d/.-]\d|\d)"), "mdy"),
+    (re.compile(r"(?<![a-z])" + _MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)"), "Mdy"),
+    (re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MON + r",?\s+(\d{4})(?!\d)"),
+     "dMy"),
+]
+_MONTH_DAY = re.compile(r"(?<![a-z])" + _MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?(?![\d,]*\s*\d{4})")
+_BIRTH_CONTEXT = re.compile(
+    r"(?:\bborn\b|\bbirthday\b|\bb-?day\b|\bdob\b|d\.o\.b|date\s+of\s+birth|birth\s*date)"
+    r"[^.!?\n]{0,25}$")
+_BIRTH_SELF = re.compile(
+    r"(?:\bi\s+was\s+born\b|\bmy\s+(?:birthday|b-?day|birth\s*date|date\s+of\s+birth)\b|"
+    r"(?:^|\n)[ \t]*(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|born|birthday)\s*:)"
+    r"[^.!?\n]{0,25}$")
+_AGE_SELF = [
+    re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+(?:now\s+|only\s+|just\s+|almost\s+|nearly\s+)?"
+               r"(\d{1,2})(?:\s*(?:years?|yrs?)(?:\s*old)?|\s*y/?o)?"
+               r"(?=\s*(?:$|[.,!?;:)\n]|and\b|but\b|now\b|today\b|this\b|so\b))"),
+    re.compile(r"(?<![\w'])i\s+(?:just\s+)?turned\s+(\d{1,2})(?!\d)"),
+    re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+turning\s+(\d{1,2})(?!\d)"),
+    re.compile(r"(?<![\w'])my\s+(\d{1,2})(?:st|nd|rd|th)\s+(?:birthday|b-?day)"),
+    re.compile(r"(?:^|\n)[ \t]*age\s*:\s*(\d{1,2})(?!\d)"),
+    # a profile line that starts with the age: "29 years old | Kansas City", "29 y/o"
+    re.compile(r"(?:^|\n)[ \t]*(\d{1,2})\s*(?:years?\s+old|yrs?\s+old|y/o|yo)\b"),
+]
+_AGE_AFTER_NAME = re.compile(r"\s*(?:,\s*(?:age\s+|aged\s+)?(\d{1,2})\s*(?:,|\.|$|\s+of\b)"
+                             r"|\(\s*(\d{1,2})\s*\))")
+_YEAR_SELF = [
+    re.compile(r"(?<![\w'])i\s+was\s+born\s+(?:in\s+)?(\d{4})(?!\d)"),
+    re.compile(r"(?:^|\n)[ \t]*(?:born|birth\s*year|year\s+of\s+birth)\s*:?\s*(?:in\s+)?(\d{4})"
+               r"(?![\d/-])"),
+]
+_YEAR_AFTER_NAME = re.compile(r"\s*(?:,\s*)?\(?\s*(?:born|b\.)\s*(?:in\s+)?(\d{4})(?!\d)")
+
+
+def _parse_date(kind: str, m: re.Match[str]) -> list[date]:
+    g = m.groups()
+    try:
+        if kind == "ymd":
+            return [date(int(g[0]), int(g[1]), int(g[2]))]
+        if kind == "mdy":
+            y = int(g[2])
+            if len(g[2]) == 2:
+                y += 1900 if y > 30 else 2000
+            # 04/12/1996 is April 12 in the US and 4 December elsewhere: accept either reading
+            out = []
+            for mo, d in ((int(g[0]), int(g[1])), (int(g[1]), int(g[0]))):
+                with suppress(ValueError):
+                    out.append(date(y, mo, d))
+            return out
+        if kind == "Mdy":
+            return [date(int(g[2]), _MONTHS[g[0]], int(g[1]))]
+        return [date(int(g[2]), _MONTHS[g[1]], int(g[0]))]
+    except (ValueError, KeyError):
+        return []
+
+
+def _age_on(dob: date, ref: date) -> int:
+    return ref.year - dob.year - ((ref.month, ref.day) < (dob.month, dob.day))
+
+
+def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tuple[int, int]],
+           ref: date, out: _Collector) -> None:
+    dob = ids.date_of_birth
+    if dob is None:
+        return
+    actual = _age_on(dob, ref)
+    iso = dob.isoformat()
+    for f in fields:
+        folded = f.text.folded
+        for rx, kind in _DATE_FORMS:
+            for m in rx.finditer(folded):
+                before = folded[max(0, m.start() - 40):m.start()]
+                if not _BIRTH_CONTEXT.search(before):
+                    continue
+                dates = _parse_date(kind, m)
+                if dob in dates:
+                    out.match("date_of_birth", iso, f, m.start(), m.end())
+                elif dates and _BIRTH_SELF.search(before):
+                    out.contradict("date_of_birth", _original(f, m.start(), m.end()), iso, f,
+                                   m.start(), m.end())
+        for m in _MONTH_DAY.finditer(folded):
+            before = folded[max(0, m.start() - 40):m.start()]
+            same_day = (_MONTHS[m.group(1)], int(m.group(2))) == (dob.month, dob.day)
+            if same_day and _BIRTH_SELF.search(before):
+                out.match("date_of_birth", f"birthday {dob.month:02d}-{dob.day:02d}", f,
+                              m.start(), m.end())
+        ages: list[tuple[int, int, int]] = []
+        for rx in _AGE_SELF:
+            ages += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
+        if f.name == "text":
+            for _, e in name_spans:
+                am = _AGE_AFTER_NAME.match(folded, e)
+                if am:
+                    ages.append((int(am.group(1) or am.group(2)), am.start(), am.end()))
+        for age, s, e in ages:
+            if not 10 <= age <= 99:
+                continue
+            if abs(age - actual) <= 1:
+                out.match("date_of_birth", f"age {age}", f, s, e)
+            else:
+                out.contradict("date_of_birth", f"age {age}", f"age {actual} on {ref.isoformat()}",
+                               f, s, e)
+        years: list[tuple[int, int, int]] = []
+        for rx in _YEAR_SELF:
+            years += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
+        if f.name == "text":
+            for _, e in name_spans:
+                ym = _YEAR_AFTER_NAME.match(folded, e)
+                if ym:
+                    years.append((int(ym.group(1)), ym.start(), ym.end()))
+        for year, s, e in years:
+            if abs(year - dob.year) <= 1:
+                out.match("date_of_birth", f"born {year}", f, s, e)
+            else:
+                out.contradict("date_of_birth", f"born {year}", f"born {dob.year}", f, s, e)
