@@ -20,6 +20,9 @@ HTTPCACHE_ENABLED = False
 
 # Gentle by default; the procedure's rate_limit overrides these.
 CONCURRENT_REQUESTS = 16
+# Each response yields at most a few captures: Scrapy's default of 100 parallel item tasks
+# per response only costs CPU (measured in bench/bench_accounts.py).
+CONCURRENT_ITEMS = 1
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 1.0
 DOWNLOAD_DELAY_JITTER = 0  # predictable pacing; the procedure sets the delay

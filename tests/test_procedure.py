@@ -166,3 +166,34 @@ def test_catastrophic_pattern_refused(tmp_path: Path, base: dict) -> None:
     with pytest.raises(InputError) as exc:
         load_procedure(write(tmp_path, base))
     assert any(p.field.startswith("categories[0].rules[0]") for p in exc.value.problems), exc.value
+
+
+def test_defaults_are_pinned() -> None:
+    """The fingerprint leaves defaults out, so a default may never change meaning silently.
+
+    Changing one of these is a change of every procedure relying on it: it needs a new
+    procedure version and approval in every agency, not a quiet toolkit update.
+    """
+    from vetting.procedure import Limits, RateLimit, StepLimits
+
+    assert RateLimit().model_dump() == {"delay_seconds": 1.0, "concurrency_per_domain": 2, "concurrency_total": 16}
+    assert Limits().model_dump() == {"max_bytes": 5_000_000, "timeout_seconds": 30, "max_redirects": 5}
+    assert StepLimits().model_dump() == {"max_pages": 50, "max_depth": 0, "timeout_seconds": 600}
+    from vetting.procedure import Settings
+
+    fields = Settings.model_fields
+    assert {k: fields[k].default for k in ("lookback_years", "network", "min_identity", "retries")} == {
+        "lookback_years": 7, "network": "public", "min_identity": "confirmed", "retries": 2}
+
+
+def test_unset_settings_are_not_in_the_fingerprinted_form(tmp_path: Path, base: dict) -> None:
+    """A setting left at its default is absent from the hashed form, so a later toolkit adding a
+    new defaulted setting leaves existing fingerprints as they were; the document form has it."""
+    import json
+
+    loaded = load_procedure(write(tmp_path, base))
+    hashed = json.loads(loaded.canonical)
+    assert "concurrency_total" not in hashed["settings"]["rate_limit"]
+    assert "retries" not in hashed["settings"]  # the shipped file spells out 2, the default
+    full = json.loads(loaded.resolved)
+    assert full["settings"]["rate_limit"]["concurrency_total"] == 16 and full["settings"]["retries"] == 2

@@ -60,7 +60,7 @@ def approve(ws: Workspace, path: Path, by: str) -> tuple[ProcedureVersion, bool]
     version = ProcedureVersion(
         fingerprint=loaded.fingerprint, procedure_id=proc.id, version=proc.version,
         title=proc.title, author=proc.author, approved_by=by.strip(), approved_at=utcnow(),
-        source_name=path.name, source_text=loaded.source_text, canonical_json=loaded.canonical,
+        source_name=path.name, source_text=loaded.source_text, canonical_json=loaded.resolved,
         manifests_json=json.dumps(manifest_names, sort_keys=True),
     )
     with ws.session() as s:

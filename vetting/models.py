@@ -43,7 +43,7 @@ class ProcedureVersion(SQLModel, table=True):
     approved_at: datetime
     source_name: str
     source_text: str
-    canonical_json: str
+    canonical_json: str  # the canonical form with defaults spelled out (the fingerprint omits them)
     manifests_json: str = "{}"  # step id -> manifest file name in the frozen folder
 
 

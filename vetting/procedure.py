@@ -51,6 +51,7 @@ class RateLimit(_Strict):
 
     delay_seconds: float = Field(1.0, ge=0, le=60)
     concurrency_per_domain: int = Field(2, ge=1, le=16)
+    concurrency_total: int = Field(16, ge=1, le=256)
 
 
 class Limits(_Strict):
@@ -212,15 +213,26 @@ class LoadedProcedure:
     source_path: Path
     manifests: dict[str, bytes]  # step id -> manifest bytes
 
+    @property
+    def resolved(self) -> str:
+        """The canonical form with every default spelled out (what documents show)."""
+        return canonical_form(self.procedure, self.manifests, with_defaults=True)
+
 
 def template_fields(template: str) -> list[str]:
     """The identifier names a template like ``'"{full_name}" {city}'`` refers to."""
     return [name for _, name, _, _ in Formatter().parse(template) if name]
 
 
-def canonical_form(proc: Procedure, manifests: dict[str, bytes]) -> str:
-    """The JSON text whose sha256 is the fingerprint: meaning only, not layout."""
-    data = proc.model_dump(mode="json")
+def canonical_form(proc: Procedure, manifests: dict[str, bytes], *, with_defaults: bool = False) -> str:
+    """The JSON text whose sha256 is the fingerprint: meaning only, not layout.
+
+    Defaults are left out: a later toolkit that adds a setting (with a default) must not
+    change the fingerprint of every procedure already approved. The defaults themselves are
+    pinned by a test (tests/test_procedure.py), so none can change meaning silently.
+    ``with_defaults`` gives the same form with every default spelled out, for documents.
+    """
+    data = proc.model_dump(mode="json", exclude_defaults=not with_defaults)
     data = _fold_prose(data)
     for step in data["steps"]:
         if step.get("sites") is not None:
