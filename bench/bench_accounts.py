@@ -70,9 +70,6 @@ VENVS = {"sherlock": Path("/tmp/bench-sherlock"), "maigret": Path("/tmp/bench-ma
 PACKAGES = {"sherlock": "sherlock-project", "maigret": "maigret"}
 INVESTIGATOR = "Bench Investigator (benchmark, fictional)"
 COMMANDER = "Bench Commander (benchmark, fictional)"
-# Our Scrapy settings cap concurrency over all hosts at this (spiders/settings.py); a
-# procedure can only set the per-domain value.
-OUR_GLOBAL_CAP = 16
 SHERLOCK_WORKERS = 20  # hard-coded in sherlock_project/sherlock.py
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port, closed: any proxied request fails at once
 FOUND_LINE = re.compile(r"^\[\+\] site\d+: ", re.M)  # Sherlock's and Maigret's line for a hit
@@ -282,7 +279,8 @@ def procedure_for(step_ids: list[str], args: argparse.Namespace, proc_id: str,
     data["description"] = "BENCHMARK ADAPTATION (loopback site farm). " + data["description"]
     settings = data["settings"]
     settings["network"] = "loopback"
-    settings["rate_limit"] = {"delay_seconds": 0, "concurrency_per_domain": args.concurrency}
+    settings["rate_limit"] = {"delay_seconds": 0, "concurrency_per_domain": args.concurrency,
+                              "concurrency_total": args.total}
     data["steps"] = [s for s in data["steps"] if s["id"] in step_ids] + (extra_steps or [])
     return data
 
@@ -342,7 +340,7 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
                       "every response to WARC + evidence store + audit log, found profiles rendered "
                       "in Chromium, screening")
     result["concurrency"] = {"per_domain": args.concurrency,
-                             "global_cap": (patch or {}).get("CONCURRENT_REQUESTS", OUR_GLOBAL_CAP)}
+                             "global_cap": (patch or {}).get("CONCURRENT_REQUESTS", args.total)}
     return result
 
 
@@ -500,9 +498,9 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> None:
     ours = results.get("ours")
     if ours and "wall_s" in ours:
         requests = ours["farm"]["counts"].get("robots", 0) + ours["farm"]["counts"].get("account", 0)
-        limit = requests * lat / OUR_GLOBAL_CAP
+        limit = requests * lat / args.total
         chain = 3 * lat  # robots.txt, then the health checks, then the username: per site, in sequence
-        ours["limit"] = {"requests": requests, "concurrency": OUR_GLOBAL_CAP, "limit_s": round(limit, 2),
+        ours["limit"] = {"requests": requests, "concurrency": args.total, "limit_s": round(limit, 2),
                          "limit_per_domain_only_s": round(max(chain, requests * lat / (sites * args.concurrency)), 2)}
         ours["vs_limit"] = round(ours["wall_s"] / limit, 1) if limit else None
         ours["step_vs_limit"] = round(ours["step_s"] / limit, 1) if limit and ours.get("step_s") else None
@@ -568,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sites", type=int, default=500, help="sites in the farm and in every site list")
     p.add_argument("--latency", type=float, default=0.05, help="seconds per response on the farm")
+    p.add_argument("--total", type=int, default=64,
+                   help="our procedure's rate_limit.concurrency_total: requests in flight over all hosts")
     p.add_argument("--concurrency", type=int, default=4,
                    help="our procedure's rate_limit.concurrency_per_domain (1-16)")
     p.add_argument("--maigret-connections", type=int, default=100, help="Maigret -n (its default: 100)")
