@@ -51,6 +51,11 @@ def run_plans(ws: Workspace, plans: list[CasePlan], by: str, console: Console) -
             return [await run_case(ws, plan, by, on_step) for plan in plans]
 
         cases = run_in_reactor(main)
+    from vetting.engine import step_runs
+
     for case in cases:
         console.print(f"{case.id}: [bold]{case.status}[/]")
+        for run in step_runs(ws, case.id):
+            if run.status == "failed":
+                console.print(f"  step {run.step_id} [red]failed[/]: {run.error}", highlight=False)
     return cases
