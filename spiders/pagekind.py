@@ -103,10 +103,7 @@ def _header(headers: Any, name: str) -> str:
         return ""
     wanted = name.lower()
     items: Iterable[tuple[Any, Any]]
-    if isinstance(headers, Mapping) or hasattr(headers, "items"):
-        items = headers.items()
-    else:
-        items = headers
+    items = headers.items() if isinstance(headers, Mapping) or hasattr(headers, "items") else headers
     for key, value in items:
         k = key.decode("latin-1") if isinstance(key, bytes) else str(key)
         if k.lower() != wanted:

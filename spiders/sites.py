@@ -42,9 +42,7 @@ class Rule:
             return False
         if self.contains is not None and self.contains not in body:
             return False
-        if self.not_contains is not None and self.not_contains in body:
-            return False
-        return True
+        return not (self.not_contains is not None and self.not_contains in body)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": list(self.status)}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SHIPPED
+
 from vetting.assessment import screening_categories
 from vetting.procedure import load_procedure
 from vetting.screening import screen

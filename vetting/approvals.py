@@ -89,7 +89,8 @@ def versions(ws: Workspace, procedure_id: str | None = None) -> list[ProcedureVe
         return list(s.exec(q.order_by(ProcedureVersion.procedure_id, ProcedureVersion.version)))
 
 
-def load_approved(ws: Workspace, procedure_id: str, fingerprint: str | None = None) -> tuple[ProcedureVersion, LoadedProcedure]:
+def load_approved(ws: Workspace, procedure_id: str,
+                  fingerprint: str | None = None) -> tuple[ProcedureVersion, LoadedProcedure]:
     """The latest approved version of ``procedure_id`` (or the one with ``fingerprint``),
     re-validated from its frozen files; refused if those no longer hash to the fingerprint."""
     with ws.session() as s:

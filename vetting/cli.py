@@ -197,9 +197,11 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
              by: str = typer.Option(None, "--by", help="The person deciding."),
              finding: list[str] = typer.Option([], "--finding", help="Review category the item shows (repeatable)."),
              discredit: str = typer.Option("", "--discredit", help="How lawful off-duty conduct brings discredit."),
-             mitigating: str = typer.Option("", "--mitigating", help="Mitigating context, recorded beside the finding."),
+             mitigating: str = typer.Option("", "--mitigating",
+                                            help="Mitigating context, recorded beside the finding."),
              supersedes: int = typer.Option(None, "--supersedes", help="The decision this one revises."),
-             file: Path = typer.Option(None, "--file", "-f", help="A decisions file: a batch, all or nothing.")) -> None:
+             file: Path = typer.Option(None, "--file", "-f",
+                                       help="A decisions file: a batch, all or nothing.")) -> None:
     """Record a named person's decision on an item, after re-hashing its evidence."""
     from vetting.validation import DecisionRequest, ValidationRefused, apply_decisions_file, decide
     from vetting.yamlsource import Problem
@@ -296,7 +298,8 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
 @sites_app.command("import")
 @handles_errors
 def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock data.json or vetting-sites/1 file."),
-                 out: Path = typer.Option(..., "--out", "-o", help="Where to write the vetting-sites/1 manifest.")) -> None:
+                 out: Path = typer.Option(..., "--out", "-o",
+                                          help="Where to write the vetting-sites/1 manifest.")) -> None:
     """Convert a WhatsMyName or Sherlock manifest to the project's format, listing refused entries."""
     import json
 
@@ -317,7 +320,8 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
 
 @app.command("demo")
 @handles_errors
-def demo(out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's workspace and outputs.")) -> None:
+def demo(out: Path = typer.Option(Path("demo-output"), "--out",
+                                  help="Folder for the demo's workspace and outputs.")) -> None:
     """Serve the bundled demo web on loopback and run the whole chain for the sample candidates."""
     from vetting.demo import run_demo
 

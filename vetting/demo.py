@@ -63,9 +63,9 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     from vetting.candidates import add_candidate, load_candidate_file
     from vetting.demoweb import DemoWeb
     from vetting.engine import open_case
+    from vetting.reports import render_all
     from vetting.runner import run_plans
     from vetting.uniformity import check_uniformity
-    from vetting.reports import render_all
     from vetting.validation import apply_decisions_file
     from vetting.views import print_uniformity
 
@@ -112,7 +112,8 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     console.print(f"audit log: {verified.summary()}")
     complete = all(c.status == "complete" for c in cases)
     console.print(f"\nworkspace: {ws_dir}\nprocedure as approved: {proc_path}\n"
-                  f"candidates: {cand_dir}\ndecisions: {decisions}\nreports: {out / 'reports'}\ndemo took {time.monotonic() - started:.1f} s")
+                  f"candidates: {cand_dir}\ndecisions: {decisions}\nreports: {out / 'reports'}\n"
+                  f"demo took {time.monotonic() - started:.1f} s")
     return 0 if complete and report.uniform and verified.ok else 1
 
 
@@ -154,7 +155,8 @@ def print_review_summary(console: Console, ws: Workspace, case_ids: list[str]) -
                 if d is None:
                     decided["pending"] += 1
                 elif d.adverse:
-                    decided["validated+concurred" if concurrence_for(ws, d.id) else "validated, awaiting concurrence"] += 1
+                    concurred = concurrence_for(ws, d.id) is not None
+                    decided["validated+concurred" if concurred else "validated, awaiting concurrence"] += 1
                 else:
                     decided[d.decision] += 1
             table.add_row(cid, ", ".join(f"{k}={v}" for k, v in sorted(levels.items())),

@@ -234,7 +234,7 @@ def write_documents(ws: Workspace, docs: Sequence[tuple[Document, str, Path]], b
     pdf_jobs = [(doc, path) for doc, fmt, path in docs if fmt == "pdf"]
     pdfs = dict(zip((id(doc) for doc, _ in pdf_jobs),
                     print_pdfs([(doc.html, doc.generated_at) for doc, _ in pdf_jobs], paper)
-                    if pdf_jobs else []))
+                    if pdf_jobs else [], strict=True))
     written = []
     for doc, fmt, path in docs:
         data = doc.html.encode("utf-8") if fmt == "html" else pdfs[id(doc)]

@@ -55,7 +55,8 @@ def check_uniformity(ws: Workspace, procedure_id: str) -> UniformityReport:
             expected = [step["id"] for step in json.loads(version.canonical_json)["steps"]]
             group = FingerprintGroup(version.fingerprint, version.version, version.approved_by, expected)
             report.groups.append(group)
-            cases = list(s.exec(select(Case).where(Case.fingerprint == version.fingerprint).order_by(Case.candidate_id)))
+            cases = list(s.exec(select(Case).where(Case.fingerprint == version.fingerprint)
+                                .order_by(Case.candidate_id)))
             for case in cases:
                 runs = list(s.exec(select(StepRun).where(StepRun.case_id == case.id).order_by(StepRun.position)))
                 group.cases.append(CaseRow(case.id, case.candidate_id, case.status,

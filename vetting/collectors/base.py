@@ -26,7 +26,6 @@ from vetting.models import Case, Item, dumps, utcnow
 from vetting.procedure import LoadedProcedure, Step
 from vetting.workspace import Workspace
 
-
 REQUEST_BATCH = 200
 
 
