@@ -70,6 +70,10 @@ audit_node = Table(
 PROTECTED_TABLES = ("audit_event", "audit_checkpoint", "audit_node")
 
 
+
+class UnsupportedDatabase(RuntimeError):
+    """The database has no append-only triggers here: the log refuses to run on it."""
+
 def sqlite_trigger_ddl(table: str) -> list[str]:
     """Triggers aborting any UPDATE or DELETE on ``table`` (SQLite)."""
     return [
@@ -123,5 +127,5 @@ def create_schema(conn: Connection) -> None:
                 if not exists:
                     conn.exec_driver_sql(ddl)
     else:
-        raise NotImplementedError(
+        raise UnsupportedDatabase(
             f"audit log triggers are written for sqlite and postgresql, not {dialect}")
