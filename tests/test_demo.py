@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import vet
 
+# The whole demo runs once for this module (about a minute; more on a loaded machine).
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
