@@ -182,8 +182,10 @@ def test_defaults_are_pinned() -> None:
     from vetting.procedure import Settings
 
     fields = Settings.model_fields
-    assert {k: fields[k].default for k in ("lookback_years", "network", "min_identity", "retries")} == {
-        "lookback_years": 7, "network": "public", "min_identity": "confirmed", "retries": 2}
+    pinned = ("lookback_years", "findings_outside_lookback", "network", "min_identity", "retries")
+    assert {k: fields[k].default for k in pinned} == {
+        "lookback_years": 7, "findings_outside_lookback": False, "network": "public",
+        "min_identity": "confirmed", "retries": 2}
 
 
 def test_unset_settings_are_not_in_the_fingerprinted_form(tmp_path: Path, base: dict) -> None:

@@ -97,3 +97,28 @@ def test_unknown_category_and_findings_on_rejection_refused(built) -> None:
         decide(built.ws, DecisionRequest(item.id, "validated", "her account", "Inv. Lee", ("political-views",)))
     with pytest.raises(ValidationRefused, match="only a validated item"):
         decide(built.ws, DecisionRequest(item.id, "rejected", "not her", "Inv. Lee", ("tactical-instruments",)))
+
+
+def test_procedure_may_allow_findings_outside_lookback(tmp_path: Path) -> None:
+    import yaml
+    from case_fixtures import REPO
+
+    from vetting.approvals import approve
+
+    data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
+    data["settings"]["findings_outside_lookback"] = True
+    data["version"] = 2
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "sites").mkdir()
+    (tmp_path / "p" / "sites" / "accounts.json").write_bytes((REPO / "procedures" / "sites" / "accounts.json").read_bytes())
+    (tmp_path / "p" / "proc.yaml").write_text(yaml.safe_dump(data))
+    b = build_case(tmp_path)
+    approve(b.ws, tmp_path / "p" / "proc.yaml", "Capt. Rao")
+    from vetting.engine import open_case
+
+    b.plan = open_case(b.ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")  # the v2 case
+    item = add_item(b, "old", GUN, outside_lookback=True,
+                    flags=[flag(GUN, "rifle", "tactical-instruments", "IV.C.1.e", discredit=True)])
+    row = decide(b.ws, DecisionRequest(item.id, "validated", "her account", "Inv. Lee", ("tactical-instruments",),
+                                       discredit="Pointing a rifle at an animal for fun."))
+    assert row is not None and row.adverse

@@ -80,6 +80,8 @@ class Settings(_Strict):
     """Procedure-wide settings; every candidate's case runs under the same ones."""
 
     lookback_years: int = Field(7, ge=1, le=50)
+    # Older items stay out of findings unless the written process says otherwise.
+    findings_outside_lookback: bool = False
     network: Literal["public", "loopback"] = "public"
     min_identity: Literal["possible", "probable", "confirmed"] = "confirmed"
     user_agent: str = Field(min_length=8)

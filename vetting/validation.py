@@ -153,7 +153,7 @@ def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Dec
             raise ValidationRefused(
                 f"identity level is {assessment.identity_level}, below the procedure's minimum "
                 f"({proc.settings.min_identity}): it cannot be validated as the candidate's")
-        if findings and assessment.outside_lookback:
+        if findings and assessment.outside_lookback and not proc.settings.findings_outside_lookback:
             raise ValidationRefused(f"the item is older than the {proc.settings.lookback_years}-year lookback "
                                     "window: it stays out of findings")
     if dry_run:
