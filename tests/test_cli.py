@@ -123,3 +123,18 @@ def test_uniformity_of_unrun_procedure_is_uniform(approved_ws: Path) -> None:
     result = invoke(approved_ws, "uniformity", "--procedure", "kcpd-261-1-preemployment")
     assert result.exit_code == 0, result.output
     assert "uniform" in result.output
+
+
+def test_case_list_shows_cases_and_pending_items(tmp_path: Path, auth_file: Path) -> None:
+    from case_fixtures import add_item, build_case
+
+    b = build_case(tmp_path)
+    add_item(b, "a", "A post.")
+    result = runner.invoke(app, ["--workspace", str(b.ws.root), "case", "list", "--candidate", "jane-doe"],
+                           env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert b.plan.case.id in result.output and "kcpd-261-1-preemployment v1" in result.output
+    row = next(line for line in result.output.splitlines() if b.plan.case.id in line)
+    assert row.rstrip(" │").endswith("1")  # one item awaits a decision
+    empty = runner.invoke(app, ["--workspace", str(b.ws.root), "case", "list", "--candidate", "nobody"])
+    assert "no cases for candidate 'nobody'" in empty.output

@@ -26,10 +26,12 @@ app = typer.Typer(help="Lawful, uniform, validated pre-employment internet vetti
                   no_args_is_help=True, add_completion=False)
 procedure_app = typer.Typer(help="Check, approve and list written processes (procedures).", no_args_is_help=True)
 candidate_app = typer.Typer(help="Add and list candidates.", no_args_is_help=True)
+case_app = typer.Typer(help="List cases and their steps.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
 sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
 app.add_typer(procedure_app, name="procedure")
 app.add_typer(candidate_app, name="candidate")
+app.add_typer(case_app, name="case")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sites_app, name="sites")
 
@@ -164,6 +166,15 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
     cases = run_cases(ws, candidates, procedure, by, console=console)
     incomplete = [c for c in cases if c.status != "complete"]
     raise typer.Exit(1 if incomplete else 0)
+
+
+@case_app.command("list")
+@handles_errors
+def case_list(candidate: str = typer.Option(None, "--candidate", help="Only this candidate's cases.")) -> None:
+    """Every case: candidate, procedure version, status, and how many items await a decision."""
+    from vetting.views import print_cases
+
+    print_cases(console, open_ws(create=False), candidate)
 
 
 @app.command("uniformity")

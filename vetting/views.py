@@ -91,3 +91,30 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
         console.print(Panel("\n".join(lines), title=item.id, expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
+
+
+def print_cases(console: Console, ws, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """The cases table: where an investigator finds the CASE ids the other commands take."""
+    from sqlmodel import select
+
+    from vetting.engine import step_runs
+    from vetting.models import Case, ProcedureVersion
+    from vetting.validation import current_decision, reviewable_items
+
+    table = Table("case", "candidate", "procedure", "status", "steps", "items to decide")
+    with ws.session() as s:
+        query = select(Case).order_by(Case.candidate_id, Case.opened_at)
+        if candidate_id:
+            query = query.where(Case.candidate_id == candidate_id)
+        cases = list(s.exec(query))
+        versions = {v.fingerprint: v for v in s.exec(select(ProcedureVersion))}
+    for case in cases:
+        runs = step_runs(ws, case.id)
+        states = ", ".join(f"{r.status}" for r in runs)
+        pending = sum(1 for i in reviewable_items(ws, case.id) if current_decision(ws, i.id) is None)
+        version = versions[case.fingerprint]
+        table.add_row(case.id, case.candidate_id, f"{version.procedure_id} v{version.version}", case.status,
+                      states, str(pending))
+    console.print(table)
+    if not cases:
+        console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""))
