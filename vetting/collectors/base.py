@@ -114,7 +114,7 @@ class StepContext:
         if page is not None and page.text:
             rel, digest = self.ws.store_bytes(page.text.encode("utf-8"), ".txt")
             entry = {"kind": "text", "path": rel, "sha256": digest}
-            entry.update(self._warc_resource(capture, artifacts, "text", "text/plain; charset=utf-8",
+            entry.update(self._warc_resource(capture, "text", "text/plain; charset=utf-8",
                                              page.text.encode("utf-8")))
             artifacts.append(entry)
         item_id = "item-" + hashlib.sha256(f"{self.case.id}\n{capture.key}".encode()).hexdigest()[:16]
@@ -154,12 +154,12 @@ class StepContext:
             data = capture.rendered_dom.encode("utf-8")
             rel, digest = self.ws.store_bytes(data, ".html")
             entry = {"kind": "dom", "path": rel, "sha256": digest}
-            entry.update(self._warc_resource(capture, artifacts, "dom", "text/html; charset=utf-8", data))
+            entry.update(self._warc_resource(capture, "dom", "text/html; charset=utf-8", data))
             artifacts.append(entry)
         if capture.screenshot is not None:
             rel, digest = self.ws.store_bytes(capture.screenshot, ".png")
             entry = {"kind": "screenshot", "path": rel, "sha256": digest}
-            entry.update(self._warc_resource(capture, artifacts, "screenshot", "image/png", capture.screenshot))
+            entry.update(self._warc_resource(capture, "screenshot", "image/png", capture.screenshot))
             artifacts.append(entry)
         return artifacts
 
@@ -189,7 +189,7 @@ class StepContext:
         capture.meta["warc_response_id"] = ref.record_id
         return self._warc_fields(ref)
 
-    def _warc_resource(self, capture: Capture, artifacts: list[dict[str, Any]], kind: str,
+    def _warc_resource(self, capture: Capture, kind: str,
                        content_type: str, data: bytes) -> dict[str, Any]:
         refers_to = capture.meta.get("warc_response_id")
         ref = self.warc.write_resource(capture.final_url or capture.url, content_type, data,
