@@ -47,3 +47,13 @@ def svg_image(label: str, width: int = 480, height: int = 320) -> bytes:
             f'<rect width="100%" height="100%" fill="#d9dde3"/>'
             f'<text x="50%" y="50%" font-size="14" text-anchor="middle" fill="#333">{text}</text>'
             f"</svg>").encode()
+
+
+def login_form(site: str, next_url: str, intro: str = "", user_label: str = "Email") -> str:
+    """The body of a demo login page: a password form the guard must recognise as a wall."""
+    return (f"<h1>Log in to {esc(site)}</h1>{intro}"
+            '<form method="post" action="/login">'
+            f'<label>{esc(user_label)} <input name="user"></label>'
+            '<label>Password <input type="password" name="password"></label>'
+            f'<input type="hidden" name="next" value="{esc(next_url)}">'
+            '<button type="submit">Log in</button></form>')

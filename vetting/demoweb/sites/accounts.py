@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from vetting.demoweb.html import esc, esc_text, svg_image, time_tag
+from vetting.demoweb.html import esc, esc_text, login_form, svg_image, time_tag
 from vetting.demoweb.http import (
     Document,
     Request,
@@ -160,12 +160,8 @@ class AccountSite(SiteApp):
         return resp
 
     def login(self, req: Request) -> Response:
-        body = (f"<h1>Log in to {esc(self.title)}</h1><p>Members only. Log in to see profiles.</p>"
-                '<form method="post" action="/login"><label>Email <input type="email" name="email"></label>'
-                '<label>Password <input type="password" name="password"></label>'
-                f'<input type="hidden" name="next" value="{esc(req.arg("next"))}">'
-                "<button>Log in</button></form>")
-        return html_response(self.page("Log in", body))
+        intro = "<p>Members only. Log in to see profiles.</p>"
+        return html_response(self.page("Log in", login_form(self.title, req.arg("next"), intro)))
 
     def login_failed(self, req: Request) -> Response:
         return html_response(self.page("Log in", "<h1>Wrong email or password</h1>"), 401)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from vetting.demoweb.content import load
-from vetting.demoweb.html import esc, svg_image
+from vetting.demoweb.html import esc, login_form, svg_image
 from vetting.demoweb.http import (
     Document,
     Request,
@@ -144,12 +144,8 @@ class SocialSite(SiteApp):
         return self.not_found()
 
     def login(self, req: Request) -> Response:
-        body = ('<h1>Log in to Murmur</h1><form method="post" action="/login">'
-                '<label>Email or handle <input name="user"></label>'
-                '<label>Password <input type="password" name="password"></label>'
-                f'<input type="hidden" name="next" value="{esc(req.arg("next"))}">'
-                '<button type="submit">Log in</button></form>')
-        return html_response(self.page("Log in", body))
+        return html_response(self.page("Log in", login_form("Murmur", req.arg("next"),
+                                                            user_label="Email or handle")))
 
     def login_failed(self, req: Request) -> Response:
         return html_response(self.page("Log in", "<h1>Wrong password</h1>"), 401)
