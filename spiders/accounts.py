@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
 from spiders.guard import record_failure
-from spiders.pagekind import classify_page
+from spiders.outcomes import page_kind
 from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
 from spiders.sites import Manifest, Site, parse_manifest
 
@@ -138,7 +138,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
 
     # -- username checks -----------------------------------------------------------------
     def _verdict(self, site: Site, response: Response) -> tuple[str, str]:
-        kind = classify_page(response.status, response.headers, response.body, response.url)
+        kind = page_kind(response)
         if kind.kind != "public":
             return kind.kind.replace(" ", "_"), kind.reason
         return site.verdict(response.status, response.text if hasattr(response, "text") else "")

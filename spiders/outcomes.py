@@ -7,14 +7,26 @@ the guard, walled off, blocked or broken: the negatives are part of the record.
 from __future__ import annotations
 
 from scrapy.http import Response
-from twisted.python.failure import Failure
 
-from spiders.pagekind import classify_page
+from spiders.guard import PAGE_KIND_META
+from spiders.pagekind import PageKind, classify_page
+
+
+def page_kind(response: Response) -> PageKind:
+    """The guard's verdict on a response (public, login wall, block page), classified once.
+
+    The guard's response middleware classifies every response it lets through; a spider run
+    without it (a unit test) classifies here.
+    """
+    kind = response.meta.get(PAGE_KIND_META) if response.request is not None else None
+    if isinstance(kind, PageKind):
+        return kind
+    return classify_page(response.status, response.headers, response.body, response.url)
 
 
 def response_outcome(response: Response) -> tuple[str, str]:
     """(outcome, reason) for a response that arrived."""
-    kind = classify_page(response.status, response.headers, response.body, response.url)
+    kind = page_kind(response)
     if kind.kind != "public":
         return kind.kind.replace(" ", "_"), kind.reason
     if 200 <= response.status < 300:
@@ -22,10 +34,3 @@ def response_outcome(response: Response) -> tuple[str, str]:
     if response.status in (404, 410):
         return "not_found", f"status {response.status}"
     return "error", f"status {response.status}"
-
-
-def failure_reason(failure: Failure) -> str:
-    """A short stable reason for a request that produced no response (the guard's wording)."""
-    from spiders.guard import failure_reason as guard_reason
-
-    return guard_reason(failure)

@@ -16,7 +16,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from spiders.capture import Capture
-from spiders.outcomes import failure_reason
+from spiders.guard import failure_reason
 
 try:
     from scrapy_playwright.page import PageMethod

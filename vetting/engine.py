@@ -117,21 +117,21 @@ async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCal
                               position=run.position, inputs=inputs, operator=by)
             try:
                 await collector.collect(ctx)
+                error = None
             except Exception as exc:  # noqa: BLE001 - every failure is recorded, then retried
                 ctx.close()
-                failures.append(f"attempt {run.attempts}: {type(exc).__name__}: {exc}")
-                run.requests_allowed += ctx.requests_allowed
-                run.requests_refused += ctx.requests_refused
-                run.items += ctx.items_saved
+                error = f"attempt {run.attempts}: {type(exc).__name__}: {exc}"
+            run.requests_allowed += ctx.requests_allowed
+            run.requests_refused += ctx.requests_refused
+            run.items += ctx.items_saved
+            if error is not None:
+                failures.append(error)
                 if len(failures) <= retries:
                     ws.record("step.retried", actor="system:engine", case_id=plan.case.id,
                               subject=step.id, payload={"position": run.position, "error": failures[-1]})
                     continue
                 _finish(ws, plan, run, "failed", "; ".join(failures))
                 break
-            run.requests_allowed += ctx.requests_allowed
-            run.requests_refused += ctx.requests_refused
-            run.items += ctx.items_saved
             _finish(ws, plan, run, "completed", "; ".join(failures) or None)
             break
         if progress:

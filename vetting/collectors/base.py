@@ -59,11 +59,6 @@ class StepContext:
             rows = s.exec(select(Item.key).where(Item.case_id == self.case.id))
             self._captured = set(rows)
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> StepContext:
-        # Scrapy deep-copies settings, and this context travels in them as the guard's
-        # request sink: it is a live handle to the workspace, shared, never copied.
-        return self
-
     @property
     def actor(self) -> str:
         return f"collector:{self.step.collector}/{__version__}"
