@@ -13,6 +13,7 @@ Debugging: ``scrapy crawl accounts -a usernames=alice,bob -a manifest=procedures
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from spiders.capture import Capture, CollectionContext
 from spiders.guard import record_failure
 from spiders.outcomes import page_kind
 from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
-from spiders.sites import Manifest, Site, parse_manifest
+from spiders.sites import Manifest, NotApplicable, Site, parse_manifest
 
 
 @dataclass
@@ -64,8 +65,9 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         self.manifest = manifest or Manifest()
         self.context = context
         self.render = render not in (False, "0", "false", "no") and (context is None or context.render)
-        # A name nobody registers: lowercase letters and digits, like a real handle.
-        self.random_name = random_name or "zq" + secrets.token_hex(7)
+        # A name nobody registers: 12 lowercase letters, which every username pattern and host
+        # label of the manifests accepts (digits are refused by some, e.g. ``^[a-z][a-z._-]+``).
+        self.random_name = random_name or "zq" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
         self.health: dict[str, SiteHealth] = {}
 
     def _captured(self, key: str) -> bool:
@@ -78,34 +80,51 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                               reason=f"manifest entry rejected: {reason}", found_by=found_by,
                               meta={"site": name, "username": username})
         for site in self.manifest.sites:
-            if site.protected:
+            unchecked = _unchecked_reason(site)
+            if unchecked is not None:
                 for username, found_by in self.usernames:
-                    yield self._unchecked(site, username, found_by, "not_checked",
-                                          f"protected: {', '.join(site.protection)}; never worked around")
+                    yield self._unchecked(site, username, found_by, *unchecked)
                 continue
-            if site.method not in ("GET", "HEAD"):
-                for username, found_by in self.usernames:
-                    yield self._unchecked(site, username, found_by, "refused",
-                                          f"method: {site.method} check not allowed (GET and HEAD only)")
-                continue
-            pending = [(u, f) for u, f in self.usernames if not self._captured(f"account:{site.name}:{u}")]
+            pending = []
+            for username, found_by in self.usernames:
+                if self._captured(f"account:{site.name}:{username}"):
+                    continue
+                try:
+                    site.account_for(username)
+                except NotApplicable as exc:
+                    yield self._unchecked(site, username, found_by, "not_applicable", str(exc))
+                    continue
+                pending.append((username, found_by))
             if not pending:
                 continue
             health = self.health[site.name] = SiteHealth(waiting=pending)
-            checks = [("random", self.random_name)]
-            if site.known_account:
-                checks.insert(0, ("known", site.known_account))
-            else:
-                health.notes.append("no known account in the manifest")
+            checks = []
+            for role, account in (("known", site.known_account), ("random", self.random_name)):
+                if account is None:
+                    health.notes.append("no known account in the manifest")
+                    continue
+                try:
+                    site.account_for(account)
+                except NotApplicable as exc:
+                    health.notes.append(f"{role} check not applicable: {exc}")
+                    continue
+                checks.append((role, account))
             health.pending = len(checks)
+            if not checks:
+                for request in self._after_health(site, countdown=False):
+                    yield request
+                continue
             for role, account in checks:
                 yield scrapy.Request(site.url_for(account), callback=self.health_checked,
                                      errback=self.health_failed, dont_filter=True,
-                                     meta={"vetting_site": site, "vetting_role": role,
-                                           "handle_httpstatus_list": NON_REDIRECT_STATUSES})
+                                     meta={"vetting_site": site, "vetting_role": role, **_status_meta(site)})
 
     def _unchecked(self, site: Site, username: str, found_by: str, outcome: str, reason: str) -> Capture:
-        return Capture(key=f"account:{site.name}:{username}", kind=self.kind, url=site.url_for(username),
+        try:
+            url = site.url_for(username)
+        except NotApplicable:
+            url = ""
+        return Capture(key=f"account:{site.name}:{username}", kind=self.kind, url=url,
                        outcome=outcome, reason=reason, found_by=found_by,
                        meta={"site": site.name, "username": username})
 
@@ -123,9 +142,10 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         self.health[site.name].notes.append(f"{role} check: {record_failure(failure, self.context)}")
         yield from self._after_health(site)
 
-    def _after_health(self, site: Site) -> Any:
+    def _after_health(self, site: Site, countdown: bool = True) -> Any:
         health = self.health[site.name]
-        health.pending -= 1
+        if countdown:
+            health.pending -= 1
         if health.pending:
             return
         for username, found_by in health.waiting:
@@ -134,7 +154,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                                  meta={"vetting_site": site, "vetting_key": f"account:{site.name}:{username}",
                                        "vetting_found_by": found_by, "vetting_username": username,
                                        "vetting_meta": {"site": site.name, "username": username},
-                                       "handle_httpstatus_list": NON_REDIRECT_STATUSES})
+                                       **_status_meta(site)})
 
     # -- username checks -----------------------------------------------------------------
     def _verdict(self, site: Site, response: Response) -> tuple[str, str]:
@@ -170,3 +190,25 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
 
     def failed(self, failure: Failure) -> Any:
         yield failed_capture(failure, self.kind, self.context)
+
+
+def _status_meta(site: Site) -> dict[str, Any]:
+    """Which responses reach the callback: all but followed redirects, or, for a site whose
+    rules are judged on the first response, every status with no redirect followed."""
+    if site.follow_redirects:
+        return {"handle_httpstatus_list": NON_REDIRECT_STATUSES}
+    return {"dont_redirect": True, "handle_httpstatus_all": True}
+
+
+def _unchecked_reason(site: Site) -> tuple[str, str] | None:
+    """(outcome, reason) for a site checked for nobody, or None when it can be checked."""
+    if site.protected:
+        return "not_checked", f"protected: {', '.join(site.protection)}; never worked around"
+    if site.method not in ("GET", "HEAD") or "post" in site.requires:
+        return "refused", f"method: {site.method if site.method != 'GET' else 'POST'} check not allowed (GET and HEAD only)"
+    walls = [r for r in site.requires if r in ("login", "captcha", "bot-wall")]
+    if walls:
+        return "not_checked", f"requires: {', '.join(walls)}; never worked around"
+    if "custom-headers" in site.requires:
+        return "refused", "headers: the check needs a Cookie or a disguised User-Agent (never sent)"
+    return None

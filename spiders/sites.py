@@ -1,11 +1,12 @@
-"""Site manifests for account discovery: the project's format, and imports of WhatsMyName and Sherlock.
+"""Site manifests for account discovery: the project's format, read and checked.
 
 A manifest is part of the procedure's fingerprint, so every candidate is checked against the
 same site list. Every site gets a verdict for every username, negatives included, because the
 negatives are part of the uniform record. Detection rules are explicit so a verdict can be
 explained: ``exists`` needs BOTH the status and the marker of an existing account, ``missing``
 needs both markers of a missing one, and anything else is ``indeterminate`` with the reason
-(the WhatsMyName semantics, which are stricter than Sherlock's).
+(the WhatsMyName semantics, which are stricter than Sherlock's). WhatsMyName and Sherlock
+files are converted by :mod:`spiders.site_imports`.
 
 The project's format (``vetting-sites/1``)::
 
@@ -13,8 +14,20 @@ The project's format (``vetting-sites/1``)::
       {"name": "Pics", "check_url": "https://pics.example/u/{account}",
        "profile_url": "https://pics.example/u/{account}",
        "exists": {"status": [200], "contains": "profile of"},
-       "missing": {"status": [404], "contains": "not found"},
-       "known_account": "pics", "category": "social", "protection": [], "method": "GET"}]}
+       "missing": {"status": [404], "contains": ["not found", "no such user"]},
+       "known_account": "pics", "category": "social", "protection": [], "method": "GET",
+       "follow_redirects": true, "username_pattern": "^[a-z0-9_]{1,30}$", "strip_chars": "",
+       "requires": []}]}
+
+* ``contains`` is one text or a list (any of them), ``not_contains`` likewise (none of them).
+* ``follow_redirects: false``: the first response is judged as it is (a rule that names a
+  3xx status can only hold on an unfollowed redirect). The guard still judges that response.
+* ``{account}`` may be the first label of the host (``https://{account}.blog.example/``):
+  then the username must be a valid host label (RFC 1123), otherwise ``not_applicable``.
+* ``username_pattern`` (Sherlock's ``regexCheck``): a username it does not match cannot exist
+  on the site, and is recorded ``not_applicable`` without a request.
+* ``requires``: what the check needs that the lawful guard never does (``post``, ``login``,
+  ``captcha``, ``bot-wall``, ``custom-headers``): such a site is recorded without a request.
 """
 
 from __future__ import annotations
@@ -23,33 +36,55 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 FORMAT = "vetting-sites/1"
 PROTECTED_TAGS = {"user-auth", "captcha", "cloudflare", "login", "auth"}
-_SCHEME = re.compile(r"^https?://[^/\s{}]+", re.I)
+#: What a check may need that the guard never does; a site requiring any is not requested.
+REQUIREMENTS = ("post", "login", "captcha", "bot-wall", "custom-headers")
+MAX_MANIFEST_BYTES = 20_000_000
+MAX_PATTERN_CHARS = 500
+PLACEHOLDER = "{account}"
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")  # RFC 1123 section 2.1
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)((?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+#: Characters left as they are in a path or query; anything else in a username is %-encoded,
+#: so a username can never add a path segment, a query or a fragment to the check URL.
+_URL_SAFE = "@.-_~!$'()*+,;=:"
+
+
+class NotApplicable(ValueError):
+    """This username cannot exist on this site (its pattern, or not a host label)."""
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Both conditions must hold: a status in ``status`` (any if empty) and ``contains`` in the body."""
+    """Both conditions must hold: a status in ``status`` (any if empty) and the body texts.
+
+    ``contains``: at least one of these texts is in the body (none required if empty);
+    ``not_contains``: none of these texts is in the body.
+    """
 
     status: tuple[int, ...] = ()
-    contains: str | None = None
-    not_contains: str | None = None
+    contains: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
 
     def holds(self, status: int, body: str) -> bool:
         if self.status and status not in self.status:
             return False
-        if self.contains is not None and self.contains not in body:
+        if self.contains and not any(text in body for text in self.contains):
             return False
-        return not (self.not_contains is not None and self.not_contains in body)
+        return not any(text in body for text in self.not_contains)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.status or self.contains or self.not_contains)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": list(self.status)}
-        if self.contains is not None:
-            out["contains"] = self.contains
-        if self.not_contains is not None:
-            out["not_contains"] = self.not_contains
+        if self.contains:
+            out["contains"] = self.contains[0] if len(self.contains) == 1 else list(self.contains)
+        if self.not_contains:
+            out["not_contains"] = self.not_contains[0] if len(self.not_contains) == 1 else list(self.not_contains)
         return out
 
 
@@ -67,14 +102,44 @@ class Site:
     protection: tuple[str, ...] = ()
     method: str = "GET"
     source_format: str = FORMAT
+    follow_redirects: bool = True
+    username_pattern: str | None = None
+    strip_chars: str = ""
+    requires: tuple[str, ...] = ()
 
     @property
     def protected(self) -> bool:
         return bool(set(self.protection) & PROTECTED_TAGS)
 
-    def url_for(self, account: str, pretty: bool = False) -> str:
+    @property
+    def subdomain(self) -> bool:
+        """The username is a host label (``https://{account}.example.com``)."""
+        return PLACEHOLDER in _authority(self.check_url)
+
+    def account_for(self, username: str) -> str:
+        """The username as the site holds it, or :class:`NotApplicable` with the reason."""
+        account = "".join(c for c in username if c not in self.strip_chars) if self.strip_chars else username
+        if not account:
+            raise NotApplicable(f"username {username!r} is empty once {self.strip_chars!r} are stripped")
+        if self.username_pattern is not None and _compiled(self.username_pattern).search(account) is None:
+            raise NotApplicable(f"username {account!r} does not match the site's username pattern "
+                                f"{self.username_pattern!r}")
+        if self.subdomain and not _HOST_LABEL.match(account):
+            raise NotApplicable(f"username {account!r} cannot be a host name label (RFC 1123: letters, "
+                                "digits and inner hyphens, 1 to 63 characters)")
+        return account
+
+    def url_for(self, username: str, pretty: bool = False) -> str:
+        """The check (or profile) URL for ``username``; :class:`NotApplicable` if it cannot exist."""
+        account = self.account_for(username)
+        return self.fill(account, pretty)
+
+    def fill(self, account: str, pretty: bool = False) -> str:
+        """The URL template filled with ``account`` (already checked), %-encoded in a path or query."""
         template = self.profile_url if pretty else self.check_url
-        return template.replace("{account}", account)
+        authority = _authority(template)
+        value = account.lower() if PLACEHOLDER in authority else quote(account, safe=_URL_SAFE)
+        return template.replace(PLACEHOLDER, value)
 
     def verdict(self, status: int, body: str) -> tuple[str, str]:
         """(``exists``|``missing``|``indeterminate``, reason) from a response."""
@@ -89,13 +154,38 @@ class Site:
         return "indeterminate", f"status {status} matches neither the exists nor the missing rule"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name, "check_url": self.check_url, "profile_url": self.profile_url,
             "exists": self.exists.to_json(), "missing": self.missing.to_json(),
             "known_account": self.known_account, "category": self.category,
             "protection": list(self.protection), "method": self.method,
             "source_format": self.source_format,
         }
+        # Defaults are left out so manifests written before these fields keep their bytes.
+        if not self.follow_redirects:
+            out["follow_redirects"] = False
+        if self.username_pattern is not None:
+            out["username_pattern"] = self.username_pattern
+        if self.strip_chars:
+            out["strip_chars"] = self.strip_chars
+        if self.requires:
+            out["requires"] = list(self.requires)
+        return out
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled
+
+
+def _authority(url: str) -> str:
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    return rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
 
 
 @dataclass
@@ -105,33 +195,55 @@ class Manifest:
     sites: list[Site] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (entry name, reason)
     source_format: str = FORMAT
+    header: dict[str, Any] = field(default_factory=dict)  # attribution, licence, source
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "imported_from": self.source_format,
-                "sites": [s.to_json() for s in self.sites],
-                "rejected": [{"name": n, "reason": r} for n, r in self.rejected]}
+        out: dict[str, Any] = {"format": FORMAT}
+        out.update(self.header)
+        out.update({"imported_from": self.source_format, "sites": [s.to_json() for s in self.sites],
+                    "rejected": [{"name": n, "reason": r} for n, r in self.rejected]})
+        return out
 
 
 class ManifestError(ValueError):
     """The manifest as a whole cannot be used (not JSON, unknown shape)."""
 
 
-def parse_manifest(data: bytes) -> Manifest:
-    """Parse any supported manifest format; per-site problems become ``rejected`` entries."""
+#: Keys of a vetting-sites/1 file kept as they are: who made the data and under which licence.
+HEADER_KEYS = ("title", "source", "attribution", "license", "license_url", "authors", "derived", "notes")
+
+
+def load_json(data: bytes) -> Any:
+    """JSON text to a document, or :class:`ManifestError` with one line on what is wrong."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ManifestError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ManifestError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ManifestError("not usable JSON: nested too deeply") from None
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    """Parse any supported manifest format; per-site problems become ``rejected`` entries."""
+    from spiders.site_imports import sherlock_site, wmn_header, wmn_site
+
+    doc = load_json(data)
     if isinstance(doc, dict) and doc.get("format") == FORMAT:
-        return _parse_entries(doc.get("sites"), _own_site, FORMAT)
+        manifest = parse_entries(doc.get("sites"), own_site, FORMAT)
+        manifest.header = {k: doc[k] for k in HEADER_KEYS if k in doc}
+        return manifest
     if isinstance(doc, dict) and isinstance(doc.get("sites"), list):
-        return _parse_entries(doc["sites"], _wmn_site, "whatsmyname")
+        manifest = parse_entries(doc["sites"], wmn_site, "whatsmyname")
+        manifest.header = wmn_header(doc)
+        return manifest
     if isinstance(doc, dict) and doc and all(isinstance(v, dict) for k, v in doc.items()
-                                             if not k.startswith("$")):
+                                             if not str(k).startswith("$")):
         entries = [dict(v, name=k) for k, v in doc.items() if not k.startswith("$")]
-        return _parse_entries(entries, _sherlock_site, "sherlock")
+        return parse_entries(entries, sherlock_site, "sherlock")
     raise ManifestError("unknown manifest format: expected vetting-sites/1, WhatsMyName "
                         "wmn-data.json or Sherlock data.json")
 
@@ -147,23 +259,27 @@ def parse_manifest_problems(data: bytes) -> list[str]:
     return []
 
 
-def _parse_entries(entries: Any, parse_one: Any, fmt: str) -> Manifest:
+#: Anything a hostile entry can make a converter raise; each becomes that entry's refusal.
+ENTRY_ERRORS = (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError, re.error,
+                RecursionError)
+
+
+def parse_entries(entries: Any, parse_one: Any, fmt: str) -> Manifest:
     if not isinstance(entries, list):
         raise ManifestError("'sites' must be a list")
     manifest = Manifest(source_format=fmt)
     names: set[str] = set()
     for i, entry in enumerate(entries):
         name = entry.get("name") if isinstance(entry, dict) else None
-        label = str(name) if name else f"entry {i}"
+        label = name if isinstance(name, str) and name.strip() else f"entry {i}"
         if not isinstance(entry, dict):
             manifest.rejected.append((label, "not an object"))
             continue
         try:
             site = parse_one(entry)
-            _check_site(site)
-        except (KeyError, TypeError, ValueError) as exc:
-            reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            manifest.rejected.append((label, reason))
+            check_site(site)
+        except ENTRY_ERRORS as exc:
+            manifest.rejected.append((label, entry_reason(exc)))
             continue
         if site.name in names:
             manifest.rejected.append((label, "duplicate site name"))
@@ -173,83 +289,148 @@ def _parse_entries(entries: Any, parse_one: Any, fmt: str) -> Manifest:
     return manifest
 
 
-def _check_site(site: Site) -> None:
+def entry_reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    if isinstance(exc, re.error):
+        return f"username pattern is not a valid regular expression: {exc}"
+    if isinstance(exc, OverflowError):
+        return "a number is out of range"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, (TypeError, AttributeError)) and not str(exc).startswith(("a ", "an ", "'")):
+        return f"a field has the wrong type ({exc})"
+    return str(exc)
+
+
+def check_site(site: Site) -> None:
+    """Refuse a site whose rules cannot work, with the reason."""
     if not site.name.strip():
         raise ValueError("empty site name")
     for url in (site.check_url, site.profile_url):
-        if not _SCHEME.match(url):
-            raise ValueError(f"URL {url!r} is not http(s)")
-    if "{account}" not in site.check_url:
+        _check_url(url)
+    if PLACEHOLDER not in site.check_url and "post" not in site.requires:  # a POST body may carry it
         raise ValueError("check URL has no {account} placeholder")
-    if not (site.exists.status or site.exists.contains):
+    if site.exists.empty:
         raise ValueError("no rule for an existing account")
+    if site.missing.empty:
+        raise ValueError("no rule for a missing account")
+    if site.exists == site.missing:
+        raise ValueError("the same rule for found and missing: no response could tell them apart")
+    if "" in site.exists.contains or "" in site.missing.contains:
+        raise ValueError("an empty text in a rule matches every page")
+    for rule, other, what in ((site.missing, site.exists, "missing"), (site.exists, site.missing, "found")):
+        if rule.contains or rule.not_contains:
+            continue
+        overlap = not rule.status or not other.status or set(rule.status) & set(other.status)
+        if overlap:
+            raise ValueError(f"empty {what} text and a status the other rule also accepts: "
+                             f"it matches every {'found' if what == 'missing' else 'missing'} page")
+    if site.username_pattern is not None:
+        if len(site.username_pattern) > MAX_PATTERN_CHARS:
+            raise ValueError(f"username pattern longer than {MAX_PATTERN_CHARS} characters")
+        _compiled(site.username_pattern)
+    for req in site.requires:
+        if req not in REQUIREMENTS:
+            raise ValueError(f"unknown requirement {req!r} (known: {', '.join(REQUIREMENTS)})")
+    if site.method not in ("GET", "HEAD", "POST"):
+        raise ValueError(f"unknown method {site.method!r}")
+    redirect_rule = any(300 <= s < 400 for s in site.exists.status + site.missing.status)
+    if redirect_rule and site.follow_redirects:
+        raise ValueError("a rule names a 3xx status but redirects are followed: it could never hold")
 
 
-def _status(value: Any) -> tuple[int, ...]:
+def _check_url(url: str) -> None:
+    if not re.match(r"^https?://", url, re.I) or any(c.isspace() for c in url):
+        raise ValueError(f"URL {url!r} is not http(s)")
+    authority = _authority(url)
+    if PLACEHOLDER in authority:
+        if not authority.startswith(PLACEHOLDER + "."):
+            raise ValueError(f"URL {url!r}: {{account}} in the host must be its first label")
+        authority = "a" + authority[len(PLACEHOLDER):]
+    host = authority.rsplit("@", 1)[-1]
+    if "@" in authority:
+        raise ValueError(f"URL {url!r} carries credentials")
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if not host or "{" in host or "}" in host:
+        raise ValueError(f"URL {url!r} has no usable host")
+    try:
+        urlsplit(url.replace(PLACEHOLDER, "a"))
+    except ValueError as exc:
+        raise ValueError(f"URL {url!r} is not a valid URL: {exc}") from None
+    if not (host.startswith("[") or _HOST_NAME.match(host)):
+        raise ValueError(f"URL {url!r}: host {host!r} is not a valid host name")
+
+
+# -- the project's own format ----------------------------------------------------------------
+def status_codes(value: Any) -> tuple[int, ...]:
+    """A status or a list of statuses, each an integer HTTP status (100-599)."""
     if value is None:
         return ()
     values = value if isinstance(value, list) else [value]
-    out = tuple(int(v) for v in values)
-    if any(not 100 <= v <= 599 for v in out):
-        raise ValueError(f"status {value!r} is not an HTTP status")
-    return out
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ValueError(f"status {v!r} is not an HTTP status")
+        try:
+            number = float(v) if not isinstance(v, int) else v
+            code = int(number)
+        except (ValueError, OverflowError):
+            raise ValueError(f"status {v!r} is not an HTTP status") from None
+        if code != number or not 100 <= code <= 599:
+            raise ValueError(f"status {v!r} is not an HTTP status")
+        out.append(code)
+    return tuple(out)
+
+
+def texts(value: Any, what: str) -> tuple[str, ...]:
+    """One text or a list of texts (every one kept)."""
+    if value is None:
+        return ()
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError(f"{what}: texts expected")
+    return tuple(values)
 
 
 def _rule(raw: Any) -> Rule:
     if not isinstance(raw, dict):
         raise ValueError("a rule must be an object")
-    return Rule(_status(raw.get("status")), raw.get("contains"), raw.get("not_contains"))
+    return Rule(status_codes(raw.get("status")), texts(raw.get("contains"), "contains"),
+                texts(raw.get("not_contains"), "not_contains"))
 
 
-def _own_site(e: dict[str, Any]) -> Site:
+def _str(value: Any, what: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a text")
+    return value
+
+
+def own_site(e: dict[str, Any]) -> Site:
+    check_url = _str(e["check_url"], "check_url")
+    known = e.get("known_account")
+    pattern = e.get("username_pattern")
+    follow = e.get("follow_redirects", True)
+    if not isinstance(follow, bool):
+        raise ValueError("follow_redirects must be true or false")
     return Site(
-        name=str(e["name"]), check_url=str(e["check_url"]),
-        profile_url=str(e.get("profile_url") or e["check_url"]),
+        name=_str(e["name"], "name"), check_url=check_url,
+        profile_url=_str(e.get("profile_url"), "profile_url") or check_url,
         exists=_rule(e["exists"]), missing=_rule(e.get("missing", {})),
-        known_account=e.get("known_account"), category=str(e.get("category", "")),
-        protection=tuple(e.get("protection") or ()), method=str(e.get("method", "GET")).upper(),
-        source_format=str(e.get("source_format", FORMAT)),
+        known_account=_str(known, "known_account") or None, category=_str(e.get("category"), "category"),
+        protection=texts(e.get("protection") or [], "protection"),
+        method=_str(e.get("method"), "method", "GET").upper(),
+        source_format=_str(e.get("source_format"), "source_format", FORMAT),
+        follow_redirects=follow, username_pattern=_str(pattern, "username_pattern") if pattern is not None else None,
+        strip_chars=_str(e.get("strip_chars"), "strip_chars"),
+        requires=_requires(texts(e.get("requires") or [], "requires"), e.get("method")),
     )
 
 
-def _wmn_site(e: dict[str, Any]) -> Site:
-    """WhatsMyName: exists = e_code AND e_string; missing = m_code AND m_string."""
-    uri = str(e["uri_check"])
-    known = e.get("known") or []
-    return Site(
-        name=str(e["name"]), check_url=uri, profile_url=str(e.get("uri_pretty") or uri),
-        exists=Rule(_status(e["e_code"]), str(e["e_string"])),
-        missing=Rule(_status(e["m_code"]), str(e["m_string"])),
-        known_account=str(known[0]) if known else None, category=str(e.get("cat", "")),
-        protection=tuple(e.get("protection") or ()),
-        # WhatsMyName's post_body checks submit a form: recorded, then refused at run time.
-        method="POST" if e.get("post_body") else "GET",
-        source_format="whatsmyname",
-    )
-
-
-def _sherlock_site(e: dict[str, Any]) -> Site:
-    """Sherlock: errorType status_code / message / response_url, url with ``{}``."""
-    url = str(e["url"]).replace("{}", "{account}")
-    check = str(e.get("urlProbe", url)).replace("{}", "{account}")
-    kind = e["errorType"]
-    kind = kind[0] if isinstance(kind, list) else kind
-    if kind == "status_code":
-        codes = e.get("errorCode")
-        missing = Rule(_status(codes) if codes else tuple(range(400, 600)))
-        exists = Rule(tuple(range(200, 300)))
-    elif kind == "message":
-        msg = e["errorMsg"]
-        msg = msg[0] if isinstance(msg, list) else msg
-        missing, exists = Rule((), str(msg)), Rule(tuple(range(200, 300)), None, str(msg))
-    elif kind == "response_url":
-        # Sherlock follows no redirect here: a 3xx to errorUrl means missing.
-        missing, exists = Rule(tuple(range(300, 400))), Rule(tuple(range(200, 300)))
-    else:
-        raise ValueError(f"unknown errorType {kind!r}")
-    return Site(
-        name=str(e["name"]), check_url=check, profile_url=url, exists=exists, missing=missing,
-        known_account=e.get("username_claimed"), category="",
-        protection=(),
-        method=str(e.get("request_method", "GET")).upper(), source_format="sherlock",
-    )
+def _requires(listed: tuple[str, ...], method: Any) -> tuple[str, ...]:
+    """A check by POST requires POST, whether or not the file said so."""
+    if isinstance(method, str) and method.upper() == "POST" and "post" not in listed:
+        return (*listed, "post")
+    return listed
