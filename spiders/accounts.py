@@ -55,7 +55,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
 
     def __init__(self, usernames: Iterable[tuple[str, str]] | str = (), manifest: Manifest | str | None = None,
                  context: CollectionContext | None = None, render: bool | str = True,
-                 random_name: str | None = None, *args: Any, **kwargs: Any):
+                 random_name: str | None = None, health_only: bool = False, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if isinstance(usernames, str):
             usernames = [(u.strip(), f"usernames:{u.strip()}") for u in usernames.split(",") if u.strip()]
@@ -69,6 +69,8 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         # label of the manifests accepts (digits are refused by some, e.g. ``^[a-z][a-z._-]+``).
         self.random_name = random_name or "zq" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
         self.health: dict[str, SiteHealth] = {}
+        # ``vet sites health``: the known/random check of every checkable site, no username.
+        self.health_only = health_only in (True, "1", "true", "yes")
 
     def _captured(self, key: str) -> bool:
         return self.context is not None and self.context.is_captured(key)
@@ -80,7 +82,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                               reason=f"manifest entry rejected: {reason}", found_by=found_by,
                               meta={"site": name, "username": username})
         for site in self.manifest.sites:
-            unchecked = _unchecked_reason(site)
+            unchecked = unchecked_reason(site)
             if unchecked is not None:
                 for username, found_by in self.usernames:
                     yield self._unchecked(site, username, found_by, *unchecked)
@@ -95,7 +97,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                     yield self._unchecked(site, username, found_by, "not_applicable", str(exc))
                     continue
                 pending.append((username, found_by))
-            if not pending:
+            if not pending and not self.health_only:
                 continue
             health = self.health[site.name] = SiteHealth(waiting=pending)
             checks = []
@@ -200,12 +202,13 @@ def _status_meta(site: Site) -> dict[str, Any]:
     return {"dont_redirect": True, "handle_httpstatus_all": True}
 
 
-def _unchecked_reason(site: Site) -> tuple[str, str] | None:
+def unchecked_reason(site: Site) -> tuple[str, str] | None:
     """(outcome, reason) for a site checked for nobody, or None when it can be checked."""
     if site.protected:
         return "not_checked", f"protected: {', '.join(site.protection)}; never worked around"
     if site.method not in ("GET", "HEAD") or "post" in site.requires:
-        return "refused", f"method: {site.method if site.method != 'GET' else 'POST'} check not allowed (GET and HEAD only)"
+        method = site.method if site.method not in ("GET", "HEAD") else "POST"
+        return "refused", f"method: {method} check not allowed (GET and HEAD only)"
     walls = [r for r in site.requires if r in ("login", "captcha", "bot-wall")]
     if walls:
         return "not_checked", f"requires: {', '.join(walls)}; never worked around"

@@ -28,7 +28,8 @@ procedure_app = typer.Typer(help="Check, approve and list written processes (pro
 candidate_app = typer.Typer(help="Add and list candidates.", no_args_is_help=True)
 case_app = typer.Typer(help="List cases and their steps.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
-sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
+sites_app = typer.Typer(help="Import site manifests for account discovery and check their health.",
+                        no_args_is_help=True)
 app.add_typer(procedure_app, name="procedure")
 app.add_typer(candidate_app, name="candidate")
 app.add_typer(case_app, name="case")
@@ -323,10 +324,38 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
         raise InputError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
     except ManifestError as exc:
         raise InputError([Problem(str(file), None, "", str(exc))]) from None
-    out.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    typer.echo(f"{len(manifest.sites)} site(s) imported from {manifest.source_format} into {out}")
+    text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError([Problem(str(out), None, "--out", f"cannot write: {exc.strerror}")]) from None
+    typer.echo(f"{len(manifest.sites)} site(s) imported from {manifest.source_format} into {out}; "
+               f"{len(manifest.rejected)} refused")
     for name, reason in manifest.rejected:
         typer.echo(f"  refused {name}: {reason}")
+
+
+@sites_app.command("health")
+@handles_errors
+def sites_health(sites: Path = typer.Argument(None, help="Site list to check (default: the procedure's)."),
+                 procedure: Path = typer.Option(Path("procedures/kcpd-261-1.yaml"), "--procedure", "-p",
+                                                help="Procedure file whose network profile, User-Agent and "
+                                                     "rate limits the check runs under."),
+                 show_all: bool = typer.Option(False, "--all", help="List every site, not only the problems.")
+                 ) -> None:
+    """Check every site with its known account and a random name; print the sites degraded today."""
+    from collections import Counter
+
+    from vetting.site_health import check_health
+
+    rows, random_name = check_health(procedure, sites)
+    counts = Counter(r.state for r in rows)
+    typer.echo(f"{len(rows)} site(s) checked with their known account and the random name {random_name!r}: "
+               + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    for row in rows:
+        if show_all or row.state != "ok":
+            typer.echo(f"  {row.state:<11} {row.site}: known {row.known}, random {row.random}"
+                       + (f"; {row.detail}" if row.detail else ""))
 
 
 @app.command("demo")

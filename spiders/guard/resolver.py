@@ -68,8 +68,40 @@ class GuardedNameResolver:
                         addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
         policy = _ACTIVE.policy
         receiver = resolutionReceiver if policy is None else _FilteringReceiver(resolutionReceiver, hostName, policy)
+        if _localhost_subname(hostName):  # still filtered: refused unless the profile allows loopback
+            return _resolve_localhost(receiver, hostName, portNumber)
         return self.wrapped.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
 
+
+
+def _localhost_subname(name: str) -> bool:
+    return name.lower().rstrip(".").endswith(".localhost")
+
+
+def _resolve_localhost(receiver: Any, name: str, port: int) -> Any:
+    """RFC 6761 6.3: every name under ``localhost`` is 127.0.0.1, answered here without a lookup.
+
+    The guard already decides ``*.localhost`` as loopback (:func:`spiders.addresses.is_localhost_name`);
+    the OS resolver often knows only ``localhost`` itself, so without this a site whose
+    username is a host label (``{account}.site.localhost``) could be allowed yet never reached.
+    """
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.interfaces import IHostResolution
+    from zope.interface import implementer
+
+    @implementer(IHostResolution)
+    class _Resolution:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def cancel(self) -> None:
+            return None
+
+    resolution = _Resolution(name)
+    receiver.resolutionBegan(resolution)
+    receiver.addressResolved(IPv4Address("TCP", "127.0.0.1", port))
+    receiver.resolutionComplete()
+    return resolution
 
 
 _classImplements(GuardedNameResolver, _IHostnameResolver)
