@@ -7,7 +7,7 @@ random name answers yes to everything that day, so its results are recorded
 recorded ``not_checked`` without a request, and POST-based checks are refused: GET only.
 An account found is captured as evidence (raw and rendered).
 
-Debugging: ``scrapy crawl accounts -a usernames=alice,bob -a manifest=procedures/sites/accounts.json``.
+Debugging: ``scrapy crawl accounts -a usernames=alice,bob -a manifest=procedures/sites/whatsmyname.json``.
 """
 
 from __future__ import annotations

@@ -47,10 +47,18 @@ def _forbidden_headers(headers: Any) -> list[str]:
 # -- WhatsMyName -----------------------------------------------------------------------------
 def wmn_header(doc: dict[str, Any]) -> dict[str, Any]:
     """The attribution and licence WhatsMyName's data carries (CC BY-SA 4.0: it must travel on)."""
-    header: dict[str, Any] = {"source": "WhatsMyName (https://github.com/WebBreacher/WhatsMyName), wmn-data.json"}
+    header: dict[str, Any] = {
+        "source": "WhatsMyName (https://github.com/WebBreacher/WhatsMyName), wmn-data.json",
+        "attribution": "Site checks from WhatsMyName by Micah Hoffman and contributors "
+                       "(https://github.com/WebBreacher/WhatsMyName), converted to the vetting-sites/1 "
+                       "format by `vet sites import`: each check's URL, statuses and texts are "
+                       "WhatsMyName's; the requirements (post, captcha, bot-wall, custom-headers) "
+                       "are derived from its post_body, protection and headers fields.",
+        "license": "CC BY-SA 4.0", "license_url": "https://creativecommons.org/licenses/by-sa/4.0/",
+    }
     lic = doc.get("license")
     if isinstance(lic, list) and all(isinstance(x, str) for x in lic):
-        header["license"] = " ".join(x.strip() for x in lic)
+        header["license_notice"] = " ".join(x.strip() for x in lic)
     authors = doc.get("authors")
     if isinstance(authors, list) and all(isinstance(x, str) for x in authors):
         header["authors"] = authors

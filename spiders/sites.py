@@ -210,7 +210,8 @@ class ManifestError(ValueError):
 
 
 #: Keys of a vetting-sites/1 file kept as they are: who made the data and under which licence.
-HEADER_KEYS = ("title", "source", "attribution", "license", "license_url", "authors", "derived", "notes")
+HEADER_KEYS = ("title", "source", "attribution", "license", "license_url", "license_notice", "authors",
+               "notes")
 
 
 def load_json(data: bytes) -> Any:

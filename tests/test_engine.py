@@ -26,7 +26,7 @@ def local_procedure(tmp_path: Path, **settings) -> Path:
     data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
     data["settings"].update(settings)
     (tmp_path / "sites").mkdir(exist_ok=True)
-    (tmp_path / "sites" / "accounts.json").write_bytes((REPO / "procedures" / "sites" / "accounts.json").read_bytes())
+    (tmp_path / "sites" / "whatsmyname.json").write_bytes((REPO / "procedures" / "sites" / "whatsmyname.json").read_bytes())
     path = tmp_path / "procedure.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -16,8 +16,8 @@ def write(tmp_path: Path, data: dict | str, name: str = "p.yaml") -> Path:
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
     # manifests referenced relatively must sit beside the copy
     (tmp_path / "sites").mkdir(exist_ok=True)
-    src = Path(__file__).resolve().parent.parent / "procedures" / "sites" / "accounts.json"
-    (tmp_path / "sites" / "accounts.json").write_bytes(src.read_bytes())
+    src = Path(__file__).resolve().parent.parent / "procedures" / "sites" / "whatsmyname.json"
+    (tmp_path / "sites" / "whatsmyname.json").write_bytes(src.read_bytes())
     return path
 
 
@@ -86,8 +86,8 @@ def test_any_change_of_meaning_changes_fingerprint(tmp_path: Path, base: dict, c
 def test_manifest_content_is_part_of_fingerprint(tmp_path: Path, base: dict) -> None:
     path = write(tmp_path, base)
     before = load_procedure(path).fingerprint
-    manifest = tmp_path / "sites" / "accounts.json"
-    manifest.write_text(manifest.read_text().replace('"octocat"', '"someone-else"'))
+    manifest = tmp_path / "sites" / "whatsmyname.json"
+    manifest.write_text(manifest.read_text().replace('"pottm"', '"someone-else"'))
     assert load_procedure(path).fingerprint != before
 
 

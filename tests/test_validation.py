@@ -110,7 +110,7 @@ def test_procedure_may_allow_findings_outside_lookback(tmp_path: Path) -> None:
     data["version"] = 2
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "sites").mkdir()
-    (tmp_path / "p" / "sites" / "accounts.json").write_bytes((REPO / "procedures" / "sites" / "accounts.json").read_bytes())
+    (tmp_path / "p" / "sites" / "whatsmyname.json").write_bytes((REPO / "procedures" / "sites" / "whatsmyname.json").read_bytes())
     (tmp_path / "p" / "proc.yaml").write_text(yaml.safe_dump(data))
     b = build_case(tmp_path)
     approve(b.ws, tmp_path / "p" / "proc.yaml", "Capt. Rao")

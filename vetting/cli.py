@@ -311,7 +311,10 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
 @handles_errors
 def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock data.json or vetting-sites/1 file."),
                  out: Path = typer.Option(..., "--out", "-o",
-                                          help="Where to write the vetting-sites/1 manifest.")) -> None:
+                                          help="Where to write the vetting-sites/1 manifest."),
+                 source: str = typer.Option(None, "--source",
+                                            help="Where the file came from (repository, commit, date), "
+                                                 "kept in the output beside its licence.")) -> None:
     """Convert a WhatsMyName or Sherlock manifest to the project's format, listing refused entries."""
     import json
 
@@ -324,6 +327,8 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
         raise InputError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
     except ManifestError as exc:
         raise InputError([Problem(str(file), None, "", str(exc))]) from None
+    if source:
+        manifest.header["source"] = source
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     try:
         out.write_text(text, encoding="utf-8")
