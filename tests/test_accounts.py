@@ -183,7 +183,7 @@ def kind_entries(port: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
         wmn("wmn-3xx-missing", u("b", "/u/{account}"), (200, "member since"), (302, "")),
         wmn("wmn-3xx-found", u("c", "/users/{account}"), (301, ""), (404, "User not found")),
         wmn("wmn-text-only", u("d", "/api?user={account}"), (200, '"id":'), (200, '"error":"none"')),
-        wmn("wmn-subdomain", "http://{account}.kind-e.localhost:%d/" % port, (200, "my blog"),
+        wmn("wmn-subdomain", "http://{account}.kind-e.localhost:" + str(port) + "/", (200, "my blog"),
             (404, "Blog not found"), strip_bad_char="."),
         wmn("wmn-strip", u("f", "/p/{account}"), (200, "profile-of"), (404, "not found"), strip_bad_char="."),
     ]}
