@@ -359,7 +359,7 @@ def sites_health(sites: Path = typer.Argument(None, help="Site list to check (de
                + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
     for row in rows:
         if show_all or row.state != "ok":
-            typer.echo(f"  {row.state:<11} {row.site}: known {row.known}, random {row.random}"
+            typer.echo(f"  {row.state:<12} {row.site}: known {row.known}, random {row.random}"
                        + (f"; {row.detail}" if row.detail else ""))
 
 

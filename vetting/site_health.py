@@ -79,7 +79,7 @@ async def crawl_accounts(manifest: Manifest, usernames: list[tuple[str, str]], s
 @dataclass
 class HealthRow:
     """One site's result: ``ok``, ``degraded`` (known account not found), ``unreliable`` (the
-    random name found), ``not checked`` (needs what the guard never does) or ``unknown``."""
+    random name found), ``not_checked`` (needs what the guard never does) or ``unknown``."""
 
     site: str
     state: str
@@ -100,7 +100,7 @@ def health_rows(manifest: Manifest, spider: Any) -> list[HealthRow]:
 
 def _row(site: Site, health: Any, unchecked: tuple[str, str] | None) -> HealthRow:
     if unchecked is not None:
-        return HealthRow(site.name, "not checked", "-", "-", unchecked[1])
+        return HealthRow(site.name, "not_checked", "-", "-", unchecked[1])
     if health is None:
         return HealthRow(site.name, "unknown", "-", "-", "no check ran")
     known, random = health.known or "-", health.random or "-"
