@@ -39,6 +39,8 @@ class SiteHealth:
     pending: int = 0
     notes: list[str] = field(default_factory=list)
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (username, found_by) to check after
+    reused: bool = False  # taken from an earlier case of the day, not checked in this run
+    random_name: str | None = None  # the random name of the check (another run's when reused)
 
     @property
     def unreliable(self) -> bool:
@@ -55,7 +57,8 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
 
     def __init__(self, usernames: Iterable[tuple[str, str]] | str = (), manifest: Manifest | str | None = None,
                  context: CollectionContext | None = None, render: bool | str = True,
-                 random_name: str | None = None, health_only: bool = False, *args: Any, **kwargs: Any):
+                 random_name: str | None = None, health_only: bool = False,
+                 known_health: dict[str, SiteHealth] | None = None, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if isinstance(usernames, str):
             usernames = [(u.strip(), f"usernames:{u.strip()}") for u in usernames.split(",") if u.strip()]
@@ -69,6 +72,9 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         # label of the manifests accepts (digits are refused by some, e.g. ``^[a-z][a-z._-]+``).
         self.random_name = random_name or "zq" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
         self.health: dict[str, SiteHealth] = {}
+        # Health results of today kept from an earlier case (vetting/daycache.py): reused, and
+        # said so in every verdict's health notes, instead of checked again.
+        self.known_health = dict(known_health or {})
         # ``vet sites health``: the known/random check of every checkable site, no username.
         self.health_only = health_only in (True, "1", "true", "yes")
 
@@ -98,6 +104,14 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
                     continue
                 pending.append((username, found_by))
             if not pending and not self.health_only:
+                continue
+            kept = self.known_health.get(site.name)
+            if kept is not None and not self.health_only:
+                health = self.health[site.name] = SiteHealth(known=kept.known, random=kept.random,
+                                                             notes=list(kept.notes), waiting=pending,
+                                                             reused=True, random_name=kept.random_name)
+                for request in self._after_health(site, countdown=False):
+                    yield request
                 continue
             health = self.health[site.name] = SiteHealth(waiting=pending)
             checks = []
@@ -171,7 +185,8 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         health = self.health[site.name]
         verdict, reason = self._verdict(site, response)
         if health.unreliable and verdict in ("exists", "missing"):
-            reason = (f"site unreliable this run: it also 'found' the random name {self.random_name!r} "
+            reason = (f"site unreliable this run: it also 'found' the random name "
+                      f"{health.random_name or self.random_name!r} "
                       f"(raw verdict {verdict}: {reason})")
             verdict = "indeterminate"
         elif health.degraded and verdict == "missing":
@@ -184,8 +199,8 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
             status=response.status, request_headers=request_headers(response.request),
             response_headers=response_headers(response), body=response.body,
             meta={"site": site.name, "username": username, "profile_url": site.url_for(username, pretty=True),
-                  "health": {"known": health.known, "random": health.random, "random_name": self.random_name,
-                             "notes": health.notes}},
+                  "health": {"known": health.known, "random": health.random,
+                             "random_name": health.random_name or self.random_name, "notes": health.notes}},
         )
         follow = self.render_request(capture, site.url_for(username, pretty=True)) if verdict == "exists" else None
         yield follow if follow is not None else capture

@@ -72,6 +72,8 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
     async def robot_parser(self, request: Request) -> Any:
         url = urlparse_cached(request)
         netloc = url.netloc
+        if netloc not in self._parsers and _reuse(self, url.scheme, netloc):
+            return self._parsers[netloc]
         if netloc not in self._parsers:
             self._parsers[netloc] = Deferred()
             robotsreq = Request(f"{url.scheme}://{netloc}/robots.txt", priority=self.DOWNLOAD_PRIORITY,
@@ -81,6 +83,7 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
             try:
                 assert self.crawler.engine is not None
                 resp = await self.crawler.engine.download_async(robotsreq)
+                _keep(self, url.scheme, netloc, resp.status, resp.body[:ROBOTS_MAX_BYTES])
                 if 200 <= resp.status < 300:
                     parser = build_from_crawler(self._parserimpl, self.crawler, resp.body[:ROBOTS_MAX_BYTES])
                 elif resp.status >= 500:
@@ -102,6 +105,25 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
             # None for the next); every waiter reads the parser stored before the callback fired.
             await maybe_deferred_to_future(pending)
         return self._parsers[netloc]
+
+
+# -- reuse within a day (the sink may offer a ``robots_cache``: see vetting/daycache.py) ----------
+def _reuse(mw: LawfulRobotsTxtMiddleware, scheme: str, netloc: str) -> bool:
+    """Take this host's robots.txt from the sink's cache, if it has one from today."""
+    cache = getattr(mw.sink, "robots_cache", None)
+    hit = cache.get(f"{scheme}://{netloc}") if cache is not None else None
+    if hit is None:
+        return False
+    status, body = hit
+    mw._parsers[netloc] = (build_from_crawler(mw._parserimpl, mw.crawler, body[:ROBOTS_MAX_BYTES])
+                           if 200 <= status < 300 else None)  # a kept 4xx: no restrictions
+    return True
+
+
+def _keep(mw: LawfulRobotsTxtMiddleware, scheme: str, netloc: str, status: int, body: bytes) -> None:
+    cache = getattr(mw.sink, "robots_cache", None)
+    if cache is not None:
+        cache.put(f"{scheme}://{netloc}", status, body)
 
 
 def robots_token(user_agent: str) -> str:

@@ -1,12 +1,18 @@
-"""The ``accounts`` collector: the candidate's usernames across the procedure's site manifest."""
+"""The ``accounts`` collector: the candidate's usernames across the procedure's site manifest.
+
+Site health (known account + random name) and robots.txt are properties of a site on a day,
+not of a candidate: results from an earlier case of the same day are reused
+(:mod:`vetting.daycache`) and every reuse is an audit event saying which result, from when.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from spiders.accounts import AccountsSpider
-from spiders.sites import parse_manifest
+from spiders.accounts import AccountsSpider, SiteHealth
+from spiders.sites import Manifest, parse_manifest
 from vetting.collectors.base import Collector, StepContext
+from vetting.daycache import DEFINITE, DayCache, RobotsCache, health_key
 from vetting.inputs import StepInput, expand_all
 from vetting.procedure import Step
 
@@ -21,4 +27,55 @@ class AccountsCollector(Collector):
         # The frozen manifest approved with the procedure, never the file on disk.
         manifest = parse_manifest(ctx.loaded.manifests[ctx.step.id])
         usernames = [(i.value, i.found_by) for i in ctx.inputs]
-        await self.crawl(ctx, AccountsSpider, usernames=usernames, manifest=manifest)
+        settings = ctx.loaded.procedure.settings
+        health_cache = DayCache(ctx.ws.engine, "health")
+        keys = {s.name: health_key(s.to_json(), settings.network, settings.user_agent) for s in manifest.sites}
+        kept = health_cache.load()
+        known = {name: _site_health(kept[key]) for name, key in keys.items() if key in kept}
+        ctx.robots_cache = RobotsCache(DayCache(ctx.ws.engine, "robots"), settings.user_agent, ctx.case.id,
+                                       ctx.step.id)
+        try:
+            spider = await self.crawl(ctx, AccountsSpider, usernames=usernames, manifest=manifest,
+                                      known_health=known)
+        finally:
+            ctx.robots_cache.cache.flush()
+            _record_robots_reuse(ctx)
+        _record_health(ctx, manifest, spider, keys, kept, health_cache)
+
+
+def _site_health(entry: Any) -> SiteHealth:
+    v = entry.value
+    note = (f"health reused: checked {entry.fetched_at} by case {entry.case_id}, step {entry.step_id} "
+            f"(random name {v['random_name']!r})")
+    return SiteHealth(known=v["known"], random=v["random"], notes=[*v.get("notes", []), note],
+                      random_name=v["random_name"], reused=True)
+
+
+def _record_robots_reuse(ctx: StepContext) -> None:
+    reused = ctx.robots_cache.reused if ctx.robots_cache is not None else {}
+    if reused:
+        ctx.ws.record("robots.reused", actor=ctx.actor, case_id=ctx.case.id, subject=ctx.step.id,
+                      payload={"step": ctx.step.id, "hosts": reused})
+
+
+def _record_health(ctx: StepContext, manifest: Manifest, spider: Any, keys: dict[str, str], kept: dict[str, Any],
+                   cache: DayCache) -> None:
+    """One audit event for the health checks run now, one for those reused (with their origin)."""
+    fresh: dict[str, list[str | None]] = {}
+    reused: dict[str, dict[str, Any]] = {}
+    for name, health in spider.health.items():
+        if health.reused:
+            entry = kept[keys[name]]
+            reused[name] = {"known": health.known, "random": health.random, **entry.origin()}
+            continue
+        fresh[name] = [health.known, health.random]
+        if health.known in DEFINITE and health.random in DEFINITE:
+            cache.keep(keys[name], {"known": health.known, "random": health.random, "notes": health.notes,
+                                    "random_name": spider.random_name}, None, ctx.case.id, ctx.step.id)
+    cache.flush()
+    if fresh:
+        ctx.ws.record("sites.health_checked", actor=ctx.actor, case_id=ctx.case.id, subject=ctx.step.id,
+                      payload={"step": ctx.step.id, "random_name": spider.random_name, "sites": fresh})
+    if reused:
+        ctx.ws.record("sites.health_reused", actor=ctx.actor, case_id=ctx.case.id, subject=ctx.step.id,
+                      payload={"step": ctx.step.id, "sites": reused})

@@ -53,6 +53,7 @@ class StepContext:
     _captured: set[str] = field(default_factory=set)
     _pending_requests: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = field(default_factory=list)
     _warc: Any = None
+    robots_cache: Any = None  # robots.txt kept within a day (vetting/daycache.py), read by the guard
 
     def __post_init__(self) -> None:
         with self.ws.session() as s:
@@ -240,8 +241,9 @@ class Collector(ABC):
     async def collect(self, ctx: StepContext) -> None:
         """Run the step; raise :class:`StepFailed` when the step could not do its work."""
 
-    async def crawl(self, ctx: StepContext, spider_cls: type, **spider_kwargs: Any) -> None:
-        """Run one spider inside the process's reactor and fail the step on spider errors."""
+    async def crawl(self, ctx: StepContext, spider_cls: type, **spider_kwargs: Any) -> Any:
+        """Run one spider inside the process's reactor and fail the step on spider errors;
+        return the spider (what it learnt beyond its captures, e.g. site health)."""
         import asyncio
 
         from scrapy.crawler import AsyncCrawlerRunner
@@ -268,3 +270,4 @@ class Collector(ABC):
             problems.append(f"crawl ended: {stats.get('finish_reason')}")
         if problems:
             raise StepFailed("; ".join(problems))
+        return crawler.spider
