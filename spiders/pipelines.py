@@ -19,9 +19,13 @@ class EvidencePipeline:
     def from_crawler(cls, crawler: Any) -> EvidencePipeline:
         return cls(crawler)
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         spider = self.crawler.spider if self.crawler is not None else None
         context = getattr(spider, "context", None)
         if context is not None and isinstance(item, Capture):
-            context.save_capture(item)
+            save_later = getattr(context, "save_capture_async", None)
+            if save_later is not None:  # the engine's context writes off the reactor thread
+                await save_later(item)
+            else:
+                context.save_capture(item)
         return item

@@ -50,6 +50,10 @@ def is_html(response: Response) -> bool:
 #: ``handle_httpstatus_all`` would switch redirect-following off.
 NON_REDIRECT_STATUSES = [code for code in range(100, 600) if code not in (301, 302, 303, 307, 308)]
 
+#: Renders are scheduled before the pending fetches: a found profile starts rendering while the
+#: crawl goes on (overlapped), instead of queueing behind every check of the manifest.
+RENDER_PRIORITY = 100
+
 #: Every render gets a browser context of its own, never reused: a context closed after one
 #: page must not be found again by a later request with the same name.
 _CONTEXT_NUMBERS = itertools.count(1)
@@ -65,7 +69,7 @@ class RenderMixin:
         if not self.render or PageMethod is None or capture.outcome not in ("captured", "exists"):
             return None
         return scrapy.Request(
-            url, callback=self.rendered, errback=self.render_failed, dont_filter=True,
+            url, callback=self.rendered, errback=self.render_failed, dont_filter=True, priority=RENDER_PRIORITY,
             meta={"playwright": True, "playwright_include_page": True,
                   "playwright_context": f"capture-{next(_CONTEXT_NUMBERS)}",
                   "playwright_context_kwargs": {"java_script_enabled": True, "accept_downloads": False,

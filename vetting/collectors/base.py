@@ -8,9 +8,12 @@ writes the item row, and turns every guard decision into an audit event.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +25,7 @@ from spiders.capture import Capture
 from spiders.extract import extract
 from vetting import __version__
 from vetting.inputs import StepInput
-from vetting.models import Case, Item, dumps, utcnow
+from vetting.models import REVIEWABLE_OUTCOMES, Case, Item, dumps, utcnow
 from vetting.procedure import LoadedProcedure, Step
 from vetting.workspace import Workspace
 
@@ -54,6 +57,8 @@ class StepContext:
     _pending_requests: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = field(default_factory=list)
     _warc: Any = None
     robots_cache: Any = None  # robots.txt kept within a day (vetting/daycache.py), read by the guard
+    _writer: Any = None  # the one thread doing every write of the attempt during a crawl, in order
+    _lock: Any = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         with self.ws.session() as s:
@@ -81,16 +86,41 @@ class StepContext:
             self.requests_allowed += 1
         else:
             self.requests_refused += 1
-        self._pending_requests.append(
-            ("request.allowed" if allowed else "request.refused", self.actor, self.case.id, url,
-             {"step": self.step.id, "method": method, "reason": reason, "status": status}))
-        if len(self._pending_requests) >= REQUEST_BATCH:
-            self.flush_requests()
+        with self._lock:
+            self._pending_requests.append(
+                ("request.allowed" if allowed else "request.refused", self.actor, self.case.id, url,
+                 {"step": self.step.id, "method": method, "reason": reason, "status": status}))
+            full = len(self._pending_requests) >= REQUEST_BATCH
+        if full:
+            if self._writer is not None:
+                self._writer.submit(self._guarded, self.flush_requests)
+            else:
+                self.flush_requests()
 
     def flush_requests(self) -> None:
-        if self._pending_requests:
+        with self._lock:
             batch, self._pending_requests = self._pending_requests, []
+        if batch:
             self.ws.audit.append_many(batch)
+
+    def _guarded(self, fn: Any) -> None:
+        try:
+            fn()
+        except Exception as exc:  # recorded: the step fails at its end, nothing vanishes in a thread
+            self.errors.append(f"writing the audit log: {type(exc).__name__}: {exc}")
+
+    async def save_capture_async(self, capture: Capture) -> None:
+        """:meth:`save_capture` on the attempt's writer thread (the evidence pipeline awaits it).
+
+        Saving a verdict is two evidence files, a WARC record and two database transactions,
+        each fsynced: on the reactor thread that was a third of account discovery's time
+        (``docs/benchmarks.md``), during which no response was read. One thread does every
+        write of the attempt in order (captures, request-event batches), so the audit log
+        keeps one writer and its order; the crawl waits for nothing but its own item.
+        """
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-writer")
+        await asyncio.wrap_future(self._writer.submit(self.save_capture, capture))
 
     def save_capture(self, capture: Capture) -> None:
         """Store one capture as evidence and as an item; idempotent per key."""
@@ -106,6 +136,10 @@ class StepContext:
             return
         artifacts = self._store_evidence(capture)
         text_source = capture.rendered_dom if capture.rendered_dom is not None else capture.body
+        # Text is for reading and screening: only the outcomes a person reviews get it (a
+        # "missing" account's 404 page is kept as served, in the WARC, and not parsed again).
+        if capture.outcome not in REVIEWABLE_OUTCOMES:
+            text_source = None
         page = extract(text_source or b"", capture.final_url or capture.url) if text_source else None
         if page is not None and page.text:
             rel, digest = self.ws.store_bytes(page.text.encode("utf-8"), ".txt")
@@ -193,6 +227,9 @@ class StepContext:
         return self._warc_fields(ref)
 
     def close(self) -> None:
+        if self._writer is not None:  # every submitted write finishes before the attempt ends
+            self._writer.shutdown(wait=True)
+            self._writer = None
         self.flush_requests()
         if self._warc is not None:
             self._warc.close()
