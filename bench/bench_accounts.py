@@ -436,6 +436,74 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
     return out
 
 
+def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """100 real WhatsMyName entries replayed on loopback (bench/replay_farm.py), 28 usernames,
+    one candidate, through `vet run`: wall time against requests x latency / concurrency, and
+    precision / recall against the replay's truth."""
+    work.mkdir(parents=True)
+    manifest = work / "replay-sites.json"
+    farm = subprocess.Popen([sys.executable, str(ROOT / "bench" / "replay_farm.py"), "--sites", str(args.replay_sites),
+                             "--usernames", str(args.replay_usernames), "--latency", str(args.latency),
+                             "--manifest", str(manifest)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert farm.stdout is not None
+        line = farm.stdout.readline().decode().split()
+        if not line or line[0] != "READY":
+            raise RuntimeError(f"the replay farm did not start: {line!r}")
+        port = int(line[1])
+        truth = json.loads(manifest.with_suffix(".truth.json").read_text(encoding="utf-8"))
+        proc = procedure_for(["account-discovery"], args, "bench-replay")
+        proc["steps"][0]["sites"] = manifest.name
+        proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
+        (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
+        (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+        vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+        names = truth["usernames"]
+        vet(work, "candidate", "add", "--name", "Replay Candidate", *[a for n in names for a in ("--username", n)],
+            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
+               "replay-candidate", "--procedure", "bench-replay", "--by", INVESTIGATOR]
+        print(f"  replay: {' '.join(cmd[-6:])}", flush=True)
+        result = measure(cmd, work / "vet-run.log", cwd=work)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{port}/__farm/stats", timeout=10) as resp:
+            counts = json.loads(resp.read())["counts"]
+    finally:
+        if farm.stdin is not None:
+            farm.stdin.close()
+        try:
+            farm.wait(10)
+        except subprocess.TimeoutExpired:
+            farm.kill()
+    db = sqlite3.connect(work / "workspace" / "vetting.db")
+    try:
+        items = db.execute("select key, outcome from item where step_id='account-discovery'").fetchall()
+        renders = db.execute("select count(*) from item where step_id='account-discovery' and artifacts_json like ?",
+                             ('%"screenshot"%',)).fetchone()[0]
+    finally:
+        db.close()
+    outcomes: dict[str, int] = {}
+    correct = wrong = 0
+    for key, outcome in items:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "exists":
+            _, site, user = key.split(":", 2)
+            if user in truth["truth"].get(site, []):
+                correct += 1
+            else:
+                wrong += 1
+    true_pairs = sum(1 for holders in truth["truth"].values() for u in holders if u in names)
+    requests = counts.get("robots", 0) + counts.get("account", 0)
+    limit = requests * args.latency / args.total
+    result.update({"counts": counts, "requests": requests, "outcomes": outcomes, "renders": renders,
+                   "sites": args.replay_sites, "usernames": len(names),
+                   "precision": f"{correct}/{correct + wrong}", "recall": f"{correct}/{true_pairs}",
+                   "limit": {"requests": requests, "concurrency": args.total, "limit_s": round(limit, 2)},
+                   "vs_limit": round(result["wall_s"] / limit, 1) if limit else None})
+    result["within_3x_of_limit"] = bool(limit) and result["wall_s"] <= 3 * limit
+    return result
+
+
 # -- (b) Sherlock, (c) Maigret -----------------------------------------------------------
 def ensure_venv(tool: str) -> Path | None:
     """The tool's own venv under /tmp (never the project's), created with pip if missing."""
@@ -589,6 +657,15 @@ def print_table(results: dict[str, Any]) -> None:
         if "wall_s" in d:
             print(f"what-if {d['label']}: wall {d['wall_s']} s (runs {d['runs_wall_s']}), step {d['step_s']} s, "
                   f"client CPU {d['client_cpu_s']} s, in flight at most {d['inflight_max']}")
+    replay = results.get("replay") or {}
+    if "wall_s" in replay:
+        print(f"replay: {replay['sites']} WhatsMyName sites x {replay['usernames']} usernames: {replay['wall_s']} s, "
+              f"{replay['requests']} requests, limit {replay['limit']['limit_s']} s -> {replay['vs_limit']}x "
+              f"(target <= 3x: {replay['within_3x_of_limit']}); precision {replay['precision']}, recall "
+              f"{replay['recall']}, {replay['renders']} renders, client CPU {replay['client_cpu_s']} s, "
+              f"peak {replay['maxrss_mib']} MiB, load {replay['loadavg_1min']}")
+    elif replay:
+        print(f"replay: {replay.get('skipped')}")
     if pages and "html" in pages:
         print(f"render: {pages['pages']} pages html {pages['html']['wall_s']} s ({pages['html']['renders']} renders) "
               f"vs text {pages['txt']['wall_s']} s -> {pages['render_s_per_page']} s per rendered page")
@@ -616,7 +693,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="our procedure's rate_limit.concurrency_per_domain (1-16)")
     p.add_argument("--maigret-connections", type=int, default=100, help="Maigret -n (its default: 100)")
     p.add_argument("--render-pages", type=int, default=20, help="pages in the render-cost measurement")
-    p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages")
+    p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages, replay")
+    p.add_argument("--replay-sites", type=int, default=100, help="WhatsMyName entries in the replay")
+    p.add_argument("--replay-usernames", type=int, default=28, help="usernames of the replay's candidate")
     p.add_argument("--diagnose", action="store_true",
                    help="also run (a) with the workspace on tmpfs and with Scrapy settings patched")
     p.add_argument("--repeat", type=int, default=3,
@@ -649,6 +728,12 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one tool's failure is a result, not the end
                 results[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
             print(f"  {name}: done", flush=True)
+    if "replay" not in skip:
+        try:
+            results["replay"] = run_replay(args, work / "replay")
+        except Exception as exc:  # noqa: BLE001 - a failed part is a result, not the end
+            results["replay"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+        print("  replay: done", flush=True)
     summarize(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
