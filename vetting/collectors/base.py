@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import queue
 import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +31,66 @@ from vetting.procedure import LoadedProcedure, Step
 from vetting.workspace import Workspace
 
 REQUEST_BATCH = 200
+WRITER_BATCH = 64
+
+
+class EvidenceWriter:
+    """The one thread that writes a step attempt's evidence, items and events, in order.
+
+    Captures that are waiting when the thread is free are saved together (at most
+    :data:`WRITER_BATCH`), each caller's future resolving once its item is committed.
+    """
+
+    def __init__(self, ctx: StepContext):
+        self.ctx = ctx
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="evidence-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, capture: Capture) -> Future[None]:
+        future: Future[None] = Future()
+        self.queue.put(("capture", capture, future))
+        return future
+
+    def call(self, fn: Any, *args: Any) -> None:
+        self.queue.put(("call", (fn, args), None))
+
+    def stop(self) -> None:
+        self.queue.put(("stop", None, None))
+        self.thread.join()
+
+    def _run(self) -> None:
+        while True:
+            jobs = [self.queue.get()]
+            while len(jobs) < WRITER_BATCH:
+                try:
+                    jobs.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            batch: list[tuple[Capture, Future[None]]] = []
+            for kind, what, future in jobs:
+                if kind == "capture":
+                    batch.append((what, future))
+                    continue
+                self._save(batch)
+                batch = []
+                if kind == "stop":
+                    return
+                fn, args = what
+                fn(*args)
+            self._save(batch)
+
+    def _save(self, batch: list[tuple[Capture, Future[None]]]) -> None:
+        if not batch:
+            return
+        try:
+            self.ctx.save_captures([c for c, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every waiting caller gets the failure
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for _, future in batch:
+            future.set_result(None)
 
 
 class StepFailed(Exception):
@@ -93,7 +154,7 @@ class StepContext:
             full = len(self._pending_requests) >= REQUEST_BATCH
         if full:
             if self._writer is not None:
-                self._writer.submit(self._guarded, self.flush_requests)
+                self._writer.call(self._guarded, self.flush_requests)
             else:
                 self.flush_requests()
 
@@ -112,28 +173,53 @@ class StepContext:
     async def save_capture_async(self, capture: Capture) -> None:
         """:meth:`save_capture` on the attempt's writer thread (the evidence pipeline awaits it).
 
-        Saving a verdict is two evidence files, a WARC record and two database transactions,
-        each fsynced: on the reactor thread that was a third of account discovery's time
+        Saving a verdict is evidence files, a WARC record and database transactions, each
+        fsynced: on the reactor thread that was a third of account discovery's time
         (``docs/benchmarks.md``), during which no response was read. One thread does every
-        write of the attempt in order (captures, request-event batches), so the audit log
-        keeps one writer and its order; the crawl waits for nothing but its own item.
+        write of the attempt in order (captures, request-event batches), so the audit log keeps
+        one writer and its order, and captures waiting together are committed together
+        (:meth:`save_captures`): the pipeline's await returns once its item is committed.
         """
         if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-writer")
-        await asyncio.wrap_future(self._writer.submit(self.save_capture, capture))
+            self._writer = EvidenceWriter(self)
+        await asyncio.wrap_future(self._writer.submit(capture))
 
     def save_capture(self, capture: Capture) -> None:
         """Store one capture as evidence and as an item; idempotent per key."""
+        self.save_captures([capture])
+
+    def save_captures(self, captures: list[Capture]) -> None:
+        """Store captures as evidence, then their items in ONE transaction and their
+        ``item.captured`` events in ONE transaction (a group commit: the same order and the
+        same records as one by one, a fraction of the fsyncs)."""
+        prepared: list[tuple[Item, dict[str, Any]]] = []
+        current: Capture | None = None
         try:
-            self._save(capture)
+            for capture in captures:
+                current = capture
+                self.outcomes.setdefault((capture.kind, capture.outcome), []).append(capture.reason)
+                if capture.key in self._captured or any(i.key == capture.key for i, _ in prepared):
+                    continue
+                prepared.append(self._prepare(capture))
+            if not prepared:
+                return
+            current = None
+            self.flush_requests()  # the requests behind an item are in the log before the item
+            with self.ws.session() as s:
+                s.add_all([item for item, _ in prepared])
+                s.commit()
+            for item, _ in prepared:
+                self._captured.add(item.key)
+            self.items_saved += len(prepared)
+            self.ws.audit.append_many([("item.captured", self.actor, self.case.id, item.id, payload)
+                                       for item, payload in prepared])
         except Exception as exc:  # a pipeline error must fail the step, not vanish in a log
-            self.errors.append(f"saving {capture.url}: {type(exc).__name__}: {exc}")
+            what = current.url if current is not None else f"{len(prepared)} item(s)"
+            self.errors.append(f"saving {what}: {type(exc).__name__}: {exc}")
             raise
 
-    def _save(self, capture: Capture) -> None:
-        self.outcomes.setdefault((capture.kind, capture.outcome), []).append(capture.reason)
-        if capture.key in self._captured:
-            return
+    def _prepare(self, capture: Capture) -> tuple[Item, dict[str, Any]]:
+        """The evidence written (files, WARC) and the item row and event payload to commit."""
         artifacts = self._store_evidence(capture)
         text_source = capture.rendered_dom if capture.rendered_dom is not None else capture.body
         # Text is for reading and screening: only the outcomes a person reviews get it (a
@@ -159,18 +245,12 @@ class StepContext:
             artifacts_json=json.dumps(artifacts), meta_json=dumps(meta), captured_at=utcnow(),
             collector=self.actor,
         )
-        self.flush_requests()  # the requests behind an item are in the log before the item
-        with self.ws.session() as s:
-            s.add(item)
-            s.commit()
-        self._captured.add(capture.key)
-        self.items_saved += 1
-        self.ws.record("item.captured", actor=self.actor, case_id=self.case.id, subject=item_id,
-                       payload={"step": self.step.id, "kind": capture.kind, "url": capture.url,
-                                "outcome": capture.outcome, "reason": capture.reason,
-                                "status": capture.status, "found_by": capture.found_by,
-                                "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
-                                              for a in artifacts]})
+        payload = {"step": self.step.id, "kind": capture.kind, "url": capture.url,
+                   "outcome": capture.outcome, "reason": capture.reason,
+                   "status": capture.status, "found_by": capture.found_by,
+                   "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
+                                 for a in artifacts]}
+        return item, payload
 
     # -- evidence -------------------------------------------------------------------------
     def _store_evidence(self, capture: Capture) -> list[dict[str, Any]]:
@@ -228,7 +308,7 @@ class StepContext:
 
     def close(self) -> None:
         if self._writer is not None:  # every submitted write finishes before the attempt ends
-            self._writer.shutdown(wait=True)
+            self._writer.stop()
             self._writer = None
         self.flush_requests()
         if self._warc is not None:
