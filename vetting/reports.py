@@ -32,6 +32,7 @@ from typing import Any, Self
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
+from vetting.bundled import templates_dir
 from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
 from vetting.report_data import (
@@ -42,7 +43,6 @@ from vetting.report_data import (
     findings_report,
     process_report,
 )
-from vetting.bundled import templates_dir
 from vetting.workspace import Workspace
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
