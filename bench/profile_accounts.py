@@ -76,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--py-spy", default=None, help="path of a py-spy executable (optional)")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--replay", action="store_true",
+                   help="profile the 100-site WhatsMyName replay (28 usernames) instead of the farm")
     args = p.parse_args(argv)
+    if args.replay:
+        return profile_replay(args)
     work = args.out or Path(tempfile.mkdtemp(prefix="profile-accounts-"))
     work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
@@ -107,6 +111,48 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"-- by {key}")
                     print("\n".join(rows))
     (work / "profile.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"profiles in {work}")
+    return 0
+
+
+def profile_replay(args: argparse.Namespace) -> int:
+    """The replay workload (bench/replay_farm.py) under cProfile: one candidate, 28 usernames."""
+    work = args.out or Path(tempfile.mkdtemp(prefix="profile-replay-"))
+    work.mkdir(parents=True, exist_ok=True)
+    manifest = work / "replay-sites.json"
+    farm = subprocess.Popen([sys.executable, str(ROOT / "bench" / "replay_farm.py"), "--manifest", str(manifest),
+                             "--latency", str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert farm.stdout is not None
+        port = int(farm.stdout.readline().decode().split()[1])
+        truth = json.loads(manifest.with_suffix(".truth.json").read_text(encoding="utf-8"))
+        proc = procedure_for(["account-discovery"], args, "bench-replay")
+        proc["steps"][0]["sites"] = manifest.name
+        proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
+        (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
+        (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+        vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+        vet(work, "candidate", "add", "--name", "Replay Candidate",
+            *[a for n in truth["usernames"] for a in ("--username", n)],
+            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        cmd = ["--workspace", str(work / "workspace"), "run", "replay-candidate", "--procedure", "bench-replay",
+               "--by", INVESTIGATOR]
+        wall, cpu = profiled(cmd, work / "replay.prof", args.py_spy, work / "replay.speedscope.json")
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{port}/__farm/stats", timeout=10) as resp:
+            counts = json.loads(resp.read())["counts"]
+    finally:
+        if farm.stdin is not None:
+            farm.stdin.close()
+        farm.wait(10)
+    requests = counts.get("robots", 0) + counts.get("account", 0)
+    print(f"== replay: wall {wall:.1f} s, CPU {cpu:.1f} s (Chromium included), {requests} requests")
+    if not args.py_spy:
+        for key, rows in top(work / "replay.prof", args.top).items():
+            print(f"-- by {key}")
+            print("\n".join(rows))
     print(f"profiles in {work}")
     return 0
 
