@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 from conftest import vet
 
-from vetting.demo import SHIPPED_PROCEDURE, demo_procedure
+from vetting.bundled import shipped_procedure
+from vetting.demo import demo_procedure
 from vetting.workspace import Workspace
 
 INV = "Inv. Lee"
@@ -47,7 +48,7 @@ def _run(ws: Path, auth: Path, name: str, username: str) -> str:
 def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_web, auth_file: Path) -> None:
     (tmp_path / "demo-sites.json").write_text(
         demo_web.resolve(demo_web.sites_manifest_path().read_text(encoding="utf-8")), encoding="utf-8")
-    data = demo_procedure(SHIPPED_PROCEDURE, demo_web, "demo-sites.json")
+    data = demo_procedure(shipped_procedure(), demo_web, "demo-sites.json")
     data["steps"] = [s for s in data["steps"] if s["collector"] == "accounts"]
     (tmp_path / "proc.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     ws = tmp_path / "ws"

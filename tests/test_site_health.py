@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 from conftest import vet
 
-from vetting.demo import SHIPPED_PROCEDURE, demo_procedure
+from vetting.bundled import shipped_procedure
+from vetting.demo import demo_procedure
 
 
 def _setup(tmp_path: Path, web) -> Path:
@@ -16,7 +17,7 @@ def _setup(tmp_path: Path, web) -> Path:
     (tmp_path / "sherlock.json").write_text(web.resolve(web.sherlock_manifest_path().read_text(encoding="utf-8")),
                                             encoding="utf-8")
     proc = tmp_path / "proc.yaml"
-    proc.write_text(yaml.safe_dump(demo_procedure(SHIPPED_PROCEDURE, web, "demo-sites.json"), sort_keys=False))
+    proc.write_text(yaml.safe_dump(demo_procedure(shipped_procedure(), web, "demo-sites.json"), sort_keys=False))
     return proc
 
 
