@@ -9,7 +9,7 @@ a second candidate (health and robots.txt reused within the day), each under
 ``python -m cProfile``, and prints the top functions by own time and by cumulative time, with
 the CPU milliseconds per request (process CPU / requests the farm answered). With
 ``--py-spy``, the same two runs are also recorded by py-spy (wall-clock samples, idle
-included) as speedscope files in ``--out``.
+included) as collapsed stacks (flame-graph input) in ``--out``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def profiled(cmd: list[str], prof: Path, py_spy: str | None, spy_out: Path | Non
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     if py_spy:
-        full = [py_spy, "record", "--idle", "--rate", "200", "--format", "speedscope", "-o", str(spy_out), "--",
+        full = [py_spy, "record", "--idle", "--rate", "200", "--format", "raw", "-o", str(spy_out), "--",
                 sys.executable, "-m", "vetting.cli", *cmd]
     else:
         full = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "vetting.cli", *cmd]
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = ["--workspace", str(work / "workspace"), "run", name.lower().replace(" ", "-"),
                    "--procedure", "bench-accounts", "--by", INVESTIGATOR]
             prof = work / f"{run}.prof"
-            wall, cpu = profiled(cmd, prof, args.py_spy, work / f"{run}.speedscope.json")
+            wall, cpu = profiled(cmd, prof, args.py_spy, work / f"{run}.collapsed.txt")
             counts = farm.stats()["counts"]
             requests = counts.get("robots", 0) + counts.get("account", 0)
             report[run] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "requests": requests,
@@ -137,7 +137,7 @@ def profile_replay(args: argparse.Namespace) -> int:
             "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
         cmd = ["--workspace", str(work / "workspace"), "run", "replay-candidate", "--procedure", "bench-replay",
                "--by", INVESTIGATOR]
-        wall, cpu = profiled(cmd, work / "replay.prof", args.py_spy, work / "replay.speedscope.json")
+        wall, cpu = profiled(cmd, work / "replay.prof", args.py_spy, work / "replay.collapsed.txt")
         import urllib.request
 
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
