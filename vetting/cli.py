@@ -343,17 +343,19 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
 @sites_app.command("health")
 @handles_errors
 def sites_health(sites: Path = typer.Argument(None, help="Site list to check (default: the procedure's)."),
-                 procedure: Path = typer.Option(Path("procedures/kcpd-261-1.yaml"), "--procedure", "-p",
+                 procedure: Path = typer.Option(None, "--procedure", "-p",
                                                 help="Procedure file whose network profile, User-Agent and "
-                                                     "rate limits the check runs under."),
+                                                     "rate limits the check runs under (default: the shipped "
+                                                     "one)."),
                  show_all: bool = typer.Option(False, "--all", help="List every site, not only the problems.")
                  ) -> None:
     """Check every site with its known account and a random name; print the sites degraded today."""
     from collections import Counter
 
+    from vetting.bundled import shipped_procedure
     from vetting.site_health import check_health
 
-    rows, random_name = check_health(procedure, sites)
+    rows, random_name = check_health(procedure or shipped_procedure(), sites)
     counts = Counter(r.state for r in rows)
     typer.echo(f"{len(rows)} site(s) checked with their known account and the random name {random_name!r}: "
                + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
