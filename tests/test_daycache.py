@@ -96,3 +96,29 @@ def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_we
     third_events = _events(ws, third)
     assert [e for e in third_events if e.action == "sites.health_checked"]
     assert not [e for e in third_events if e.action in ("sites.health_reused", "robots.reused")]
+
+
+def test_reuse_cache_on_sqlite_and_postgres(tmp_path: Path, postgres) -> None:
+    """The table is created on first use on both databases; a day's results come back, older
+    ones do not, a newer result of the same key replaces the older one."""
+    from sqlalchemy import create_engine
+
+    from vetting.daycache import DayCache, RobotsCache
+
+    for url in (f"sqlite:///{tmp_path / 'c.db'}", postgres.new_database()):
+        engine = create_engine(url)
+        cache = DayCache(engine, "robots")
+        robots = RobotsCache(cache, "Agency/1.0 (+https://a.example)", "case-1", "step")
+        assert robots.get("http://a.example") is None
+        robots.put("http://a.example", 200, b"User-agent: *\nDisallow: /x\n")
+        robots.put("http://b.example", 503, b"down")  # not kept: fetched again next time
+        cache.flush()
+        later = RobotsCache(DayCache(engine, "robots"), "Agency/1.0 (+https://a.example)", "case-2", "step")
+        assert later.get("http://a.example") == (200, b"User-agent: *\nDisallow: /x\n")
+        assert later.get("http://b.example") is None
+        assert later.reused["http://a.example"]["case"] == "case-1"
+        other_ua = RobotsCache(DayCache(engine, "robots"), "Other/2.0 (+https://o.example)", "case-3", "step")
+        assert other_ua.get("http://a.example") is None  # robots.txt answers are per User-Agent
+        tomorrow = DayCache(engine, "robots", now=datetime.now(UTC) + timedelta(hours=25))
+        assert tomorrow.load() == {}
+        engine.dispose()
