@@ -55,6 +55,7 @@ class Served:
     challenge: bool = False
     templates: list[str] = field(default_factory=list)  # rewritten check URLs
     subdomain: bool = False
+    location: str = "/__followed/{account}"  # where a 3xx points
 
 
 def served_for(fmt: str, entry: dict[str, Any]) -> tuple[tuple[int, str], list[tuple[int, str]]]:
@@ -118,7 +119,7 @@ class ReplayWeb:
         status, text = site.exists if exists else site.missing[MISSING_INDEX.get(account, 0) % len(site.missing)]
         headers = {"Content-Type": "text/html; charset=utf-8"}
         if 300 <= status < 400:
-            headers["Location"] = f"/__followed/{account}"
+            headers["Location"] = site.location.replace("{account}", account)
         body = b"" if status in (204, 304) else f"<html><body><p>{text}</p></body></html>".encode()
         return status, headers, body
 
@@ -186,6 +187,7 @@ def kind_entries(port: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
         wmn("wmn-subdomain", "http://{account}.kind-e.localhost:" + str(port) + "/", (200, "my blog"),
             (404, "Blog not found"), strip_bad_char="."),
         wmn("wmn-strip", u("f", "/p/{account}"), (200, "profile-of"), (404, "not found"), strip_bad_char="."),
+        wmn("wmn-3xx-to-login", u("m", "/u/{account}"), (200, "member since"), (302, "")),
     ]}
     sherlock_doc = {
         "sherlock-status": {"url": u("g", "/{}"), "urlMain": u("g", "/"), "errorType": "status_code",
@@ -289,6 +291,7 @@ def crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawls]:
     register(web, "whatsmyname", [(e["name"], e, [e["uri_check"]]) for e in wmn_kind["sites"]], kind_existing, set())
     register(web, "sherlock", [(n, e, [e["url"]]) for n, e in sherlock_kind.items()], kind_existing, set())
     register(web, "own", [(e["name"], e, [e["check_url"]]) for e in own_kind["sites"]], kind_existing, set())
+    web.sites["kind-m.localhost"].location = "/accounts/login?next=/u/{account}"
     wmn, sherlock, existing, challenge, served = replay_docs(web.port)
     for fmt, name, entry, templates in served:
         register(web, fmt, [(name, entry, templates)], existing, challenge)
@@ -343,6 +346,16 @@ def test_redirect_rules_are_judged_on_the_first_response(crawls: Crawls) -> None
     got = verdicts(crawls, "kind-wmn")
     assert got[("wmn-3xx-missing", "bob")]["status"] == 302
     assert got[("wmn-3xx-found", "alice")]["status"] == 301
+
+
+def test_the_guard_still_judges_an_unfollowed_redirect(crawls: Crawls) -> None:
+    """A 3xx that a rule names is judged as it arrives, and the guard judges it first: a
+    redirect to a login page is a login wall, never a "missing" verdict."""
+    got = verdicts(crawls, "kind-wmn")
+    assert got[("wmn-3xx-to-login", "alice")]["outcome"] == "exists"
+    for name in ("bob", "carol"):
+        assert got[("wmn-3xx-to-login", name)]["outcome"] == "not_public", got[("wmn-3xx-to-login", name)]
+    assert not [p for h, p in crawls.web.hits if h == "kind-m.localhost" and p.startswith("/accounts/login")]
 
 
 def test_subdomain_site_uses_the_name_as_a_host_label(crawls: Crawls) -> None:
