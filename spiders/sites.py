@@ -214,6 +214,16 @@ HEADER_KEYS = ("title", "source", "attribution", "license", "license_url", "lice
                "notes")
 
 
+def read_manifest_file(path: Any) -> bytes:
+    """A manifest file's bytes, read up to the size limit (``/dev/zero`` or a huge file is refused
+    after :data:`MAX_MANIFEST_BYTES`, never read to the end); ``OSError`` if it cannot be read."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+    return data
+
+
 def load_json(data: bytes) -> Any:
     """JSON text to a document, or :class:`ManifestError` with one line on what is wrong."""
     if len(data) > MAX_MANIFEST_BYTES:

@@ -87,3 +87,13 @@ def test_out_inside_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{out}: --out: cannot write" in result.stderr
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("source,message", [("/dev/zero", "larger than 20000000 bytes"), (".", "cannot read")])
+def test_endless_or_unreadable_input_is_refused_without_reading_it_all(tmp_path: Path, source: str,
+                                                                       message: str) -> None:
+    src = tmp_path if source == "." else Path(source)
+    result = vet("sites", "import", str(src), "--out", str(tmp_path / "out.json"), workspace=tmp_path / "ws",
+                 timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.json").exists()

@@ -318,11 +318,11 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     """Convert a WhatsMyName or Sherlock manifest to the project's format, listing refused entries."""
     import json
 
-    from spiders.sites import ManifestError, parse_manifest
+    from spiders.sites import ManifestError, parse_manifest, read_manifest_file
     from vetting.yamlsource import Problem
 
     try:
-        manifest = parse_manifest(file.read_bytes())
+        manifest = parse_manifest(read_manifest_file(file))
     except OSError as exc:
         raise InputError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
     except ManifestError as exc:

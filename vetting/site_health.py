@@ -122,7 +122,7 @@ def _row(site: Site, health: Any, unchecked: tuple[str, str] | None) -> HealthRo
 def check_health(procedure_path: Path, sites_path: Path | None) -> tuple[list[HealthRow], str]:
     """Run the health check of ``sites_path`` (default: the procedure's accounts step manifest)
     under the procedure's settings; return the rows and the random name used."""
-    from spiders.sites import ManifestError, parse_manifest
+    from spiders.sites import ManifestError, parse_manifest, read_manifest_file
     from vetting.procedure import load_procedure
     from vetting.reactor import run_in_reactor
     from vetting.yamlsource import InputError, Problem
@@ -130,9 +130,11 @@ def check_health(procedure_path: Path, sites_path: Path | None) -> tuple[list[He
     loaded = load_procedure(procedure_path)
     if sites_path is not None:
         try:
-            data = sites_path.read_bytes()
+            data = read_manifest_file(sites_path)
         except OSError as exc:
             raise InputError([Problem(str(sites_path), None, "", f"cannot read: {exc.strerror}")]) from None
+        except ManifestError as exc:
+            raise InputError([Problem(str(sites_path), None, "", str(exc))]) from None
         source = str(sites_path)
     else:
         steps = [s for s in loaded.procedure.steps if s.collector == "accounts"]
