@@ -16,33 +16,9 @@ T = TypeVar("T")
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Ask glibc for at most ``arenas`` malloc arenas (``mallopt(M_ARENA_MAX)``).
-
-    A crawl runs threads (the evidence writer, Twisted's thread pool for name resolution, the
-    Playwright driver's watcher); by default glibc gives each thread that allocates its own
-    arena, and their fragmentation was 20 to 30 MiB of the collecting process's peak in
-    ``bench/bench_accounts.py`` (``docs/benchmarks.md``). Only the arenas created afterwards are
-    affected; elsewhere than glibc this does nothing. Returns whether it was applied.
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-8, arenas))  # M_ARENA_MAX is -8 in glibc's malloc.h
-    except (OSError, AttributeError):
-        return False
-
-
 def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:
     """Install the asyncio reactor, run ``main()`` to completion, return its result or raise."""
     import warnings
-
-    limit_malloc_arenas()
 
     from scrapy.exceptions import ScrapyDeprecationWarning
     from scrapy.utils.reactor import install_reactor
