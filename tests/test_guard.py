@@ -520,3 +520,18 @@ def test_a_request_cannot_raise_the_caps(meta: dict[str, Any], size: int, timeou
     request = Request("http://site.example/", meta=dict(meta))
     assert run(mw, request) == ""
     assert (request.meta["download_maxsize"], request.meta["download_timeout"]) == (size, timeout)
+
+
+@pytest.mark.parametrize("profile,delivered", [("loopback", ["127.0.0.1"]), ("public", []), (None, ["127.0.0.1"])])
+def test_names_under_localhost_connect_to_loopback_and_only_where_allowed(profile: str | None,
+                                                                           delivered: list[str]) -> None:
+    """RFC 6761: ``alice.site.localhost`` is 127.0.0.1 without asking any resolver (the wrapped
+    one would answer 203.0.113.9 here), and the profile still filters it at connect time."""
+    resolver = guard.GuardedNameResolver(FakeTwistedResolver(["203.0.113.9"]))
+    guard._ACTIVE.policy = guard.GuardPolicy(profile=profile) if profile else None
+    try:
+        receiver = CollectingReceiver()
+        resolver.resolveHostName(receiver, "alice.site.localhost", 8080)
+    finally:
+        guard._ACTIVE.policy = None
+    assert receiver.complete and receiver.addresses == delivered
