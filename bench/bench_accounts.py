@@ -3,7 +3,7 @@ Not a test: run it by hand or with `make bench`.
 
     .venv/bin/python bench/bench_accounts.py [--sites 500] [--latency 0.05] [--concurrency 4]
                                              [--repeat 3] [--render-pages 20] [--diagnose]
-                                             [--skip ours,sherlock,maigret,pages] [--keep DIR]
+                                             [--skip ours,sherlock,maigret,pages,replay] [--keep DIR]
 
 What it does, and why this way:
 
@@ -18,6 +18,11 @@ What it does, and why this way:
   are negatives and only the found profiles are rendered in Chromium. Our run does more per
   site than the others: robots.txt per host, a health check per site (known account + random
   name), every response written to WARC and to the evidence store, every request an audit event.
+* (a') warm: right after each (a), a second candidate in the same workspace: site health and
+  robots.txt are reused within the day (``vetting/daycache.py``), one request per site.
+* The replay: ``bench/replay_farm.py`` serves 100 entries of the shipped WhatsMyName list on
+  loopback; one candidate with 28 usernames through ``vet run``; wall time against
+  requests x latency / concurrency, precision and recall against the replay's truth.
 * (b) Sherlock and (c) Maigret, each from its own venv under /tmp (never the project's), each
   with a site file of its own format describing the same farm, timed the same way.
 * The render cost: ``vet run`` of a pages step over 20 farm pages served as HTML (rendered in
