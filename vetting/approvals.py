@@ -7,6 +7,7 @@ file afterwards makes a new version that needs its own approval.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -63,20 +64,20 @@ def approve(ws: Workspace, path: Path, by: str) -> tuple[ProcedureVersion, bool]
         source_name=path.name, source_text=loaded.source_text, canonical_json=loaded.resolved,
         manifests_json=json.dumps(manifest_names, sort_keys=True),
     )
-    with ws.session() as s:
-        s.add(version)
-        s.commit()
-    ws.record("procedure.approved", actor=by.strip(), subject=loaded.fingerprint,
-              payload={"procedure_id": proc.id, "version": proc.version, "title": proc.title,
-                       "fingerprint": loaded.fingerprint, "source_name": path.name,
-                       "network": proc.settings.network, "artifacts": artifacts})
+    with ws.transaction() as tx:
+        tx.session.add(version)
+        tx.record("procedure.approved", actor=by.strip(), subject=loaded.fingerprint,
+                  payload={"procedure_id": proc.id, "version": proc.version, "title": proc.title,
+                           "author": proc.author, "fingerprint": loaded.fingerprint, "source_name": path.name,
+                           "network": proc.settings.network, "artifacts": artifacts,
+                           "approved_at": version.approved_at.isoformat(),
+                           "canonical_sha256": hashlib.sha256(loaded.resolved.encode("utf-8")).hexdigest(),
+                           "manifests": manifest_names})
     ws.audit.checkpoint()
     return version, True
 
 
 def _freeze(ws: Workspace, path: Path, data: bytes) -> tuple[str, str]:
-    import hashlib
-
     write_atomic(path, data)
     return path.relative_to(ws.evidence_root).as_posix(), hashlib.sha256(data).hexdigest()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import date
@@ -11,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import select
 
-from vetting.models import Candidate, dumps, utcnow
+from vetting.models import Candidate, utcnow
+from vetting.personal import Revealer, commit_identifiers, reveal_identifiers
 from vetting.workspace import Workspace
 from vetting.yamlsource import InputError, Problem, load_yaml_file, validate_model
 
@@ -123,22 +125,37 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
         raise InputError(problems)
     assert cand.authorization is not None and auth_path is not None
     rel, digest = ws.store_bytes(auth_path.read_bytes(), suffix=auth_path.suffix)
-    row = Candidate(
-        id=candidate_id, full_name=cand.full_name, identifiers_json=dumps(cand.identifiers()),
-        authorization_sha256=digest, authorization_path=rel,
-        authorization_signed_on=cand.authorization.signed_on, added_by=by.strip(), added_at=utcnow(),
-    )
-    with ws.session() as s:
-        s.add(row)
-        s.commit()
-    ws.record("candidate.added", actor=by.strip(), subject=candidate_id,
-              payload={"full_name": cand.full_name, "source": source,
-                       "authorization_signed_on": cand.authorization.signed_on.isoformat(),
-                       "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
-                                             for k, v in cand.identifiers().items()},
-                       "artifacts": [{"path": rel, "sha256": digest}]})
+    identifiers = cand.identifiers()
+    with ws.transaction() as tx:
+        commit = tx.committer(candidate_id)
+        row = Candidate(
+            id=candidate_id, full_name=commit(cand.full_name),
+            identifiers_json=commit_identifiers(commit, identifiers),
+            authorization_sha256=digest, authorization_path=rel,
+            authorization_signed_on=cand.authorization.signed_on, added_by=by.strip(), added_at=utcnow(),
+        )
+        tx.session.add(row)
+        # The event binds every field of the row; personal values only by their commitments.
+        tx.record("candidate.added", actor=by.strip(), subject=candidate_id,
+                  payload={"full_name": row.full_name, "identifiers": json.loads(row.identifiers_json),
+                           "source": source,
+                           "authorization_signed_on": cand.authorization.signed_on.isoformat(),
+                           "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
+                                                 for k, v in identifiers.items()},
+                           "artifacts": [{"path": rel, "sha256": digest}]})
     ws.audit.checkpoint()
     return row
+
+
+def candidate_identifiers(ws: Workspace, candidate: Candidate) -> dict[str, Any]:
+    """The candidate's identifiers, read back from the personal values ([erased] once erased)."""
+    with ws.session() as s:
+        return reveal_identifiers(Revealer(s, candidate.id), candidate.identifiers_json)
+
+
+def candidate_name(ws: Workspace, candidate: Candidate) -> str:
+    with ws.session() as s:
+        return Revealer(s, candidate.id)(candidate.full_name)
 
 
 def get_candidate(ws: Workspace, candidate_id: str) -> Candidate:

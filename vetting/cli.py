@@ -137,7 +137,7 @@ def candidate_add(
         auth_path = authorization
         source = "command line"
     row = add_candidate(open_ws(), cand, auth_path, by, source=source)
-    console.print(f"added candidate [bold]{row.id}[/] ({row.full_name}); authorization sha256 "
+    console.print(f"added candidate [bold]{row.id}[/] ({cand.full_name}); authorization sha256 "
                   f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
 
 
@@ -145,11 +145,12 @@ def candidate_add(
 @handles_errors
 def candidate_list() -> None:
     """List candidates."""
-    from vetting.candidates import list_candidates
+    from vetting.candidates import candidate_name, list_candidates
 
+    ws = open_ws(create=False)
     table = Table("id", "name", "authorization signed", "added by")
-    for c in list_candidates(open_ws(create=False)):
-        table.add_row(c.id, c.full_name, str(c.authorization_signed_on), c.added_by)
+    for c in list_candidates(ws):
+        table.add_row(c.id, candidate_name(ws, c), str(c.authorization_signed_on), c.added_by)
     console.print(table)
 
 

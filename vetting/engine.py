@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from vetting.approvals import load_approved
-from vetting.candidates import get_candidate
+from vetting.candidates import candidate_identifiers, get_candidate
 from vetting.collectors import StepContext, get_collector
 from vetting.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun, utcnow
 from vetting.procedure import LoadedProcedure
@@ -86,7 +86,7 @@ def step_runs(ws: Workspace, case_id: str) -> list[StepRun]:
 async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCallback | None = None) -> Case:
     """Drive every step of the case to a terminal state, in order; return the case."""
     proc = plan.loaded.procedure
-    identifiers = plan.candidate.identifiers()
+    identifiers = candidate_identifiers(ws, plan.candidate)
     retries = proc.settings.retries
     for run in step_runs(ws, plan.case.id):
         step = proc.steps[run.position]

@@ -54,7 +54,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
     from rich.panel import Panel
 
     from vetting.models import Assessment
-    from vetting.validation import current_decision, reviewable_items
+    from vetting.validation import current_decision, decision_reason, reviewable_items
 
     items = reviewable_items(ws, case_id)
     shown = 0
@@ -87,7 +87,8 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
         if shots:
             lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
         if decision is not None:
-            lines.append(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: {decision.reason}")
+            lines.append(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: "
+                         f"{decision_reason(ws, decision)}")
         console.print(Panel("\n".join(lines), title=item.id, expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")

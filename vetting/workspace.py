@@ -42,6 +42,27 @@ def default_root() -> Path:
     return Path(os.environ.get("VETTING_HOME", DEFAULT_DIR))
 
 
+class Transaction:
+    """An open :meth:`Workspace.transaction`: a session for rows and ``record`` for events."""
+
+    def __init__(self, ws: Workspace, writer: Any, session: Session) -> None:
+        self.ws = ws
+        self.writer = writer
+        self.session = session
+
+    def record(self, action: str, *, actor: str, case_id: str | None = None,
+               subject: str | None = None, payload: dict[str, Any] | None = None) -> Any:
+        """Append one event in this transaction (rows added so far are flushed first)."""
+        self.session.flush()
+        return self.writer.append(action, actor=actor, case_id=case_id, subject=subject, payload=payload or {})
+
+    def committer(self, candidate_id: str) -> Any:
+        """Commitments of one candidate's personal values, stored in this transaction."""
+        from vetting.personal import Committer
+
+        return Committer(self.session, candidate_id)
+
+
 class Workspace:
     """An open workspace; build with :meth:`open`."""
 
@@ -151,6 +172,18 @@ class Workspace:
 
             self._audit = AuditLog(self.engine, key_dir=self.key_dir, origin=f"vetting/{self.id}")
         return self._audit
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction holding the log's write lock: rows and their events commit together.
+
+        ``tx.session`` writes the domain rows, ``tx.record`` appends events; on leaving the block
+        both commit at once, and an exception rolls both back.
+        """
+        with self.audit.writing() as writer, Session(bind=writer.conn, expire_on_commit=False) as session:
+            tx = Transaction(self, writer, session)
+            yield tx
+            session.flush()
 
     def record(self, action: str, *, actor: str, case_id: str | None = None,
                subject: str | None = None, payload: dict[str, Any] | None = None) -> Any:
