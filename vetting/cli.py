@@ -258,6 +258,7 @@ def concur_cmd(decision: int = typer.Argument(..., help="Decision id."),
 def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence re-hashing to one case.")) -> None:
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
     from audit import verify_log
+    from vetting.log_index import check_index
 
     ws = open_ws(create=False)
     report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
@@ -265,10 +266,16 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
         typer.echo(f"PROBLEM {problem}")
     if report.suppressed:
         typer.echo(f"... and {report.suppressed} more problem(s)")
+    # The decision tables are the log's index: each row must say what its event says.
+    index = check_index(ws)
+    for row_problem in index:
+        typer.echo(f"PROBLEM {row_problem}")
     typer.echo(report.summary())
+    if index:
+        typer.echo(f"{len(index)} row(s) of the decision tables disagree with the log")
     if report.unsigned_tail:
         typer.echo(f"note: the last {report.unsigned_tail} event(s) are not yet covered by a signed checkpoint")
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(0 if report.ok and not index else 1)
 
 
 @audit_app.command("show")

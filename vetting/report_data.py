@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -29,10 +30,11 @@ from audit import Checkpoint, Event, VerifyReport, verify_log
 from audit.checkpoints import load_public_key, public_key_fingerprint
 from vetting.findings import FindingPublic, FindingsData, findings_data
 from vetting.models import Case, Concurrence, Decision, ProcedureVersion
+from vetting.personal import Revealer
+from vetting.receipts import RECEIPTS_FORMAT
 from vetting.uniformity import UniformityReport, check_uniformity
 from vetting.workspace import Workspace
 
-RECEIPTS_FORMAT = "vetting-receipts/1"
 #: Screenshots larger than this are not embedded (the report stays openable); the report says so.
 MAX_EMBED_BYTES = 8_000_000
 #: Raster formats only, recognised by their magic bytes: an SVG (which can carry script) or an
@@ -97,15 +99,18 @@ class FindingsReport:
     findings: list[FindingView]
     checkpoint: CheckpointInfo
     origin: str
+    candidate_receipt: Receipt | None = None
 
     @property
     def receipts_block(self) -> dict[str, Any]:
         """The machine-readable receipts embedded in the report (``<script type=application/json>``)."""
+        head = [self.candidate_receipt] if self.candidate_receipt is not None else []
         return {"format": RECEIPTS_FORMAT, "origin": self.origin, "case_id": self.data.case_id,
+                "candidate_id": self.data.candidate_id,
                 "checkpoint": {"tree_size": self.checkpoint.tree_size, "root": self.checkpoint.root,
                                "note": self.checkpoint.note},
                 "public_key_sha256": self.checkpoint.public_key_sha256,
-                "receipts": [r.as_json() for f in self.findings for r in f.receipts]}
+                "receipts": [r.as_json() for r in head] + [r.as_json() for f in self.findings for r in f.receipts]}
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -214,14 +219,33 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     live, concurred = _decisions_in_force(ws, case_id)
     events = _decision_events(ws, case_id, checkpoint.tree_size)
     pairs = _receipts(data.findings, live, concurred, events, checkpoint.tree_size)
-    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p], checkpoint.tree_size)
+    added = _candidate_event(ws, data.candidate_id, checkpoint.tree_size)
+    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq], checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = screenshot_uri(ws, finding)
         receipts = [Receipt(finding.item_id, role, e.seq, e.document(), e.leaf_hash.hex(),
                             [h.hex() for h in proofs[e.seq]]) for role, e in found]
         views.append(FindingView(finding, number, uri, note, receipts))
-    return FindingsReport(data, views, checkpoint, ws.audit.origin)
+    candidate_receipt = Receipt("", "candidate", added.seq, added.document(), added.leaf_hash.hex(),
+                                [h.hex() for h in proofs[added.seq]])
+    return FindingsReport(data, views, checkpoint, ws.audit.origin, candidate_receipt)
+
+
+def _candidate_event(ws: Workspace, candidate_id: str, tree_size: int) -> Event:
+    """The ``candidate.added`` event of the candidate a report names (it binds their name)."""
+    from sqlalchemy import select as sa_select
+
+    from audit.log import row_to_event
+    from audit.store import audit_event
+
+    with ws.engine.connect() as conn:
+        row = conn.execute(sa_select(audit_event).where(
+            audit_event.c.action == "candidate.added", audit_event.c.subject == candidate_id,
+            audit_event.c.seq < tree_size).order_by(audit_event.c.seq).limit(1)).first()
+    if row is None:
+        raise LookupError(f"no candidate.added audit event for {candidate_id} within the checkpoint")
+    return row_to_event(row)
 
 
 # -- written process (commanders) -----------------------------------------------------------
@@ -291,8 +315,8 @@ class AuditReport:
         return {cid for u in self.uniformity for dev in u.deviations for cid in ids if f"({cid})" in dev}
 
 
-def _detail(event: Event) -> str:
-    """One line saying what a timeline event did, from its payload."""
+def _detail(event: Event, reveal: Callable[[Any], str]) -> str:
+    """One line saying what a timeline event did, from its payload (committed values revealed)."""
     p = event.payload
     a = event.action
     if a == "case.opened":
@@ -308,9 +332,9 @@ def _detail(event: Event) -> str:
         return text + (f"; {p['error']}" if p.get("error") else "")
     if a in ("item.validated", "item.rejected", "item.unverifiable"):
         findings = ", ".join(p.get("findings") or []) or "no finding"
-        return f"decision {p.get('decision_id')}: {findings}; {p.get('reason')}"
+        return f"decision {p.get('decision_id')}: {findings}; {reveal(p.get('reason'))}"
     if a == "item.concurred":
-        return f"concurs with decision {p.get('decision_id')}" + (f": {p['reason']}" if p.get("reason") else "")
+        return f"concurs with decision {p.get('decision_id')}" + (f": {reveal(p['reason'])}" if p.get("reason") else "")
     if a == "item.validation_refused":
         return "; ".join(p.get("problems") or [])
     if a == "report.rendered":
@@ -322,17 +346,19 @@ def case_audit(ws: Workspace, case: Case, tree_size: int) -> CaseAudit:
     """One case's timeline and refusals, read from the audit log up to ``tree_size``."""
     out = CaseAudit(case)
     counts: Counter[str] = Counter()
-    for event in ws.audit.events(case_id=case.id):
-        if event.seq >= tree_size:
-            break
-        counts[event.action] += 1
-        if event.action in TIMELINE_ACTIONS:
-            out.timeline.append(TimelineEntry(event.seq, event.time, event.actor, event.action,
-                                              event.subject or "", _detail(event)))
-        elif event.action == "request.refused":
-            p = event.payload
-            out.refused.append(Refusal(event.seq, event.time, event.subject or "", str(p.get("step", "")),
-                                       str(p.get("method", "")), str(p.get("reason", ""))))
+    with ws.session() as s:
+        reveal = Revealer(s, case.candidate_id)
+        for event in ws.audit.events(case_id=case.id):
+            if event.seq >= tree_size:
+                break
+            counts[event.action] += 1
+            if event.action in TIMELINE_ACTIONS:
+                out.timeline.append(TimelineEntry(event.seq, event.time, event.actor, event.action,
+                                                  event.subject or "", _detail(event, reveal)))
+            elif event.action == "request.refused":
+                p = event.payload
+                out.refused.append(Refusal(event.seq, event.time, reveal(event.subject), str(p.get("step", "")),
+                                           str(p.get("method", "")), reveal(str(p.get("reason", "")))))
     out.counts = dict(sorted(counts.items()))
     return out
 
