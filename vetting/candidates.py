@@ -138,7 +138,7 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
         # The event binds every field of the row; personal values only by their commitments.
         tx.record("candidate.added", actor=by.strip(), subject=candidate_id,
                   payload={"full_name": row.full_name, "identifiers": json.loads(row.identifiers_json),
-                           "source": source,
+                           "source": source if source in ("flags", "command line") else commit(source),
                            "authorization_signed_on": cand.authorization.signed_on.isoformat(),
                            "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
                                                  for k, v in identifiers.items()},
@@ -151,6 +151,12 @@ def candidate_identifiers(ws: Workspace, candidate: Candidate) -> dict[str, Any]
     """The candidate's identifiers, read back from the personal values ([erased] once erased)."""
     with ws.session() as s:
         return reveal_identifiers(Revealer(s, candidate.id), candidate.identifiers_json)
+
+
+def candidate_erased(ws: Workspace, candidate_id: str) -> bool:
+    """Whether the candidate's personal values and secret were erased."""
+    with ws.session() as s:
+        return Revealer(s, candidate_id).erased
 
 
 def candidate_name(ws: Workspace, candidate: Candidate) -> str:

@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 app = typer.Typer(help="Lawful, uniform, validated pre-employment internet vetting (policy 261-1 IV.B.8).",
                   no_args_is_help=True, add_completion=False)
 procedure_app = typer.Typer(help="Check, approve and list written processes (procedures).", no_args_is_help=True)
-candidate_app = typer.Typer(help="Add and list candidates.", no_args_is_help=True)
+candidate_app = typer.Typer(help="Add, list and erase candidates.", no_args_is_help=True)
 case_app = typer.Typer(help="List cases and their steps.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
 sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
@@ -139,6 +139,32 @@ def candidate_add(
     row = add_candidate(open_ws(), cand, auth_path, by, source=source)
     console.print(f"added candidate [bold]{row.id}[/] ({cand.full_name}); authorization sha256 "
                   f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
+
+
+@candidate_app.command("erase")
+@handles_errors
+def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
+                    by: str = typer.Option(..., "--by", help="Who erases the candidate's personal data."),
+                    reason: str = typer.Option("", "--reason", help="Why (e.g. the retention period ended).")) -> None:
+    """Erase a candidate's personal data (values, secret, collected content, evidence files).
+
+    The audit log keeps verifying: it holds commitments, never the values. Irreversible.
+    """
+    from vetting.erasure import ErasureError, erase_candidate
+
+    try:
+        result = erase_candidate(open_ws(create=False), candidate, by, reason)
+    except ErasureError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if result.already_erased:
+        typer.echo(f"candidate {candidate} was already erased; {len(result.files_removed)} leftover file(s) removed")
+        return
+    typer.echo(f"erased candidate {candidate}: {result.values_erased} personal value(s), "
+               f"{len(result.files_removed)} evidence file(s) removed"
+               + (f", {len(result.files_kept_shared)} kept (shared with another candidate)"
+                  if result.files_kept_shared else "")
+               + f"; audit event {result.event_seq}")
 
 
 @candidate_app.command("list")
@@ -282,6 +308,8 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
 @handles_errors
 def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     """Print a case's timeline from the audit log."""
+    from vetting.models import Case
+    from vetting.personal import Revealer
     from vetting.views import print_timeline
 
     ws = open_ws(create=False)
@@ -289,7 +317,9 @@ def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     if not events:
         typer.echo(f"error: no audit events for case {case!r}", err=True)
         raise typer.Exit(1)
-    print_timeline(console, events)
+    with ws.session() as s:
+        row = s.get(Case, case)
+        print_timeline(console, events, Revealer(s, row.candidate_id) if row else (lambda v: v or ""))
 
 
 @audit_app.command("export")

@@ -325,11 +325,11 @@ def _detail(event: Event, reveal: Callable[[Any], str]) -> str:
         return f"#{p.get('position', 0) + 1} attempt {p.get('attempt')}, collector {p.get('collector')}, " \
                f"{len(p.get('inputs') or [])} input(s)" + (" (resumed)" if p.get("resumed") else "")
     if a == "step.retried":
-        return f"#{p.get('position', 0) + 1} {p.get('error')}"
+        return f"#{p.get('position', 0) + 1} {reveal(p.get('error'))}"
     if a == "step.finished":
         text = f"#{p.get('position', 0) + 1} {p.get('status')}: {p.get('requests_allowed')} request(s) " \
                f"allowed, {p.get('requests_refused')} refused, {p.get('items')} item(s)"
-        return text + (f"; {p['error']}" if p.get("error") else "")
+        return text + (f"; {reveal(p['error'])}" if p.get("error") else "")
     if a in ("item.validated", "item.rejected", "item.unverifiable"):
         findings = ", ".join(p.get("findings") or []) or "no finding"
         return f"decision {p.get('decision_id')}: {findings}; {reveal(p.get('reason'))}"

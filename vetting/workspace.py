@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from vetting import __version__
 from vetting.db import make_engine, sqlite_url, upgrade
@@ -184,6 +184,50 @@ class Workspace:
             tx = Transaction(self, writer, session)
             yield tx
             session.flush()
+
+    def commit_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
+        """Commitments of a candidate's personal values, the values stored apart (see vetting.personal).
+
+        For events outside a :meth:`transaction` (the engine's, the collectors'): the values are
+        committed first, so an event never cites a value that is not stored. Refused once the
+        candidate was erased: nothing new is recorded about them.
+        """
+        if not any(values):
+            return [v or "" for v in values]
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(3):
+            try:
+                return self._store_values(candidate_id, values)
+            except IntegrityError:  # another process stored one of these values at the same moment
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _store_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
+        from vetting.personal import PersonalValue, commitment, secret_of
+
+        with self.session() as s:
+            secret = secret_of(s, candidate_id)
+            if secret is None:
+                raise WorkspaceError(f"candidate {candidate_id} has no secret (erased?): nothing more is recorded "
+                                     "about them")
+            out: list[str] = []
+            rows: dict[str, str] = {}
+            for v in values:
+                if not v:
+                    out.append(v or "")
+                    continue
+                c = commitment(secret, v)
+                rows[c] = v
+                out.append(c)
+            present = set(s.exec(select(PersonalValue.commitment).where(
+                PersonalValue.commitment.in_(list(rows)))))  # type: ignore[attr-defined]
+            for c, v in rows.items():
+                if c not in present:
+                    s.add(PersonalValue(commitment=c, candidate_id=candidate_id, value=v))
+            s.commit()
+        return out
 
     def record(self, action: str, *, actor: str, case_id: str | None = None,
                subject: str | None = None, payload: dict[str, Any] | None = None) -> Any:
