@@ -79,6 +79,15 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_decision_first ON decision (item_id) "
                       "WHERE supersedes IS NULL"))
     conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_decision_supersedes ON decision (supersedes)"))
+    # Candidates added before personal values were committed keep their values in the clear
+    # (read as they are); they get a secret so that they are not taken for erased ones.
+    import secrets
+    from datetime import UTC, datetime
+
+    for (candidate_id,) in conn.execute(text(
+            "SELECT id FROM candidate WHERE id NOT IN (SELECT candidate_id FROM candidate_secret)")).all():
+        conn.execute(text("INSERT INTO candidate_secret (candidate_id, secret, created_at) VALUES (:c, :s, :t)"),
+                     {"c": candidate_id, "s": secrets.token_hex(32), "t": datetime.now(UTC)})
 
 
 #: Ordered migrations; index + 1 is the schema version each one produces.
