@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from vetting.models import Candidate, utcnow
@@ -126,6 +127,18 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
     assert cand.authorization is not None and auth_path is not None
     rel, digest = ws.store_bytes(auth_path.read_bytes(), suffix=auth_path.suffix)
     identifiers = cand.identifiers()
+    try:
+        row = _record_candidate(ws, candidate_id, cand, identifiers, rel, digest, by, source)
+    except IntegrityError:  # the same id added by another process at the same moment
+        raise InputError([Problem(source, None, "id", f"candidate {candidate_id!r} already exists")]) from None
+    ws.audit.checkpoint()
+    return row
+
+
+def _record_candidate(ws: Workspace, candidate_id: str, cand: CandidateInput, identifiers: dict[str, Any],
+                      rel: str, digest: str, by: str, source: str) -> Candidate:
+    """The candidate row, their secret and values, and the ``candidate.added`` event, in one transaction."""
+    assert cand.authorization is not None
     with ws.transaction() as tx:
         commit = tx.committer(candidate_id)
         row = Candidate(
@@ -143,7 +156,6 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
                            "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
                                                  for k, v in identifiers.items()},
                            "artifacts": [{"path": rel, "sha256": digest}]})
-    ws.audit.checkpoint()
     return row
 
 
