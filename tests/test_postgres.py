@@ -54,3 +54,18 @@ def test_database_of_another_workspace_refused_on_postgres(tmp_path: Path, postg
     with pytest.raises(WorkspaceError, match="already belongs to workspace"):
         Workspace.open(tmp_path / "b", database_url=url)
     assert not (tmp_path / "b").exists()  # refused before anything was written
+
+
+def test_decision_tables_are_append_only_on_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
+    url = postgres.new_database()
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    approve(ws, local_procedure(tmp_path), "Capt. Rao")
+    add_candidate(ws, CandidateInput(full_name="Jane Doe", authorization={"file": "a", "signed_on": "2026-10-01"}),
+                  auth_file, "Inv. Lee")
+    for statement in ("UPDATE candidate SET added_by = 'someone else'", "DELETE FROM procedureversion",
+                      "TRUNCATE decision CASCADE", "TRUNCATE concurrence"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), ws.engine.begin() as conn:
+            conn.execute(sqlalchemy.text(statement))
+    from vetting.log_index import check_index
+
+    assert check_index(ws) == []

@@ -164,3 +164,15 @@ def test_triggers_refuse_edits_of_append_only_tables(built: Built) -> None:
                       "UPDATE candidate SET added_by='x'", "DELETE FROM procedureversion"):
         with pytest.raises(DatabaseError, match="append-only"), built.ws.engine.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_vet_audit_verify_names_the_edited_row(built: Built) -> None:
+    from conftest import vet
+
+    ok = vet("audit", "verify", workspace=built.ws.root)
+    assert ok.returncode == 0, ok.stdout
+    _sql(built, "UPDATE concurrence SET concurred_by='Lt. Nobody'")
+    bad = vet("audit", "verify", workspace=built.ws.root)
+    assert bad.returncode == 1
+    assert "PROBLEM concurrence" in bad.stdout and "field concurred_by: the table says 'Lt. Nobody'" in bad.stdout
+    assert "row(s) of the decision tables disagree with the log" in bad.stdout
