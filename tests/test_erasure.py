@@ -117,3 +117,14 @@ def test_the_erasure_event_carries_no_value(built: Built) -> None:
         secret = con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0]
     assert (left, secret) == (0, 0)
     assert not [v for v in JANE_VALUES if v in payload]
+
+
+def test_no_concurrence_with_an_erased_candidates_decision(built: Built) -> None:
+    from vetting.validation import concur
+
+    drugs = built.decisions["item-jane-doe-drugs"]  # adverse, not yet concurred
+    erase_candidate(built.ws, "jane-doe", "Records Officer Ames")
+    with pytest.raises(ValidationRefused, match="erased"):
+        concur(built.ws, drugs, "Sgt. Lee Park", "agree")
+    with sqlite3.connect(built.ws.root / "vetting.db") as con:
+        assert con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0] == 0

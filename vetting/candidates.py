@@ -140,7 +140,7 @@ def _record_candidate(ws: Workspace, candidate_id: str, cand: CandidateInput, id
     """The candidate row, their secret and values, and the ``candidate.added`` event, in one transaction."""
     assert cand.authorization is not None
     with ws.transaction() as tx:
-        commit = tx.committer(candidate_id)
+        commit = tx.committer(candidate_id, create=True)
         row = Candidate(
             id=candidate_id, full_name=commit(cand.full_name),
             identifiers_json=commit_identifiers(commit, identifiers),

@@ -72,12 +72,22 @@ def secret_of(s: Session, candidate_id: str, *, create: bool = False) -> bytes |
     return bytes.fromhex(row.secret)
 
 
-class Committer:
-    """Turns one candidate's values into commitments, storing each value once, in session ``s``."""
+class PersonalDataErased(LookupError):
+    """The candidate's secret is gone (erased): nothing more is recorded about them."""
 
-    def __init__(self, s: Session, candidate_id: str) -> None:
-        secret = secret_of(s, candidate_id, create=True)
-        assert secret is not None
+
+class Committer:
+    """Turns one candidate's values into commitments, storing each value once, in session ``s``.
+
+    The secret is created with the candidate (``create``); afterwards a missing secret means
+    the candidate was erased, and committing a new value is refused.
+    """
+
+    def __init__(self, s: Session, candidate_id: str, *, create: bool = False) -> None:
+        secret = secret_of(s, candidate_id, create=create)
+        if secret is None:
+            raise PersonalDataErased(f"candidate {candidate_id}'s personal data was erased: nothing more is "
+                                     "recorded about them")
         self.s = s
         self.candidate_id = candidate_id
         self.secret = secret

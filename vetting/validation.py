@@ -38,7 +38,7 @@ from vetting.models import (
     Item,
     utcnow,
 )
-from vetting.personal import candidate_of_case
+from vetting.personal import PersonalDataErased, candidate_of_case
 from vetting.workspace import Transaction, Workspace
 
 
@@ -224,6 +224,8 @@ def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Dec
     try:
         with ws.transaction() as tx:
             row = _write_decision(tx, checked)
+    except PersonalDataErased as exc:
+        raise ValidationRefused(str(exc)) from None
     except IntegrityError as exc:
         raise _refused_by_constraint(exc, f"the decision on {req.item_id}") from None
     ws.audit.checkpoint()
@@ -278,6 +280,8 @@ def concur(ws: Workspace, decision_id: int, by: str, reason: str = "") -> Concur
     try:
         with ws.transaction() as tx:
             row = _write_concurrence(tx, decision_id, by, reason)
+    except PersonalDataErased as exc:
+        raise ValidationRefused(str(exc)) from None
     except IntegrityError as exc:
         raise _refused_by_constraint(exc, f"the concurrence with decision {decision_id}") from None
     ws.audit.checkpoint()
@@ -412,7 +416,7 @@ def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
                 if e.concur_by is not None and row.adverse:
                     _write_concurrence(tx, row.id, e.concur_by, e.concur_reason)
                 applied.append(row)
-    except ValidationRefused as exc:
+    except (ValidationRefused, PersonalDataErased) as exc:
         raise InputError([Problem(str(path), None, "decisions", f"nothing applied: {exc}")]) from None
     except (IntegrityError, OperationalError) as exc:
         raise InputError([Problem(str(path), None, "decisions",

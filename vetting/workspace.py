@@ -56,11 +56,12 @@ class Transaction:
         self.session.flush()
         return self.writer.append(action, actor=actor, case_id=case_id, subject=subject, payload=payload or {})
 
-    def committer(self, candidate_id: str) -> Any:
-        """Commitments of one candidate's personal values, stored in this transaction."""
+    def committer(self, candidate_id: str, *, create: bool = False) -> Any:
+        """Commitments of one candidate's personal values, stored in this transaction
+        (``create``: the candidate is being added, make their secret)."""
         from vetting.personal import Committer
 
-        return Committer(self.session, candidate_id)
+        return Committer(self.session, candidate_id, create=create)
 
 
 class Workspace:
