@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vetting.firewall import mask_protected
-from vetting.personal import Revealer
+from vetting.personal import Revealer, is_commitment
 from vetting.workspace import Workspace
 
 RECEIPTS_FORMAT = "vetting-receipts/1"
@@ -112,6 +112,10 @@ class _FieldCheck:
             if shown:
                 self.problem(name, f"the report shows {shown!r}, the log's event {seq} records none")
             return
+        if not is_commitment(commitment):  # recorded in the clear (before values were committed)
+            if (mask_protected(str(commitment)).text if masked else str(commitment)) != shown:
+                self.problem(name, f"the report shows {shown!r}, the log's event {seq} says {commitment!r}")
+            return
         if self.reveal.erased:
             return  # disposed: nothing left to recompute with
         if masked:
@@ -134,6 +138,13 @@ def _check_finding(section: Any, item_id: str, validated: Any, concurred: Any | 
     if categories != list(p.get("findings") or []):
         f.problem("categories", f"the report shows {categories}, the log's event {seq} says {p.get('findings')}")
     f.clear("validated_by", validated.get("actor"), seq)
+    if "shown" not in p:
+        # Decided before the report's fields were bound (an upgraded workspace): the categories,
+        # the decider and the reviewers' words are what its event can vouch for.
+        for name in ("reason", "mitigating", "discredit_justification"):
+            f.committed(name, p.get(name), seq, masked=True)
+        _check_concurrence(f, p, concurred)
+        return
     when = f.shown("validated_at")
     logged_at = _time(p.get("decided_at"))
     shown_at = _time(when.get("data-value")) if when is not None else None
@@ -160,6 +171,11 @@ def _check_finding(section: Any, item_id: str, validated: Any, concurred: Any | 
         f.committed(name, p.get(name), seq, masked=True)
     for name in ("title", "url", "excerpt"):
         f.committed(name, shown_meta.get(name), seq, masked=False)
+    _check_concurrence(f, p, concurred)
+
+
+def _check_concurrence(f: _FieldCheck, p: dict[str, Any], concurred: Any | None) -> None:
+    """The concurrer shown, against the ``item.concurred`` receipt (required for an adverse finding)."""
     concurrer = f.text("concurred_by")
     if concurred is None:
         if p.get("findings"):
