@@ -136,7 +136,10 @@ def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Pat
     """On a copy of the demo's workspace (real WARCs, screenshots, search queries): erase Jordan."""
     ws = tmp_path / "workspace"
     shutil.copytree(demo / "workspace", ws)
-    values = ["Jordan Hale", "Jordan M. Hale", "Jordy Hale", "jordan.hale@mail.example", "816-555-0187", "jhale_kc",
+    # Not "jhale_kc": the demo's site manifest (part of the approved procedure) uses the fictional
+    # candidates' usernames as its "known account" examples, so every case's site health check
+    # requests it. It is the written process's text, not Jordan's record, and stays with it.
+    values = ["Jordan Hale", "Jordan M. Hale", "Jordy Hale", "jordan.hale@mail.example", "816-555-0187",
               "posts describe street racing and driving home blackout drunk",
               "disclosed this account voluntarily on the personal history statement",
               "Concur: reckless driving and brandishing"]
