@@ -12,7 +12,10 @@ Rules enforced here, in the data layer, not in a template:
   with a second person's concurrence, and the decider cannot concur with themselves;
 * decisions are never updated: a revision is a new decision citing the one it replaces.
 
-Every decision and concurrence is an audit event.
+Every decision and concurrence is written in ONE transaction with its audit event, under the
+log's write lock; the event binds every field the findings report will display (personal
+values by their commitments, ``vetting.personal``). The decision tables are append-only, and one
+decision in force per item is a database constraint (``vetting/db.py``, migration 3).
 """
 
 from __future__ import annotations
