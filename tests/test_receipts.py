@@ -176,3 +176,11 @@ def test_vet_audit_verify_names_the_edited_row(built: Built) -> None:
     assert bad.returncode == 1
     assert "PROBLEM concurrence" in bad.stdout and "field concurred_by: the table says 'Lt. Nobody'" in bad.stdout
     assert "row(s) of the decision tables disagree with the log" in bad.stdout
+
+
+def test_a_concurrence_row_deleted_by_sql(built: Built, tmp_path: Path) -> None:
+    """Deleting the concurrence hides the adverse finding from the report: the log still has it."""
+    _sql(built, f"DELETE FROM concurrence WHERE decision_id=(SELECT id FROM decision WHERE item_id='{GUN}')")
+    problems = _audit_verify_problems(built)
+    assert any(p.startswith("event ") and "concurrence of decision" in p and "missing from its table" in p
+               for p in problems), problems
