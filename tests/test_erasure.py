@@ -76,6 +76,8 @@ def test_erasure_leaves_no_value_and_the_log_verifies(built: Built, tmp_path: Pa
     assert check.ok and "erased by Records Officer Ames" in check.disposed
     out = vet("report", "verify-receipts", str(old_report), workspace=ws.root)
     assert out.returncode == 0 and "DISPOSED" in out.stdout
+    audit_html = render_report(ws, "audit", None, "html", tmp_path / "audit.html", "Capt. X").read_text()
+    assert "Disposed" in audit_html and "[erased]" in audit_html
     # Omar's report is unaffected
     other = render_report(ws, "findings", built.case_id("omar-haddad"), "html", tmp_path / "omar.html", "Capt. X")
     assert verify_receipts(ws, other).ok and "Disposed:" not in other.read_text()

@@ -298,6 +298,7 @@ class CaseAudit:
     timeline: list[TimelineEntry] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    disposed: str = ""  # the candidate's personal data was erased: who, when, which event
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,10 @@ def case_audit(ws: Workspace, case: Case, tree_size: int) -> CaseAudit:
     counts: Counter[str] = Counter()
     with ws.session() as s:
         reveal = Revealer(s, case.candidate_id)
+        if reveal.erased:
+            from vetting.findings import disposal_note
+
+            out.disposed = disposal_note(ws, case.candidate_id)
         for event in ws.audit.events(case_id=case.id):
             if event.seq >= tree_size:
                 break
