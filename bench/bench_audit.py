@@ -185,6 +185,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="build in this directory and keep it")
     ap.add_argument("--verify-only", nargs=2, type=Path, metavar=("DB", "KEYS"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--mix-only", action="store_true", help="only the single-append and 3-process mix figures")
     ap.add_argument("--append-child", nargs=5, metavar=("DB", "KEYS", "N", "NAME", "GO"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.verify_only:
@@ -193,6 +194,9 @@ def main() -> None:
     if args.append_child:
         db_, keys_, n_, name_, go_ = args.append_child
         append_child(Path(db_), Path(keys_), int(n_), name_, Path(go_))
+        return
+    if args.mix_only:
+        print(json.dumps(mix(Path(tempfile.mkdtemp(prefix="bench-audit-mix-")))))
         return
     n = args.events
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-audit-"))
