@@ -65,6 +65,8 @@ def _drop(_soup, el) -> None:  # type: ignore[no-untyped-def]
     ("identity_level", "[data-field=identity_level]", _text("probable")),
     ("identifiers_matched", "[data-field=identifiers_matched]", _text("disclosed account, username, email")),
     ("evidence sha256", "dd[data-artifact=screenshot]", _text("0" * 64)),
+    ("captured_at", "[data-field=captured_at]", _text("2019-05-05 10:00:00 UTC")),
+    ("kind", "[data-field=kind]", _text("search result")),
 ])
 def test_a_shown_field_the_log_does_not_say_fails(built: Built, tmp_path: Path, field: str, selector: str,
                                                   change) -> None:  # type: ignore[no-untyped-def]
@@ -81,6 +83,14 @@ def test_candidate_name_is_bound_by_its_commitment(built: Built, tmp_path: Path)
     assert forged != html
     result = verify_receipts(built.ws, forged)
     assert not result.ok and any("candidate_name" in p for p in result.problems or [])
+
+
+def test_page_title_names_the_candidate_the_report_shows(built: Built, tmp_path: Path) -> None:
+    html = _rendered(built, tmp_path)
+    forged = html.replace("<title>Findings report: Jane Doe", "<title>Findings report: Jane Roe")
+    assert forged != html
+    result = verify_receipts(built.ws, forged)
+    assert any("page title" in p for p in result.problems or []), result.problems
 
 
 def test_concurrence_receipt_removed_from_an_adverse_finding(built: Built, tmp_path: Path) -> None:

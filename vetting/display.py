@@ -24,6 +24,8 @@ class Displayed:
     """An item's values as the findings report shows them (masked where the firewall says)."""
 
     url: str
+    kind: str
+    captured_at: str  # ISO 8601
     title: str
     excerpt: str
     masked_count: int
@@ -63,7 +65,8 @@ def displayed(item: Item, assessment: Assessment | None, found: list[str], prote
     title = mask_protected(item.title, keep_spans=[])
     matched = sorted({m["kind"] for m in json.loads(assessment.matches_json)}) if assessment else []
     return Displayed(
-        url=item.final_url or item.url, title=title.text, excerpt=masked.text,
+        url=item.final_url or item.url, kind=item.kind, captured_at=item.captured_at.isoformat(),
+        title=title.text, excerpt=masked.text,
         masked_count=len(masked.masks) + len(title.masks),
         identity_level=assessment.identity_level if assessment else "not_attributable",
         identifiers_matched=matched,

@@ -128,6 +128,16 @@ class _FieldCheck:
             self.problem(name, f"the report shows {shown!r}, which is not the value event {seq} committed to")
 
 
+def _check_time(f: _FieldCheck, name: str, logged: Any, seq: int) -> None:
+    """A time shown (``data-value`` ISO, text ``YYYY-MM-DD HH:MM:SS UTC``) against the event's."""
+    when = f.shown(name)
+    logged_at = _time(logged)
+    shown_at = _time(when.get("data-value")) if when is not None else None
+    if logged_at is None or shown_at != logged_at or when.get_text() != _utc_text(logged_at):
+        f.problem(name, f"the report shows {when.get_text() if when is not None else None!r}, "
+                        f"the log's event {seq} says {logged!r}")
+
+
 def _check_finding(section: Any, item_id: str, validated: Any, concurred: Any | None, reveal: Revealer,
                    problems: list[str]) -> None:
     """Every displayed field of one finding against its ``item.validated`` / ``item.concurred`` events."""
@@ -145,12 +155,14 @@ def _check_finding(section: Any, item_id: str, validated: Any, concurred: Any | 
             f.committed(name, p.get(name), seq, masked=True)
         _check_concurrence(f, p, concurred)
         return
-    when = f.shown("validated_at")
-    logged_at = _time(p.get("decided_at"))
-    shown_at = _time(when.get("data-value")) if when is not None else None
-    if logged_at is None or shown_at != logged_at or when.get_text() != _utc_text(logged_at):
-        f.problem("validated_at", f"the report shows {when.get_text() if when is not None else None!r}, "
-                                  f"the log's event {seq} says {p.get('decided_at')!r}")
+    shown_meta = p.get("shown") or {}
+    _check_time(f, "validated_at", p.get("decided_at"), seq)
+    _check_time(f, "captured_at", shown_meta.get("captured_at"), seq)
+    kind = f.shown("kind")
+    if kind is None or kind.get("data-value") != shown_meta.get("kind") \
+            or kind.get_text() != _humanize(str(shown_meta.get("kind"))):
+        f.problem("kind", f"the report shows {kind.get_text() if kind is not None else None!r}, "
+                          f"the log's event {seq} says {shown_meta.get('kind')!r}")
     level = f.shown("identity_level")
     if level is None or level.get("data-value") != p.get("identity_level") \
             or level.get_text() != _humanize(str(p.get("identity_level"))):
@@ -162,7 +174,6 @@ def _check_finding(section: Any, item_id: str, validated: Any, concurred: Any | 
     if matched != logged_matched or (matched_el is not None and matched_el.get_text()
                                      != ", ".join(_humanize(m) for m in matched)):
         f.problem("identifiers_matched", f"the report shows {matched}, the log's event {seq} says {logged_matched}")
-    shown_meta = p.get("shown") or {}
     artifacts = [(dd.get("data-artifact"), dd.get_text()) for dd in section.select("dd[data-artifact]")]
     logged_artifacts = [(a.get("kind"), a.get("sha256")) for a in shown_meta.get("artifacts") or []]
     if artifacts != logged_artifacts:
@@ -281,6 +292,11 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
 def _check_candidate(soup: Any, added: dict[str, Any] | None, reveal: Revealer, problems: list[str]) -> None:
     """The candidate's name, wherever the report shows it, against the ``candidate.added`` event."""
     shown = {el.get_text() for el in soup.select("[data-field=candidate_name]")}
+    title = soup.title.get_text() if soup.title is not None else ""
+    named = {name for name in shown if title.startswith(f"Findings report: {name} (")}
+    if shown and not named:
+        problems.append(f"candidate: field candidate_name: the page title {title!r} names someone the report "
+                        "does not show")
     if added is None:
         problems.append("candidate: no valid candidate.added receipt for the candidate the report names")
         return

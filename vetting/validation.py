@@ -186,6 +186,7 @@ def decision_payload(row: Decision, shown: Displayed, shown_commit: Any, evidenc
             "identity_level": shown.identity_level, "identifiers_matched": shown.identifiers_matched,
             "evidence_rehashed": evidence,
             "shown": {"url": shown_commit(shown.url), "title": shown_commit(shown.title),
+                      "kind": shown.kind, "captured_at": shown.captured_at,
                       "excerpt": shown_commit(shown.excerpt),
                       "artifacts": [{"kind": a["kind"], "sha256": a["sha256"]} for a in shown.artifacts]}}
 
