@@ -173,6 +173,34 @@ def reveal_identifiers(reveal: Revealer, identifiers_json: str) -> dict[str, Any
     return out
 
 
+def store_values(s: Session, candidate_id: str, values: list[str | None]) -> list[str]:
+    """Commitments of ``values`` ("" for empty ones), storing the values not stored yet, in ``s``.
+
+    One query for all the values, whatever their number (a batch of request URLs).
+    """
+    if not any(values):
+        return [v or "" for v in values]
+    secret = secret_of(s, candidate_id)
+    if secret is None:
+        raise PersonalDataErased(f"candidate {candidate_id}'s personal data was erased: nothing more is "
+                                 "recorded about them")
+    out: list[str] = []
+    rows: dict[str, str] = {}
+    for v in values:
+        if not v:
+            out.append(v or "")
+            continue
+        c = commitment(secret, v)
+        rows[c] = v
+        out.append(c)
+    present = set(s.exec(select(PersonalValue.commitment).where(
+        PersonalValue.commitment.in_(list(rows)))))  # type: ignore[attr-defined]
+    for c, v in rows.items():
+        if c not in present:
+            s.add(PersonalValue(commitment=c, candidate_id=candidate_id, value=v))
+    return out
+
+
 def candidate_of_case(s: Session, case_id: str) -> str:
     from vetting.models import Case
 

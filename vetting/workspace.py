@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from vetting import __version__
 from vetting.db import make_engine, sqlite_url, upgrade
@@ -55,6 +55,21 @@ class Transaction:
         """Append one event in this transaction (rows added so far are flushed first)."""
         self.session.flush()
         return self.writer.append(action, actor=actor, case_id=case_id, subject=subject, payload=payload or {})
+
+    def commit_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
+        """Commitments of a candidate's values, the values stored in this transaction."""
+        from vetting.personal import store_values
+
+        return store_values(self.session, candidate_id, values)
+
+    def record_many(self, entries: list[tuple[str, str, str | None, str | None, dict[str, Any]]]) -> list[Any]:
+        """Append several events (action, actor, case_id, subject, payload) in this transaction."""
+        from audit.events import validate_fields
+
+        for action, actor, case_id, subject, payload in entries:
+            validate_fields(action, actor, case_id, subject, payload)
+        self.session.flush()
+        return self.writer.append_many(entries)
 
     def committer(self, candidate_id: str, *, create: bool = False) -> Any:
         """Commitments of one candidate's personal values, stored in this transaction
@@ -206,27 +221,13 @@ class Workspace:
         raise AssertionError("unreachable")
 
     def _store_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
-        from vetting.personal import PersonalValue, commitment, secret_of
+        from vetting.personal import PersonalDataErased, store_values
 
         with self.session() as s:
-            secret = secret_of(s, candidate_id)
-            if secret is None:
-                raise WorkspaceError(f"candidate {candidate_id} has no secret (erased?): nothing more is recorded "
-                                     "about them")
-            out: list[str] = []
-            rows: dict[str, str] = {}
-            for v in values:
-                if not v:
-                    out.append(v or "")
-                    continue
-                c = commitment(secret, v)
-                rows[c] = v
-                out.append(c)
-            present = set(s.exec(select(PersonalValue.commitment).where(
-                PersonalValue.commitment.in_(list(rows)))))  # type: ignore[attr-defined]
-            for c, v in rows.items():
-                if c not in present:
-                    s.add(PersonalValue(commitment=c, candidate_id=candidate_id, value=v))
+            try:
+                out = store_values(s, candidate_id, values)
+            except PersonalDataErased as exc:
+                raise WorkspaceError(str(exc)) from None
             s.commit()
         return out
 
