@@ -93,6 +93,16 @@ def test_page_title_names_the_candidate_the_report_shows(built: Built, tmp_path:
     assert any("page title" in p for p in result.problems or []), result.problems
 
 
+@pytest.mark.parametrize("field,forged", [("approved_by", "Chief Nobody"), ("procedure_version", "99"),
+                                          ("fingerprint", "sha256:" + "0" * 64)])
+def test_the_procedure_the_report_names_is_bound(built: Built, tmp_path: Path, field: str, forged: str) -> None:
+    html = _rendered(built, tmp_path)
+    soup = BeautifulSoup(html, "html.parser")
+    soup.find(attrs={"data-field": field}).string = forged
+    result = verify_receipts(built.ws, str(soup))
+    assert any(p.startswith(f"procedure: field {field}:") for p in result.problems or []), result.problems
+
+
 def test_concurrence_receipt_removed_from_an_adverse_finding(built: Built, tmp_path: Path) -> None:
     import json
 

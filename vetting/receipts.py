@@ -266,6 +266,12 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             elif sound:
                 good[("candidate", "")] = event
             continue
+        if role == "procedure":
+            if event.get("action") != "procedure.approved":
+                problems.append(f"{where}: the event is not the approval of a procedure")
+            elif sound:
+                good[("procedure", "")] = event
+            continue
         if (event.get("action") != f"item.{role}" or event.get("subject") != r.get("item_id")
                 or event.get("case_id") != data.get("case_id") or not isinstance(payload.get("decision_id"), int)):
             problems.append(f"{where}: the event is not the {role} decision on {r.get('item_id')}")
@@ -279,6 +285,7 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
 
             result.disposed = disposal_note(ws, str(data.get("candidate_id") or ""))
         _check_candidate(soup, good.get(("candidate", "")), reveal, problems)
+        _check_procedure(soup, good.get(("procedure", "")), problems)
         for section in soup.select("section.finding"):
             item_id = str(section.get("data-item"))
             validated = good.get(("validated", item_id))
@@ -287,6 +294,23 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
                 continue
             _check_finding(section, item_id, validated, good.get(("concurred", item_id)), reveal, problems)
     return result
+
+
+def _check_procedure(soup: Any, approved: dict[str, Any] | None, problems: list[str]) -> None:
+    """The procedure the report names (fingerprint, id, version, title, approver) against its approval."""
+    if approved is None:
+        problems.append("procedure: no valid procedure.approved receipt for the procedure the report names")
+        return
+    p = approved.get("payload") or {}
+    logged = {"fingerprint": approved.get("subject"), "approved_by": approved.get("actor"),
+              "procedure_id": p.get("procedure_id"), "procedure_version": str(p.get("version")),
+              "procedure_title": p.get("title")}
+    for name, value in logged.items():
+        el = soup.find(attrs={"data-field": name})
+        shown = el.get_text() if el is not None else None
+        if shown != value:
+            problems.append(f"procedure: field {name}: the report shows {shown!r}, the log's event "
+                            f"{approved.get('seq')} says {value!r}")
 
 
 def _check_candidate(soup: Any, added: dict[str, Any] | None, reveal: Revealer, problems: list[str]) -> None:

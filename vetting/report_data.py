@@ -99,12 +99,12 @@ class FindingsReport:
     findings: list[FindingView]
     checkpoint: CheckpointInfo
     origin: str
-    candidate_receipt: Receipt | None = None
+    head_receipts: list[Receipt] = field(default_factory=list)  # candidate.added, procedure.approved
 
     @property
     def receipts_block(self) -> dict[str, Any]:
         """The machine-readable receipts embedded in the report (``<script type=application/json>``)."""
-        head = [self.candidate_receipt] if self.candidate_receipt is not None else []
+        head = self.head_receipts
         return {"format": RECEIPTS_FORMAT, "origin": self.origin, "case_id": self.data.case_id,
                 "candidate_id": self.data.candidate_id,
                 "checkpoint": {"tree_size": self.checkpoint.tree_size, "root": self.checkpoint.root,
@@ -219,21 +219,24 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     live, concurred = _decisions_in_force(ws, case_id)
     events = _decision_events(ws, case_id, checkpoint.tree_size)
     pairs = _receipts(data.findings, live, concurred, events, checkpoint.tree_size)
-    added = _candidate_event(ws, data.candidate_id, checkpoint.tree_size)
-    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq], checkpoint.tree_size)
+    added = _first_event(ws, "candidate.added", data.candidate_id, checkpoint.tree_size)
+    approved = _first_event(ws, "procedure.approved", data.fingerprint, checkpoint.tree_size)
+    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq],
+                              checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = screenshot_uri(ws, finding)
         receipts = [Receipt(finding.item_id, role, e.seq, e.document(), e.leaf_hash.hex(),
                             [h.hex() for h in proofs[e.seq]]) for role, e in found]
         views.append(FindingView(finding, number, uri, note, receipts))
-    candidate_receipt = Receipt("", "candidate", added.seq, added.document(), added.leaf_hash.hex(),
-                                [h.hex() for h in proofs[added.seq]])
-    return FindingsReport(data, views, checkpoint, ws.audit.origin, candidate_receipt)
+    head = [Receipt("", role, e.seq, e.document(), e.leaf_hash.hex(), [h.hex() for h in proofs[e.seq]])
+            for role, e in (("candidate", added), ("procedure", approved))]
+    return FindingsReport(data, views, checkpoint, ws.audit.origin, head)
 
 
-def _candidate_event(ws: Workspace, candidate_id: str, tree_size: int) -> Event:
-    """The ``candidate.added`` event of the candidate a report names (it binds their name)."""
+def _first_event(ws: Workspace, action: str, subject: str, tree_size: int) -> Event:
+    """The first ``action`` event about ``subject`` within the checkpoint (the report's candidate's
+    ``candidate.added``, binding their name; its procedure's ``procedure.approved``)."""
     from sqlalchemy import select as sa_select
 
     from audit.log import row_to_event
@@ -241,10 +244,10 @@ def _candidate_event(ws: Workspace, candidate_id: str, tree_size: int) -> Event:
 
     with ws.engine.connect() as conn:
         row = conn.execute(sa_select(audit_event).where(
-            audit_event.c.action == "candidate.added", audit_event.c.subject == candidate_id,
+            audit_event.c.action == action, audit_event.c.subject == subject,
             audit_event.c.seq < tree_size).order_by(audit_event.c.seq).limit(1)).first()
     if row is None:
-        raise LookupError(f"no candidate.added audit event for {candidate_id} within the checkpoint")
+        raise LookupError(f"no {action} audit event for {subject} within the checkpoint")
     return row_to_event(row)
 
 
