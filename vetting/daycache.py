@@ -143,6 +143,6 @@ class RobotsCache:
 
     def put(self, root: str, status: int, body: bytes) -> None:
         if 200 <= status < 500:
-            entry = self.cache.keep(self._key(root), {"root": root, "status": status}, body, self.case_id,
-                                    self.step_id)
+            # Only a hash of the host is kept: a subdomain site's host is a candidate's username.
+            entry = self.cache.keep(self._key(root), {"status": status}, body, self.case_id, self.step_id)
             self.kept[entry.key] = entry

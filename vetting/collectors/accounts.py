@@ -54,8 +54,13 @@ def _site_health(entry: Any) -> SiteHealth:
 def _record_robots_reuse(ctx: StepContext) -> None:
     reused = ctx.robots_cache.reused if ctx.robots_cache is not None else {}
     if reused:
+        # A subdomain site's host carries the candidate's username: the event names it by its
+        # commitment, like every requested URL (the value is stored apart and can be erased).
+        roots = list(reused)
+        committed = ctx.ws.commit_values(ctx.case.candidate_id, roots)
         ctx.ws.record("robots.reused", actor=ctx.actor, case_id=ctx.case.id, subject=ctx.step.id,
-                      payload={"step": ctx.step.id, "hosts": reused})
+                      payload={"step": ctx.step.id, "hosts": {c: reused[r] for c, r in zip(committed, roots,
+                                                                                          strict=True)}})
 
 
 def _record_health(ctx: StepContext, manifest: Manifest, spider: Any, keys: dict[str, str], kept: dict[str, Any],

@@ -161,8 +161,15 @@ class StepContext:
     def flush_requests(self) -> None:
         with self._lock:
             batch, self._pending_requests = self._pending_requests, []
-        if batch:
-            self.ws.audit.append_many(batch)
+        if not batch:
+            return
+        # A requested URL can carry the candidate's username or query: events get commitments,
+        # the values are stored in the same transaction.
+        with self.ws.transaction() as tx:
+            values = tx.commit_values(self.case.candidate_id, [v for _, _, _, url, p in batch
+                                                               for v in (url, p["reason"])])
+            tx.record_many([(action, actor, case_id, values[2 * n], dict(p, reason=values[2 * n + 1]))
+                            for n, (action, actor, case_id, _, p) in enumerate(batch)])
 
     def _guarded(self, fn: Any) -> None:
         try:
@@ -189,9 +196,9 @@ class StepContext:
         self.save_captures([capture])
 
     def save_captures(self, captures: list[Capture]) -> None:
-        """Store captures as evidence, then their items in ONE transaction and their
-        ``item.captured`` events in ONE transaction (a group commit: the same order and the
-        same records as one by one, a fraction of the fsyncs)."""
+        """Store captures as evidence, then their item rows and ``item.captured`` events in ONE
+        transaction (a group commit: the same order and the same records as one by one, a
+        fraction of the fsyncs)."""
         prepared: list[tuple[Item, dict[str, Any]]] = []
         current: Capture | None = None
         try:
@@ -205,14 +212,18 @@ class StepContext:
                 return
             current = None
             self.flush_requests()  # the requests behind an item are in the log before the item
-            with self.ws.session() as s:
-                s.add_all([item for item, _ in prepared])
-                s.commit()
+            # The item rows, their committed values and their events commit together: a kill
+            # never leaves a row without its event, nor an event citing a value not stored.
+            with self.ws.transaction() as tx:
+                tx.session.add_all([item for item, _ in prepared])
+                values = tx.commit_values(self.case.candidate_id, [v for _, p in prepared
+                                                                   for v in (p["url"], p["reason"], p["found_by"])])
+                tx.record_many([("item.captured", self.actor, self.case.id, item.id,
+                                 dict(p, url=values[3 * n], reason=values[3 * n + 1], found_by=values[3 * n + 2]))
+                                for n, (item, p) in enumerate(prepared)])
             for item, _ in prepared:
                 self._captured.add(item.key)
             self.items_saved += len(prepared)
-            self.ws.audit.append_many([("item.captured", self.actor, self.case.id, item.id, payload)
-                                       for item, payload in prepared])
         except Exception as exc:  # a pipeline error must fail the step, not vanish in a log
             what = current.url if current is not None else f"{len(prepared)} item(s)"
             self.errors.append(f"saving {what}: {type(exc).__name__}: {exc}")
