@@ -79,7 +79,9 @@ def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_we
     # the second case sent no health request to a kept site: only the username's check
     manifest = yaml.safe_load((tmp_path / "demo-sites.json").read_text(encoding="utf-8"))
     kept_hosts = {s["uri_check"].split("/")[2] for s in manifest["sites"] if s["name"] in kept}
-    urls = [e.subject or "" for e in second_events if e.action.startswith("request.")]
+    with sqlite3.connect(ws / "vetting.db") as db:  # request URLs are committed in events: their values
+        values = dict(db.execute("SELECT commitment, value FROM personal_value"))
+    urls = [values.get(e.subject or "", e.subject or "") for e in second_events if e.action.startswith("request.")]
     to_kept = [u for u in urls if u.split("/")[2] in kept_hosts]
     assert to_kept and not [u for u in to_kept if u.endswith("/robots.txt") or "zz-nobody-beta" not in u]
 
