@@ -116,6 +116,20 @@ def test_an_unreached_row_is_bound_to_its_capture(built: Built, tmp_path: Path, 
         result.problems
 
 
+def test_a_failed_step_row_is_bound_to_its_step_finished_event(built: Built, tmp_path: Path) -> None:
+    path = render_report(built.ws, "findings", built.case_id("omar-haddad"), "html", tmp_path / "o.html", "Capt. X")
+    html = path.read_text()
+    assert verify_receipts(built.ws, html).ok
+    soup = BeautifulSoup(html, "html.parser")
+    soup.select_one('tr[data-failed-step="web-search"] [data-field=error]').string = "the candidate asked us to stop"
+    result = verify_receipts(built.ws, str(soup))
+    assert any(p.startswith("failed step web-search: field error:") for p in result.problems or []), result.problems
+    forged = BeautifulSoup(html, "html.parser")
+    row = forged.select_one('tr[data-failed-step="web-search"]')
+    row["data-failed-step"] = "disclosed-profiles"  # a step that completed, shown as failed
+    assert any("failed step disclosed-profiles" in p for p in verify_receipts(built.ws, str(forged)).problems or [])
+
+
 def test_concurrence_receipt_removed_from_an_adverse_finding(built: Built, tmp_path: Path) -> None:
     import json
 

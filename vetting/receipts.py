@@ -275,6 +275,13 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             elif sound:
                 good[("captured", str(r.get("item_id")))] = event
             continue
+        if role == "step":
+            if event.get("action") != "step.finished" or event.get("subject") != r.get("item_id") \
+                    or event.get("case_id") != data.get("case_id"):
+                problems.append(f"{where}: the event is not the end of step {r.get('item_id')} in this case")
+            elif sound:
+                good[("step", str(r.get("item_id")))] = event
+            continue
         if role == "procedure":
             if event.get("action") != "procedure.approved":
                 problems.append(f"{where}: the event is not the approval of a procedure")
@@ -302,6 +309,14 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
                 problems.append(f"unreached {item_id}: shown without a valid item.captured receipt")
                 continue
             _check_unreached(row, item_id, captured, reveal, problems)
+        for row in soup.select("tr[data-failed-step]"):
+            step = str(row.get("data-failed-step"))
+            finished = good.get(("step", step))
+            if finished is None or (finished.get("payload") or {}).get("status") != "failed":
+                problems.append(f"failed step {step}: shown as failed without a step.finished receipt saying so")
+                continue
+            _FieldCheck(row, step, reveal, problems, label="failed step").committed(
+                "error", (finished.get("payload") or {}).get("error"), int(finished.get("seq", -1)), masked=False)
         for section in soup.select("section.finding"):
             item_id = str(section.get("data-item"))
             validated = good.get(("validated", item_id))
