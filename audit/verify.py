@@ -26,6 +26,7 @@ from sqlalchemy import Engine, inspect, select
 from audit import checkpoints as cps
 from audit.events import CHAIN_SEED, canonical_bytes
 from audit.merkle import EMPTY_ROOT, CompactRange
+from audit.records import check_records, check_sealed
 from audit.store import audit_checkpoint, audit_event
 
 READ_CHUNK = 1 << 20
@@ -45,6 +46,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     events_checked: int = 0
     files_checked: int = 0
+    records_checked: int = 0      # evidence records (gzip members) re-hashed
     checkpoints_checked: int = 0
     tree_size: int = 0            # events streamed
     root: bytes = EMPTY_ROOT      # MTH recomputed from the events' contents
@@ -63,7 +65,7 @@ class VerifyReport:
     def summary(self) -> str:
         state = "OK" if self.ok else f"{len(self.problems) + self.suppressed} problem(s)"
         return (f"{state}: {self.events_checked} events, {self.checkpoints_checked} checkpoints, "
-                f"{self.files_checked} files checked; root {self.root.hex()}")
+                f"{self.files_checked} files checked, {self.records_checked} records re-hashed; root {self.root.hex()}")
 
 
 class _Problems:
@@ -249,6 +251,7 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     check_root(0, EMPTY_ROOT)
 
     evidence = Path(evidence_root) if evidence_root is not None else None
+    seals: dict[str, tuple[int, Any]] = {}  # evidence file -> its latest seal (event seq, sealed_file)
     # The hot loop: everything bound to locals, the compact range inlined (stack + size).
     sha256 = hashlib.sha256
     loads, canonical = json.loads, canonical_bytes
@@ -300,7 +303,15 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
         if (evidence is not None and payload is not None and "artifacts" in payload
                 and (case_id is None or ev_case == case_id)):
             report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out)
+        if evidence is not None and payload is not None and (case_id is None or ev_case == case_id):
+            if "warc_records" in payload:
+                report.records_checked += check_records(seq, payload["warc_records"], evidence, out.add,
+                                                        safe_evidence_path)
+            if "sealed_file" in payload:
+                seals[str((payload["sealed_file"] or {}).get("path", ""))] = (seq, payload["sealed_file"])
 
+    if evidence is not None:
+        report.files_checked += check_sealed(seals, evidence, out.add, safe_evidence_path)
     frontier = CompactRange(size, stack)
     report.events_checked = size
     report.tree_size = frontier.size
