@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 import pytest
 
@@ -142,8 +142,8 @@ def attack_page(port: int, tport: int, tport6: int | None) -> bytes:
                     ws = (direct if hops == 0 else f"http://{PUBLIC_HOST}:{port}{url}").replace("http://", "ws://")
                     script.append(f"try {{ new WebSocket({json.dumps(ws)}); }} catch (e) {{}}")
                 elif kind == "sw":
-                    script.append("try { navigator.serviceWorker.register(%s).catch(() => {}); } catch (e) {}"
-                                  % json.dumps(url))
+                    script.append(f"try {{ navigator.serviceWorker.register({json.dumps(url)}).catch(() => {{}}); }}"
+                                  " catch (e) {}")
     return (f"""<!doctype html><html><head><title>Attack</title><style>{' '.join(css)}</style></head><body>
 <h1>Alex's public profile</h1>
 <img src="/allowed.png" alt="allowed"> <img src="/go2/ok?to=%2Fredirected.png" alt="redirected">
