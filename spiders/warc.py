@@ -381,21 +381,36 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def record_bytes(warc_path: str | os.PathLike[str], offset: int) -> tuple[bytes, int]:
+    """The whole record (WARC headers and block, decompressed) whose gzip member starts at
+    ``offset``, and that member's compressed length; ValueError if there is no complete record."""
+    with open(warc_path, "rb") as fh:
+        fh.seek(offset)
+        if fh.read(2) != b"\x1f\x8b":
+            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: not the start of a gzip member")
+        fh.seek(offset)
+        try:
+            _, length, data = next(_gzip_members(fh))
+        except (ValueError, StopIteration) as exc:
+            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
+    problem = _check_record(data)
+    if problem:
+        raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {problem}")
+    return data, length
+
+
 def read_record(warc_path: str | os.PathLike[str], offset: int) -> tuple[dict[str, str], bytes]:
     """The WARC headers and the payload bytes of the record at ``offset``, for re-hashing.
 
     The payload is the body exactly as stored (for a response record: after the HTTP headers,
     with no content decoding), so ``sha256(payload)`` equals the :class:`RecordRef`'s hash.
     """
-    with open(warc_path, "rb") as fh:
-        fh.seek(offset)
-        try:
-            for record in ArchiveIterator(fh):
-                headers = dict(record.rec_headers.headers)
-                payload = record.raw_stream.read()
-                return headers, payload
-        except ArchiveLoadFailed as exc:
-            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
+    data, _ = record_bytes(warc_path, offset)
+    try:
+        for record in ArchiveIterator(io.BytesIO(data)):
+            return dict(record.rec_headers.headers), record.raw_stream.read()
+    except ArchiveLoadFailed as exc:
+        raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
     raise ValueError(f"no WARC record at offset {offset} of {warc_path}")
 
 
@@ -414,4 +429,4 @@ def sha256_prefix(path: str | os.PathLike[str], size: int) -> str:
 
 
 __all__ = ["RecordRef", "RecordSpan", "ScanResult", "Sha256WARCWriter", "WarcDamaged", "WarcEvidenceWriter",
-           "WarcFileLocked", "read_record", "scan_warc", "sha256_prefix"]
+           "WarcFileLocked", "read_record", "record_bytes", "scan_warc", "sha256_prefix"]

@@ -211,7 +211,9 @@ class StepContext:
     def _warc_resource(self, capture: Capture, kind: str,
                        content_type: str, data: bytes) -> dict[str, Any]:
         refers_to = capture.meta.get("warc_response_id")
-        ref = self.warc.write_resource(capture.final_url or capture.url, content_type, data,
+        # Under its own URI (urn:screenshot:URL...), never the page's: replay tools look pages up
+        # by URI and must find the response, not the picture of it.
+        ref = self.warc.write_resource(f"urn:{kind}:{capture.final_url or capture.url}", content_type, data,
                                        refers_to=refers_to, kind=kind)
         return self._warc_fields(ref)
 
