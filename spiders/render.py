@@ -115,11 +115,15 @@ class Renderer:
                 await gate.attach(context)
                 page = await context.new_page()
                 page.set_default_timeout(self.navigation_timeout_ms)
-                await page.goto(document.url, wait_until="load")
-                try:
-                    await page.wait_for_load_state("networkidle", timeout=NETWORK_IDLE_MS)
-                except Exception:  # noqa: BLE001 - a page that keeps polling is still rendered
-                    capture.meta["render_note"] = f"network not idle after {NETWORK_IDLE_MS} ms"
+                # The document is served from the capture at once; its subresources may take the
+                # crawl's time cap each. A page that never settles is still rendered, with a note.
+                await page.goto(document.url, wait_until="domcontentloaded")
+                for state, timeout in (("load", self.navigation_timeout_ms), ("networkidle", NETWORK_IDLE_MS)):
+                    try:
+                        await page.wait_for_load_state(state, timeout=timeout)  # type: ignore[arg-type]
+                    except Exception:  # noqa: BLE001
+                        capture.meta["render_note"] = f"page not at {state} after {timeout} ms"
+                        break
                 capture.screenshot = await page.screenshot(full_page=True, type="png")
                 capture.rendered_dom = await page.content()
             except Exception as exc:  # noqa: BLE001 - the raw capture stays; the reason is kept

@@ -19,7 +19,6 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from capture_fixtures import Captured, capture_case

@@ -20,6 +20,7 @@ subprocess (Twisted's reactor cannot restart). Three pages:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -45,6 +46,7 @@ KINDS = ("img", "script", "iframe", "css", "fetch", "beacon", "eventsource", "we
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="no Chromium on this machine")
 
+GZIPPED_CSS = b"h1 { color: rgb(1, 2, 3); }"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 
@@ -146,6 +148,7 @@ def attack_page(port: int, tport: int, tport6: int | None) -> bytes:
                                   " catch (e) {}")
     return (f"""<!doctype html><html><head><title>Attack</title><style>{' '.join(css)}</style></head><body>
 <h1>Alex's public profile</h1>
+<link rel="stylesheet" href="/gzipped.css">
 <img src="/allowed.png" alt="allowed"> <img src="/go2/ok?to=%2Fredirected.png" alt="redirected">
 {''.join(body)}
 <script>fetch("/api/get").catch(() => {{}});
@@ -232,6 +235,8 @@ def web() -> Iterator[Web]:
                 return self._send(302, b"", "text/plain", {"Location": location})
             if path.endswith(".png"):
                 return self._send(200, PNG, "image/png")
+            if path == "/gzipped.css":
+                return self._send(200, gzip.compress(GZIPPED_CSS), "text/css", {"Content-Encoding": "gzip"})
             if path.endswith(".css"):
                 return self._send(200, b"h1 { color: red; }", "text/css")
             if path.endswith(".js"):
@@ -288,6 +293,7 @@ def test_the_tripwires_work(web: Web) -> None:
 def test_the_attack_page_renders_under_public(rendered: dict[str, Any]) -> None:
     cap = rendered["scenarios"]["attack"]["captures"][0]
     assert cap["status"] == 200 and cap["outcome"] == "captured", cap
+    assert not cap["render_error"], cap["render_error"]
     assert cap["screenshot"] > 1000 and "Alex's public profile" in cap["dom"]
     assert not cap["render_error"], cap
 
@@ -355,6 +361,18 @@ def test_allowed_subresources_are_fetched_through_the_guard_and_kept(rendered: d
     assert {"allowed.png", "get", "redirected.png"} <= kept
     agents = {a for h, _, _, a in web.hits.items if h.startswith(PUBLIC_HOST)}
     assert agents == {UA}  # every request that reached the server carried the honest User-Agent
+
+
+def test_subresources_are_kept_as_received(rendered: dict[str, Any]) -> None:
+    """The WARC gets what the server sent: the gzip payload with its Content-Encoding, the IP."""
+    cap = rendered["scenarios"]["attack"]["captures"][0]
+    css = next(e for e in cap["exchanges"] if e["url"].endswith("/gzipped.css"))
+    assert ["Content-Encoding", "gzip"] in css["headers"]
+    assert gzip.decompress(bytes.fromhex(css["body"])) == GZIPPED_CSS
+    assert css["ip"] == PUBLIC_HOST and cap["received"]["ip"] == PUBLIC_HOST
+    assert ["User-Agent", UA] in css["request"] and not any(k.lower() == "cookie" for k, _ in css["request"])
+    hops = [e for e in cap["exchanges"] if "/ok?" in e["url"]]
+    assert [e["status"] for e in hops] == [302, 302]  # both redirect hops are kept too
 
 
 def test_the_page_itself_is_fetched_once(rendered: dict[str, Any], web: Web) -> None:
@@ -526,7 +544,11 @@ def _main(spec_text: str, out_path: str) -> None:
                 "captures": [{"url": c.url, "status": c.status, "outcome": c.outcome,
                               "screenshot": len(c.screenshot or b""), "dom": c.rendered_dom or "",
                               "render_error": c.meta.get("render_error", ""),
-                              "exchanges": [{"url": e.url, "status": e.status, "role": e.role} for e in c.exchanges]}
+                              "exchanges": [{"url": e.url, "status": e.status, "role": e.role, "ip": e.ip_address,
+                                             "headers": e.response_headers, "body": e.body.hex(),
+                                             "request": e.request_headers} for e in c.exchanges],
+                              "received": {"ip": c.received.ip_address, "headers": c.received.response_headers}
+                              if c.received else None}
                              for c in ctx.captures]}
 
     def start() -> None:
