@@ -54,3 +54,4 @@ def capture_case(base: Path) -> Captured:
         addresses = [(u.split("//", 1)[1].rsplit(":", 1)[0], web.port or 0) for u in web.placeholders.values()]
     case_id = next(p.name for p in (ws / "evidence" / "warc").iterdir())
     return Captured(base, case_id, urls, addresses)
+

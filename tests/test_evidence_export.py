@@ -21,17 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from capture_fixtures import Captured, capture_case
+from capture_fixtures import Captured
 from conftest import REPO, vet
 
 CHROMIUM = os.environ.get("VETTING_CHROMIUM", "/usr/bin/chromium")
 PYWB = REPO / ".venv-pywb" / "bin"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="no Chromium on this machine")
-
-
-@pytest.fixture(scope="module")
-def captured(tmp_path_factory: pytest.TempPathFactory) -> Captured:
-    return capture_case(tmp_path_factory.mktemp("captured"))
 
 
 @pytest.fixture(scope="module")
