@@ -112,3 +112,20 @@ def test_reports_written_and_receipts_verify(demo: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='report.rendered'")}
     assert len(rendered) == len(list(reports.iterdir()))
+
+
+def test_one_signed_evidence_package_per_case_that_py_wacz_accepts(demo: Path) -> None:
+    import json
+    import zipfile
+
+    from vetting.evidence_export import verify_signed_data
+
+    cases = {p.name for p in (demo / "workspace" / "evidence" / "warc").iterdir()}
+    packages = sorted((demo / "evidence").glob("*.wacz"))
+    assert {p.stem for p in packages} == cases and len(cases) == 4
+    for package in packages:
+        result = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f", str(package)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and "Validation succeeded" in result.stdout, result.stdout
+        with zipfile.ZipFile(package) as z:
+            assert verify_signed_data(json.loads(z.read("datapackage-digest.json"))["signedData"])
