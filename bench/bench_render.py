@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/bench_render.py [--tree DIR] [--repeat 3] [--json OUT]
 
+Before interception (the commit before this branch's browser work): ``mkdir /tmp/before &&
+git archive 465b720 | tar -x -C /tmp/before && bench/bench_render.py --tree /tmp/before``.
+
 A pages crawl (the real ``PagesSpider`` under the real guard settings of the demo procedure:
 loopback profile, 0.05 s delay, 4 per host) over the demo web's HTML pages (social profiles
 rendered by JavaScript, forum threads, news articles), run twice in fresh processes: with
@@ -137,7 +140,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", type=Path, default=ROOT, help="checkout whose spiders/ are measured")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "render.json",
+                    help="also write the results here (default bench/results/render.json)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -165,8 +169,8 @@ def main() -> None:
           f"-> {result['render_s_per_page']} s per rendered page; {result['browser_requests_per_page']} browser "
           f"requests audited per page, {result['subresources_kept_per_page']} subresources kept per page "
           f"(load {result['loadavg_1min']:.1f})")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
