@@ -382,6 +382,8 @@ def test_browser_gate_refuses_before_fetching(req: FakePlaywrightRequest, outcom
         raise AssertionError(f"fetched {request.url}")
 
     gate = guard.BrowserGate(never, sink, DOC)
+    if req.navigation:  # the first main-frame navigation is the captured page itself
+        asyncio.run(gate.handle(FakeRoute(FakePlaywrightRequest(DOC.url, "GET", "document", navigation=True))))
     route = FakeRoute(req)
     asyncio.run(gate.handle(route))
     assert route.outcome[0][0] == outcome

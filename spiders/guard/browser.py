@@ -137,7 +137,7 @@ class BrowserGate:
             await route.continue_()  # no network: the bytes are in the page already
             return
         main_frame = _is_main_navigation(request)
-        if main_frame and url == self.document.url and not self._document_served:
+        if main_frame and not self._document_served:  # the goto of the captured page (URL as Chromium spells it)
             self._document_served = True
             await route.fulfill(status=self.document.status, headers=_fulfilled(self.document.headers),
                                 body=self.document.body)
