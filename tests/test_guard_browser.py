@@ -146,6 +146,9 @@ def attack_page(port: int, tport: int, tport6: int | None) -> bytes:
                 elif kind == "sw":
                     script.append(f"try {{ navigator.serviceWorker.register({json.dumps(url)}).catch(() => {{}}); }}"
                                   " catch (e) {}")
+        # a dedicated worker must be same-origin: its script through a redirect to each target
+        hop = f"/go1/worker-{ti}-1?to={quote(f'http://{target}/hit/worker-{ti}-1', safe='')}"
+        script.append(f"try {{ new Worker({json.dumps(hop)}); }} catch (e) {{}}")
     return (f"""<!doctype html><html><head><title>Attack</title><style>{' '.join(css)}</style></head><body>
 <h1>Alex's public profile</h1>
 <link rel="stylesheet" href="/gzipped.css">
@@ -314,6 +317,14 @@ def test_every_attempt_has_an_audit_event(rendered: dict[str, Any], web: Web) ->
                 if not any(f"/{marker}" in r["url"] and not r["allowed"] for r in records):
                     missing.append((kind, target, hops))
     assert missing == [], f"{len(missing)} attempts with no refusal event, e.g. {missing[:10]}"
+
+
+def test_a_worker_script_redirected_to_each_target_is_refused(rendered: dict[str, Any], web: Web) -> None:
+    records = records_of(rendered, "attack")
+    for ti in range(len(targets(web.tport, web.tport6))):
+        got = [r for r in records if f"/worker-{ti}-1" in r["url"]]
+        assert got and got[0]["reason"].startswith("redirect: to ") and not got[-1]["allowed"], got
+        assert got[-1]["reason"].startswith("address: ") and got[-1]["reason"].endswith("(browser script)"), got
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
