@@ -60,6 +60,13 @@ def demo_urls(web: Any) -> list[str]:
     return ok
 
 
+def _cpu() -> float:
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_worker(tree: Path, urls: list[str], render: bool) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(urls, fh)
@@ -118,6 +125,7 @@ def worker(urls_file: str, render: bool) -> None:
                                          "concurrency_per_domain": 4, "max_redirects": 5},
                                         launch_options=launch_options()), priority="cmdline")
         settings.set("LOG_LEVEL", "ERROR", priority="cmdline")
+        out["cpu0"] = _cpu()
         t0 = time.perf_counter()
         await AsyncCrawlerRunner(settings).crawl(PagesSpider, urls=[(u, "bench") for u in urls], context=Context())
         out["wall_s"] = time.perf_counter() - t0
@@ -128,6 +136,7 @@ def worker(urls_file: str, render: bool) -> None:
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
     reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    out["cpu_s"] = _cpu() - out.pop("cpu0")  # this process + Chromium and Playwright's driver, reaped
     browser = [r for r in records if "browser" in r[1]]
     out.update({"pages": len(captures), "screenshots": sum(1 for c in captures if c.screenshot),
                 "records": len(records), "browser_records": len(browser),
@@ -159,14 +168,18 @@ def main() -> None:
     plain = statistics.median(r["wall_s"] for r in runs["plain"])
     rendered = statistics.median(r["wall_s"] for r in runs["render"])
     last = runs["render"][-1]
+    cpu_plain = statistics.median(r["cpu_s"] for r in runs["plain"])
+    cpu_render = statistics.median(r["cpu_s"] for r in runs["render"])
     result = {"tree": str(args.tree), "pages": n, "plain_wall_s": round(plain, 3), "render_wall_s": round(rendered, 3),
               "render_s_per_page": round((rendered - plain) / n, 3),
+              "render_cpu_s_per_page": round((cpu_render - cpu_plain) / n, 3),
               "browser_requests_per_page": round(last["browser_records"] / n, 2),
               "subresources_kept_per_page": round(last["subresources_kept"] / n, 2),
               "screenshots": last["screenshots"], "loadavg_1min": os.getloadavg()[0],
               "runs": runs}
     print(f"{n} demo pages; without render {plain:.2f} s, with render {rendered:.2f} s (median of {args.repeat}) "
-          f"-> {result['render_s_per_page']} s per rendered page; {result['browser_requests_per_page']} browser "
+          f"-> {result['render_s_per_page']} s per rendered page ({result['render_cpu_s_per_page']} CPU s); "
+          f"{result['browser_requests_per_page']} browser "
           f"requests audited per page, {result['subresources_kept_per_page']} subresources kept per page "
           f"(load {result['loadavg_1min']:.1f})")
     args.json.parent.mkdir(parents=True, exist_ok=True)
