@@ -25,13 +25,32 @@ AddProblem = Callable[[str, str], None]
 ResolvePath = Callable[[Path, str], Path | None]
 
 
-def check_records(seq: int, records: Any, root: Path, add: AddProblem, resolve: ResolvePath) -> int:
-    """Re-hash every record an event names; returns how many were hashed."""
+class OpenFiles:
+    """The evidence files verification reads, each opened once for the whole run (a missing
+    or escaping one is remembered as None)."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, Any] = {}
+
+    def close(self) -> None:
+        for fh in self.handles.values():
+            if fh is not None:
+                fh.close()
+        self.handles.clear()
+
+
+def check_records(seq: int, records: Any, root: Path, add: AddProblem, resolve: ResolvePath,
+                  files: OpenFiles | None = None) -> int:
+    """Re-hash every record an event names; returns how many were hashed. ``files`` keeps the
+    files open across events (the caller closes it); without it they are closed on return."""
     if not isinstance(records, list):
         add(f"event {seq}", "payload 'warc_records' is not a list")
         return 0
     checked = 0
-    handles: dict[str, Any] = {}
+    own = files is None
+    files = files if files is not None else OpenFiles()
+    handles = files.handles
+    reported: set[str] = set()
     try:
         for i, rec in enumerate(records):
             if not (isinstance(rec, dict) and isinstance(rec.get("file"), str) and isinstance(rec.get("sha256"), str)
@@ -40,7 +59,15 @@ def check_records(seq: int, records: Any, root: Path, add: AddProblem, resolve: 
                 continue
             rel = rec["file"]
             where = f"file {rel} offset {rec['offset']}"
+            if rel in handles and handles[rel] is None and rel not in reported:
+                reported.add(rel)  # missing or escaping: named once per event
+                full = resolve(root, rel)
+                if full is None:
+                    add(f"event {seq}", f"record file {rel!r} escapes the evidence root")
+                else:
+                    add(f"file {rel}", f"missing (its records are named by event {seq})")
             if rel not in handles:
+                reported.add(rel)
                 full = resolve(root, rel)
                 if full is None:
                     add(f"event {seq}", f"record file {rel!r} escapes the evidence root")
@@ -72,9 +99,8 @@ def check_records(seq: int, records: Any, root: Path, add: AddProblem, resolve: 
             if got != rec["sha256"].lower():
                 add(where, f"record changed since event {seq} recorded it (sha256 {got}, recorded {rec['sha256']})")
     finally:
-        for fh in handles.values():
-            if fh is not None:
-                fh.close()
+        if own:
+            files.close()
     return checked
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, inspect, select
 from audit import checkpoints as cps
 from audit.events import CHAIN_SEED, canonical_bytes
 from audit.merkle import EMPTY_ROOT, CompactRange
-from audit.records import check_records, check_sealed
+from audit.records import OpenFiles, check_records, check_sealed
 from audit.store import audit_checkpoint, audit_event
 
 READ_CHUNK = 1 << 20
@@ -252,6 +252,7 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
 
     evidence = Path(evidence_root) if evidence_root is not None else None
     seals: dict[str, tuple[int, Any]] = {}  # evidence file -> its latest seal (event seq, sealed_file)
+    record_files = OpenFiles()  # WARC files stay open across events (closed below)
     # The hot loop: everything bound to locals, the compact range inlined (stack + size).
     sha256 = hashlib.sha256
     loads, canonical = json.loads, canonical_bytes
@@ -306,10 +307,11 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
         if evidence is not None and payload is not None and (case_id is None or ev_case == case_id):
             if "warc_records" in payload:
                 report.records_checked += check_records(seq, payload["warc_records"], evidence, out.add,
-                                                        safe_evidence_path)
+                                                        safe_evidence_path, record_files)
             if "sealed_file" in payload:
                 seals[str((payload["sealed_file"] or {}).get("path", ""))] = (seq, payload["sealed_file"])
 
+    record_files.close()
     if evidence is not None:
         report.files_checked += check_sealed(seals, evidence, out.add, safe_evidence_path)
     frontier = CompactRange(size, stack)
