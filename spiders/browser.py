@@ -78,5 +78,5 @@ def find_chromium() -> str:
 
 
 def launch_options() -> dict[str, object]:
-    """Playwright launch options (PLAYWRIGHT_LAUNCH_OPTIONS)."""
+    """Playwright launch options (guard_settings turns them into VETTING_BROWSER_LAUNCH_OPTIONS)."""
     return {"executable_path": find_chromium(), "headless": True, "args": list(LAUNCH_ARGS)}
