@@ -107,10 +107,14 @@ class Renderer:
         assert self.crawler.engine is not None
         gate = BrowserGate(self.crawler.engine.download_async, self.sink, document)
         async with self._pages:
-            browser = await self.browser()
-            context = await browser.new_context(
-                java_script_enabled=True, accept_downloads=False, service_workers="block",
-                user_agent=self.user_agent or None, ignore_https_errors=False)
+            try:
+                browser = await self.browser()
+                context = await browser.new_context(
+                    java_script_enabled=True, accept_downloads=False, service_workers="block",
+                    user_agent=self.user_agent or None, ignore_https_errors=False)
+            except Exception as exc:  # noqa: BLE001 - no browser: the raw capture stays, with why
+                capture.meta["render_error"] = f"render: browser: {type(exc).__name__}: {str(exc)[:300]}"
+                return
             try:
                 await gate.attach(context)
                 page = await context.new_page()
