@@ -584,3 +584,35 @@ def _main(spec_text: str, out_path: str) -> None:
 
 if __name__ == "__main__":
     _main(sys.argv[1], sys.argv[2])
+
+
+def test_the_browser_alone_has_no_working_network_path(web: Web) -> None:
+    """Chromium launched as the renderer launches it, with NO interception at all: every
+    direct attempt (loopback included) fails closed and the tripwire hears nothing."""
+    from playwright.sync_api import Error, sync_playwright
+
+    from spiders.browser import LAUNCH_ARGS, ClosedPort, no_network_args
+
+    closed = ClosedPort()
+    urls = [f"http://127.0.0.1:{web.tport}/direct", f"http://localhost:{web.tport}/direct",
+            f"http://{PUBLIC_HOST}:{web.port}/attack"]  # loopback only: a regression must not leave the machine
+    if web.tport6:
+        urls.append(f"http://[::1]:{web.tport6}/direct")
+    failures = []
+    hits_before = len(web.hits.items)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=[*LAUNCH_ARGS, *no_network_args(closed.port)])
+            page = browser.new_page()
+            for url in urls:
+                with pytest.raises(Error) as err:
+                    page.goto(url, timeout=15_000)
+                failures.append(str(err.value).splitlines()[0])
+            browser.close()
+    finally:
+        closed.close()
+    assert len(failures) == len(urls) and all("net::ERR_" in f for f in failures), failures
+    time.sleep(0.3)
+    assert web.tripwire.connections == [] and web.proxy_tripwire.connections == []
+    assert len(web.hits.items) == hits_before  # the "public" page's server heard nothing either
