@@ -54,7 +54,8 @@ def is_html(response: Response) -> bool:
 #: ``handle_httpstatus_all`` would switch redirect-following off.
 NON_REDIRECT_STATUSES = [code for code in range(100, 600) if code not in (301, 302, 303, 307, 308)]
 
-#: How long a render waits for the page's network to fall quiet after ``load``, at most.
+#: How long a render waits for the page's network to fall quiet after ``load``, at most
+#: (``VETTING_BROWSER_IDLE_MS`` overrides it).
 NETWORK_IDLE_MS = 10_000
 
 
@@ -73,6 +74,7 @@ class Renderer:
         self.user_agent: str = settings.get("USER_AGENT", "")
         self.launch_options: dict[str, Any] = dict(settings.getdict("VETTING_BROWSER_LAUNCH_OPTIONS") or {})
         self.navigation_timeout_ms = max(1000, int(settings.getfloat("DOWNLOAD_TIMEOUT", 30) * 1000))
+        self.idle_ms = settings.getint("VETTING_BROWSER_IDLE_MS", NETWORK_IDLE_MS)
         self._pages = asyncio.Semaphore(max(1, settings.getint("VETTING_BROWSER_MAX_PAGES", 4)))
         self._starting: asyncio.Lock = asyncio.Lock()
         self._playwright: Any = None
@@ -122,7 +124,7 @@ class Renderer:
                 # The document is served from the capture at once; its subresources may take the
                 # crawl's time cap each. A page that never settles is still rendered, with a note.
                 await page.goto(document.url, wait_until="domcontentloaded")
-                for state, timeout in (("load", self.navigation_timeout_ms), ("networkidle", NETWORK_IDLE_MS)):
+                for state, timeout in (("load", self.navigation_timeout_ms), ("networkidle", self.idle_ms)):
                     try:
                         await page.wait_for_load_state(state, timeout=timeout)  # type: ignore[arg-type]
                     except Exception:  # noqa: BLE001

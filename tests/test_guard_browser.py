@@ -544,11 +544,13 @@ def _main(spec_text: str, out_path: str) -> None:
             settings = Settings()
             settings.setmodule("spiders.settings", priority="project")
             settings.setdict(guard_settings(profile, UA, [], [], sink,
-                                            {"max_bytes": 2_000_000, "timeout_seconds": 20, "delay_seconds": 0,
+                                            {"max_bytes": 2_000_000, "timeout_seconds": 60, "delay_seconds": 0,
                                              "concurrency_per_domain": 8, "max_redirects": 5},
                                             launch_options=launch_options()), priority="cmdline")
             settings.set("LOG_LEVEL", "ERROR", priority="cmdline")
             settings.set("RETRY_ENABLED", False, priority="cmdline")
+            # a loaded machine: let the attack page make every one of its attempts before the shot
+            settings.set("VETTING_BROWSER_IDLE_MS", 60_000, priority="cmdline")
             await AsyncCrawlerRunner(settings).crawl(PagesSpider, urls=[(url, "test")], context=ctx)
             results["scenarios"][name] = {
                 "records": sink.records,
