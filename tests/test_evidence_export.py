@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -60,6 +61,36 @@ def test_py_wacz_validates_the_package(package: Path) -> None:
     assert any(n.startswith("archive/") and n.endswith(".warc.gz") for n in files)
     with zipfile.ZipFile(package) as z:  # WARCs stored, not deflated (the spec's requirement)
         assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist() if i.filename.startswith("archive/"))
+
+
+def test_the_warcs_hold_the_page_as_received_with_its_subresources(package: Path, captured: Captured) -> None:
+    """Responses as the server sent them with WARC-IP-Address, a request record for each, the
+    rendered page's subresources, and the screenshot/DOM/text under urn: URIs; warcio check passes."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    records: list[tuple[str, str, dict[str, str]]] = []
+    for name, data in members(package).items():
+        if name.startswith("archive/"):
+            for record in ArchiveIterator(io.BytesIO(data)):
+                records.append((record.rec_type, record.rec_headers.get_header("WARC-Target-URI") or "",
+                                dict(record.rec_headers.headers)))
+    responses = [(uri, h) for kind, uri, h in records if kind == "response"]
+    requests = [h for kind, _, h in records if kind == "request"]
+    page = captured.urls[0]
+    host = page.split("/")[2]
+    assert any(uri == page for uri, _ in responses)
+    subresources = {uri for uri, _ in responses if uri != page and host.split(":")[0] in uri}
+    assert any(u.endswith(".json") for u in subresources) and any(u.endswith(".svg") for u in subresources), subresources
+    assert all(h.get("WARC-IP-Address") == host.split(":")[0] for _, h in responses)
+    assert {h["WARC-Concurrent-To"] for h in requests} == {h["WARC-Record-ID"] for _, h in responses}
+    uris = {uri for _, uri, _ in records}
+    assert {f"urn:screenshot:{page}", f"urn:dom:{page}", f"urn:text:{page}"} <= uris
+    with zipfile.ZipFile(package) as z, tempfile.TemporaryDirectory() as tmp:
+        names = [n for n in z.namelist() if n.startswith("archive/")]
+        z.extractall(tmp, names)
+        check = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", "-v",
+                                *[str(Path(tmp) / n) for n in names]], capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and "digest pass" in check.stdout and "fail" not in check.stdout.lower(), check.stdout
 
 
 def test_pages_list_each_captured_page(package: Path, captured: Captured) -> None:
