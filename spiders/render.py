@@ -75,7 +75,7 @@ class Renderer:
         self.launch_options: dict[str, Any] = dict(settings.getdict("VETTING_BROWSER_LAUNCH_OPTIONS") or {})
         self.navigation_timeout_ms = max(1000, int(settings.getfloat("DOWNLOAD_TIMEOUT", 30) * 1000))
         self.idle_ms = settings.getint("VETTING_BROWSER_IDLE_MS", NETWORK_IDLE_MS)
-        self._pages = asyncio.Semaphore(max(1, settings.getint("VETTING_BROWSER_MAX_PAGES", 4)))
+        self._pages = asyncio.Semaphore(max(1, settings.getint("VETTING_BROWSER_MAX_PAGES", 8)))
         self._starting: asyncio.Lock = asyncio.Lock()
         self._playwright: Any = None
         self._browser: Any = None

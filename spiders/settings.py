@@ -37,7 +37,7 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]  # never 401/403/429: wal
 
 # The renderer drives Playwright's asyncio API inside the crawl (spiders.render).
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-VETTING_BROWSER_MAX_PAGES = 4  # pages rendered at once
+VETTING_BROWSER_MAX_PAGES = 8  # pages rendered at once (most of a render is waiting for network idle)
 VETTING_BROWSER_IDLE_MS = 10_000  # after load, the longest wait for the page's network to fall quiet
 
 ITEM_PIPELINES = {"spiders.pipelines.EvidencePipeline": 300}
