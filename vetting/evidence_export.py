@@ -214,7 +214,9 @@ def _pages(ws: Workspace, items: list[Any]) -> list[dict[str, Any]]:
         if response is None or not any(a.get("kind") == "screenshot" for a in item.artifacts()):
             continue
         headers, _ = read_record(ws.evidence_path(response["warc"]), int(response["offset"]))
-        pages.append({"id": item.id, "url": headers.get("WARC-Target-URI", item.final_url or item.url),
+        # an account rendered at its public profile URL (not the check URL) replays from there
+        url = item.meta().get("rendered_url") or headers.get("WARC-Target-URI", item.final_url or item.url)
+        pages.append({"id": item.id, "url": url,
                       "ts": headers.get("WARC-Date", ""), "title": (item.title or item.url)[:300]})
     return pages
 
