@@ -213,8 +213,8 @@ class StepContext:
         refers_to = capture.meta.get("warc_response_id")
         # Under its own URI (urn:screenshot:URL...), never the page's: replay tools look pages up
         # by URI and must find the response, not the picture of it.
-        ref = self.warc.write_resource(f"urn:{kind}:{capture.final_url or capture.url}", content_type, data,
-                                       refers_to=refers_to, kind=kind)
+        page = capture.meta.get("rendered_url") or capture.final_url or capture.url  # what was rendered
+        ref = self.warc.write_resource(f"urn:{kind}:{page}", content_type, data, refers_to=refers_to, kind=kind)
         return self._warc_fields(ref)
 
     def close(self) -> None:
