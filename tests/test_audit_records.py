@@ -165,3 +165,14 @@ def test_a_truncated_warc_file(captured: Captured, tmp_path: Path, keep: str) ->
     assert code == 1 and f"PROBLEM file {t.rel}: truncated: {cut} bytes" in out, out
     first_lost = t.offset if keep == "half" else t.next_offset
     assert f"PROBLEM file {t.rel} offset {first_lost}: record cut short" in out, out
+
+
+def test_a_record_appended_after_the_seal(captured: Captured, tmp_path: Path) -> None:
+    """A well-formed record slipped in at the end (a copy of a real one) is not in any event:
+    the seal names the bytes added after it."""
+    t = response_record(captured, tmp_path)
+    data = t.warc.read_bytes()
+    t.warc.write_bytes(data + data[t.offset:t.offset + t.length])
+    code, out = verify(t.ws)
+    assert code == 1 and f"PROBLEM file {t.rel}: {t.length} bytes after offset {len(data)} were added after event" \
+        in out, out
