@@ -1,11 +1,12 @@
 """The append-only audit log: append events, sign checkpoints, serve proofs.
 
-One :class:`AuditLog` writes to one database. Appends come from one process at a
-time (the engine's); each append is one transaction that reads the last event,
-inserts the new event and the Merkle nodes it completes, and commits, so a crash
-leaves either the whole event or nothing and sequence numbers stay dense. A
-second concurrent writer would collide on the ``seq`` primary key and get an
-error rather than fork the log.
+One :class:`AuditLog` writes to one database. Each append is one transaction that
+reads the last event, inserts the new event and the Merkle nodes it completes, and
+commits, so a crash leaves either the whole event or nothing and sequence numbers
+stay dense. On PostgreSQL several processes (job-queue workers, on several machines)
+append at once: each append and each checkpoint first takes an advisory lock
+(:data:`WRITER_LOCK_KEY`), so writers take turns. On SQLite a second concurrent writer
+would collide on the ``seq`` primary key and get an error rather than fork the log.
 
 The Merkle frontier (compact range) is kept in memory between appends and
 re-read from ``audit_node`` only when the database moved under us, so an append
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, Row, func, insert, select
+from sqlalchemy import Engine, Row, func, insert, select, text
 
 from audit import checkpoints as cps
 from audit.events import (
@@ -42,6 +44,17 @@ from audit.merkle import (
     leaf_hash,
 )
 from audit.store import audit_checkpoint, audit_event, audit_node, create_schema
+
+
+#: PostgreSQL advisory lock key serializing writers of one log across processes and machines
+#: (job-queue workers append to one log at once): appends and checkpoints take it in turn.
+WRITER_LOCK_KEY = 0x76657474_00A0D17  # "vett" + audit
+
+
+def _lock_writers(conn: Any) -> None:
+    """Inside a transaction on PostgreSQL: wait for the other writers (released at commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK_KEY})
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,7 @@ class AuditLog:
         for action, actor, case_id, subject, payload in entries:
             validate_fields(action, actor, case_id, subject, payload)
         with self.engine.begin() as conn:
+            _lock_writers(conn)
             head = self._current_head(conn)
             frontier = head.frontier.copy()
             chain = head.chain
@@ -212,22 +226,38 @@ class AuditLog:
         are written to it first, so the file never skips a number.
         """
         key = self._signing_key()
-        with self.engine.begin() as conn:
-            head = self._current_head(conn)
-            last = conn.execute(select(audit_checkpoint)
-                                .order_by(audit_checkpoint.c.idx.desc()).limit(1)).first()
-            if last is not None and last.tree_size == head.size:
-                cp = row_to_checkpoint(last)
-            else:
-                idx = 0 if last is None else last.idx + 1
-                root = head.frontier.root()
-                note = cps.sign_checkpoint(key, self.origin, head.size, root)
-                cp = Checkpoint(idx, utc_now(), head.size, root, note)
-                conn.execute(insert(audit_checkpoint).values(
-                    idx=cp.idx, time=cp.time, tree_size=cp.tree_size, root=cp.root, note=cp.note))
-        self._head = head
-        self._sync_checkpoint_file()
+        with self._writers_excluded():
+            with self.engine.begin() as conn:
+                head = self._current_head(conn)
+                last = conn.execute(select(audit_checkpoint)
+                                    .order_by(audit_checkpoint.c.idx.desc()).limit(1)).first()
+                if last is not None and last.tree_size == head.size:
+                    cp = row_to_checkpoint(last)
+                else:
+                    idx = 0 if last is None else last.idx + 1
+                    root = head.frontier.root()
+                    note = cps.sign_checkpoint(key, self.origin, head.size, root)
+                    cp = Checkpoint(idx, utc_now(), head.size, root, note)
+                    conn.execute(insert(audit_checkpoint).values(
+                        idx=cp.idx, time=cp.time, tree_size=cp.tree_size, root=cp.root, note=cp.note))
+            self._head = head
+            self._sync_checkpoint_file()
         return cp
+
+    @contextmanager
+    def _writers_excluded(self) -> Iterator[None]:
+        """On PostgreSQL, hold the writer lock on a connection of its own for the whole
+        checkpoint, the file append included, so two processes never file one note twice."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as lock_conn:
+            lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": WRITER_LOCK_KEY})
+            try:
+                yield
+            finally:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": WRITER_LOCK_KEY})
+                lock_conn.commit()
 
     def _sync_checkpoint_file(self) -> None:
         """Append to checkpoints.log the committed checkpoints it does not have yet."""
