@@ -7,7 +7,7 @@ from rich.table import Table
 
 from vetting.uniformity import UniformityReport
 
-STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "running": "yellow",
+STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "cancelled": "red", "running": "yellow",
                "pending": "dim"}
 
 
