@@ -45,7 +45,6 @@ from audit.merkle import (
 )
 from audit.store import audit_checkpoint, audit_event, audit_node, create_schema
 
-
 #: PostgreSQL advisory lock key serializing writers of one log across processes and machines
 #: (job-queue workers append to one log at once): appends and checkpoints take it in turn.
 WRITER_LOCK_KEY = 0x76657474_00A0D17  # "vett" + audit

@@ -44,6 +44,16 @@ def _mount_reports() -> None:
 
 _mount_reports()
 
+
+def _mount_queue() -> None:
+    from vetting.queue_cli import queue_app, worker
+
+    app.add_typer(queue_app, name="queue")
+    app.command("worker")(worker)
+
+
+_mount_queue()
+
 @app.callback()
 def _main(
     workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
@@ -158,10 +168,17 @@ def candidate_list() -> None:
 @handles_errors
 def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
         procedure: str = typer.Option(..., "--procedure", "-p", help="Approved procedure id."),
-        by: str = typer.Option(..., "--by", help="The investigator running the search.")) -> None:
+        by: str = typer.Option(..., "--by", help="The investigator running the search."),
+        queue: bool = typer.Option(False, "--queue", help="Queue one job per case for `vet worker` "
+                                                         "(PostgreSQL workspaces).")) -> None:
     """Run (or resume) every step of the approved procedure for the candidate(s)."""
     from vetting.runner import run_cases
 
+    if queue:
+        from vetting.queue_cli import needs_postgres, queue_run
+
+        needs_postgres(queue_run)(candidates, procedure, by)
+        return
     ws = open_ws(create=False)
     cases = run_cases(ws, candidates, procedure, by, console=console)
     incomplete = [c for c in cases if c.status != "complete"]
