@@ -34,6 +34,10 @@ LEASE_META = "_vetting_host_lease"
 #: How often a request waiting for a free slot (all of the host's concurrency in use) asks again.
 FULL_POLL_SECONDS = 0.05
 ORDER = 980  # after every other guard middleware, before LawfulWireMiddleware (990)
+#: Added to the delay between two reservations: a request reaches the wire a little after its
+#: slot starts (thread hand-off, scheduling), by an amount that varies; the margin absorbs the
+#: variation so the host sees at least the procedure's delay. More polite, never less.
+JITTER_MARGIN = 0.03
 
 
 class HostPacer(Protocol):
@@ -65,7 +69,7 @@ def pacing_settings(pacer: HostPacer, delay: float, concurrency: int, timeout: f
     """Settings that switch shared pacing on (merge at ``cmdline`` priority after the guard's)."""
     return {
         "VETTING_HOST_PACER": PacerRef(pacer),
-        "VETTING_HOST_DELAY": float(delay),
+        "VETTING_HOST_DELAY": float(delay) + JITTER_MARGIN if delay > 0 else 0.0,
         "VETTING_HOST_CONCURRENCY": int(concurrency),
         # A lease outlives any request: the download timeout twice (a browser render is a second
         # download), plus a margin; a worker that dies mid-request frees its slot after this.

@@ -78,7 +78,7 @@ class JobRow:
     case_id: str
     candidate_id: str
     state: str  # queued | running | failed | done | cancelled
-    attempts: int
+    attempts: int  # attempts started
     steps_done: int
     steps_total: int
     since: Any  # time of the job's last state change
@@ -115,8 +115,10 @@ def queue_status(ws: Any) -> QueueStatus:
         for row in rows:
             case = s.get(Case, row.lock)
             runs = list(s.exec(select(StepRun).where(StepRun.case_id == row.lock)))
+            # Procrastinate counts the attempts that ended; a running job is one more.
+            tries = row.attempts + (1 if row.status == "doing" else 0)
             status.jobs.append(JobRow(row.id, row.lock, case.candidate_id if case else "?",
-                                      STATE_NAMES.get(row.status, row.status), row.attempts + 1,
+                                      STATE_NAMES.get(row.status, row.status), tries,
                                       sum(r.status in STEP_TERMINAL for r in runs), len(runs), row.since))
     status.jobs.sort(key=lambda j: (j.state, j.case_id))
     return status
