@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from procrastinate import JobContext
+from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason
 
 #: Seconds a cancelled case process gets to end after SIGTERM before SIGKILL.
@@ -92,6 +93,9 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
             ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
                       payload={"job_id": job.id, "attempt": attempt, "outcome": "cancelled",
                                "cancelled_by": who, "reason": why, "steps_cancelled": steps})
+            ws.audit.checkpoint()
+            # JobAborted, not the CancelledError: the job ends ``aborted`` and is never retried
+            raise JobAborted(f"case {case_id} cancelled by {who}: {why}") from None
         else:  # the worker is shutting down: Procrastinate puts the job back in the queue
             will_retry = job.attempts < RETRIES
             ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
