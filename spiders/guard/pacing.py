@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scrapy.exceptions import NotConfigured
@@ -38,6 +39,9 @@ ORDER = 980  # after every other guard middleware, before LawfulWireMiddleware (
 #: slot starts (thread hand-off, scheduling), by an amount that varies; the margin absorbs the
 #: variation so the host sees at least the procedure's delay. More polite, never less.
 JITTER_MARGIN = 0.03
+#: A request that wakes up later than the margin past its slot gives the slot up and takes a new
+#: one, at most this many times.
+MAX_LATE_RETRIES = 3
 
 
 class HostPacer(Protocol):
@@ -112,15 +116,24 @@ class SharedPacingMiddleware:
     async def process_request(self, request: Request) -> None:
         self._release(request)  # a retry or redirect of a request that held a slot
         host = urlparse_cached(request).hostname or ""
+        for attempt in range(MAX_LATE_RETRIES + 1):
+            lease, wait = await self._reserve(host)
+            due = time.monotonic() + wait
+            request.meta[LEASE_META] = lease
+            if wait > 0:
+                await _sleep(wait)
+            if attempt == MAX_LATE_RETRIES or time.monotonic() - due <= JITTER_MARGIN:
+                return
+            # Woke up late (the process was busy): sent now, it could follow the next slot's
+            # request too closely. Give the slot up and take a new one.
+            self._release(request)
+
+    async def _reserve(self, host: str) -> tuple[str, float]:
         while True:
             got = await _off_reactor(self.pacer.reserve, host, self.delay, self.concurrency, self.lease_seconds)
             if got is not None:
-                break
-            await _sleep(FULL_POLL_SECONDS)
-        lease, wait = got
-        request.meta[LEASE_META] = lease
-        if wait > 0:
-            await _sleep(wait)
+                return got
+            await _sleep(FULL_POLL_SECONDS)  # the host's concurrency is in use: ask again
 
     def process_response(self, request: Request, response: Response) -> Response:
         self._release(request)
