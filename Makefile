@@ -33,7 +33,7 @@ test: deps postgres
 demo: deps
 	$(BIN)/vet demo --out $(DEMO_OUT)
 
-bench: deps
+bench: deps postgres
 	$(BIN)/python bench/run.py
 
 lint: venv
