@@ -187,6 +187,8 @@ def test_killed_worker_job_is_retried_and_nothing_is_lost_or_duplicated(tmp_path
     assert verify.returncode == 0, verify.stdout + verify.stderr
     uniform = cli(tmp_path / "ws", url, "uniformity", "--procedure", PROCEDURE_ID)
     assert uniform.returncode == 0, uniform.stdout
+    again = run_queue(tmp_path / "ws", url, "qc-00")  # a complete case is not queued again
+    assert again.returncode == 0 and "already complete" in again.stdout, again.stdout
 
 
 # -- cancel ---------------------------------------------------------------------------------------
