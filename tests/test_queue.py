@@ -302,3 +302,33 @@ def test_host_slots_space_reservations_and_cap_concurrency(tmp_path, postgres) -
     assert slots[3].reserve("c.example", 0, 1, 0.2) is not None
     # another host is independent
     assert slots[0].reserve("d.example", 5, 1, 60)[1] == pytest.approx(0, abs=0.05)
+
+
+@pytest.mark.slow
+def test_cancel_while_the_worker_is_dead_is_finished_by_the_next_worker(tmp_path, postgres, logged_web,
+                                                                        auth_file) -> None:
+    url = postgres.new_database()
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, 30, 0.5, auth_file)
+    assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
+    doomed = start_worker(tmp_path / "ws", url, "doomed", tmp_path)
+    try:
+        wait_for(lambda: sum(map(len, items_by_case(ws).values())) >= 1, 300, "the first item")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        result = cli(tmp_path / "ws", url, "queue", "cancel", next(iter(job_states(ws))),
+                     "--by", "Sgt. Alex Moreno", "--reason", "duplicate", "--wait", "2")
+        assert result.returncode == 1 and "has not confirmed" in result.stderr, result.stdout + result.stderr
+        heir = start_worker(tmp_path / "ws", url, "heir", tmp_path)
+        try:
+            wait_for(lambda: next(iter(job_states(ws).values()))[-1] != "doing", 120, "the reaper")
+        finally:
+            stop_workers([heir])
+    finally:
+        stop_workers([doomed])
+    assert list(job_states(ws).values()) == [["aborted"]]  # not retried: it was cancelled
+    with ws.engine.connect() as conn:
+        assert {r[0] for r in conn.execute(text("SELECT status FROM steprun"))} == {"cancelled"}
+    assert not events(ws, "job.retried")
+    finished = events(ws, "job.finished")
+    assert finished[-1].payload["outcome"] == "cancelled" and finished[-1].payload["cancelled_by"] == "Sgt. Alex Moreno"
+    assert cli(tmp_path / "ws", url, "audit", "verify").returncode == 0
