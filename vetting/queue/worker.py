@@ -35,6 +35,8 @@ def default_name() -> str:
 def run_worker(ws: Any, name: str | None = None, concurrency: int = 1, heartbeat: float = 10.0,
                stalled_after: float = 30.0, burst: bool = False, shutdown_grace: float = 30.0) -> None:
     """Run until stopped (SIGINT/SIGTERM), or with ``burst`` until the queue is empty."""
+    # Job starts, outcomes and retries on stderr, for the service manager's journal.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(_serve(ws, name or default_name(), concurrency, heartbeat, stalled_after, burst, shutdown_grace))
 
 
