@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from procrastinate import JobContext
@@ -76,6 +77,7 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
     actor = f"system:worker/{worker}"
     subject = f"job-{job.id}"
     attempt = job.attempts + 1
+    began = time.monotonic()
     proc = await start_case_process(ws, case_id, by)
     ws.record("job.started", actor=actor, case_id=case_id, subject=subject,
               payload={"job_id": job.id, "attempt": attempt, "worker": worker, "host": socket.gethostname(),
@@ -106,15 +108,16 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
                           payload={"job_id": job.id, "attempt": attempt + 1, "reason": "worker stopped"})
         ws.audit.checkpoint()
         raise
+    seconds = round(time.monotonic() - began, 3)  # the case process's run time
     if code == 0:
         ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
-                  payload={"job_id": job.id, "attempt": attempt, "outcome": "succeeded"})
+                  payload={"job_id": job.id, "attempt": attempt, "outcome": "succeeded", "seconds": seconds})
         ws.audit.checkpoint()
         return "complete"
     will_retry = job.attempts < RETRIES
     ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
               payload={"job_id": job.id, "attempt": attempt, "outcome": "failed", "exit_code": code,
-                       "will_retry": will_retry})
+                       "will_retry": will_retry, "seconds": seconds})
     if will_retry:
         ws.record("job.retried", actor=actor, case_id=case_id, subject=subject,
                   payload={"job_id": job.id, "attempt": attempt + 1, "reason": f"case process exit code {code}"})
