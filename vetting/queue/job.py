@@ -78,35 +78,24 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
     subject = f"job-{job.id}"
     attempt = job.attempts + 1
     began = time.monotonic()
-    proc = await start_case_process(ws, case_id, by)
+    # The process is started even if a cancel arrives meanwhile, so that it is never left behind.
+    spawn = asyncio.ensure_future(start_case_process(ws, case_id, by))
+    try:
+        proc = await asyncio.shield(spawn)
+        cancelled = False
+    except asyncio.CancelledError:
+        proc = await spawn
+        cancelled = True
     ws.record("job.started", actor=actor, case_id=case_id, subject=subject,
               payload={"job_id": job.id, "attempt": attempt, "worker": worker, "host": socket.gethostname(),
                        "pid": proc.pid})
     try:
+        if cancelled:
+            raise asyncio.CancelledError
         code = await proc.wait()
     except asyncio.CancelledError:
         await end_case_process(proc)
-        if context.abort_reason() == AbortReason.USER_REQUEST:
-            from vetting.cancellation import cancel_remaining_steps
-            from vetting.queue.database import cancel_request
-
-            who, why = cancel_request(ws.engine, case_id) or ("unknown", "job aborted")
-            steps = cancel_remaining_steps(ws, case_id, who, why)
-            ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
-                      payload={"job_id": job.id, "attempt": attempt, "outcome": "cancelled",
-                               "cancelled_by": who, "reason": why, "steps_cancelled": steps})
-            ws.audit.checkpoint()
-            # JobAborted, not the CancelledError: the job ends ``aborted`` and is never retried
-            raise JobAborted(f"case {case_id} cancelled by {who}: {why}") from None
-        else:  # the worker is shutting down: Procrastinate puts the job back in the queue
-            will_retry = job.attempts < RETRIES
-            ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
-                      payload={"job_id": job.id, "attempt": attempt, "outcome": "interrupted",
-                               "reason": "the worker was stopped", "will_retry": will_retry})
-            if will_retry:
-                ws.record("job.retried", actor=actor, case_id=case_id, subject=subject,
-                          payload={"job_id": job.id, "attempt": attempt + 1, "reason": "worker stopped"})
-        ws.audit.checkpoint()
+        await _after_cancel(context, ws, case_id, actor, subject, attempt)
         raise
     seconds = round(time.monotonic() - began, 3)  # the case process's run time
     if code == 0:
@@ -123,3 +112,31 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
                   payload={"job_id": job.id, "attempt": attempt + 1, "reason": f"case process exit code {code}"})
     ws.audit.checkpoint()
     raise CaseJobFailed(f"case {case_id}: the case process ended with exit code {code}")
+
+
+async def _after_cancel(context: JobContext, ws: Any, case_id: str, actor: str, subject: str, attempt: int) -> None:
+    """The case's process has ended: record why. A person's cancel ends the job ``aborted``
+    (raises :class:`JobAborted`); a worker shutdown lets Procrastinate put the job back."""
+    from vetting.queue.app import RETRIES
+
+    job = context.job
+    if context.abort_reason() == AbortReason.USER_REQUEST:
+        from vetting.cancellation import cancel_remaining_steps
+        from vetting.queue.database import cancel_request
+
+        who, why = cancel_request(ws.engine, case_id) or ("unknown", "job aborted")
+        steps = cancel_remaining_steps(ws, case_id, who, why)
+        ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
+                  payload={"job_id": job.id, "attempt": attempt, "outcome": "cancelled",
+                           "cancelled_by": who, "reason": why, "steps_cancelled": steps})
+        ws.audit.checkpoint()
+        # JobAborted, not the CancelledError: the job ends ``aborted`` and is never retried
+        raise JobAborted(f"case {case_id} cancelled by {who}: {why}") from None
+    will_retry = job.attempts < RETRIES
+    ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
+              payload={"job_id": job.id, "attempt": attempt, "outcome": "interrupted",
+                       "reason": "the worker was stopped", "will_retry": will_retry})
+    if will_retry:
+        ws.record("job.retried", actor=actor, case_id=case_id, subject=subject,
+                  payload={"job_id": job.id, "attempt": attempt + 1, "reason": "worker stopped"})
+    ws.audit.checkpoint()
