@@ -65,10 +65,10 @@ def env_for(database_url: str) -> dict[str, str]:
 
 
 def start_worker(ws_root: Path, database_url: str, name: str, log_dir: Path, heartbeat: float = 1.0,
-                 stalled_after: float = 4.0, concurrency: int = 1) -> subprocess.Popen:
+                 stalled_after: float = 4.0, concurrency: int = 1, *extra: str) -> subprocess.Popen:
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(vet_cmd(ws_root, "worker", "--name", name, "--heartbeat", str(heartbeat),
-                                    "--stalled-after", str(stalled_after), "--concurrency", str(concurrency)),
+                                    "--stalled-after", str(stalled_after), "--concurrency", str(concurrency), *extra),
                             cwd=REPO, env=env_for(database_url), stdout=log, stderr=subprocess.STDOUT)
 
 

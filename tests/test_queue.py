@@ -332,3 +332,33 @@ def test_cancel_while_the_worker_is_dead_is_finished_by_the_next_worker(tmp_path
     finished = events(ws, "job.finished")
     assert finished[-1].payload["outcome"] == "cancelled" and finished[-1].payload["cancelled_by"] == "Sgt. Alex Moreno"
     assert cli(tmp_path / "ws", url, "audit", "verify").returncode == 0
+
+
+@pytest.mark.slow
+def test_stopped_worker_puts_its_case_back_for_another(tmp_path, postgres, logged_web, auth_file) -> None:
+    url = postgres.new_database()
+    pages = 20
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, pages, 0.4, auth_file)
+    assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
+    leaving = start_worker(tmp_path / "ws", url, "leaving", tmp_path, 1.0, 4.0, 1, "--shutdown-grace", "1")
+    try:
+        wait_for(lambda: sum(map(len, items_by_case(ws).values())) >= 2, 300, "the first items")
+        child = events(ws, "job.started")[0].payload["pid"]
+        leaving.send_signal(signal.SIGTERM)
+        assert leaving.wait(timeout=60) == 0
+        assert not alive(child)
+        assert job_states(ws) and list(job_states(ws).values()) == [["todo"]]  # back in the queue
+        staying = start_worker(tmp_path / "ws", url, "staying", tmp_path)
+        try:
+            wait_for(lambda: all_finished(ws, 1), 600, "the job, on the other worker")
+        finally:
+            stop_workers([staying])
+    finally:
+        stop_workers([leaving])
+    assert list(job_states(ws).values()) == [["succeeded"]]
+    outcomes = [e.payload["outcome"] for e in events(ws, "job.finished")]
+    assert outcomes == ["interrupted", "succeeded"]
+    assert [e.payload["reason"] for e in events(ws, "job.retried")] == ["worker stopped"]
+    urls = next(iter(items_by_case(ws).values()))
+    assert len(urls) == len(set(urls)) == pages + 1
+    assert cli(tmp_path / "ws", url, "audit", "verify").returncode == 0

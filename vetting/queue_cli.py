@@ -92,6 +92,9 @@ def worker(name: str = typer.Option(None, "--name", help="Worker name in the aud
            stalled_after: float = typer.Option(30.0, "--stalled-after", min=1.0,
                                                help="Seconds without a heartbeat after which a worker is "
                                                     "dead and its case is retried."),
+           shutdown_grace: float = typer.Option(30.0, "--shutdown-grace", min=0.0,
+                                                help="On SIGTERM, seconds a running case gets to finish before "
+                                                     "its process is ended and its job put back in the queue."),
            burst: bool = typer.Option(False, "--burst", help="Stop when the queue is empty.")) -> None:
     """Run queued cases, each in its own process, until stopped (SIGINT/SIGTERM)."""
     from vetting.queue.worker import run_worker
@@ -99,4 +102,4 @@ def worker(name: str = typer.Option(None, "--name", help="Worker name in the aud
     if stalled_after <= heartbeat:
         raise typer.BadParameter("must be longer than --heartbeat", param_hint="--stalled-after")
     run_worker(open_ws(create=False), name=name, concurrency=concurrency, heartbeat=heartbeat,
-               stalled_after=stalled_after, burst=burst)
+               stalled_after=stalled_after, burst=burst, shutdown_grace=shutdown_grace)
