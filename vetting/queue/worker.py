@@ -4,10 +4,12 @@ Procrastinate's worker fetches jobs (LISTEN/NOTIFY, with polling as a fallback),
 heartbeat every ``heartbeat`` seconds and runs :func:`vetting.queue.job.run_case_job`. Beside
 it runs the reaper: a job still ``doing`` whose worker has sent no heartbeat for
 ``stalled_after`` seconds belongs to a dead worker (its case process died with it, see
-:mod:`vetting.queue.job`), and is put back in the queue (``job.retried``), or recorded failed
-after :data:`~vetting.queue.app.RETRIES` retries, or, when someone had asked to cancel it, its
-steps left are recorded cancelled. One reaper acts at a time across all workers (an advisory
-lock), so a job is never put back twice.
+:mod:`vetting.queue.job`), unless its case's lock is still held (then the worker is only late
+with its heartbeats on a busy machine and its case is running: :mod:`vetting.queue.child`).
+Such a job is put back in the queue (``job.retried``), or recorded failed after
+:data:`~vetting.queue.app.RETRIES` retries, or, when someone had asked to cancel it, its steps
+left are recorded cancelled. One reaper acts at a time across all workers (an advisory lock),
+so a job is never put back twice.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from procrastinate import App
 from procrastinate.jobs import Status
 
 from vetting.queue.app import QUEUE, RETRIES, TASK_NAME, ensure_schema, make_app
-from vetting.queue.database import REAPER_LOCK, cancel_request, libpq_conninfo
+from vetting.queue.database import REAPER_LOCK, cancel_request, case_lock_key, libpq_conninfo
 
 log = logging.getLogger("vetting.queue.worker")
 
@@ -74,13 +76,30 @@ async def reap_stalled(app: App, ws: Any, worker: str, stalled_after: float) -> 
         if not (row and row[0]):
             return []
         try:
-            jobs = list(await app.job_manager.get_stalled_jobs(task_name=TASK_NAME,
-                                                               seconds_since_heartbeat=stalled_after))
-            for job in jobs:
+            stalled = list(await app.job_manager.get_stalled_jobs(task_name=TASK_NAME,
+                                                                  seconds_since_heartbeat=stalled_after))
+            reaped = []
+            for job in stalled:
+                if await _case_running(conn, job.lock):
+                    # its case process holds the case lock: the worker is late, not dead
+                    log.warning("job %s: worker %s is late with its heartbeat, but its case is running",
+                                job.id, job.worker_id)
+                    continue
                 await _reap_one(app, ws, worker, job, stalled_after)
-            return [j.id for j in jobs if j.id is not None]
+                reaped.append(job.id)
+            return reaped
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (REAPER_LOCK,))
+
+
+async def _case_running(conn: psycopg.AsyncConnection, case_id: str) -> bool:
+    """Whether a case process holds the case's lock (vetting.queue.child)."""
+    key = case_lock_key(case_id)
+    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+    if row and row[0]:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return False
+    return True
 
 
 async def _reap_one(app: App, ws: Any, worker: str, job: Any, stalled_after: float) -> None:
