@@ -295,6 +295,11 @@ def test_host_slots_space_reservations_and_cap_concurrency(tmp_path, postgres) -
     assert first and second and slots[2].reserve("b.example", 0, 2, 60) is None
     slots[0].release(first[0])
     assert slots[2].reserve("b.example", 0, 2, 60) is not None
+    # a request that ends holds the host's next start to the delay after its end
+    lease, _ = slots[0].reserve("e.example", 0.5, 1, 60)
+    time.sleep(0.3)
+    slots[0].release(lease)
+    assert slots[1].reserve("e.example", 0.5, 1, 60)[1] >= 0.5 - 0.05
     # a lease whose holder died lapses after its time
     assert slots[3].reserve("c.example", 0, 1, 0.2) is not None
     assert slots[3].reserve("c.example", 0, 1, 0.2) is None

@@ -53,7 +53,7 @@ REAPER_LOCK = 0x76657474_0002
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS queue_host_slot (host TEXT PRIMARY KEY, next_at TIMESTAMPTZ NOT NULL)",
     "CREATE TABLE IF NOT EXISTS queue_host_lease (id TEXT PRIMARY KEY, host TEXT NOT NULL, "
-    "expires_at TIMESTAMPTZ NOT NULL)",
+    "delay_s DOUBLE PRECISION NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
     "CREATE INDEX IF NOT EXISTS queue_host_lease_host ON queue_host_lease (host)",
     "CREATE TABLE IF NOT EXISTS queue_cancel (case_id TEXT PRIMARY KEY, requested_by TEXT NOT NULL, "
     "reason TEXT NOT NULL, requested_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())",

@@ -4,7 +4,10 @@ The :class:`~spiders.guard.pacing.HostPacer` of a PostgreSQL workspace. One tran
 reservation locks the host's row (``SELECT ... FOR UPDATE``), so reservations for one host
 are serial whichever process or machine makes them: the slot starts at
 ``greatest(next_at, now)``, ``next_at`` moves ``delay`` past it, and a lease row counts the
-request against the host's concurrency until it is released or expires. Waits are computed
+request against the host's concurrency until it is released or expires. Releasing also moves
+``next_at`` to at least ``delay`` after the request ended: a request that reached the site
+late (a busy process) then still leaves the site ``delay`` of quiet before the next one, so
+the delay holds as the site sees it, counted from the later of a request's start and its end. Waits are computed
 from the database's clock alone, so machines whose clocks disagree still keep the delay.
 On SQLite there are no slots: each process keeps Scrapy's own per-process limits.
 """
@@ -27,8 +30,15 @@ _RESERVE = (
 )
 _TAKE = (
     text("UPDATE queue_host_slot SET next_at = :start + make_interval(secs => :delay) WHERE host = :h"),
-    text("INSERT INTO queue_host_lease (id, host, expires_at) VALUES (:id, :h, :start + make_interval(secs => :ls))"),
+    text("INSERT INTO queue_host_lease (id, host, delay_s, expires_at) "
+         "VALUES (:id, :h, :delay, :start + make_interval(secs => :ls))"),
 )
+#: Freeing a slot also holds the host's next start to at least ``delay`` after this moment.
+_RELEASE = text("""
+WITH gone AS (DELETE FROM queue_host_lease WHERE id = :id RETURNING host, delay_s)
+UPDATE queue_host_slot AS s SET next_at = greatest(s.next_at, clock_timestamp() + make_interval(secs => gone.delay_s))
+  FROM gone WHERE s.host = gone.host
+""")
 
 
 class PostgresHostSlots:
@@ -49,12 +59,13 @@ class PostgresHostSlots:
             start = max(next_at, now)
             lease = uuid.uuid4().hex
             conn.execute(_TAKE[0], {"start": start, "delay": float(delay), "h": host})
-            conn.execute(_TAKE[1], {"id": lease, "h": host, "start": start, "ls": float(lease_seconds)})
+            conn.execute(_TAKE[1], {"id": lease, "h": host, "delay": float(delay), "start": start,
+                                    "ls": float(lease_seconds)})
         return lease, (start - now).total_seconds()
 
     def release(self, lease: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(text("DELETE FROM queue_host_lease WHERE id = :id"), {"id": lease})
+            conn.execute(_RELEASE, {"id": lease})
 
 
 def shared_pacing(ws: Any, delay: float, concurrency: int, timeout: float) -> dict[str, Any]:
