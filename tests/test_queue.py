@@ -122,11 +122,9 @@ def test_three_workers_run_each_case_once_and_keep_the_host_interval(tmp_path, p
     for e in events(ws, "job.finished"):
         spans[e.case_id].append(e.time)
     assert any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans.values(), 2))
-    # the per-host interval held across all workers together. Slots are exact on the database's
-    # clock (test_host_slots_...); arrival times at the demo web, in this busy process, carry the
-    # scheduling noise of a loaded machine (a request can leave or be logged late), so one gap
-    # can look short. Over a window of requests that noise does not add up, while three workers
-    # each pacing only itself would send three times as many requests per window.
+    # the per-host interval held across all workers together, as the site saw it: every gap
+    # between two arrivals at least the delay (less 20 ms for the logging threads of this busy
+    # process), and over windows of requests the rate of one worker, not of three.
     log = [r for r in logged_web.request_log if r[2] >= start]
     for site in ("social", "search"):
         times = sorted(t for s, _, t in log if s == site)
@@ -136,8 +134,8 @@ def test_three_workers_run_each_case_once_and_keep_the_host_interval(tmp_path, p
         spans = [times[i + window - 1] - times[i] for i in range(len(times) - window + 1)]
         print(f"{site}: {len(times)} requests, interval min {min(gaps):.3f} s, median "
               f"{statistics.median(gaps):.3f} s, shortest {window - 1} intervals {min(spans):.3f} s (delay {DELAY} s)")
-        # unpaced, three workers would make both about three times shorter
-        assert min(spans) >= 0.8 * (window - 1) * DELAY, (site, min(spans))
+        assert min(gaps) >= DELAY - 0.02, (site, sorted(gaps)[:5])
+        assert min(spans) >= (window - 1) * DELAY, (site, min(spans))
         assert statistics.median(gaps) >= DELAY, (site, sorted(gaps))
     print(f"{CASES} cases on 3 workers in {elapsed:.1f} s")
     verify = cli(tmp_path / "ws", url, "audit", "verify")
