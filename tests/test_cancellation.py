@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from test_engine import Flaky, ws_with_candidate  # noqa: F401 - the fixture
 
 from vetting.cancellation import cancel_remaining_steps
 from vetting.engine import open_case, run_case, step_runs
+from vetting.personal import is_commitment
 from vetting.uniformity import check_uniformity
 
 
@@ -29,8 +31,11 @@ def test_steps_left_are_cancelled_once_with_who_and_why(ws_with_candidate, monke
     assert {r.status for r in runs} == {"cancelled"}
     assert runs[0].error == "cancelled by Sgt. Moreno: candidate withdrew"
     finished = [e for e in ws.audit.events(case_id=plan.case.id) if e.action == "step.finished"]
-    assert [(e.actor, e.payload["status"], e.payload["reason"]) for e in finished] == [
-        ("Sgt. Moreno", "cancelled", "candidate withdrew")] * 3
+    assert [(e.actor, e.payload["status"], e.payload["cancelled_by"]) for e in finished] == [
+        ("Sgt. Moreno", "cancelled", "Sgt. Moreno")] * 3
+    # the reason is free text that may name the candidate: events carry its commitment
+    assert all(is_commitment(e.payload["reason"]) and is_commitment(e.payload["error"]) for e in finished)
+    assert "candidate withdrew" not in json.dumps([e.payload for e in ws.audit.events(case_id=plan.case.id)])
     # a later `vet run` of the case neither runs the steps nor calls it complete
     case = asyncio.run(run_case(ws, open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
     assert case.status == "cancelled"

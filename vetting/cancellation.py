@@ -18,6 +18,13 @@ from vetting.models import STEP_TERMINAL, Case, StepRun, utcnow
 from vetting.workspace import Workspace
 
 
+def committed_reason(ws: Workspace, case_id: str, reason: str) -> str:
+    """A cancel's reason as audit events carry it: a commitment (it may name the candidate)."""
+    with ws.session() as s:
+        case = s.get(Case, case_id)
+    return ws.commit_values(case.candidate_id, [reason])[0] if case is not None else ""
+
+
 def cancel_remaining_steps(ws: Workspace, case_id: str, by: str, reason: str) -> list[str]:
     """Record every non-terminal step of the case as ``cancelled``; return their ids."""
     by, reason = by.strip(), reason.strip()
@@ -39,14 +46,16 @@ def cancel_remaining_steps(ws: Workspace, case_id: str, by: str, reason: str) ->
             case.status = "cancelled"
             s.add(case)
         s.commit()
+    if runs:  # the reason is free text and may name the candidate: committed like engine errors
+        error_c, reason_c = ws.commit_values(case.candidate_id, [error, reason])
     for run in runs:
         ws.record("step.finished", actor=by, case_id=case_id, subject=run.step_id,
-                  payload={"position": run.position, "status": "cancelled", "error": error,
+                  payload={"position": run.position, "status": "cancelled", "error": error_c,
                            "attempts": run.attempts, "requests_allowed": run.requests_allowed,
                            "requests_refused": run.requests_refused, "items": run.items,
-                           "cancelled_by": by, "reason": reason})
+                           "cancelled_by": by, "reason": reason_c})
     if runs:
         ws.record("case.cancelled", actor=by, case_id=case_id, subject=case.candidate_id,
-                  payload={"reason": reason, "steps": [r.step_id for r in runs]})
+                  payload={"reason": reason_c, "steps": [r.step_id for r in runs]})
         ws.audit.checkpoint()
     return [r.step_id for r in runs]

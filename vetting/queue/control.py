@@ -170,6 +170,8 @@ def cancel_case(ws: Any, case_id: str, by: str, reason: str, wait_seconds: float
 
 
 async def _request_cancel(app: Any, ws: Any, case_id: str, by: str, reason: str) -> list[int]:
+    from vetting.cancellation import committed_reason
+
     async with app.open_async():
         await ensure_schema(app, ws)
         live = [j for status in ("todo", "doing")
@@ -178,7 +180,7 @@ async def _request_cancel(app: Any, ws: Any, case_id: str, by: str, reason: str)
             return []
         record_cancel_request(ws.engine, case_id, by, reason)
         ws.record("job.cancelled", actor=by, case_id=case_id, subject=f"job-{live[0].id}",
-                  payload={"job_ids": [j.id for j in live], "reason": reason,
+                  payload={"job_ids": [j.id for j in live], "reason": committed_reason(ws, case_id, reason),
                            "states": {str(j.id): STATE_NAMES.get(str(j.status), str(j.status)) for j in live}})
         for job in live:
             await app.job_manager.cancel_job_by_id_async(job.id, abort=True)  # queued: cancelled; running: aborted

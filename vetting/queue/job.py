@@ -121,14 +121,15 @@ async def _after_cancel(context: JobContext, ws: Any, case_id: str, actor: str, 
 
     job = context.job
     if context.abort_reason() == AbortReason.USER_REQUEST:
-        from vetting.cancellation import cancel_remaining_steps
+        from vetting.cancellation import cancel_remaining_steps, committed_reason
         from vetting.queue.database import cancel_request
 
         who, why = cancel_request(ws.engine, case_id) or ("unknown", "job aborted")
         steps = cancel_remaining_steps(ws, case_id, who, why)
         ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
                   payload={"job_id": job.id, "attempt": attempt, "outcome": "cancelled",
-                           "cancelled_by": who, "reason": why, "steps_cancelled": steps})
+                           "cancelled_by": who, "reason": committed_reason(ws, case_id, why),
+                           "steps_cancelled": steps})
         ws.audit.checkpoint()
         # JobAborted, not the CancelledError: the job ends ``aborted`` and is never retried
         raise JobAborted(f"case {case_id} cancelled by {who}: {why}") from None

@@ -108,14 +108,15 @@ async def _reap_one(app: App, ws: Any, worker: str, job: Any, stalled_after: flo
     subject = f"job-{job.id}"
     cancel = cancel_request(ws.engine, case_id)
     if cancel is not None:
-        from vetting.cancellation import cancel_remaining_steps
+        from vetting.cancellation import cancel_remaining_steps, committed_reason
 
         await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
         who, why = cancel
         steps = cancel_remaining_steps(ws, case_id, who, why)
         ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
                   payload={"job_id": job.id, "attempt": job.attempts + 1, "outcome": "cancelled",
-                           "cancelled_by": who, "reason": why, "steps_cancelled": steps,
+                           "cancelled_by": who, "reason": committed_reason(ws, case_id, why),
+                           "steps_cancelled": steps,
                            "note": "its worker had died"})
     elif job.attempts >= RETRIES:
         await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
