@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup
 from report_fixtures import HOSTILE_TITLE, Built
 
 from vetting.reports import CSP, build_document, environment
+from vetting.safetext import visible
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DOCS = [("findings", "jane-doe"), ("process", None), ("audit", None)]
@@ -54,7 +55,8 @@ def test_reports_contain_no_executable_markup(built: Built, kind: str, candidate
 def test_hostile_text_and_title_are_shown_as_text(built: Built) -> None:
     soup = assert_inert(render(built, "findings", "jane-doe"))
     section = soup.find("section", attrs={"data-item": "item-jane-doe-hostile"})
-    assert HOSTILE_TITLE in section.h3.get_text()
+    assert visible(HOSTILE_TITLE) in section.h3.get_text()  # the U+202E shown, not obeyed
+    assert "\u202e" not in section.h3.get_text()
     excerpt = section.select_one("blockquote.excerpt").get_text()
     for piece in ("<script>alert(1)</script>", "onerror=alert(2)", 'href="javascript:alert(3)"',
                   "<style>body{display:none}</style>"):

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from vetting import __version__
 from vetting.cli_support import console, handles_errors, open_ws, state
+from vetting.safetext import visible
 from vetting.yamlsource import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -261,7 +262,7 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     ws = open_ws(create=False)
     report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
     for problem in report.problems:
-        typer.echo(f"PROBLEM {problem}")
+        typer.echo(f"PROBLEM {visible(problem)}")
     if report.suppressed:
         typer.echo(f"... and {report.suppressed} more problem(s)")
     typer.echo(report.summary())
@@ -326,7 +327,7 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     out.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     typer.echo(f"{len(manifest.sites)} site(s) imported from {manifest.source_format} into {out}")
     for name, reason in manifest.rejected:
-        typer.echo(f"  refused {name}: {reason}")
+        typer.echo(f"  refused {visible(name)}: {visible(reason)}")
 
 
 @app.command("demo")

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from vetting.cli_support import handles_errors, open_ws
+from vetting.safetext import visible
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
                          no_args_is_help=True)
@@ -93,7 +94,7 @@ def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings repo
         raise typer.Exit(2)
     result = verify_receipts(open_ws(create=False), report)
     for problem in result.problems or []:
-        typer.echo(f"PROBLEM {problem}")
+        typer.echo(f"PROBLEM {visible(problem)}")
     state = "OK" if result.ok else f"{len(result.problems or [])} problem(s)"
     typer.echo(f"{state}: {result.checked} receipt(s) checked against the signed checkpoint")
     raise typer.Exit(0 if result.ok else 1)
