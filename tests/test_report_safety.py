@@ -6,6 +6,7 @@ The browser-level check (nothing runs in Chromium, the page renders) is in
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,7 +93,10 @@ def test_autoescape_is_on_for_every_template() -> None:
 
 
 def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An SVG (which can carry script) or a mislabelled file is never embedded; nor a huge one."""
+    """An SVG (which can carry script) or a mislabelled file is never embedded; nor a huge one.
+
+    Whatever the stored screenshot is, hiring staff see the redacted picture drawn from the
+    archived page (a PNG made by ``vetting.redaction``), never the screenshot itself."""
     from report_fixtures import Built as B
     from report_fixtures import add_candidate_case, add_item, new_workspace, png, run_steps, validate
 
@@ -105,10 +109,13 @@ def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytes
     validate(b, add_item(b, "sam-q", "ok", "Post three.", screenshot=png(8, 8, (9, 9, 9))))
     import vetting.report_data
 
-    monkeypatch.setattr(vetting.report_data, "MAX_EMBED_BYTES", 1000)
     soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
     by_item = {s["data-item"]: s for s in soup.select("section.finding")}
-    assert by_item["item-sam-q-svg"].find("img") is None
-    assert "not a PNG, JPEG or WebP" in by_item["item-sam-q-svg"].get_text()
-    assert by_item["item-sam-q-big"].find("img") is None and "too large" in by_item["item-sam-q-big"].get_text()
-    assert by_item["item-sam-q-ok"].find("img")["src"].startswith("data:image/png;base64,")
+    for key in ("svg", "big", "ok"):
+        src = by_item[f"item-sam-q-{key}"].find("img", class_="redacted")["src"]
+        assert src.startswith("data:image/png;base64,")
+        assert b"<svg" not in base64.b64decode(src.split(",", 1)[1])
+    monkeypatch.setattr(vetting.report_data, "MAX_EMBED_BYTES", 100)
+    soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
+    big = soup.find("section", attrs={"data-item": "item-sam-q-big"})
+    assert big.find("img") is None and "too large" in big.get_text()
