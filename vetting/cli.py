@@ -212,6 +212,9 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
              mitigating: str = typer.Option("", "--mitigating",
                                             help="Mitigating context, recorded beside the finding."),
              supersedes: int = typer.Option(None, "--supersedes", help="The decision this one revises."),
+             evidence_image: list[str] = typer.Option(
+                 [], "--evidence-image", help="An image of the page hiring staff may see as the finding's evidence "
+                 "(CSS selector or address; repeatable). Every other image is covered in their report."),
              file: Path = typer.Option(None, "--file", "-f",
                                        help="A decisions file: a batch, all or nothing.")) -> None:
     """Record a named person's decision on an item, after re-hashing its evidence."""
@@ -227,7 +230,8 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
     if missing:
         raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
     try:
-        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes))
+        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes,
+                                         tuple(evidence_image)))
     except ValidationRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None

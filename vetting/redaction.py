@@ -349,6 +349,8 @@ class Redactor:
                 served.append(r.request.url)  # served once: a second navigation (refresh) is refused
                 r.fulfill(status=200, body=job.dom, headers={
                     "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": PAGE_CSP})
+            elif r.request.is_navigation_request():
+                r.abort("aborted")  # a refresh or redirect of the page: refused, and the page stays
             else:
                 r.abort()
 
