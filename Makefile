@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 DEMO_OUT ?= demo-output
 
-.PHONY: deps venv chromium postgres test demo bench lint clean
+.PHONY: deps venv chromium postgres oracles test demo bench lint clean
 
 deps: venv chromium
 
@@ -27,7 +27,12 @@ chromium:
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq postgresql; }
 
-test: deps postgres
+# Test oracles: OCR (tesseract-ocr) reads every hiring-staff picture, poppler-utils (pdftotext,
+# pdfimages) reads every hiring-staff PDF; a masked term found by either fails the tests.
+oracles:
+	@{ command -v tesseract && command -v pdftotext && command -v pdfimages; } >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils; }
+
+test: deps postgres oracles
 	$(BIN)/pytest -q
 
 demo: deps

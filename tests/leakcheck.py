@@ -43,8 +43,12 @@ def found_terms(text: str, terms: Iterable[str]) -> list[str]:
 
 
 def terms_in(*texts: str) -> set[str]:
-    """Every protected mention the firewall finds in the given texts."""
-    return {m.text for t in texts for m in find_protected(t)}
+    """Every protected mention the firewall finds in the given texts (one spelling per folded form)."""
+    found: dict[str, str] = {}
+    for t in texts:
+        for m in find_protected(t):
+            found.setdefault(" ".join(fold(m.text).split()), m.text)
+    return set(found.values())
 
 
 def ocr(png: bytes) -> str:
