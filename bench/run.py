@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "reports")
+EXPECTED = ("accounts", "audit", "redaction", "reports")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:
@@ -45,6 +45,9 @@ def headline(name: str, data: dict[str, Any]) -> str:
         return f"{data.get('sites')} sites: " + "; ".join(parts)
     if name == "reports":
         keys = ("findings", "data_s", "html_render_s", "pdf_s", "verify_receipts_s", "meets_targets")
+        return ", ".join(f"{k}={data[k]}" for k in keys if k in data)
+    if name == "redaction":
+        keys = ("findings", "per_finding_s", "picture_s", "reuse_s", "meets_target")
         return ", ".join(f"{k}={data[k]}" for k in keys if k in data)
     if name == "audit":
         full = data.get("verify_full") or {}
