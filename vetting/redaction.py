@@ -310,6 +310,9 @@ class Redactor:
     def __init__(self) -> None:
         self._pw: Any = None
         self._browser: Any = None
+        self._page: Any = None
+        self._count = 0
+        self._serving: tuple[str, bytes] | None = None  # (address, archived DOM) of the job in hand
 
     def __enter__(self) -> Self:
         from playwright.sync_api import sync_playwright
@@ -332,36 +335,48 @@ class Redactor:
         finally:
             self._pw.stop()
 
+    def _route(self, r: Any) -> None:
+        """The browser's only source: the job's archived DOM, once, at its address."""
+        serving = self._serving
+        if serving is not None and r.request.url == serving[0] and r.request.is_navigation_request():
+            self._serving = None  # served once: a refresh of the page is refused like any other
+            r.fulfill(status=200, body=serving[1], headers={
+                "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": PAGE_CSP})
+        elif r.request.is_navigation_request():
+            r.abort("aborted")  # a refresh or redirect of the page: refused, and the page stays
+        else:
+            r.abort()
+
+    def _fresh_page(self, width: int) -> Any:
+        """One context and page for every job (a new page costs a renderer process, a second
+        or more). Nothing carries over: JavaScript is off, each job is a new document at a new
+        address, no cookie or storage is ever set (no script, no response header but ours)."""
+        if self._page is None:
+            context = self._browser.new_context(java_script_enabled=False, viewport={"width": width, "height": 720},
+                                                service_workers="block", accept_downloads=False)
+            context.route("**/*", self._route)
+            self._page = context.new_page()
+            self._page.set_default_timeout(60_000)
+        else:
+            self._page.set_viewport_size({"width": width, "height": 720})
+        return self._page
+
     def render(self, job: PictureJob, cover: bool = True) -> Redacted:
         """The picture of ``job``; ``cover=False`` leaves everything uncovered (the tests' control:
         it shows that OCR does read the words the boxes hide)."""
-
         started = time.monotonic()
         original = _raster(job.screenshot)
         width = original.width if original is not None else DEFAULT_WIDTH
         width = min(max(width, WIDTH_RANGE[0]), WIDTH_RANGE[1])
-        context = self._browser.new_context(java_script_enabled=False, viewport={"width": width, "height": 720},
-                                            service_workers="block", accept_downloads=False)
-        served: list[str] = []
-
-        def route(r: Any) -> None:
-            if r.request.url == SERVED_AT and r.request.is_navigation_request() and not served:
-                served.append(r.request.url)  # served once: a second navigation (refresh) is refused
-                r.fulfill(status=200, body=job.dom, headers={
-                    "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": PAGE_CSP})
-            elif r.request.is_navigation_request():
-                r.abort("aborted")  # a refresh or redirect of the page: refused, and the page stays
-            else:
-                r.abort()
-
+        page = self._fresh_page(width)
+        self._count += 1
+        address = f"{SERVED_AT}/{self._count}"
+        self._serving = (address, job.dom)
         try:
-            context.route("**/*", route)
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(SERVED_AT, wait_until="load")
-            return self._draw(page, job, width, original, cover, started)
+            page.goto(address, wait_until="load")
         finally:
-            context.close()
+            self._serving = None
+        return self._draw(page, job, width, original, cover, started)
 
     def _draw(self, page: Any, job: PictureJob, width: int, original: Any, cover: bool,
               started: float) -> Redacted:
@@ -530,8 +545,10 @@ def _html(data: bytes) -> bool:
     return data.removeprefix(b"\xef\xbb\xbf")[:4096].lstrip()[:1] == b"<"
 
 
-def picture_job(ws: Workspace, item_id: str) -> PictureJob | str:
-    """The job for one validated item, or why no picture can be made of it."""
+def picture_job(ws: Workspace, item_id: str,
+                marks: dict[tuple[str, int], tuple[str, ...]] | None = None) -> PictureJob | str:
+    """The job for one validated item, or why no picture can be made of it. ``marks`` are the
+    case's evidence-image marks by (item, decision id) when the caller read them already."""
     from vetting.models import Assessment, Case, Item, ProcedureVersion
     from vetting.validation import current_decision
 
@@ -569,22 +586,23 @@ def picture_job(ws: Workspace, item_id: str) -> PictureJob | str:
                                if f["category_id"] in found and f["category_id"] in protected))
     return PictureJob(item.id, item.case_id, decision.id, item.final_url or item.url, dom, source["sha256"],
                       screenshot, shot["sha256"] if shot and screenshot is not None else None, focus, keep,
-                      _marks(ws, item.case_id, item.id, decision.id))
+                      (marks if marks is not None else _case_events(ws, item.case_id)[0]).get(
+                          (item.id, decision.id), ()))
 
 
-def _marks(ws: Workspace, case_id: str, item_id: str, decision_id: int) -> tuple[str, ...]:
-    """The evidence images the decision marked (recorded in its ``item.validated`` event)."""
-    for event in ws.audit.events(case_id=case_id):
-        if (event.action == "item.validated" and event.subject == item_id
-                and event.payload.get("decision_id") == decision_id):
-            return tuple(str(m) for m in event.payload.get("evidence_images") or ())
-    return ()
-
-
-def _recorded(ws: Workspace, case_id: str) -> dict[str, dict[str, Any]]:
-    """job key -> the payload of the ``evidence.redacted`` event that recorded its picture."""
-    return {e.payload["job_key"]: e.payload for e in ws.audit.events(case_id=case_id)
-            if e.action == "evidence.redacted" and isinstance(e.payload.get("job_key"), str)}
+def _case_events(ws: Workspace, case_id: str) -> tuple[dict[tuple[str, int], tuple[str, ...]],
+                                                        dict[str, dict[str, Any]]]:
+    """One pass over the case's audit events: the evidence images each decision marked (in its
+    ``item.validated`` event), and, by job key, the ``evidence.redacted`` events recorded."""
+    marks: dict[tuple[str, int], tuple[str, ...]] = {}
+    recorded: dict[str, dict[str, Any]] = {}
+    for e in ws.audit.events(case_id=case_id):
+        if e.action == "item.validated" and isinstance(e.payload.get("decision_id"), int) and e.subject:
+            marks[(e.subject, e.payload["decision_id"])] = tuple(
+                str(m) for m in e.payload.get("evidence_images") or ())
+        elif e.action == "evidence.redacted" and isinstance(e.payload.get("job_key"), str):
+            recorded[e.payload["job_key"]] = e.payload
+    return marks, recorded
 
 
 def _view(job: PictureJob, png: bytes, payload: dict[str, Any]) -> PictureView:
@@ -614,8 +632,8 @@ def _record(ws: Workspace, job: PictureJob, made: Redacted) -> dict[str, Any]:
 def redacted_pictures(ws: Workspace, case_id: str, item_ids: Sequence[str]) -> dict[str, PictureView]:
     """The hiring-staff picture of each item: made once (and recorded), then reused while its
     inputs are unchanged and its stored file still re-hashes to what was recorded."""
-    jobs: dict[str, PictureJob | str] = {i: picture_job(ws, i) for i in item_ids}
-    recorded = _recorded(ws, case_id)
+    marks, recorded = _case_events(ws, case_id)
+    jobs: dict[str, PictureJob | str] = {i: picture_job(ws, i, marks) for i in item_ids}
     views: dict[str, PictureView] = {}
     todo: list[PictureJob] = []
     for item_id, job in jobs.items():
