@@ -229,3 +229,25 @@ def test_hiring_staff_outputs_carry_no_masked_term(case: Built, tmp_path: Path) 
     assert pdf_pictures
     for picture in pdf_pictures:
         assert found_terms(ocr(picture), terms) == []
+
+
+def test_no_html_archived_means_no_picture_never_the_screenshot(tmp_path: Path) -> None:
+    """A capture without HTML (an image or a PDF at the address): hiring staff get a note, not
+    the stored screenshot."""
+    import json
+
+    from vetting.models import Item
+
+    b = Built(new_workspace(tmp_path))
+    add_candidate_case(b, tmp_path, "lee-q", "Lee Q")
+    run_steps(b, "lee-q")
+    item = add_item(b, "lee-q", "image", "Pointing my rifle at a Baptist church.", title="A photo")
+    with b.ws.session() as s:
+        row = s.get(Item, item.id)
+        row.artifacts_json = json.dumps([a for a in row.artifacts() if a["kind"] != "response"])
+        s.add(row)
+        s.commit()
+    validate(b, item)
+    html = build_document(b.ws, "findings", b.case_id("lee-q"), lambda: AT).html
+    text, pictures = html_text_and_pictures(html)
+    assert pictures == [] and "nothing of the page's HTML was archived" in text

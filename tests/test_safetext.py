@@ -80,3 +80,15 @@ def test_vet_review_shows_controls_and_prints_no_escape(spoofed: Built, tmp_path
     assert "\x1b" not in out and "\u202e" not in out
     assert "\u27e8U+001B\u27e9]8;;http://evil.example/" in out
     assert "[link=x]y[/link]" in out  # rich markup from a page is printed, not obeyed
+
+
+def test_the_pdf_prints_the_tokens_not_the_controls(spoofed: Built, tmp_path: Path) -> None:
+    import subprocess
+
+    from vetting.reports import render_report
+
+    pdf = render_report(spoofed.ws, "findings", spoofed.case_id("zoe-q"), "pdf", tmp_path / "f.pdf", "Capt. X",
+                        clock=lambda: AT)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode()
+    assert "\u202e" not in text and "\x1b" not in text
+    assert "U+202E" in text and "gnp.exe" in text
