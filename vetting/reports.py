@@ -33,6 +33,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlmodel import select
 
+from vetting.bundled import templates_dir
 from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
 from vetting.report_data import (
@@ -46,7 +47,6 @@ from vetting.report_data import (
 from vetting.safetext import visible
 from vetting.workspace import Workspace
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 FORMATS = ("html", "pdf")
 KINDS = ("findings", "process", "audit")
@@ -85,7 +85,7 @@ def _shown(value: Any) -> Any:
 def environment() -> Environment:
     """The one Jinja environment: autoescape everywhere, undefined names are errors, and every
     printed value made visible (``finalize``)."""
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+    env = Environment(loader=FileSystemLoader(str(templates_dir())),
                       autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True,
                                                    default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
