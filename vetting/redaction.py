@@ -234,6 +234,11 @@ _EXTENT = """() => {
   for (const n of nodes) { range.selectNodeContents(n); add(range.getBoundingClientRect()); }
   for (const e of window.__vettingMedia) { add(e.getBoundingClientRect()); }
   for (const e of window.__vettingFields) { add(e.getBoundingClientRect()); }
+  // a centred column keeps its own borders and padding (a full-width wrapper is no column)
+  for (const e of (document.body ? document.body.children : [])) {
+    const rect = e.getBoundingClientRect();
+    if (rect.width < innerWidth - 1) { add(rect); }
+  }
   return [left, right, bottom];
 }"""
 
