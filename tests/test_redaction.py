@@ -251,3 +251,36 @@ def test_no_html_archived_means_no_picture_never_the_screenshot(tmp_path: Path) 
     html = build_document(b.ws, "findings", b.case_id("lee-q"), lambda: AT).html
     text, pictures = html_text_and_pictures(html)
     assert pictures == [] and "nothing of the page's HTML was archived" in text
+
+
+def test_a_page_that_cannot_be_drawn_gets_a_note_and_the_next_one_a_picture(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page whose drawing fails (here the browser's own timeout error, raised for one page)
+    costs its own picture only: the report gets a note, never the screenshot, and the next
+    page is drawn on a new browser page."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    import vetting.redaction
+
+    b = Built(new_workspace(tmp_path))
+    add_candidate_case(b, tmp_path, "ray-q", "Ray Q")
+    run_steps(b, "ray-q")
+    slow = add_item(b, "ray-q", "slow", "<p>Pointing my rifle</p>")
+    fine = add_item(b, "ray-q", "fine", "<p>Pointing my rifle at a Baptist.</p>")
+    validate(b, slow)
+    validate(b, fine)
+    real_draw = vetting.redaction.Redactor._draw
+
+    def draw(self, page, job, *args):  # type: ignore[no-untyped-def]
+        if job.item_id == slow.id:
+            raise PlaywrightTimeout("Timeout 60000ms exceeded.\n=== logs ===")
+        return real_draw(self, page, job, *args)
+
+    monkeypatch.setattr(vetting.redaction.Redactor, "_draw", draw)
+    views = redacted_pictures(b.ws, b.case_id("ray-q"), [slow.id, fine.id])
+    assert views[slow.id].png is None
+    assert views[slow.id].note == ("no picture: the archived page could not be drawn offline "
+                                   "(TimeoutError: Timeout 60000ms exceeded.)")
+    assert views[fine.id].png is not None and "Baptist" not in ocr(views[fine.id].png)
+    html = build_document(b.ws, "findings", b.case_id("ray-q"), lambda: AT).html
+    assert "could not be drawn offline" in html and len(html_text_and_pictures(html)[1]) == 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import io
 import json
@@ -352,6 +353,13 @@ class Redactor:
         else:
             r.abort()
 
+    def reset(self) -> None:
+        """Drop the page after a failure: the next job gets a new context and page."""
+        page, self._page = self._page, None
+        if page is not None:
+            with contextlib.suppress(Exception):  # a crashed page may not close cleanly
+                page.context.close()
+
     def _fresh_page(self, width: int) -> Any:
         """One context and page for every job (a new page costs a renderer process, a second
         or more). Nothing carries over: JavaScript is off, each job is a new document at a new
@@ -657,17 +665,30 @@ def redacted_pictures(ws: Workspace, case_id: str, item_ids: Sequence[str]) -> d
         todo.append(job)
     if todo:
         for job, made in zip(todo, _render_all(todo), strict=True):
-            views[job.item_id] = _view(job, made.png, _record(ws, job, made))
+            if isinstance(made, str):  # never a fallback to the screenshot: no picture, and why
+                views[job.item_id] = PictureView(job.item_id, None, made)
+            else:
+                views[job.item_id] = _view(job, made.png, _record(ws, job, made))
         ws.audit.checkpoint()
     return views
 
 
-def _render_all(jobs: Sequence[PictureJob]) -> list[Redacted]:
-    """Render with one browser. Playwright's sync API refuses a thread with a running asyncio
-    loop (the collection reactor's), so then the work happens on a worker thread."""
-    def work() -> list[Redacted]:
+def _render_all(jobs: Sequence[PictureJob]) -> list[Redacted | str]:
+    """Render with one browser; a page that cannot be drawn gives the reason instead. Playwright's
+    sync API refuses a thread with a running asyncio loop (the collection reactor's), so then
+    the work happens on a worker thread."""
+    def work() -> list[Redacted | str]:
+        out: list[Redacted | str] = []
         with Redactor() as redactor:
-            return [redactor.render(job) for job in jobs]
+            for job in jobs:
+                try:
+                    out.append(redactor.render(job))
+                except Exception as exc:  # noqa: BLE001 - a hostile page must not stop the report
+                    redactor.reset()
+                    first = (str(exc).strip().splitlines() or [""])[0][:200]
+                    out.append(f"no picture: the archived page could not be drawn offline "
+                               f"({type(exc).__name__}: {first})")
+        return out
 
     try:
         asyncio.get_running_loop()
