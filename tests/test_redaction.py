@@ -284,3 +284,22 @@ def test_a_page_that_cannot_be_drawn_gets_a_note_and_the_next_one_a_picture(tmp_
     assert views[fine.id].png is not None and "Baptist" not in ocr(views[fine.id].png)
     html = build_document(b.ws, "findings", b.case_id("ray-q"), lambda: AT).html
     assert "could not be drawn offline" in html and len(html_text_and_pictures(html)[1]) == 1
+
+
+def test_no_picture_loads_offline_even_inline_ones(redactor: Redactor) -> None:
+    """Even uncovered, the offline page shows no image: data: URIs in <img>, CSS backgrounds and
+    generated content are refused by the page's Content-Security-Policy (default-src 'none')."""
+    import base64
+
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="600" height="80"><rect width="600" height="80" '
+           'fill="white"/><text x="10" y="55" font-size="48" fill="black">SIKH GURDWARA</text></svg>')
+    uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    page = (f'<p>Pointing my rifle</p><img src="{uri}" width="600" height="80">'
+            f'<div style="width:600px;height:80px;background:url({uri})"></div>'
+            f'<style>.x::before{{content:url({uri})}}</style><div class="x"></div>')
+    control = redactor.render(job(page), cover=False)
+    text = ocr(control.png)
+    assert "Pointing my rifle" in " ".join(text.split()) and "GURDWARA" not in text.upper()
+    shown = ocr(redactor.render(job("<p>Pointing my rifle</p><p style='font-size:48px'>SIKH GURDWARA</p>"),
+                                cover=False).png)
+    assert "GURDWARA" in shown.upper()  # the same words as text are read: the check above can fail

@@ -244,6 +244,19 @@ _EXTENT = """() => {
 }"""
 
 
+_LINE_START = """(y) => {
+  let best = y; const range = document.createRange();
+  for (const n of window.__vettingNodes) {
+    range.selectNodeContents(n);
+    for (const r of range.getClientRects()) {
+      const top = r.top + scrollY, bottom = r.bottom + scrollY;
+      if (top < y && y < bottom) { best = Math.min(best, top); }
+    }
+  }
+  return best;
+}"""
+
+
 def _utf16(text: str, offset: int) -> int:
     """A Python offset into ``text`` as the DOM counts it (UTF-16 code units)."""
     return len(text[:offset].encode("utf-16-le")) // 2
@@ -436,6 +449,7 @@ class Redactor:
         if focus_rects:
             f_top = min(r[1] for r in focus_rects) + scroll0
             top = int(max(0, min(f_top - CONTEXT_ABOVE, doc_height - height)))
+            top = int(max(0, min(top, page.evaluate(_LINE_START, top) - 4)))  # never half a line
         for r in rects[2]:  # grow the crop to include a marked image, within the maximum
             a, b = r[0][1] + scroll0, r[0][1] + r[0][3] + scroll0
             new_top, new_bottom = min(top, a - 16), max(top + height, b + 16)
