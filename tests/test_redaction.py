@@ -303,3 +303,18 @@ def test_no_picture_loads_offline_even_inline_ones(redactor: Redactor) -> None:
     shown = ocr(redactor.render(job("<p>Pointing my rifle</p><p style='font-size:48px'>SIKH GURDWARA</p>"),
                                 cover=False).png)
     assert "GURDWARA" in shown.upper()  # the same words as text are read: the check above can fail
+
+
+def test_list_markers_and_shadow_roots_hide_nothing(redactor: Redactor) -> None:
+    """Words drawn as list markers, and text in a (closed) declarative shadow root, which no
+    script can read, are never shown uncovered."""
+    page = ('<p>Pointing my rifle</p><ul style="font-size:32px;margin-left:200px">'
+            '<li style="list-style-type:\'Catholic \'">first</li>'
+            '<li><style>li.m::marker{content:"Jewish "}</style></li><li class="m">second</li></ul>'
+            '<div><template shadowrootmode="closed"><p style="font-size:40px">Mormon elders</p></template>'
+            '<p>light</p></div>')
+    text = ocr(redactor.render(job(page)).png)
+    assert found_terms(text, ["Catholic", "Jewish", "Mormon"]) == [], text
+    assert "second" in text and "light" in text and "Pointing my rifle" in text
+    control = ocr(redactor.render(job(page), cover=False).png)
+    assert found_terms(control, ["Catholic", "Jewish"]) == ["Catholic", "Jewish"], control

@@ -164,13 +164,15 @@ _PSEUDO = """() => {
       .map(s => s.slice(1, -1).replace(/\\\\([0-9a-fA-F]{1,6}) ?/g, (m, h) => String.fromCodePoint(parseInt(h, 16)))
       .replace(/\\\\(.)/g, '$1')).join('');
   els.forEach((el, i) => {
-    for (const which of ['before', 'after']) {
+    for (const which of ['before', 'after', 'marker']) {
       const c = getComputedStyle(el, '::' + which).content;
       if (c && c !== 'none' && c !== 'normal') {
         const text = strings(c);
         if (text) { out.push([i, which, text]); }
       }
     }
+    const list = getComputedStyle(el).listStyleType;  // list-style-type: "Catholic " draws a marker
+    if (list && /^["']/.test(list)) { out.push([i, 'marker', strings(list)]); }
   });
   return out;
 }"""
@@ -186,11 +188,14 @@ _MATERIALIZE = """(list) => {
     }
     span.textContent = text;
     el.setAttribute('data-vetting-no-' + which, '');
-    if (which === 'before') { el.prepend(span); } else { el.append(span); }
+    if (which === 'marker') { span.style.setProperty('display', 'inline'); }
+    if (which === 'after') { el.append(span); } else { el.prepend(span); }
   }
   const style = document.createElement('style');
   style.textContent = '[data-vetting-no-before]::before{content:none!important}'
-    + '[data-vetting-no-after]::after{content:none!important}';
+    + '[data-vetting-no-after]::after{content:none!important}'
+    + '[data-vetting-no-marker]{list-style-type:none!important}'
+    + '[data-vetting-no-marker]::marker{content:none!important}';
   (document.head || document.documentElement).appendChild(style);
 }"""
 
@@ -255,6 +260,16 @@ _LINE_START = """(y) => {
   }
   return best;
 }"""
+
+
+_SHADOW_ROOT = re.compile(rb"shadowroot", re.IGNORECASE)
+
+
+def _inert_shadow_roots(dom: bytes) -> bytes:
+    """Declarative shadow DOM (``<template shadowrootmode=closed>``) would be attached by the
+    parser, JavaScript or not, where no script of ours could read its text (a closed root). The
+    attribute is renamed, so the template stays an inert template: its content is not drawn."""
+    return _SHADOW_ROOT.sub(b"data-vetting-inert-shadowroot", dom)
 
 
 def _utf16(text: str, offset: int) -> int:
@@ -397,7 +412,7 @@ class Redactor:
         page = self._fresh_page(width)
         self._count += 1
         address = f"{SERVED_AT}/{self._count}"
-        self._serving = (address, job.dom)
+        self._serving = (address, _inert_shadow_roots(job.dom))
         try:
             page.goto(address, wait_until="load")
         finally:
