@@ -92,3 +92,12 @@ def test_the_pdf_prints_the_tokens_not_the_controls(spoofed: Built, tmp_path: Pa
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode()
     assert "\u202e" not in text and "\x1b" not in text
     assert "U+202E" in text and "gnp.exe" in text
+
+
+def test_vet_candidate_list_and_case_list_show_controls(spoofed: Built) -> None:
+    spoofed.ws.engine.dispose()
+    for args in (("candidate", "list"), ("case", "list")):
+        result = vet(*args, workspace=spoofed.ws.root, env={"TERM": "dumb"})
+        assert result.returncode == 0, result.stderr
+        assert "\u202e" not in result.stdout and "\x1b" not in result.stdout
+    assert "Zoë Q\u27e8U+202E\u27e9" in vet("candidate", "list", workspace=spoofed.ws.root).stdout

@@ -19,6 +19,7 @@ from rich.table import Table
 from vetting import __version__
 from vetting.cli_support import console, handles_errors, open_ws, state
 from vetting.safetext import visible
+from vetting.views import readable
 from vetting.yamlsource import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,8 +94,8 @@ def procedure_list() -> None:
 
     table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
     for v in versions(open_ws(create=False)):
-        table.add_row(v.procedure_id, str(v.version), v.approved_by, v.approved_at.isoformat(timespec="seconds"),
-                      v.fingerprint)
+        table.add_row(readable(v.procedure_id), str(v.version), readable(v.approved_by),
+                      v.approved_at.isoformat(timespec="seconds"), v.fingerprint)
     console.print(table)
 
 
@@ -150,7 +151,7 @@ def candidate_list() -> None:
 
     table = Table("id", "name", "authorization signed", "added by")
     for c in list_candidates(open_ws(create=False)):
-        table.add_row(c.id, c.full_name, str(c.authorization_signed_on), c.added_by)
+        table.add_row(readable(c.id), readable(c.full_name), str(c.authorization_signed_on), readable(c.added_by))
     console.print(table)
 
 

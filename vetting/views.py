@@ -35,7 +35,7 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
             for step in group.steps:
                 state = row.steps.get(step, "missing")
                 cells.append(f"[{STATE_STYLE.get(state, 'bold red')}]{state}[/]")
-            table.add_row(row.candidate_id, *cells, row.status)
+            table.add_row(readable(row.candidate_id), *cells, row.status)
         console.print(table)
     if report.deviations:
         console.print(f"[bold red]{len(report.deviations)} deviation(s):[/]")
@@ -127,7 +127,8 @@ def print_cases(console: Console, ws, candidate_id: str | None = None) -> None: 
         states = ", ".join(f"{r.status}" for r in runs)
         pending = sum(1 for i in reviewable_items(ws, case.id) if current_decision(ws, i.id) is None)
         version = versions[case.fingerprint]
-        table.add_row(case.id, case.candidate_id, f"{version.procedure_id} v{version.version}", case.status,
+        table.add_row(readable(case.id), readable(case.candidate_id), f"{version.procedure_id} v{version.version}",
+                      case.status,
                       states, str(pending))
     console.print(table)
     if not cases:
