@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -468,17 +469,15 @@ class Redactor:
             if i in marked:
                 notes.append("a marked evidence image could not be placed from the capture (the page's layout "
                              "offline differs from the screenshot); it is covered")
-            boxes.append(Box(int(x), int(y), int(w + 0.999), int(h + 0.999), media[i][0] if media[i][0] in
-                             ("video", "audio", "iframe", "frame", "object", "embed", "canvas") else "image"))
+            boxes.append(_box(rect[0], 0, media[i][0] if media[i][0] in
+                              ("video", "audio", "iframe", "frame", "object", "embed", "canvas") else "image"))
         labels = [c for c, ps in mentions for _ in ps]
         for characteristic, piece_rects in zip(labels, text_rects, strict=True):
-            for x, y, w, h in piece_rects:
-                if w > 0 and h > 0:
-                    boxes.append(Box(int(x) - BOX_PAD, int(y) - BOX_PAD, int(w + 0.999) + 2 * BOX_PAD,
-                                     int(h + 0.999) + 2 * BOX_PAD, f"protected: {characteristic.replace('_', ' ')}"))
+            for r in piece_rects:
+                if r[2] > 0 and r[3] > 0:
+                    boxes.append(_box(r, BOX_PAD, f"protected: {characteristic.replace('_', ' ')}"))
         for rect in field_rects:
-            x, y, w, h = rect[0]
-            boxes.append(Box(int(x), int(y), int(w + 0.999), int(h + 0.999), "form field"))
+            boxes.append(_box(rect[0], 0, "form field"))
         visible = [b for b in boxes if b.x + b.w > 0 and b.y + b.h > 0 and b.x < picture.width
                    and b.y < picture.height]
         if cover:
@@ -505,6 +504,13 @@ class Redactor:
     def _dom(nodes: Sequence[tuple[str, int]], piece: tuple[int, int, int]) -> list[int]:
         i, a, b = piece
         return [i, _utf16(nodes[i][0], a), _utf16(nodes[i][0], b)]
+
+
+def _box(rect: Sequence[float], pad: int, why: str) -> Box:
+    """The whole pixels covering a layout rectangle (fractional edges rounded outwards), padded."""
+    x0, y0 = math.floor(rect[0]) - pad, math.floor(rect[1]) - pad
+    x1, y1 = math.ceil(rect[0] + rect[2]) + pad, math.ceil(rect[1] + rect[3]) + pad
+    return Box(x0, y0, x1 - x0, y1 - y0, why)
 
 
 def _raster(data: bytes | None) -> Any:
