@@ -28,7 +28,7 @@ __all__ = ["CROP_HEIGHT", "Box", "PictureJob", "Redacted", "Redactor", "lexicon_
 
 FORMAT = "vetting-redaction/1"
 #: Height of page shown around the finding (CSS px), and how much of it lies above the excerpt.
-CROP_HEIGHT = 1400
+CROP_HEIGHT = 1200
 CONTEXT_ABOVE = 300
 #: The crop may grow to this height to include a marked evidence image.
 CROP_HEIGHT_MAX = 2400
