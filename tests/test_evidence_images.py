@@ -89,3 +89,18 @@ def test_decisions_file_and_cli_take_marks(case: Built, tmp_path: Path) -> None:
     result = vet("validate", "item-kim-r-photo", "--decision", "validated", "--reason", "disclosed account, reviewed",
                  "--by", "Det. Sam Ortiz", "--evidence-image", "#gang", workspace=case.ws.root)
     assert result.returncode == 0, result.stderr
+
+
+def test_media_addresses_list_what_can_be_marked() -> None:
+    from vetting.evidence_images import media_addresses
+
+    assert media_addresses(PAGE, URL) == ["https://pics.example/media/u/7.jpg", "https://pics.example/media/u/8.jpg",
+                                          "https://pics.example/v/1.mp4"]
+    assert all(marked_media(PAGE, URL, a) == 1 for a in media_addresses(PAGE, URL))
+
+
+def test_vet_review_lists_the_pictures_an_investigator_can_mark(case: Built) -> None:
+    case.ws.engine.dispose()
+    result = vet("review", case.case_id("kim-r"), workspace=case.ws.root)
+    assert result.returncode == 0, result.stderr
+    assert "--evidence-image" in result.stdout and "https://social.example/media/u/7.jpg" in result.stdout

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
-__all__ = ["MEDIA_TAGS", "is_address", "marked_media"]
+__all__ = ["MEDIA_TAGS", "is_address", "marked_media", "media_addresses"]
 
 #: What counts as a picture or a video on a page (covered unless marked).
 MEDIA_TAGS = ("img", "picture", "video", "audio", "svg", "canvas", "iframe", "frame", "object", "embed")
@@ -61,3 +61,19 @@ def marked_media(html: str, page_url: str, spec: str) -> int:
     except Exception as exc:  # noqa: BLE001 - soupsieve raises its own SelectorSyntaxError
         raise ValueError(f"{spec!r} is neither an address nor a CSS selector: {exc}") from None
     return sum(1 for tag in chosen if tag.name in MEDIA_TAGS)
+
+
+def media_addresses(html: str, page_url: str, limit: int = 12) -> list[str]:
+    """The addresses of the page's pictures and videos, resolved against the page, in page
+    order: what an investigator can mark (shown by ``vet review``)."""
+    soup = BeautifulSoup(html, "html.parser")
+    found: list[str] = []
+    for tag in soup.find_all(MEDIA_TAGS):
+        for attr in ("src", "data", "poster"):
+            value = tag.get(attr)
+            if isinstance(value, str) and value.strip() and not value.startswith("data:"):
+                url = urljoin(page_url, value.strip())
+                if url not in found:
+                    found.append(url)
+                break
+    return found[:limit]

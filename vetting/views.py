@@ -99,12 +99,30 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
             lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
+        lines += _markable_images(ws, item)
         if decision is not None:
             lines.append(f"decision {decision.id}: {decision.decision} by {readable(decision.decided_by)}: "
                          f"{readable(decision.reason)}")
         console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
+
+
+def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's pictures, covered for hiring staff unless one is marked as the evidence."""
+    from vetting.evidence_images import media_addresses
+
+    arts = item.artifacts()
+    dom = next((a for a in arts if a["kind"] == "dom"), None) or next((a for a in arts if a["kind"] == "response"),
+                                                                     None)
+    if dom is None:
+        return []
+    html = ws.evidence_path(dom["path"]).read_text(encoding="utf-8", errors="replace")
+    found = media_addresses(html, item.final_url or item.url)
+    if not found:
+        return []
+    return ["pictures (covered for hiring staff unless marked: vet validate ... --evidence-image ADDRESS):"] + [
+        f"  {readable(u)}" for u in found]
 
 
 def print_cases(console: Console, ws, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
