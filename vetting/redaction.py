@@ -123,15 +123,21 @@ def picture_job(ws: Workspace, item_id: str,
 def _case_events(ws: Workspace, case_id: str) -> tuple[dict[tuple[str, int], tuple[str, ...]],
                                                         dict[str, dict[str, Any]]]:
     """One pass over the case's audit events: the evidence images each decision marked (in its
-    ``item.validated`` event), and, by job key, the ``evidence.redacted`` events recorded."""
+    ``item.validated`` event, as commitments of the candidate's personal values: once the
+    candidate is erased a mark names nothing and every picture stays covered), and, by job key,
+    the ``evidence.redacted`` events recorded."""
+    from vetting.personal import Revealer, candidate_of_case
+
     marks: dict[tuple[str, int], tuple[str, ...]] = {}
     recorded: dict[str, dict[str, Any]] = {}
-    for e in ws.audit.events(case_id=case_id):
-        if e.action == "item.validated" and isinstance(e.payload.get("decision_id"), int) and e.subject:
-            marks[(e.subject, e.payload["decision_id"])] = tuple(
-                str(m) for m in e.payload.get("evidence_images") or ())
-        elif e.action == "evidence.redacted" and isinstance(e.payload.get("job_key"), str):
-            recorded[e.payload["job_key"]] = e.payload
+    with ws.session() as s:
+        reveal = Revealer(s, candidate_of_case(s, case_id))
+        for e in ws.audit.events(case_id=case_id):
+            if e.action == "item.validated" and isinstance(e.payload.get("decision_id"), int) and e.subject:
+                marks[(e.subject, e.payload["decision_id"])] = tuple(
+                    reveal(str(m)) for m in e.payload.get("evidence_images") or ())
+            elif e.action == "evidence.redacted" and isinstance(e.payload.get("job_key"), str):
+                recorded[e.payload["job_key"]] = e.payload
     return marks, recorded
 
 
@@ -151,7 +157,7 @@ def _record(ws: Workspace, job: PictureJob, made: Redacted) -> dict[str, Any]:
         "original_screenshot_sha256": job.screenshot_sha256,
         "redacted": {"path": rel, "sha256": digest, "width": made.width, "height": made.height},
         "artifacts": [{"kind": "redacted", "path": rel, "sha256": digest}],
-        "crop": made.crop, "boxes": [asdict(b) for b in made.boxes], "evidence_images": list(job.evidence_images),
+        "crop": made.crop, "boxes": [asdict(b) for b in made.boxes], "evidence_images": len(job.evidence_images),
         "evidence_shown": made.evidence_shown, "notes": made.notes, "lexicon_sha256": lexicon_sha256(),
         "seconds": made.seconds,
     }

@@ -76,7 +76,7 @@ class PictureJob:
         """Identifies the picture this job makes: same inputs and rules, same picture."""
         doc = {"format": FORMAT, "lexicon": lexicon_sha256(), "dom": self.dom_sha256,
                "screenshot": self.screenshot_sha256, "focus": self.focus, "keep": self.keep,
-               "evidence_images": self.evidence_images, "decision_id": self.decision_id}
+               "evidence_images": len(self.evidence_images), "decision_id": self.decision_id}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
