@@ -101,3 +101,15 @@ def test_vet_candidate_list_and_case_list_show_controls(spoofed: Built) -> None:
         assert result.returncode == 0, result.stderr
         assert "\u202e" not in result.stdout and "\x1b" not in result.stdout
     assert "Zoë Q\u27e8U+202E\u27e9" in vet("candidate", "list", workspace=spoofed.ws.root).stdout
+
+
+def test_receipts_check_the_visible_form_and_still_catch_an_edit(spoofed: Built) -> None:
+    from vetting.reports import verify_receipts
+
+    html = build_document(spoofed.ws, "findings", spoofed.case_id("zoe-q"), lambda: AT).html
+    assert verify_receipts(spoofed.ws, html).ok
+    for edited in (html.replace("\u27e8U+202E\u27e9gnp.exe", "\u202egnp.exe"),  # the control put back raw
+                   html.replace("\u27e8U+202E\u27e9gnp.exe", "exe.png")):  # what the spoof wanted shown
+        assert edited != html
+        check = verify_receipts(spoofed.ws, edited)
+        assert not check.ok and any("title" in p for p in check.problems or []), check.problems
