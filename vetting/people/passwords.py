@@ -7,6 +7,8 @@ parameters, so raising them later re-hashes each password at its owner's next lo
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
@@ -27,8 +29,11 @@ MAX_LENGTH = 128  # ASVS 6.2.9 asks that at least 64 be allowed; a cap keeps has
 HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM,
                         hash_len=HASH_LEN, salt_len=SALT_LEN, type=Type.ID)
 
-#: Verified against when the login names no account, so a wrong login costs the same time.
-_DUMMY_HASH = HASHER.hash("not a password of anyone")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the login names no account, so a wrong login costs the same time."""
+    return HASHER.hash("not a password of anyone")
 
 
 class PasswordRuleError(ValueError):
@@ -64,7 +69,7 @@ def verify_password(stored_hash: str, password: str) -> Checked:
     if len(password) > MAX_LENGTH:
         return Checked(False)
     if not stored_hash:
-        _burn(password)
+        burn_time(password)
         return Checked(False)
     try:
         HASHER.verify(stored_hash, password)
@@ -75,16 +80,10 @@ def verify_password(stored_hash: str, password: str) -> Checked:
     return Checked(True, HASHER.hash(password) if HASHER.check_needs_rehash(stored_hash) else None)
 
 
-def _burn(password: str) -> None:
-    """Spend one verification's time, for logins that name no account."""
-    try:
-        HASHER.verify(_DUMMY_HASH, password[:MAX_LENGTH])
-    except VerificationError:
-        pass
-
-
 def burn_time(password: str) -> None:
-    _burn(password)
+    """Spend one verification's time, for logins that name no account."""
+    with contextlib.suppress(VerificationError):
+        HASHER.verify(_dummy_hash(), password[:MAX_LENGTH])
 
 
 def parameters(stored_hash: str) -> dict[str, int | str]:
