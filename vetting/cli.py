@@ -44,6 +44,16 @@ def _mount_reports() -> None:
 
 _mount_reports()
 
+
+def _mount_people() -> None:
+    from vetting.people.cli import mount
+    from vetting.report_cli import report_app
+
+    mount(app, case_app=case_app, report_app=report_app)
+
+
+_mount_people()
+
 @app.callback()
 def _main(
     workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
