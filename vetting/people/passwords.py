@@ -23,8 +23,8 @@ SALT_LEN = 16
 #: OWASP Password Storage Cheat Sheet minimum for argon2id; a test holds the parameters above it.
 OWASP_FLOOR = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
 
-MIN_LENGTH = 12  # CJIS 5.6.2.1 and ASVS 6.2.1 ask for at least 8; every login adds TOTP as well
-MAX_LENGTH = 128  # ASVS 6.2.9 asks that at least 64 be allowed; a cap keeps hashing bounded
+MIN_LENGTH = 12  # CJIS IA-5(1) and ASVS 5.0 V6.2 ask for at least 8; every login adds TOTP as well
+MAX_LENGTH = 128  # ASVS 5.0 V6.2 asks that at least 64 be allowed; a cap keeps hashing bounded
 
 HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM,
                         hash_len=HASH_LEN, salt_len=SALT_LEN, type=Type.ID)

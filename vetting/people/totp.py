@@ -2,7 +2,7 @@
 
 A code is accepted for the current 30-second step or one step either side (clock drift), and
 only if its step is later than the last accepted one, so a code seen over a shoulder or in a
-log cannot be replayed, even within its window (ASVS 6.5.1, 6.5.5). The secret is encrypted
+log cannot be replayed, even within its window (ASVS 5.0 V6.5: a one-time code is used once). The secret is encrypted
 with a Fernet key in the workspace's ``keys/totp.key`` (0600), kept apart from the database
 so a copy of the database alone does not hold the second factor.
 """
