@@ -275,3 +275,60 @@ def test_garbage_token_file_refused_in_one_line(setup, config_home) -> None:
     os.chmod(path, 0o600)
     with pytest.raises(NotAuthenticated, match="not a vetting token file"):
         current_account(ws, now=clock)
+
+
+def test_two_logins_with_one_code_at_once_give_one_session(setup) -> None:
+    """Both pass the password and code checks in parallel; the step is claimed by exactly one."""
+    import threading
+
+    ws, clock, _, creds = setup
+    the_code = code(creds, clock)
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            results.append(login_password(ws, "sortiz", STRONG, the_code, now=clock))
+        except LoginRefused as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    issued = [r for r in results if not isinstance(r, LoginRefused)]
+    assert len(results) == 2 and len(issued) == 1, results
+    assert len([e for e in events(ws, "auth.login")]) == 2  # the setup's first login and this one
+
+
+def test_login_racing_a_lock_is_refused(setup, monkeypatch) -> None:
+    """The account is locked while a correct login is between its checks and its session."""
+    from vetting.people import sessions
+
+    ws, clock, admin, creds = setup
+    real = sessions.passwords.verify_password
+
+    def verify_then_lock(stored, password):
+        checked = real(stored, password)
+        db = sqlite3.connect(ws.root / "vetting.db")
+        db.execute("UPDATE account SET locked_at='2026-11-02 09:00:00' WHERE login='sortiz'")
+        db.commit()
+        db.close()
+        return checked
+
+    before = len(_sessions(ws))
+    monkeypatch.setattr(sessions.passwords, "verify_password", verify_then_lock)
+    with pytest.raises(LoginRefused, match="is locked"):
+        login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
+    assert len(_sessions(ws)) == before
+
+
+def _sessions(ws):
+    from sqlmodel import select
+
+    from vetting.people.models import AuthSession
+
+    with ws.session() as s:
+        return list(s.exec(select(AuthSession)))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import update
 from sqlmodel import select
 
 from vetting.people import passwords, totp
@@ -127,17 +128,33 @@ def _fail(ws: Workspace, row: Account, method: str, reason: str, now: datetime) 
 
 
 def _open_session(ws: Workspace, row: Account, method: str, now: datetime, kind: str,
-                  changes: Callable[[Account], None] | None = None) -> Issued:
+                  changes: Callable[[Account], None] | None = None, totp_step: int | None = None) -> Issued:
+    """Open the session in one transaction that re-checks the account, so a login racing another.
+
+    The account must still be active and unlocked (parallel password guesses that locked it
+    meanwhile win over a lucky one), and a TOTP step is claimed with a conditional update: of
+    two logins presenting the same code at once, exactly one gets a session.
+    """
     token = secrets.token_urlsafe(32)
     sess = AuthSession(token_sha256=token_hash(token), login=row.login, kind=kind, method=method,
                        created_at=now, expires_at=now + ABSOLUTE_LIFETIME, last_used_at=now)
+    conditions = [Account.login == row.login, Account.status == ACTIVE, Account.locked_at == None]  # noqa: E711
+    values: dict[str, object] = {"last_used_at": now}
+    if totp_step is not None:
+        conditions.append(Account.totp_last_step < totp_step)
+        values["totp_last_step"] = totp_step
     with ws.session() as s:
+        claimed = s.execute(update(Account).where(*conditions).values(**values))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            s.rollback()
+            latest = s.get(Account, row.login, populate_existing=True)
+            refused = _refuse_state(ws, latest, method) if latest is not None else None
+            raise refused or _fail(ws, row, method, "code already used", now)
         current = s.get(Account, row.login)
         assert current is not None
         if changes is not None:
             changes(current)
-        current.last_used_at = now
-        s.add(current)
+            s.add(current)
         s.add(LoginAttempt(login=row.login, at=now, ok=True, method=method))
         s.add(sess)
         s.commit()
@@ -201,12 +218,11 @@ def login_password(ws: Workspace, login: str, password: str, code: str, *,
     changed = row.must_change_password
 
     def apply(current: Account) -> None:
-        current.totp_last_step = step
         if new_hash is not None:
             current.password_hash = new_hash
         current.must_change_password = False
 
-    issued = _open_session(ws, row, method, at, kind, apply)
+    issued = _open_session(ws, row, method, at, kind, apply, totp_step=step)
     if changed:
         ws.record("account.password_changed", actor=row.actor, subject=row.login, payload={"at_login": True})
         ws.audit.checkpoint()
