@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
 #: Every role an account may hold; see docs/accounts.md for what each may do.
@@ -22,6 +23,11 @@ ROLES = ("investigator", "supervisor", "commander", "hiring", "admin", "automati
 EXCLUSIVE_ROLES = ("admin", "automation")
 
 ACTIVE, DISABLED = "active", "disabled"
+
+#: Every time here is UTC. On PostgreSQL the columns are ``timestamptz`` so a server whose
+#: time zone is not UTC still returns the same instant (idle and lockout windows depend on it);
+#: SQLite keeps the UTC wall time and :func:`vetting.people.clock.aware` puts the zone back.
+UTC_TIME = DateTime(timezone=True)
 
 
 class Account(SQLModel, table=True):
@@ -34,7 +40,8 @@ class Account(SQLModel, table=True):
     roles_json: str = "[]"
     status: str = ACTIVE  # active | disabled
     disabled_reason: str = ""
-    locked_at: datetime | None = None  # set after too many failed logins; an admin clears it
+    # set after too many failed logins; only an admin clears it
+    locked_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
     password_hash: str = ""  # argon2id, PHC string (parameters inside)
     must_change_password: bool = False  # set by an admin's reset: the next login chooses a new one
     totp_secret_enc: str = ""  # Fernet token of the base32 secret
@@ -42,9 +49,10 @@ class Account(SQLModel, table=True):
     automation_key_hash: str = ""  # sha256 hex of an automation account's key
     oidc_issuer: str = ""  # an identity provider's issuer and subject, for OpenID Connect logins
     oidc_subject: str = ""
-    created_at: datetime
+    created_at: datetime = Field(sa_type=UTC_TIME)
     created_by: str
-    last_used_at: datetime | None = None  # last login or token use: 90 days without it disables
+    # last login or token use: 90 days without either disables the account
+    last_used_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
 
     @property
     def actor(self) -> str:
@@ -64,7 +72,7 @@ class LoginAttempt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     login: str = Field(foreign_key="account.login", index=True)
-    at: datetime
+    at: datetime = Field(sa_type=UTC_TIME)
     ok: bool
     method: str  # password | automation-key | oidc
     reason: str = ""
@@ -77,11 +85,11 @@ class AuthSession(SQLModel, table=True):
     login: str = Field(foreign_key="account.login", index=True)
     kind: str = "cli"  # cli | web
     method: str  # password+totp | automation-key | oidc
-    created_at: datetime
-    expires_at: datetime  # absolute end (12 hours after login)
-    last_used_at: datetime  # idle end is this + 30 minutes
-    first_used_at: datetime | None = None
-    ended_at: datetime | None = None
+    created_at: datetime = Field(sa_type=UTC_TIME)
+    expires_at: datetime = Field(sa_type=UTC_TIME)  # absolute end (12 hours after login)
+    last_used_at: datetime = Field(sa_type=UTC_TIME)  # idle end is this + 30 minutes
+    first_used_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
+    ended_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
     end_reason: str = ""  # logout | account disabled | idle | expired | password reset
 
 
@@ -92,9 +100,9 @@ class CaseAssignment(SQLModel, table=True):
     case_id: str = Field(foreign_key="case.id", index=True)
     login: str = Field(foreign_key="account.login", index=True)
     assigned_by: str
-    assigned_at: datetime
+    assigned_at: datetime = Field(sa_type=UTC_TIME)
     ended_by: str | None = None
-    ended_at: datetime | None = None
+    ended_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
 
 
 class ReportRelease(SQLModel, table=True):
@@ -104,9 +112,9 @@ class ReportRelease(SQLModel, table=True):
     case_id: str = Field(foreign_key="case.id", index=True)
     login: str = Field(foreign_key="account.login", index=True)
     released_by: str
-    released_at: datetime
+    released_at: datetime = Field(sa_type=UTC_TIME)
     revoked_by: str | None = None
-    revoked_at: datetime | None = None
+    revoked_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
 
 
 class IdentityProvider(SQLModel, table=True):
@@ -116,7 +124,7 @@ class IdentityProvider(SQLModel, table=True):
     issuer: str
     client_id: str
     configured_by: str
-    configured_at: datetime
+    configured_at: datetime = Field(sa_type=UTC_TIME)
 
 
 PEOPLE_TABLES = (Account, LoginAttempt, AuthSession, CaseAssignment, ReportRelease, IdentityProvider)
