@@ -116,6 +116,8 @@ def test_admin_manages_an_investigator(admin_shell) -> None:
     refused(sh("user", "add", "Bad Login", "--name", "X Y", "--role", "investigator"), "login")
     refused(sh("user", "add", "nobody", "--name", "No Role"), "at least one role")
     refused(sh("user", "unlock", "sortiz"), "is not locked")
+    refused(sh("user", "idp", "--issuer", "http://idp.agency.example", "--client-id", "vetting-cli"), "https")
+    assert sh("user", "idp", "--issuer", "https://idp.agency.example/realm", "--client-id", "vetting-cli").returncode == 0
     refused(sh("user", "disable", "ghost"), "no account 'ghost'")
     assert sh("user", "disable", "sortiz", "--reason", "on leave").returncode == 0
     assert "disabled (on leave)" in sh("user", "list").stdout

@@ -162,6 +162,20 @@ def test_unknown_login_is_refused_like_a_wrong_password_and_audited(setup) -> No
         login_password(ws, "nobody", STRONG, "123456", now=clock)
     event = events(ws, "auth.login_failed")[-1]
     assert event.actor == "unauthenticated" and event.payload["login"] == "nobody"
+    # a password typed at the login prompt is not written into the (unerasable) audit log
+    with pytest.raises(LoginRefused, match="wrong login, password or code"):
+        login_password(ws, "My Secret Passw0rd!", STRONG, "123456", now=clock)
+    assert events(ws, "auth.login_failed")[-1].payload["login"] == "(not a login name)"
+    assert "My Secret" not in str([e.payload for e in ws.audit.events()])
+
+
+def test_missing_totp_key_is_one_clear_refusal(setup) -> None:
+    from vetting.people.totp import TotpKeyError
+
+    ws, clock, _, creds = setup
+    (ws.key_dir / "totp.key").unlink()
+    with pytest.raises(TotpKeyError, match="totp.key is missing"):
+        login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
 
 
 def test_expired_idle_and_revoked_tokens_refused(setup) -> None:

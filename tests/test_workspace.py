@@ -121,4 +121,6 @@ def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
         row = s.get(Assessment, item.id)
     assert row is not None and row.undated is False and json.loads(row.matches_json)
     db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    from vetting.db import SCHEMA_VERSION
+
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)

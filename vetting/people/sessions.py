@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from vetting.people import passwords, totp
-from vetting.people.accounts import disable_inactive, key_hash
+from vetting.people.accounts import LOGIN_RE, disable_inactive, key_hash
 from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, Account, AuthSession, LoginAttempt
 
@@ -73,8 +73,11 @@ def _clip(value: str, limit: int = 64) -> str:
 
 # -- logging in ------------------------------------------------------------------------------
 def _refuse_unknown(ws: Workspace, login: str, method: str) -> LoginRefused:
+    # A password typed into the login prompt must not land in a log that can never be erased:
+    # only something shaped like a login name is recorded.
+    shown = login if LOGIN_RE.match(login) else "(not a login name)"
     ws.record("auth.login_failed", actor=UNAUTHENTICATED, subject=None,
-              payload={"login": _clip(login), "method": method, "reason": "no such account"})
+              payload={"login": shown, "method": method, "reason": "no such account"})
     ws.audit.checkpoint()
     return LoginRefused(WRONG_CREDENTIALS)
 
