@@ -131,6 +131,9 @@ def test_admin_manages_an_investigator(admin_shell) -> None:
     ok = inv("login", "sortiz", stdin=f"{c['temporary password']}\n{now_code(c['totp secret'])}\n{NEW_PASSWORD}\n")
     assert ok.returncode == 0, ok.stderr
     refused(inv("user", "list"), "only an account administrator")
+    refused(inv("password", stdin=f"{NEW_PASSWORD}\npassword12345\n"), "too easy to guess")
+    changed = inv("password", stdin=f"{NEW_PASSWORD}\nseven purple lanterns drift east\n")
+    assert changed.returncode == 0 and "password changed for sortiz" in changed.stdout
     refused(inv("user", "add", "x2", "--name", "X Two", "--role", "commander"), "only an account administrator")
     # disabling ends the investigator's session at once
     assert sh("user", "disable", "sortiz").returncode == 0

@@ -346,3 +346,31 @@ def _sessions(ws):
 
     with ws.session() as s:
         return list(s.exec(select(AuthSession)))
+
+
+@pytest.mark.parametrize("weak", ["password1234", "Password123!", "qwertyuiop123", "iloveyou2024!",
+                                  "Sam Ortiz 1234", "B-1 sortiz@x"])
+def test_common_or_personal_passwords_refused_at_first_login(workspace, weak) -> None:
+    clock = FakeClock()
+    admin, _ = bootstrap_admin(workspace, clock)
+    _, creds = person(workspace, admin, clock, "sortiz", ["investigator"])
+    with pytest.raises(PasswordRuleError):
+        login_password(workspace, "sortiz", creds.password, code(creds, clock), choose_password=lambda: weak,
+                       now=clock)
+    assert fresh(workspace, "sortiz").must_change_password
+
+
+def test_change_own_password_asks_for_the_current_one(setup) -> None:
+    from vetting.people.sessions import change_own_password
+
+    ws, clock, _, creds = setup
+    me = fresh(ws, "sortiz")
+    other = "seven purple lanterns drift east"
+    with pytest.raises(LoginRefused):
+        change_own_password(ws, me, "not my password", other)
+    assert events(ws, "auth.login_failed")[-1].payload["reason"] == "wrong current password"
+    with pytest.raises(PasswordRuleError, match="too easy"):
+        change_own_password(ws, me, STRONG, "password12345")
+    change_own_password(ws, me, STRONG, other)
+    assert events(ws, "account.password_changed")[-1].payload == {"at_login": False}
+    login_password(ws, "sortiz", other, code(creds, clock), now=clock)

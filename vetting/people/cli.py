@@ -242,6 +242,22 @@ def _choose_password() -> str:
     return first
 
 
+def password() -> None:
+    """Change your own password: the current one, then the new one (prompt or stdin, never arguments)."""
+    from vetting.people.sessions import change_own_password, current_account
+
+    ws = open_ws(create=False)
+    account = current_account(ws)
+    current = read_secret("Current password: ")
+    new = read_secret("New password: ")
+    if sys.stdin.isatty() and read_secret("Repeat the new password: ") != new:
+        from vetting.people.passwords import PasswordRuleError
+
+        raise PasswordRuleError("the two new passwords differ")
+    change_own_password(ws, account, current, new)
+    typer.echo(f"password changed for {account.login}")
+
+
 def logout() -> None:
     """End your session in this workspace (on the server too) and delete the token file."""
     from vetting.people.sessions import logout_cli
@@ -310,6 +326,7 @@ def mount(app: typer.Typer, case_app: typer.Typer, report_app: typer.Typer) -> N
     app.command("login")(people_errors(login))
     app.command("logout")(people_errors(logout))
     app.command("whoami")(people_errors(whoami))
+    app.command("password")(people_errors(password))
     case_app.command("assign")(people_errors(case_assign))
     case_app.command("unassign")(people_errors(case_unassign))
     report_app.command("release")(people_errors(report_release))

@@ -40,8 +40,18 @@ class PasswordRuleError(ValueError):
     """A new password that the rules refuse."""
 
 
-def check_new_password(password: str, *, login: str, name: str = "") -> None:
-    """Refuse a password that is too short, too long, or built from the account's own name."""
+#: zxcvbn's score (0 to 4) a new password must reach: 3 is "safely unguessable" for an online
+#: attack and resists an offline one on a slow hash; common passwords and their variants score 0-2.
+MIN_GUESS_SCORE = 3
+
+
+def check_new_password(password: str, *, login: str, name: str = "", others: tuple[str, ...] = ()) -> None:
+    """Refuse a password that is too short, too long, built from the account's own name, or common.
+
+    "Common" is zxcvbn's judgement: its bundled frequency lists (common passwords, names,
+    English words, keyboard patterns) stand in for the list of commonly used or compromised
+    passwords that CJIS IA-5(1) and ASVS V6.2 ask new passwords to be checked against.
+    """
     if len(password) < MIN_LENGTH:
         raise PasswordRuleError(f"a password needs at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
@@ -52,6 +62,13 @@ def check_new_password(password: str, *, login: str, name: str = "") -> None:
     for part in [login, *name.split()]:
         if len(part) >= 3 and part.lower() in lowered:
             raise PasswordRuleError("a password must not contain the account's login or name")
+    from zxcvbn import zxcvbn
+
+    verdict = zxcvbn(password[:MAX_LENGTH], user_inputs=[login, *name.split(), *others])
+    if verdict["score"] < MIN_GUESS_SCORE:
+        hint = verdict["feedback"].get("warning") or "it follows a common pattern"
+        raise PasswordRuleError(f"a password too easy to guess ({hint.rstrip('.')}); a few unrelated words "
+                                "make a strong one")
 
 
 def hash_password(password: str) -> str:

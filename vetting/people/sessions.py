@@ -214,7 +214,7 @@ def login_password(ws: Workspace, login: str, password: str, code: str, *,
             raise LoginRefused(f"login refused: account {row.login} must choose a new password first "
                                "(run vet login and give one)")
         new_password = choose_password()
-        passwords.check_new_password(new_password, login=row.login, name=row.name)
+        passwords.check_new_password(new_password, login=row.login, name=row.name, others=(row.badge, row.email))
         if passwords.verify_password(row.password_hash, new_password).ok:
             raise passwords.PasswordRuleError("the new password must differ from the temporary one")
         new_hash = passwords.hash_password(new_password)
@@ -230,6 +230,32 @@ def login_password(ws: Workspace, login: str, password: str, code: str, *,
         ws.record("account.password_changed", actor=row.actor, subject=row.login, payload={"at_login": True})
         ws.audit.checkpoint()
     return issued
+
+
+def change_own_password(ws: Workspace, account: Account, current: str, new: str) -> None:
+    """A logged-in person replaces their password; the current one is asked again (ASVS V6.2).
+
+    A wrong current password counts as a failed login: a borrowed session is not a way around
+    the lockout. The account's other sessions stay open.
+    """
+    with ws.session() as s:
+        row = s.get(Account, account.login)
+    if row is None or not row.password_hash:
+        raise LoginRefused(f"account {account.login} has no local password (it logs in another way)")
+    if not passwords.verify_password(row.password_hash, current).ok:
+        raise _fail(ws, row, "password-change", "wrong current password", system_clock())
+    passwords.check_new_password(new, login=row.login, name=row.name, others=(row.badge, row.email))
+    if passwords.verify_password(row.password_hash, new).ok:
+        raise passwords.PasswordRuleError("the new password must differ from the current one")
+    with ws.session() as s:
+        current_row = s.get(Account, account.login)
+        assert current_row is not None
+        current_row.password_hash = passwords.hash_password(new)
+        current_row.must_change_password = False
+        s.add(current_row)
+        s.commit()
+    ws.record("account.password_changed", actor=row.actor, subject=row.login, payload={"at_login": False})
+    ws.audit.checkpoint()
 
 
 def login_automation(ws: Workspace, login: str, key: str, *, kind: str = "cli",
