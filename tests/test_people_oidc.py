@@ -214,3 +214,19 @@ def test_no_provider_configured_is_one_line(tmp_path) -> None:
     ws = Workspace.open(tmp_path / "ws2")
     with pytest.raises(OidcError, match="no identity provider"):
         get_provider(ws)
+
+
+@pytest.mark.parametrize("garbage", ["", "not-a-jwt", "a.b.c", "e30.e30.", "\u202e.\u202e.\u202e"])
+def test_garbage_id_tokens_refused(setup, garbage) -> None:
+    ws, _, clock = setup
+    meta = discover(get_provider(ws).issuer)
+    with pytest.raises(OidcError, match="ID token refused"):
+        verify_id_token(garbage, meta, CLIENT_ID, "n", now=clock)
+
+
+def test_key_set_without_keys_refused(setup) -> None:
+    ws, _, clock = setup
+    meta = discover(get_provider(ws).issuer)
+    bad = Metadata(meta.issuer, meta.authorization_endpoint, meta.token_endpoint, {"keys": "nope"})
+    with pytest.raises(OidcError, match="key set"):
+        verify_id_token("a.b.c", bad, CLIENT_ID, "n", now=clock)

@@ -102,12 +102,16 @@ def discover(issuer: str) -> Metadata:
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
         doc = requests.get(url, timeout=HTTP_TIMEOUT).json()
+        if not isinstance(doc, dict):
+            raise OidcError(f"the provider's discovery document at {url} is not a JSON object")
         if doc.get("issuer") != issuer:
             raise OidcError(f"the provider at {url} names itself {doc.get('issuer')!r}, not {issuer!r}")
         for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(doc.get(field), str) or not _issuer_allowed(doc[field]):
                 raise OidcError(f"the provider's {field} is missing or not https")
         jwks = requests.get(doc["jwks_uri"], timeout=HTTP_TIMEOUT).json()
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            raise OidcError(f"the provider's key set at {doc['jwks_uri']} has no keys")
     except (requests.RequestException, ValueError) as exc:
         raise OidcError(f"cannot read the identity provider at {url}: {exc}") from None
     return Metadata(issuer, doc["authorization_endpoint"], doc["token_endpoint"], jwks)
@@ -152,11 +156,11 @@ def verify_id_token(id_token: str, meta: Metadata, client_id: str, nonce: str, *
 
     try:
         keys = KeySet.import_key_set(meta.jwks)
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise OidcError(f"the provider's key set cannot be read: {exc}") from None
     try:
         token = jwt.decode(id_token, keys, algorithms=ALGORITHMS)
-    except (JoseError, ValueError) as exc:
+    except (JoseError, ValueError, TypeError) as exc:
         raise OidcError(f"ID token refused: signature or format ({type(exc).__name__}: {exc})") from None
     claims = CodeIDToken(token.claims, token.header,
                          options={"iss": {"essential": True, "value": meta.issuer},
