@@ -178,3 +178,30 @@ def test_missing_workspace_is_one_line(tmp_path: Path) -> None:
     sh = Shell(tmp_path / "nowhere", tmp_path / "cfg")
     refused(sh("login", "root", stdin="x\n000000\n"), "no workspace")
     refused(sh("user", "list"), "no workspace")
+
+
+def test_assign_and_release_through_the_cli(tmp_path: Path) -> None:
+    from case_fixtures import build_case
+    from people_fixtures import FakeClock, bootstrap_admin, person
+
+    built = build_case(tmp_path)
+    case = built.plan.case.id
+    clock = FakeClock()
+    admin, _ = bootstrap_admin(built.ws, clock)
+    _, sgt = person(built.ws, admin, clock, "sgt", ["supervisor"])
+    for login, roles in (("inv1", ["investigator"]), ("hr1", ["hiring"])):
+        person(built.ws, admin, clock, login, roles)
+    sh = Shell(built.ws.root, tmp_path / "sgt-config")
+    ok = sh("login", "sgt", stdin=f"{sgt.password}\n{now_code(sgt.totp_secret)}\n{NEW_PASSWORD}\n")
+    assert ok.returncode == 0, ok.stderr
+    assert sh("case", "assign", case, "inv1").stdout.strip() == f"case {case} assigned to inv1"
+    refused(sh("case", "assign", case, "inv1"), "already assigned")
+    refused(sh("case", "assign", "case-nope", "inv1"), "no case 'case-nope'")
+    refused(sh("case", "assign", case, "hr1"), "does not hold the investigator role")
+    assert sh("report", "release", case, "hr1").returncode == 0
+    refused(sh("report", "release", case, "inv1"), "does not hold the hiring role")
+    assert sh("report", "revoke", case, "hr1").returncode == 0
+    assert sh("case", "unassign", case, "inv1").returncode == 0
+    trail = [(e.action, e.actor) for e in built.ws.audit.events() if e.case_id == case and e.actor.startswith("user:")]
+    assert trail == [("case.assigned", "user:sgt"), ("report.released", "user:sgt"),
+                     ("report.release_revoked", "user:sgt"), ("case.unassigned", "user:sgt")]
