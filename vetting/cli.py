@@ -52,8 +52,6 @@ def _mount_people() -> None:
     mount(app, case_app=case_app, report_app=report_app)
 
 
-_mount_people()
-
 @app.callback()
 def _main(
     workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
@@ -348,6 +346,9 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
 
     code = run_demo(out, console=console)
     raise typer.Exit(code)
+
+
+_mount_people()  # after the commands above, so `vet --help` lists the casework first
 
 
 def main() -> None:

@@ -207,7 +207,9 @@ def login(login_name: str = typer.Argument(None, metavar="LOGIN", help="Your log
           timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for the identity provider.")) -> None:
     """Log in to this workspace: password and TOTP code (never on the command line), or --oidc.
 
-    The token is kept 0600 in $XDG_CONFIG_HOME/vetting/sessions/ and lives 12 hours, or 30 minutes unused.
+    At a terminal it asks without echo; otherwise it reads one line each from standard input:
+    password, code, and at the first login the new password. The token is kept 0600 in
+    $XDG_CONFIG_HOME/vetting/sessions/ and lives 12 hours, or 30 minutes unused.
     """
     from vetting.people.sessions import login_automation, login_password, save_cli_token
 
