@@ -47,6 +47,13 @@ def test_only_an_admin_adds_accounts(workspace) -> None:
     with pytest.raises(AccountError, match="only an account administrator"):
         add_account(workspace, login="amoreno", name="Alex Moreno", roles=["supervisor"], actor=None)
     assert ("account.created", "user:root-admin", "sortiz") in actions(workspace)
+    refusals = [e for e in workspace.audit.events() if e.action == "access.refused"]
+    assert [(e.actor, e.subject, e.payload["act"]) for e in refusals] == [
+        ("user:sortiz", "amoreno", "account.create"), ("unauthenticated", "amoreno", "account.create")]
+    with pytest.raises(AccountError, match="only an account administrator"):
+        disable_account(workspace, "root-admin", actor=inv)
+    last = [e for e in workspace.audit.events() if e.action == "access.refused"][-1]
+    assert (last.actor, last.subject, last.payload["act"]) == ("user:sortiz", "root-admin", "account.disable")
 
 
 @pytest.mark.parametrize("roles, message", [

@@ -53,6 +53,9 @@ def test_only_supervisor_or_commander_assigns(office, actor) -> None:
     with pytest.raises(AccountError, match="may not assign"):
         assign_case(ws, case, "inv2", actor=acc[actor], now=clock)
     assert assigned_investigators(ws, case) == []
+    refusal = [e for e in ws.audit.events() if e.action == "access.refused"][-1]
+    assert (refusal.actor, refusal.case_id, refusal.subject, refusal.payload["act"]) == \
+        (f"user:{acc[actor].login}", case, "inv2", "case.assign")
 
 
 @pytest.mark.parametrize("target, message", [("hr1", "does not hold the investigator"),

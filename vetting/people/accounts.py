@@ -46,10 +46,23 @@ class Credentials:
     automation_key: str | None = None
 
 
-def require_admin(actor: Account | None) -> Account:
+def require_admin(actor: Account | None, ws: Workspace | None = None, act: str = "",
+                  subject: str | None = None) -> Account:
+    """The acting account if it is an active admin; else refuse (audited when ``ws`` is given)."""
     if actor is None or actor.status != ACTIVE or not actor.has_role("admin"):
-        raise AccountError("only an account administrator (role admin) may manage accounts")
+        reason = "only an account administrator (role admin) may manage accounts"
+        if ws is not None:
+            record_refusal(ws, actor, act, reason, subject=subject)
+        raise AccountError(reason)
     return actor
+
+
+def record_refusal(ws: Workspace, actor: Account | None, act: str, reason: str, *, subject: str | None = None,
+                   case_id: str | None = None) -> None:
+    """A refused act is an audit event too: who tried what, and why it was refused."""
+    ws.record("access.refused", actor=actor.actor if actor is not None else "unauthenticated",
+              case_id=case_id, subject=subject, payload={"act": act, "reason": reason})
+    ws.audit.checkpoint()
 
 
 def _get(s, login: str) -> Account:  # type: ignore[no-untyped-def]
@@ -128,7 +141,7 @@ def add_account(ws: Workspace, *, login: str, name: str, roles: list[str], actor
             raise AccountError("an administrator already exists: log in as one (vet login) to add accounts")
         actor_id = BOOTSTRAP_ACTOR
     else:
-        actor_id = require_admin(actor).actor
+        actor_id = require_admin(actor, ws, "account.create", login).actor
     if "automation" in chosen and oidc_subject:
         raise AccountError("an automation account logs in with its key, not through an identity provider")
     row = Account(login=login, name=name.strip(), badge=badge.strip(), email=email.strip(),
@@ -169,7 +182,7 @@ def _active_admins(s) -> list[Account]:  # type: ignore[no-untyped-def]
 def disable_account(ws: Workspace, login: str, *, actor: Account, reason: str = "",
                     now: Clock = system_clock) -> Account:
     """Disable an account; every session of it ends at once."""
-    require_admin(actor)
+    require_admin(actor, ws, "account.disable", login)
     with ws.session() as s:
         row = _get(s, login)
         if row.status == DISABLED:
@@ -188,7 +201,7 @@ def disable_account(ws: Workspace, login: str, *, actor: Account, reason: str = 
 
 def enable_account(ws: Workspace, login: str, *, actor: Account, now: Clock = system_clock) -> Account:
     """Enable a disabled account; its 90-day clock starts again now."""
-    require_admin(actor)
+    require_admin(actor, ws, "account.enable", login)
     with ws.session() as s:
         row = _get(s, login)
         if row.status == ACTIVE:
@@ -204,7 +217,7 @@ def enable_account(ws: Workspace, login: str, *, actor: Account, now: Clock = sy
 
 def unlock_account(ws: Workspace, login: str, *, actor: Account) -> Account:
     """Clear a lockout after failed logins (the failures stay on record)."""
-    require_admin(actor)
+    require_admin(actor, ws, "account.unlock", login)
     with ws.session() as s:
         row = _get(s, login)
         if row.locked_at is None:
@@ -221,7 +234,7 @@ def unlock_account(ws: Workspace, login: str, *, actor: Account) -> Account:
 
 def reset_account(ws: Workspace, login: str, *, actor: Account, now: Clock = system_clock) -> Credentials:
     """New password and TOTP secret (or automation key), shown once; unlocks and ends every session."""
-    require_admin(actor)
+    require_admin(actor, ws, "account.reset", login)
     if actor.login == login:
         raise AccountError("an administrator cannot reset their own credentials; another admin must")
     with ws.session() as s:
@@ -241,7 +254,7 @@ def reset_account(ws: Workspace, login: str, *, actor: Account, now: Clock = sys
 def change_roles(ws: Workspace, login: str, *, actor: Account, grant: list[str] = (),  # type: ignore[assignment]
                  revoke: list[str] = ()) -> Account:  # type: ignore[assignment]
     """Grant and revoke roles at once; the result must be a role set one account may hold."""
-    require_admin(actor)
+    require_admin(actor, ws, "account.roles", login)
     with ws.session() as s:
         row = _get(s, login)
         before = row.roles

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from vetting.people.accounts import AccountError
+from vetting.people.accounts import AccountError, record_refusal
 from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
 
@@ -30,9 +30,12 @@ ASSIGNERS = ("supervisor", "commander")
 RELEASERS = ("supervisor", "commander")
 
 
-def _require(actor: Account, roles: tuple[str, ...], what: str) -> None:
+def _require(ws: Workspace, actor: Account, roles: tuple[str, ...], what: str, act: str, case_id: str,
+             subject: str) -> None:
     if actor.status != ACTIVE or not any(actor.has_role(r) for r in roles):
-        raise AccountError(f"{actor.login} may not {what}: it needs the role {' or '.join(roles)}")
+        reason = f"{actor.login} may not {what}: it needs the role {' or '.join(roles)}"
+        record_refusal(ws, actor, act, reason, subject=subject, case_id=case_id)
+        raise AccountError(reason)
 
 
 def _target(s, login: str, role: str) -> Account:  # type: ignore[no-untyped-def]
@@ -56,7 +59,7 @@ def _case(s, case_id: str) -> None:  # type: ignore[no-untyped-def]
 # -- assignments -----------------------------------------------------------------------------
 def assign_case(ws: Workspace, case_id: str, login: str, *, actor: Account,
                 now: Clock = system_clock) -> CaseAssignment:
-    _require(actor, ASSIGNERS, "assign cases")
+    _require(ws, actor, ASSIGNERS, "assign cases", "case.assign", case_id, login)
     with ws.session() as s:
         _case(s, case_id)
         _target(s, login, "investigator")
@@ -78,7 +81,7 @@ def _open_assignment(s, case_id: str, login: str) -> CaseAssignment | None:  # t
 
 def end_assignment(ws: Workspace, case_id: str, login: str, *, actor: Account,
                    now: Clock = system_clock) -> CaseAssignment:
-    _require(actor, ASSIGNERS, "end assignments")
+    _require(ws, actor, ASSIGNERS, "end assignments", "case.unassign", case_id, login)
     with ws.session() as s:
         row = _open_assignment(s, case_id, login)
         if row is None:
@@ -120,7 +123,7 @@ def _open_release(s, case_id: str, login: str) -> ReportRelease | None:  # type:
 def release_report(ws: Workspace, case_id: str, login: str, *, actor: Account,
                    now: Clock = system_clock) -> ReportRelease:
     """Release a case's findings report to one named hiring account."""
-    _require(actor, RELEASERS, "release findings reports")
+    _require(ws, actor, RELEASERS, "release findings reports", "report.release", case_id, login)
     with ws.session() as s:
         _case(s, case_id)
         _target(s, login, "hiring")
@@ -137,7 +140,7 @@ def release_report(ws: Workspace, case_id: str, login: str, *, actor: Account,
 
 def revoke_release(ws: Workspace, case_id: str, login: str, *, actor: Account,
                    now: Clock = system_clock) -> ReportRelease:
-    _require(actor, RELEASERS, "revoke report releases")
+    _require(ws, actor, RELEASERS, "revoke report releases", "report.revoke", case_id, login)
     with ws.session() as s:
         row = _open_release(s, case_id, login)
         if row is None:

@@ -57,12 +57,12 @@ def read_secret(prompt: str) -> str:
     return line.rstrip("\r\n")
 
 
-def _acting_admin():  # type: ignore[no-untyped-def]
+def _acting_admin(act: str):  # type: ignore[no-untyped-def]
     from vetting.people.accounts import require_admin
     from vetting.people.sessions import current_account
 
     ws = open_ws(create=False)
-    return ws, require_admin(current_account(ws))
+    return ws, require_admin(current_account(ws), ws, act)
 
 
 def _show_credentials(creds: Any) -> None:
@@ -102,7 +102,7 @@ def user_add(login: str = typer.Argument(..., help="Login name: lowercase letter
         actor = None
         roles = role or ["admin"]
     else:
-        ws, actor = _acting_admin()
+        ws, actor = _acting_admin("account.create")
         roles = role
     row, creds = add_account(ws, login=login, name=name, roles=roles, actor=actor, badge=badge, email=email,
                              oidc_issuer=oidc_issuer, oidc_subject=oidc_subject, bootstrap=bootstrap_admin)
@@ -116,7 +116,7 @@ def user_list() -> None:
     """Every account: roles, status, lockout, last use (accounts unused for 90 days are disabled first)."""
     from vetting.people.accounts import disable_inactive, list_accounts
 
-    ws, _ = _acting_admin()
+    ws, _ = _acting_admin("account.list")
     disable_inactive(ws)
     table = Table("login", "name", "badge", "email", "roles", "status", "locked", "last used", "created by")
     for a in list_accounts(ws):
@@ -135,7 +135,7 @@ def user_disable(login: str = typer.Argument(...),
     """Disable an account; its sessions end at once."""
     from vetting.people.accounts import disable_account
 
-    ws, actor = _acting_admin()
+    ws, actor = _acting_admin("account.disable")
     disable_account(ws, login, actor=actor, reason=reason)
     typer.echo(f"disabled {login}")
 
@@ -146,7 +146,7 @@ def user_enable(login: str = typer.Argument(...)) -> None:
     """Enable a disabled account."""
     from vetting.people.accounts import enable_account
 
-    ws, actor = _acting_admin()
+    ws, actor = _acting_admin("account.enable")
     enable_account(ws, login, actor=actor)
     typer.echo(f"enabled {login}")
 
@@ -157,7 +157,7 @@ def user_reset(login: str = typer.Argument(...)) -> None:
     """New temporary password and TOTP secret (or automation key); unlocks and ends the account's sessions."""
     from vetting.people.accounts import reset_account
 
-    ws, actor = _acting_admin()
+    ws, actor = _acting_admin("account.reset")
     creds = reset_account(ws, login, actor=actor)
     typer.echo(f"reset {login}")
     _show_credentials(creds)
@@ -169,7 +169,7 @@ def user_unlock(login: str = typer.Argument(...)) -> None:
     """Unlock an account locked after failed logins."""
     from vetting.people.accounts import unlock_account
 
-    ws, actor = _acting_admin()
+    ws, actor = _acting_admin("account.unlock")
     unlock_account(ws, login, actor=actor)
     typer.echo(f"unlocked {login}")
 
@@ -182,7 +182,7 @@ def user_roles(login: str = typer.Argument(...),
     """Grant or revoke roles (the result must be a role set one account may hold)."""
     from vetting.people.accounts import change_roles
 
-    ws, actor = _acting_admin()
+    ws, actor = _acting_admin("account.roles")
     row = change_roles(ws, login, actor=actor, grant=grant, revoke=revoke)
     typer.echo(f"{login}: roles {', '.join(row.roles)}")
 
@@ -194,7 +194,7 @@ def user_idp(issuer: str = typer.Option(..., "--issuer", help="The provider's is
     """Configure the agency's OpenID Connect provider (a public client using PKCE)."""
     from vetting.people.oidc import configure_provider
 
-    ws, actor = _acting_admin()
+    ws, actor = _acting_admin("idp.configure")
     configure_provider(ws, issuer=issuer, client_id=client_id, actor=actor)
     typer.echo(f"identity provider: {issuer} (client {client_id})")
 

@@ -59,7 +59,7 @@ def _issuer_allowed(issuer: str) -> bool:
 def configure_provider(ws: Workspace, *, issuer: str, client_id: str, actor: Account,
                        now: Clock = system_clock) -> IdentityProvider:
     """Set the agency's identity provider (an administrator's act, audited)."""
-    require_admin(actor)
+    require_admin(actor, ws, "idp.configure")
     issuer = issuer.strip()
     if not _issuer_allowed(issuer):
         raise AccountError(f"issuer {issuer!r} must be an https URL (http only on a loopback address)")
