@@ -129,9 +129,25 @@ def test_lockout_after_five_failures_then_admin_unlocks(setup) -> None:
     clock.advance(hours=5)                                         # it does not unlock by itself
     with pytest.raises(LoginRefused, match="is locked"):
         login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
-    unlock_account(ws, "sortiz", actor=admin)
+    unlock_account(ws, "sortiz", actor=admin, now=clock)
     assert events(ws, "account.unlocked")[-1].actor == "user:root-admin"
     login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
+
+
+def test_unlock_starts_the_count_again(setup) -> None:
+    """Unlocked a minute after the lock, the five failures are still inside the window: they no longer count."""
+    ws, clock, admin, creds = setup
+    for i in range(5):
+        with pytest.raises(LoginRefused):
+            login_password(ws, "sortiz", f"wrong password {i}", "000000", now=clock)
+    clock.advance(minutes=1)
+    unlock_account(ws, "sortiz", actor=admin, now=clock)
+    for i in range(4):
+        with pytest.raises(LoginRefused, match="wrong login, password or code"):
+            login_password(ws, "sortiz", f"one more typo {i}", "000000", now=clock)
+    assert fresh(ws, "sortiz").locked_at is None
+    with pytest.raises(LoginRefused, match="now locked"):
+        login_password(ws, "sortiz", "the fifth since the unlock", "000000", now=clock)
 
 
 def test_failures_spread_beyond_15_minutes_do_not_lock(setup) -> None:

@@ -215,15 +215,15 @@ def enable_account(ws: Workspace, login: str, *, actor: Account, now: Clock = sy
     return row
 
 
-def unlock_account(ws: Workspace, login: str, *, actor: Account) -> Account:
-    """Clear a lockout after failed logins (the failures stay on record)."""
+def unlock_account(ws: Workspace, login: str, *, actor: Account, now: Clock = system_clock) -> Account:
+    """Clear a lockout; the failures stay on record but count no more (the count starts again)."""
     require_admin(actor, ws, "account.unlock", login)
     with ws.session() as s:
         row = _get(s, login)
         if row.locked_at is None:
             raise AccountError(f"account {login!r} is not locked")
         locked_at = aware(row.locked_at)
-        row.locked_at = None
+        row.locked_at, row.failures_since = None, now()
         s.add(row)
         s.commit()
     ws.record("account.unlocked", actor=actor.actor, subject=login,
@@ -242,7 +242,7 @@ def reset_account(ws: Workspace, login: str, *, actor: Account, now: Clock = sys
         if row.oidc_subject:
             raise AccountError(f"account {login!r} logs in through the identity provider; reset it there")
         creds = _new_credentials(ws, row)
-        row.locked_at = None
+        row.locked_at, row.failures_since = None, now()
         s.add(row)
         ended = _end_sessions(s, login, "credentials reset", now())
         s.commit()

@@ -42,6 +42,8 @@ class Account(SQLModel, table=True):
     disabled_reason: str = ""
     # set after too many failed logins; only an admin clears it
     locked_at: datetime | None = Field(default=None, sa_type=UTC_TIME)
+    # failures before this time no longer count (set by an unlock or a reset)
+    failures_since: datetime | None = Field(default=None, sa_type=UTC_TIME)
     password_hash: str = ""  # argon2id, PHC string (parameters inside)
     must_change_password: bool = False  # set by an admin's reset: the next login chooses a new one
     totp_secret_enc: str = ""  # Fernet token of the base32 secret

@@ -106,13 +106,15 @@ def _fail(ws: Workspace, row: Account, method: str, reason: str, now: datetime) 
         since = now - FAILURE_WINDOW
         last_ok = s.exec(select(LoginAttempt.at).where(LoginAttempt.login == row.login, LoginAttempt.ok == True)  # noqa: E712
                          .order_by(LoginAttempt.at.desc()).limit(1)).first()  # type: ignore[attr-defined]
-        if last_ok is not None and aware(last_ok) > since:
-            since = aware(last_ok)
+        current = s.get(Account, row.login)
+        assert current is not None
+        # consecutive failures: counted since the window opened, the last success, or an unlock
+        for start in (last_ok, current.failures_since):
+            if start is not None and aware(start) > since:
+                since = aware(start)
         failures = [a for a in s.exec(select(LoginAttempt).where(LoginAttempt.login == row.login,
                                                                     LoginAttempt.ok == False))  # noqa: E712
                     if aware(a.at) > since or aware(a.at) == now]
-        current = s.get(Account, row.login)
-        assert current is not None
         if len(failures) >= MAX_FAILURES and current.locked_at is None:
             current.locked_at = now
             s.add(current)
@@ -132,7 +134,7 @@ def _fail(ws: Workspace, row: Account, method: str, reason: str, now: datetime) 
 
 def _open_session(ws: Workspace, row: Account, method: str, now: datetime, kind: str,
                   changes: Callable[[Account], None] | None = None, totp_step: int | None = None) -> Issued:
-    """Open the session in one transaction that re-checks the account, so a login racing another.
+    """Open the session in one transaction that re-checks the account: a login may race another, or a lock.
 
     The account must still be active and unlocked (parallel password guesses that locked it
     meanwhile win over a lucky one), and a TOTP step is claimed with a conditional update: of
