@@ -215,3 +215,24 @@ def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
     db.close()
     ws = Workspace.open(root)
     assert [a.login for a in _all(ws)] == ["root-admin"]
+
+
+def test_undecodable_argv_bytes_refused_before_anything_is_written(workspace) -> None:
+    """Bytes that are not UTF-8 reach Python's argv as lone surrogates: refused, nothing stored or logged."""
+    clock = FakeClock()
+    admin, _ = bootstrap_admin(workspace, clock)
+    before = workspace.audit.size()
+    for kwargs in ({"name": "Sam \udcff Ortiz"}, {"badge": "\udcff"}, {"email": "a\udcff@b.example"},
+                   {"login": "sort\udcffiz"}, {"name": "Sam\x7fOrtiz"}, {"badge": "1\n2"}):
+        args = {"login": "sortiz", "name": "Sam Ortiz", "roles": ["investigator"], "actor": admin, **kwargs}
+        with pytest.raises(AccountError):
+            add_account(workspace, **args)
+    person(workspace, admin, clock, "sortiz", ["investigator"])
+    with pytest.raises(AccountError, match="reason"):
+        disable_account(workspace, "sortiz", actor=admin, reason="left \udcff")
+    assert fresh(workspace, "sortiz").status == "active"
+    inv = fresh(workspace, "sortiz")
+    with pytest.raises(AccountError, match="only an account administrator"):
+        disable_account(workspace, "\udcff", actor=inv)
+    assert workspace.audit.size() == before + 2   # account.created, then access.refused (the name made safe)
+    assert list(workspace.audit.events())[-1].subject == "?"

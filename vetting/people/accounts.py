@@ -60,8 +60,11 @@ def require_admin(actor: Account | None, ws: Workspace | None = None, act: str =
 def record_refusal(ws: Workspace, actor: Account | None, act: str, reason: str, *, subject: str | None = None,
                    case_id: str | None = None) -> None:
     """A refused act is an audit event too: who tried what, and why it was refused."""
+    def safe(value: str | None) -> str | None:  # what the caller typed, made fit for the log
+        return None if value is None else value.encode("utf-8", "replace").decode("utf-8")[:200]
+
     ws.record("access.refused", actor=actor.actor if actor is not None else "unauthenticated",
-              case_id=case_id, subject=subject, payload={"act": act, "reason": reason})
+              case_id=safe(case_id), subject=safe(subject), payload={"act": act, "reason": safe(reason) or ""})
     ws.audit.checkpoint()
 
 
@@ -105,8 +108,24 @@ def _new_credentials(ws: Workspace, row: Account) -> Credentials:
                        totp_uri=totp.provisioning_uri(secret, row.login))
 
 
-def _check_fields(login: str, name: str, email: str, oidc_issuer: str, oidc_subject: str) -> None:
-    if not LOGIN_RE.match(login):
+def _is_text(value: str) -> bool:
+    """Valid Unicode (bytes that were not UTF-8 reach argv as lone surrogates, which no log can hold)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_fields(login: str, name: str, email: str, oidc_issuer: str, oidc_subject: str,
+                  badge: str = "") -> None:
+    for field, value in (("login", login), ("name", name), ("email", email), ("badge", badge),
+                         ("oidc issuer", oidc_issuer), ("oidc subject", oidc_subject)):
+        if not _is_text(value):
+            raise AccountError(f"{field}: not valid UTF-8 text")
+        if len(value) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise AccountError(f"{field}: one line of at most 200 characters, no control characters")
+    if not LOGIN_RE.fullmatch(login):
         raise AccountError(f"login {login!r}: 2 to 32 characters, lowercase letters, digits, '.', '_' "
                            "or '-', starting with a letter")
     if not name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name):
@@ -126,7 +145,7 @@ def add_account(ws: Workspace, *, login: str, name: str, roles: list[str], actor
     the recovery of one whose admins are all disabled or locked); it is audited as such.
     """
     login = login.strip().lower()
-    _check_fields(login, name, email, oidc_issuer, oidc_subject)
+    _check_fields(login, name, email, oidc_issuer, oidc_subject, badge)
     try:
         chosen = check_roles(roles)
     except ValueError as exc:
@@ -183,6 +202,8 @@ def disable_account(ws: Workspace, login: str, *, actor: Account, reason: str = 
                     now: Clock = system_clock) -> Account:
     """Disable an account; every session of it ends at once."""
     require_admin(actor, ws, "account.disable", login)
+    if not _is_text(reason) or len(reason) > 500:
+        raise AccountError("reason: not valid UTF-8 text, or over 500 characters")
     with ws.session() as s:
         row = _get(s, login)
         if row.status == DISABLED:

@@ -213,6 +213,8 @@ def login(login_name: str = typer.Argument(None, metavar="LOGIN", help="Your log
     """
     from vetting.people.sessions import login_automation, login_password, save_cli_token
 
+    if not 0 < timeout <= 3600:
+        raise typer.BadParameter("between 0 and 3600 seconds", param_hint="--timeout")
     ws = open_ws(create=False)
     if oidc:
         from vetting.people.oidc import cli_login

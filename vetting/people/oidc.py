@@ -61,10 +61,10 @@ def configure_provider(ws: Workspace, *, issuer: str, client_id: str, actor: Acc
     """Set the agency's identity provider (an administrator's act, audited)."""
     require_admin(actor, ws, "idp.configure")
     issuer = issuer.strip()
-    if not _issuer_allowed(issuer):
+    if not issuer.isprintable() or not client_id.isprintable() or not _issuer_allowed(issuer):
         raise AccountError(f"issuer {issuer!r} must be an https URL (http only on a loopback address)")
-    if not client_id.strip():
-        raise AccountError("give the client id registered at the identity provider")
+    if not client_id.strip() or len(client_id) > 200:
+        raise AccountError("give the client id registered at the identity provider (at most 200 characters)")
     with ws.session() as s:
         row = s.get(IdentityProvider, 1) or IdentityProvider(issuer=issuer, client_id="", configured_by="",
                                                              configured_at=now())

@@ -68,6 +68,8 @@ def session_id(token_sha256: str) -> str:
 
 
 def _clip(value: str, limit: int = 64) -> str:
+    """A value from outside, made safe for the log: valid UTF-8 and bounded."""
+    value = value.encode("utf-8", "replace").decode("utf-8")
     return value if len(value) <= limit else value[:limit] + "…"
 
 
@@ -75,7 +77,7 @@ def _clip(value: str, limit: int = 64) -> str:
 def _refuse_unknown(ws: Workspace, login: str, method: str) -> LoginRefused:
     # A password typed into the login prompt must not land in a log that can never be erased:
     # only something shaped like a login name is recorded.
-    shown = login if LOGIN_RE.match(login) else "(not a login name)"
+    shown = login if LOGIN_RE.fullmatch(login) else "(not a login name)"
     ws.record("auth.login_failed", actor=UNAUTHENTICATED, subject=None,
               payload={"login": shown, "method": method, "reason": "no such account"})
     ws.audit.checkpoint()
