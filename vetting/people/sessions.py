@@ -396,6 +396,8 @@ def current_account(ws: Workspace, *, now: Clock = system_clock) -> Account:
         data = read_token(ws.id)
     except TokenFileError as exc:
         raise NotAuthenticated(str(exc)) from None
+    if data.get("workspace_id") != ws.id:
+        raise NotAuthenticated("the token file names another workspace: run vet login")
     return account_for_token(ws, data["token"], now=now)
 
 
