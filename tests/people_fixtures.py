@@ -13,11 +13,21 @@ from vetting.people.models import Account
 STRONG = "correct horse battery staple"
 
 
+def _step_start() -> datetime:
+    """Now, rounded down to the start of a 30-second TOTP step (tests that move the clock stay in step).
+
+    Real time, not a fixed date: tests that mix this clock with the real one (a CLI login after
+    accounts made here) would otherwise meet the 90-day rule once the fixed date is old enough.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now - timedelta(seconds=now.second % 30)
+
+
 @dataclass
 class FakeClock:
     """A clock that moves only when told; pass it as ``now=``."""
 
-    at: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC))
+    at: datetime = field(default_factory=_step_start)
 
     def __call__(self) -> datetime:
         return self.at

@@ -205,3 +205,53 @@ def test_assign_and_release_through_the_cli(tmp_path: Path) -> None:
     trail = [(e.action, e.actor) for e in built.ws.audit.events() if e.case_id == case and e.actor.startswith("user:")]
     assert trail == [("case.assigned", "user:sgt"), ("report.released", "user:sgt"),
                      ("report.release_revoked", "user:sgt"), ("case.unassigned", "user:sgt")]
+
+
+def test_login_at_a_terminal_does_not_echo_secrets(tmp_path: Path) -> None:
+    """At a real terminal (a pseudo-terminal here), the password and the code are asked without echo."""
+    import pty
+    import select
+    import time
+
+    from people_fixtures import STRONG, FakeClock, bootstrap_admin, first_login
+
+    from vetting.workspace import Workspace
+
+    ws = Workspace.open(tmp_path / "ws")
+    clock = FakeClock()
+    clock.advance(hours=-1)                                # its TOTP step is long past when `vet` runs
+    _, creds = bootstrap_admin(ws, clock)
+    first_login(ws, creds, clock)                          # the password is now STRONG
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"), NO_COLOR="1", COLUMNS="200")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the real `vet` on the terminal
+        os.chdir(REPO)
+        os.execvpe(sys.executable, [sys.executable, "-m", "vetting.cli", "--workspace", str(ws.root),
+                                    "login", "root-admin"], env)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 120) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 1024)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                seen += chunk
+        assert marker in seen, seen
+
+    read_until(b"Password:")
+    os.write(fd, (STRONG + "\n").encode())
+    read_until(b"TOTP code:")
+    the_code = pyotp.TOTP(creds.totp_secret).now()
+    os.write(fd, (the_code + "\n").encode())
+    read_until(b"logged in as root-admin")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert STRONG.encode() not in seen and the_code.encode() not in seen

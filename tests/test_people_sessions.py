@@ -343,7 +343,7 @@ def test_login_racing_a_lock_is_refused(setup, monkeypatch) -> None:
     def verify_then_lock(stored, password):
         checked = real(stored, password)
         db = sqlite3.connect(ws.root / "vetting.db")
-        db.execute("UPDATE account SET locked_at='2026-11-02 09:00:00' WHERE login='sortiz'")
+        db.execute("UPDATE account SET locked_at='2026-01-01 00:00:00' WHERE login='sortiz'")
         db.commit()
         db.close()
         return checked
