@@ -118,10 +118,15 @@ def user_list() -> None:
 
     ws, _ = _acting_admin("account.list")
     disable_inactive(ws)
-    table = Table("login", "name", "badge", "email", "roles", "status", "locked", "last used", "created by")
+    from rich.markup import escape
+
+    table = Table("login", "name", "badge", "email", "roles", "logs in with", "status", "locked", "last used",
+                  "created by")
     for a in list_accounts(ws):
-        table.add_row(a.login, a.name, a.badge, a.email, ", ".join(a.roles),
-                      a.status + (f" ({a.disabled_reason})" if a.disabled_reason else ""),
+        how = ("key" if a.has_role("automation") else "identity provider" if a.oidc_subject
+               else "password + TOTP" + (" (temporary)" if a.must_change_password else ""))
+        table.add_row(a.login, escape(a.name), escape(a.badge), escape(a.email), ", ".join(a.roles), how,
+                      a.status + (f" ({escape(a.disabled_reason)})" if a.disabled_reason else ""),
                       "locked" if a.locked_at else "",
                       a.last_used_at.isoformat(timespec="minutes") if a.last_used_at else "never",
                       a.created_by)
