@@ -390,3 +390,15 @@ def test_change_own_password_asks_for_the_current_one(setup) -> None:
     change_own_password(ws, me, STRONG, other)
     assert events(ws, "account.password_changed")[-1].payload == {"at_login": False}
     login_password(ws, "sortiz", other, code(creds, clock), now=clock)
+
+
+def test_a_new_login_ends_the_session_the_token_file_held(setup, config_home) -> None:
+    ws, clock, _, creds = setup
+    first = login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
+    save_cli_token(ws, first)
+    clock.advance(seconds=30)
+    second = login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
+    save_cli_token(ws, second)
+    with pytest.raises(NotAuthenticated, match="logout"):
+        account_for_token(ws, first.token, now=clock)
+    assert current_account(ws, now=clock).login == "sortiz"

@@ -377,8 +377,15 @@ def logout_token(ws: Workspace, token: str, *, now: Clock = system_clock) -> Acc
 
 # -- the CLI's token file ----------------------------------------------------------------------
 def save_cli_token(ws: Workspace, issued: Issued):  # type: ignore[no-untyped-def]
-    from vetting.people.tokenfile import write_token
+    """Keep the new token for this workspace; a session the file held before is ended on the server."""
+    from vetting.people.tokenfile import TokenFileError, read_token, write_token
 
+    try:
+        previous = read_token(ws.id).get("token")
+    except TokenFileError:
+        previous = None
+    if isinstance(previous, str) and previous != issued.token:
+        logout_token(ws, previous)
     return write_token(ws.id, {"workspace_id": ws.id, "workspace": str(ws.root.resolve()),
                                "login": issued.account.login, "token": issued.token,
                                "expires_at": issued.session.expires_at.isoformat()})
