@@ -174,6 +174,19 @@ def test_automation_account_logs_in_with_its_key(admin_shell) -> None:
     assert ok.returncode == 0 and "roles: automation" in ok.stdout
 
 
+def test_roles_are_listed_with_what_each_may_do(tmp_path: Path) -> None:
+    from vetting.people.models import ROLES
+
+    out = Shell(tmp_path / "ws", tmp_path / "cfg")("user", "list", "--roles")
+    assert out.returncode == 0
+    from vetting.people.roles import ROLE_PURPOSE
+
+    assert tuple(ROLE_PURPOSE) == ROLES
+    lines = out.stdout.splitlines()
+    for role, purpose in ROLE_PURPOSE.items():
+        assert any(role in line and purpose[:40] in line for line in lines), (role, out.stdout)
+
+
 def test_missing_workspace_is_one_line(tmp_path: Path) -> None:
     sh = Shell(tmp_path / "nowhere", tmp_path / "cfg")
     refused(sh("login", "root", stdin="x\n000000\n"), "no workspace")

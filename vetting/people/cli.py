@@ -112,10 +112,18 @@ def user_add(login: str = typer.Argument(..., help="Login name: lowercase letter
 
 @user_app.command("list")
 @people_errors
-def user_list() -> None:
+def user_list(roles: bool = typer.Option(False, "--roles", help="Instead: the roles and what each may do.")) -> None:
     """Every account: roles, status, lockout, last use (accounts unused for 90 days are disabled first)."""
     from vetting.people.accounts import disable_inactive, list_accounts
 
+    if roles:
+        from vetting.people.roles import ROLE_PURPOSE
+
+        role_table = Table("role", "may do")
+        for role, purpose in ROLE_PURPOSE.items():
+            role_table.add_row(role, purpose)
+        console.print(role_table)
+        return
     ws, _ = _acting_admin("account.list")
     disable_inactive(ws)
     from rich.markup import escape

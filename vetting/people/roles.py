@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from vetting.people.models import EXCLUSIVE_ROLES, ROLES
 
-#: What each role is for (shown by ``vet user list --roles`` and in docs/accounts.md).
+#: What each role is for (``vet user list --roles``; a test holds it to the role set).
 ROLE_PURPOSE = {
     "investigator": "adds candidates, runs cases assigned to them, reviews and decides items",
     "supervisor": "concurs on adverse findings decided by another account; assigns cases",
