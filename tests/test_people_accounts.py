@@ -189,8 +189,10 @@ def _all(ws) -> list[Account]:
 
 
 def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
-    """A workspace written before accounts existed (schema 2) is upgraded in place, idempotently."""
-    from vetting.db import MIGRATIONS
+    """A workspace written before accounts existed is upgraded in place, idempotently."""
+    from vetting.db import MIGRATIONS, _people
+
+    before_people = str(MIGRATIONS.index(_people))   # the schema version just before the accounts
 
     root = tmp_path / "ws"
     ws = Workspace.open(root)
@@ -199,7 +201,7 @@ def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
     db = sqlite3.connect(root / "vetting.db")
     for table in ("loginattempt", "authsession", "caseassignment", "reportrelease", "identityprovider", "account"):
         db.execute(f"DROP TABLE {table}")
-    db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (before_people,))
     db.commit()
     db.close()
     ws = Workspace.open(root)
@@ -210,7 +212,7 @@ def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
     ws.engine.dispose()
     db = sqlite3.connect(root / "vetting.db")
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(len(MIGRATIONS))
-    db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")   # run the migration again over its own tables
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (before_people,))  # again, over its own tables
     db.commit()
     db.close()
     ws = Workspace.open(root)
