@@ -58,6 +58,14 @@ def _mount_queue() -> None:
 
 _mount_queue()
 
+
+def _mount_people() -> None:
+    from vetting.people.cli import mount
+    from vetting.report_cli import report_app
+
+    mount(app, case_app=case_app, report_app=report_app)
+
+
 @app.callback()
 def _main(
     workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
@@ -422,6 +430,9 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
 
     code = run_demo(out, console=console)
     raise typer.Exit(code)
+
+
+_mount_people()  # after the commands above, so `vet --help` lists the casework first
 
 
 def main() -> None:
