@@ -56,9 +56,6 @@ def _mount_queue() -> None:
     app.command("worker")(worker)
 
 
-_mount_queue()
-
-
 def _mount_people() -> None:
     from vetting.people.cli import mount
     from vetting.report_cli import report_app
@@ -432,6 +429,7 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
     raise typer.Exit(code)
 
 
+_mount_queue()
 _mount_people()  # after the commands above, so `vet --help` lists the casework first
 
 
