@@ -188,6 +188,7 @@ _CLASS = {
     "username": "username",
     "full_name": "name",
     "alias": "name",
+    "partial_name": "name",
     "location": "location",
     "date_of_birth": "date_of_birth",
 }
@@ -212,6 +213,7 @@ class _Collector:
         self.contradictions: list[Contradiction] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._seen: set[tuple[str, str]] = set()
+        self._spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         self._contra_counts: dict[tuple[str, str], int] = {}
         self._contra_seen: set[tuple[str, str]] = set()
 
@@ -221,6 +223,12 @@ class _Collector:
         if self._counts.get(key, 0) >= MAX_OCCURRENCES:
             return
         if f is not None:
+            # two readers of one statement ("Maria Gutierrez, born in 1994" is a year after the
+            # name and a bare "born in") overlap: one finding
+            span_key = (kind, value.casefold(), f.name)
+            if any(s < end and start < e for s, e in self._spans.get(span_key, ())):
+                return
+            self._spans.setdefault(span_key, []).append((start, end))
             a, b = f.text.span(start, end)
             where = f"{f.name}:{a}"
             snippet = _snippet(f.text.original, a, b)
@@ -322,6 +330,11 @@ def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
                 reasons.append("a name alone is never more than possible")
         else:
             level = IdentityLevel.NOT_ATTRIBUTABLE
+    elif not strong:
+        # a namesake whose city or age is not the candidate's is another person: weak
+        # coincidences (name, a city, an age) never outweigh the page's own words
+        level = IdentityLevel.NOT_ATTRIBUTABLE
+        reasons.append("the page contradicts the candidate and no strong identifier matched")
     else:
         score = n - c
         if score >= 2:

@@ -17,11 +17,15 @@ from datetime import date
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
+import phonenumbers
+
+from vetting.identity_statements import STATE_BY_NAME, STATES, names_a_state, near_name_statements
 from vetting.names import (
     FoldedText,
     fold,
     fold_text,
     given_name_variants,
+    initial_patterns,
     name_patterns,
     parse_name,
 )
@@ -132,34 +136,66 @@ def _emails(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
 
 
 _PHONE = re.compile(r"(?<![\d\w])\+?\d[\d\s().\-]{5,18}\d(?!\d)")
+#: Numbers written without a country code are read as numbers of this region, unless the
+#: candidate's own numbers say otherwise (then each of their regions is tried).
+DEFAULT_PHONE_REGION = "US"
 
 
-def _digits(s: str) -> str:
-    return re.sub(r"\D", "", s)
+def e164(raw: str, region: str = DEFAULT_PHONE_REGION) -> str | None:
+    """``raw`` in E.164 (``+18165550142``), or None when it cannot be a complete number.
+
+    Parsed by Google's libphonenumber rules (the ``phonenumbers`` package): any punctuation,
+    a national trunk prefix, ``+``/``00`` international forms. A number without its area code
+    ("555-0142") is not a complete number and is never compared.
+    """
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _same_phone(a: str, b: str) -> bool:
-    k = min(10, len(a))
-    return k >= 7 and len(b) >= k and a[-k:] == b[-k:]
+def _candidate_phones(ids: CandidateIdentifiers) -> tuple[dict[str, str], list[str]]:
+    """(E.164 -> the number as the candidate gave it, regions to read page numbers in)."""
+    wanted: dict[str, str] = {}
+    regions = [DEFAULT_PHONE_REGION]
+    for raw in ids.phones:
+        number = e164(raw)
+        if number is None:
+            continue
+        wanted[number] = raw
+        with suppress(phonenumbers.NumberParseException):
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
+            if region and region not in regions:
+                regions.append(region)
+    return wanted, regions
 
 
 def _phones(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
             out: _Collector) -> None:
-    wanted = {_digits(p) for p in ids.phones if len(_digits(p)) >= 7}
+    wanted, regions = _candidate_phones(ids)
     if not wanted:
         return
+
+    def same(raw: str) -> str | None:
+        for region in regions:
+            number = e164(raw, region)
+            if number in wanted:
+                return number
+        return None
+
     for f in fields:
         for m in _PHONE.finditer(f.text.folded):
-            got = _digits(m.group())
-            for w in wanted:
-                if _same_phone(w, got):
-                    out.match("phone", w[-10:], f, m.start(), m.end())
+            number = same(m.group())
+            if number:
+                out.match("phone", number, f, m.start(), m.end())
     for i, link in enumerate(page.links):
         if link.lower().startswith("tel:"):
-            got = _digits(link)
-            for w in wanted:
-                if _same_phone(w, got):
-                    out.match("phone", w[-10:], None, 0, 0, where=f"links[{i}]")
+            number = same(unquote(link[4:]))
+            if number:
+                out.match("phone", number, None, 0, 0, where=f"links[{i}]")
 
 
 # usernames
@@ -214,7 +250,8 @@ def _name_made_regex(ids: CandidateIdentifiers) -> re.Pattern[str] | None:
 
 def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
            out: _Collector) -> list[tuple[int, int]]:
-    """Find the full name and aliases; return the folded spans of name matches in the text."""
+    """Find the full name, the aliases and their initial forms; return the folded spans of the
+    name matches in the text (the places where statements about the person are looked for)."""
     main = parse_name(ids.full_name)
     forms: list[tuple[str, str]] = [("full_name", ids.full_name)]
     for alias in ids.aliases:
@@ -237,26 +274,38 @@ def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
                         out.match(kind, name, None, 0, 0, where="url")
                     else:
                         out.match(kind, name, f, m.start(), m.end())
+    for _, name in forms:
+        for rx in initial_patterns(name):
+            for f in fields:
+                for m in rx.finditer(f.text.folded):
+                    if not _written_as_initials(f, m.start(), m.end()):
+                        continue
+                    if f.name == "text":
+                        text_spans.append((m.start(), m.end()))
+                    out.match("partial_name", name, f, m.start(), m.end())
     return sorted(text_spans)
+
+
+_NEXT_CAPITALIZED = re.compile(r"[ \t]+[A-Z][a-z]")
+
+
+def _written_as_initials(f: _Field, start: int, end: int) -> bool:
+    """An initial form counts only as people write names: capital initials ("M. Gutierrez",
+    "Mari G."), and a surname initial not followed by a capitalized word ("Mari G. Lopez" is
+    a Lopez, "Mari G" in "Mari Gomez" never matched)."""
+    a, b = f.text.span(start, end)
+    words = re.findall(r"[^\W\d_]+", f.text.original[a:b])
+    if not words or not words[0][0].isupper() or not words[-1][0].isupper():
+        return False
+    if len(words[-1]) == 1:  # given name + surname initial
+        return not _NEXT_CAPITALIZED.match(f.text.original, b)
+    return True
 
 
 # location
 
-_STATES = {
-    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
-    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
-    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
-    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
-    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
-    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
-    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
-    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
-    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
-    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
-    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
-    "PR": "Puerto Rico", "GU": "Guam", "VI": "Virgin Islands",
-}
-_STATE_BY_NAME = {fold(v): k for k, v in _STATES.items()}
+_STATES = STATES
+_STATE_BY_NAME = STATE_BY_NAME
 _CITY_ABBR = {"st": r"(?:st\.?|saint)", "saint": r"(?:st\.?|saint)", "ft": r"(?:ft\.?|fort)",
               "fort": r"(?:ft\.?|fort)", "mt": r"(?:mt\.?|mount)", "mount": r"(?:mt\.?|mount)"}
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
@@ -310,7 +359,26 @@ def _location(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[
                 elif _capitalized(_original(f, m.start(), m.end())):
                     # a lower-case "independence" is a word, "Independence" may be the city
                     out.match("location", ids.city, f, m.start(), m.end())
+    initials = city_initials(ids.city, abbr)
+    if initials:
+        rx = re.compile(r"(?<![\w@#/.-])(?:" + "|".join(sorted(initials, key=len, reverse=True))
+                        + r")(?![\w@/-]|\.\w)")
+        for f in fields:
+            for m in rx.finditer(f.text.folded):
+                # "KC" or "KCMO" in capitals only: "kc" in running text may be anything
+                if _original(f, m.start(), m.end()).isupper():
+                    out.match("location", f"{ids.city} ({m.group().upper()})", f, m.start(), m.end())
     _location_contradictions(ids, fields, name_spans, city_rx, abbr, state_name, out)
+
+
+def city_initials(city: str, state_abbr: str = "") -> frozenset[str]:
+    """The folded initials of a city of two or more words, alone and with the state's
+    abbreviation: Kansas City, MO gives "kc" and "kcmo". A one-word city has none."""
+    words = [w for w in _WORD.findall(fold(city)) if w not in _MINOR]
+    if len(words) < 2:
+        return frozenset()
+    short = "".join(w[0] for w in words)
+    return frozenset({short} | ({short + state_abbr.lower()} if state_abbr else set()))
 
 
 _LIVES = re.compile(
@@ -372,6 +440,7 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
     if city_rx is None and not state_name:
         return
     expected = ", ".join(x for x in (ids.city, ids.state) if x)
+    initials = city_initials(ids.city, abbr)
 
     def check(f: _Field, start: int, end: int, need_state: bool) -> None:
         a, _ = f.text.span(end, end)
@@ -384,7 +453,7 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
             return
         if need_state and not _names_a_state(place.partition(",")[2]):
             return
-        if not _place_fits(place, city_rx, abbr, state_name):
+        if not _place_fits(place, city_rx, abbr, state_name, initials):
             out.contradict("location", place, expected, f, start, end + len(place))
 
     for f in fields:
@@ -400,18 +469,25 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
             m = _NAME_OF.match(f.text.folded, e)
             if m:
                 check(f, s, m.end(), need_state=True)
+        if f.name != "text":
+            continue
+        # the descriptors right after the name: "Maria Gutierrez, Phoenix AZ, born 1971"
+        for st in near_name_statements(f.text, spans):
+            if st.kind == "place" and not _place_fits(st.value, city_rx, abbr, state_name, initials):
+                out.contradict("location", st.value, expected, f, st.start, st.end)
 
 
-def _names_a_state(text: str) -> bool:
-    t = text.strip().rstrip(".")
-    return (t.isupper() and t in _STATES) or fold(t) in _STATE_BY_NAME
+_names_a_state = names_a_state
 
 
-def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str) -> bool:
+def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str,
+                initials: frozenset[str] = frozenset()) -> bool:
     """Does a stated place agree with the candidate's city/state? "Kansas City, KS" does not
-    agree with Kansas City, MO; "Kansas City area" and "Missouri" do."""
+    agree with Kansas City, MO; "Kansas City area", "KC" and "Missouri" do."""
     city_part, _, state_part = place.partition(",")
     city_folded = fold(city_part).strip()
+    if city_folded in initials:
+        return not state_part.strip() or fold(state_part.strip()) in (state_name, abbr.lower())
     sp = state_part.strip().rstrip(".")
     if sp and _names_a_state(sp) and state_name and not (fold(sp) == state_name or sp == abbr):
         return False
@@ -458,6 +534,7 @@ _YEAR_SELF = [
     re.compile(r"(?:^|\n)[ \t]*(?:born|birth\s*year|year\s+of\s+birth)\s*:?\s*(?:in\s+)?(\d{4})"
                r"(?![\d/-])"),
 ]
+_BORN_BARE = re.compile(r"(?<![\w'])born\s+(?:in\s+)?((?:19|20)\d{2})(?![\d/-])")
 _YEAR_AFTER_NAME = re.compile(r"\s*(?:,\s*)?\(?\s*(?:born|b\.)\s*(?:in\s+)?(\d{4})(?!\d)")
 
 
@@ -516,11 +593,13 @@ def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tup
         ages: list[tuple[int, int, int]] = []
         for rx in _AGE_SELF:
             ages += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
+        statements = near_name_statements(f.text, name_spans) if f.name == "text" else []
         if f.name == "text":
             for _, e in name_spans:
                 am = _AGE_AFTER_NAME.match(folded, e)
                 if am:
                     ages.append((int(am.group(1) or am.group(2)), am.start(), am.end()))
+            ages += [(int(st.value), st.start, st.end) for st in statements if st.kind == "age"]
         for age, s, e in ages:
             if not 10 <= age <= 99:
                 continue
@@ -532,11 +611,34 @@ def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tup
         years: list[tuple[int, int, int]] = []
         for rx in _YEAR_SELF:
             years += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
+        for m in _BORN_BARE.finditer(folded):
+            # "proud KC native, born in 1994": about the page's subject unless the sentence
+            # names someone else first ("my son, born in 2019")
+            sentence = folded[max(0, m.start() - 80):m.start()]
+            sentence = re.split(r"[.!?\n]", sentence)[-1]
+            if not _NOT_SELF.search(sentence):
+                years.append((int(m.group(1)), m.start(), m.end()))
         if f.name == "text":
             for _, e in name_spans:
                 ym = _YEAR_AFTER_NAME.match(folded, e)
                 if ym:
                     years.append((int(ym.group(1)), ym.start(), ym.end()))
+            for st in statements:
+                if st.kind != "born":
+                    continue
+                if st.value.isdigit():
+                    years.append((int(st.value), st.start, st.end))
+                    continue
+                for rx, kind in _DATE_FORMS:
+                    dm = rx.search(st.value)
+                    dates = _parse_date(kind, dm) if dm else []
+                    if dates:
+                        if dob in dates:
+                            out.match("date_of_birth", iso, f, st.start, st.end)
+                        else:
+                            out.contradict("date_of_birth", _original(f, st.start, st.end), iso, f,
+                                           st.start, st.end)
+                        break
         for year, s, e in years:
             if abs(year - dob.year) <= 1:
                 out.match("date_of_birth", f"born {year}", f, s, e)
