@@ -585,3 +585,31 @@ def test_identity_table(row: int, screened_table: dict) -> None:
     level, matches, contradictions = screened_table[row]
     assert level == expected, (what, text, [(m["kind"], m["value"]) for m in matches],
                                [(c["kind"], c["value"]) for c in contradictions])
+
+
+def _worked_examples() -> list[tuple[str, str]]:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "screening.md").read_text(encoding="utf-8")
+    section = doc.split("### Worked examples", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[3].startswith("`") and cells[0] != "page says":
+            rows.append((cells[0], cells[3].strip("`")))
+    return rows
+
+
+def test_docs_worked_examples_are_what_the_code_does() -> None:
+    rows = _worked_examples()
+    assert len(rows) >= 15
+    ids = CandidateIdentifiers(full_name=MARIA["full_name"], date_of_birth=date(1994, 5, 3), city="Kansas City",
+                               state="MO", emails=MARIA["emails"], phones=MARIA["phones"],
+                               usernames=MARIA["usernames"], profile_urls=MARIA["profile_urls"])
+    for says, level in rows:
+        url = "https://pages.example/doc"
+        if says.startswith("(the page `"):
+            url, says = says.split("`")[1], ""
+        says = says.replace(" (in 2026)", "")
+        result = assess_identity(ids, PageEvidence(url=url, text=says), as_of=date(2026, 11, 24))
+        assert result.level == level, (says, result.reasons)

@@ -12,26 +12,30 @@ statement that contradicts the candidate's identifiers, and a level:
     strong, and nothing contradicts.
 ``probable``
     two independent identifiers and no contradiction (or three weak ones); or, with
-    contradictions, independent identifiers minus contradicted classes is at least two.
+    contradictions and a strong identifier, identifiers minus contradicted classes is at
+    least two.
 ``possible``
-    one identifier (a name alone is never more than this), or identifiers minus
-    contradicted classes is exactly one.
+    one identifier (a name alone is never more than this), or, with contradictions and a
+    strong identifier, identifiers minus contradicted classes is exactly one.
 ``not_attributable``
-    nothing matched, or contradictions outweigh the matches.
+    nothing matched; or a contradiction and no strong identifier (a namesake in the same city
+    whose age is wrong is another person); or contradictions outweigh the matches.
 
 Independent identifier classes: disclosed account, cross-link, email, phone, username, name
-(the full name and the aliases are ONE class), location (city and state are ONE class), date
-of birth (an explicit date, an age or a birth year: one class). Strong identifiers are those a
-stranger is unlikely to share: disclosed account, cross-link, email, phone, username, and an
-explicit full date of birth. A handle made only of the candidate's names ("alexrivera") is an
-identifier but not a strong one. A same-name stranger in the same city of the same age therefore
-stays ``probable``: three weak coincidences are how wrong-person reports happen (the CFPB's
-criticism of name-only matching), so ``confirmed`` needs one strong identifier.
+(the full name, the aliases and their initial forms such as "Mari G." are ONE class), location
+(city and state are ONE class), date of birth (an explicit date, an age or a birth year: one
+class). Strong identifiers are those a stranger is unlikely to share: disclosed account, cross-
+link, email, phone, username, and an explicit full date of birth. A handle made only of the
+candidate's names ("alexrivera") is an identifier but not a strong one. A same-name stranger in
+the same city of the same age therefore stays ``probable``: three weak coincidences are how
+wrong-person reports happen (the CFPB's criticism of name-only matching), so ``confirmed``
+needs one strong identifier.
 
 A link TO a disclosed account is one identifier (anyone can link to anyone's profile); a link
 FROM a disclosed account confirms, because only the candidate controls it. Contradictions are
-statements about the person ("I live in Omaha", "Alex Rivera, 52,", "I was born in 1970"),
-never about third parties ("my brother lives in Omaha"), with one year of tolerance on ages.
+statements about the person ("I live in Omaha", "Alex Rivera, 52,", "I was born in 1970", the
+descriptors after a name: "Maria Gutierrez, Phoenix AZ, born 1971"), never about third parties
+("my brother lives in Omaha"), with one year of tolerance on ages.
 
 The assessment is a lead for the validating investigator, never a decision: invariant 3 lets a
 person validate an item as the candidate's only at ``confirmed``.
