@@ -60,8 +60,15 @@ def _v2(conn: Connection) -> None:
     add_column_if_missing(conn, "assessment", "truncated", "BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+def _v3(conn: Connection) -> None:
+    """Items record how they were reached (disclosed, a link from another page, a search
+    query at a rank, a site check). Older items keep ``{}``: vetting.reached derives their
+    record from ``found_by`` and ``meta``, which hold the same facts."""
+    add_column_if_missing(conn, "item", "reached_json", "TEXT NOT NULL DEFAULT '{}'")
+
+
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

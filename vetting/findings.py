@@ -10,6 +10,7 @@ no field for raw content, unvalidated items, leads, or the candidate's date of b
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -17,6 +18,7 @@ from sqlmodel import select
 
 from vetting.firewall import mask_protected
 from vetting.models import Assessment, Candidate, Case, Decision, Item, ProcedureVersion, StepRun
+from vetting.reached import describe_chain
 from vetting.validation import concurrence_for, current_decision, verify_item_evidence
 from vetting.workspace import Workspace
 
@@ -53,6 +55,7 @@ class FindingPublic(_Public):
     discredit_justification: str
     artifacts: list[dict[str, str]]  # kind, path, sha256 (the screenshot is embedded from path)
     masked_count: int
+    reached: str = ""  # how the collector reached the page, back to its step input (masked)
 
 
 class Unreached(_Public):
@@ -108,6 +111,7 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
         assessments = {a.item_id: a for a in s.exec(select(Assessment).where(Assessment.case_id == case_id))}
         runs = list(s.exec(select(StepRun).where(StepRun.case_id == case_id).order_by(StepRun.position)))
     assert candidate is not None and version is not None
+    by_id = {i.id: i for i in items}
     proc = json.loads(version.canonical_json)
     cats = {c["id"]: CategoryRef(id=c["id"], title=c["title"], policy=c["policy"]) for c in proc["categories"]}
     protected_cats = {c["id"] for c in proc["categories"] if c.get("protected_conduct")}
@@ -128,7 +132,7 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
             clean += 1
         assessment = assessments.get(item.id)
         findings.append(_public(item, decision, concurrence.concurred_by if concurrence else None, assessment,
-                                [cats[c] for c in finding_ids if c in cats], protected_cats))
+                                [cats[c] for c in finding_ids if c in cats], protected_cats, by_id.get))
         for cid in finding_ids:
             counts[cid] = counts.get(cid, 0) + 1
     unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason) for i in items
@@ -142,7 +146,8 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
 
 
 def _public(item: Item, decision: Decision, concurred_by: str | None, assessment: Assessment | None,
-            categories: list[CategoryRef], protected_cats: set[str]) -> FindingPublic:
+            categories: list[CategoryRef], protected_cats: set[str],
+            get_item: Callable[[str], Item | None] = lambda _id: None) -> FindingPublic:
     flags = json.loads(assessment.flags_json) if assessment else []
     found = {c.id for c in categories}
     # Keep only the words that ARE the conduct found (bias speech); everything else is masked.
@@ -166,4 +171,5 @@ def _public(item: Item, decision: Decision, concurred_by: str | None, assessment
         discredit_justification=mask_protected(decision.discredit_justification).text,
         artifacts=[{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in item.artifacts()
                    if a["kind"] in ("screenshot", "response")],
-        masked_count=len(masked.masks) + len(title.masks))
+        masked_count=len(masked.masks) + len(title.masks),
+        reached=mask_protected(describe_chain(item, get_item)).text)

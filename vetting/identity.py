@@ -122,9 +122,10 @@ class CandidateIdentifiers:
 class PageEvidence:
     """One collected page, as extracted text and metadata.
 
-    ``linked_from_disclosed`` is True only when the collector reached this page by following a
-    link found on one of the candidate's disclosed profiles. ``found_by`` records how the page
-    was found ("disclosed_url", "username", "search", ...), for the reasons only.
+    ``linked_from_disclosed`` is True only when one of the candidate's disclosed profiles links
+    to this page (``linked_from`` names that profile), whether the collector followed that link
+    or reached the page another way. ``found_by`` records how the page was reached ("disclosed
+    by the candidate", 'search query "..." at rank 2', ...), for the reasons only.
     """
 
     url: str
@@ -134,6 +135,7 @@ class PageEvidence:
     published: datetime | None = None
     links: list[str] = field(default_factory=list)
     linked_from_disclosed: bool = False
+    linked_from: str = ""
     found_by: str = ""
 
 
@@ -317,7 +319,8 @@ def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
         reasons.append("the page is (or lies under) an account the candidate disclosed")
         return IdentityLevel.CONFIRMED, reasons
     if page.linked_from_disclosed:
-        reasons.append("the page was reached by a link on an account the candidate disclosed")
+        reasons.append(f"an account the candidate disclosed links to this page"
+                       f"{' (' + page.linked_from + ')' if page.linked_from else ''}")
         return IdentityLevel.CONFIRMED, reasons
     if c == 0:
         if n >= 3 and strong:

@@ -106,7 +106,8 @@ def _accounts(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field
         if page_norm and _is_under(page_norm, norm):
             out.match("disclosed_account", original, None, 0, 0, where="url")
     if page.linked_from_disclosed:
-        out.match("cross_link", page.found_by or "linked from a disclosed account", None, 0, 0,
+        # the value names the disclosed profile that links here, never how the page was reached
+        out.match("cross_link", page.linked_from or "a disclosed account links here", None, 0, 0,
                   where="linked_from_disclosed")
     for i, link in enumerate(page.links):
         norm = normalize_url(link)
