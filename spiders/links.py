@@ -80,15 +80,21 @@ def profile_links(html: str | bytes, base_url: str, patterns: Iterable[tuple[str
     base = base_url
     base_tag = soup.find("base", href=True)
     if base_tag is not None:
-        base = urljoin(base_url, str(base_tag["href"]))
+        try:
+            base = urljoin(base_url, str(base_tag["href"]))
+        except ValueError:
+            base = base_url
     here = comparable(base_url)
     patterns = list(patterns)
     rel_me: list[ProfileLink] = []
     by_pattern: list[ProfileLink] = []
     seen: set[str] = {here}
     for tag in soup.find_all(["a", "link"], href=True, limit=MAX_LINKS_READ):
-        absolute = urldefrag(urljoin(base, str(tag["href"]).strip()))[0]
-        if urlsplit(absolute).scheme not in ("http", "https"):
+        try:  # hostile hrefs ("http://[::1") are skipped, never fatal
+            absolute = urldefrag(urljoin(base, str(tag["href"]).strip()))[0]
+            if urlsplit(absolute).scheme not in ("http", "https"):
+                continue
+        except ValueError:
             continue
         key = comparable(absolute)
         if not key or key in seen:

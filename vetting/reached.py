@@ -77,9 +77,9 @@ def describe_reached(reached: dict[str, Any]) -> str:
             detail.append(f"from item {reached['from_item']}")
         return f"link from {reached.get('from_url', '?')}" + (f" ({', '.join(detail)})" if detail else "")
     if via == "search":
-        return f'search query "{reached.get("query", "")}" at rank {reached.get("rank")}'
+        return f"search query {_quoted(reached.get('query', ''))} at rank {reached.get('rank')}"
     if via == "search_backend":
-        return f'the search backend\'s answer to the query "{reached.get("query", "")}"'
+        return f"the search backend's answer to the query {_quoted(reached.get('query', ''))}"
     if via == "site_check":
         return f"site check: {reached.get('site', '?')} for username {reached.get('username', '?')}"
     return "not recorded"
@@ -103,3 +103,9 @@ def describe_chain(item: Any, get_item: Any) -> str:
         if current is None:
             break
     return " \u2190 ".join(parts)
+
+
+def _quoted(query: Any) -> str:
+    """The query in quotes, unless it is a quoted phrase already ('"Jane Doe"' stays as is)."""
+    text = str(query)
+    return text if len(text) >= 2 and text[0] == text[-1] == '"' else f'"{text}"'
