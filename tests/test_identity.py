@@ -131,6 +131,16 @@ def test_linked_from_disclosed_is_confirmed() -> None:
     assert [m.where for m in result.matches] == ["linked_from_disclosed"]
 
 
+def test_link_from_disclosed_without_rel_me_is_one_identifier_only() -> None:
+    # the candidate's profile links to a friend's or a shared page: evidence, not a confirmation
+    plain = assess("Photos by the studio", linked_from_disclosed=True, linked_from="https://social.example/u/arivera96",
+                   linked_rel_me=False)
+    assert plain.level == IdentityLevel.POSSIBLE
+    assert [(m.kind, m.value) for m in plain.matches] == [("cross_link", "https://social.example/u/arivera96")]
+    assert any('no rel="me"' in r for r in plain.reasons)
+    assert assess("Alex Rivera's studio", linked_from_disclosed=True, linked_rel_me=False).level == IdentityLevel.PROBABLE
+
+
 def test_link_to_disclosed_account_is_one_identifier_only() -> None:
     # anyone can link to the candidate's profile: it counts, but does not confirm on its own
     result = assess("Great post", links=["https://www.social.example/u/arivera96/"])

@@ -183,5 +183,7 @@ def test_depth_2_follows_one_more_link_and_review_tells_the_chain(tmp_path: Path
     # the depth-2 page is not confirmed by the chain: the candidate controls only the disclosed page
     with sqlite3.connect(ws / "vetting.db") as db:
         levels = dict(db.execute("SELECT item_id, identity_level FROM assessment").fetchall())
-    assert levels[portfolio["id"]] == "confirmed"
+    assert levels[portfolio["id"]] == "confirmed"  # linked rel="me" from the disclosed page
     assert levels[archive["id"]] != "confirmed"
+    # the studio page is linked from the disclosed page without rel="me": evidence, not confirmation
+    assert levels[got["{folio}/p/mellis-studio"]["id"]] != "confirmed"

@@ -61,34 +61,41 @@ def parse_published(value: str | None) -> datetime | None:
     return None
 
 
-def _disclosed_links(items: list[Item], ids: CandidateIdentifiers) -> dict[str, str]:
+def _disclosed_links(items: list[Item], ids: CandidateIdentifiers) -> dict[str, tuple[str, bool]]:
     """Links found on the candidate's disclosed profiles: the basis of cross-link identity.
 
-    Maps each link (normalized) to the disclosed profile it is on, so the evidence names the
-    page that links, whatever way the linked page itself was reached (a search may find a
-    page the disclosed profile also links to: the link is the identity evidence, the search
-    is how it was reached, and the review shows both)."""
+    Maps each link (normalized) to (the disclosed profile it is on, whether it is marked
+    ``rel="me"`` there), so the evidence names the page that links, whatever way the linked
+    page itself was reached (a search may find a page the disclosed profile also links to:
+    the link is the identity evidence, the search is how it was reached, and the review shows
+    both). Items captured before ``rel_me_links`` was recorded count every link as rel=me
+    (the rule they were screened under)."""
     disclosed = {normalize_url(u) for u in ids.profile_urls}
-    links: dict[str, str] = {}
+    links: dict[str, tuple[str, bool]] = {}
     for item in items:
         if item.outcome == "captured" and normalize_url(item.url) in disclosed:
-            for link in item.links():
-                links.setdefault(normalize_url(link), item.url)
+            meta = item.meta()
+            me = {normalize_url(u) for u in meta["rel_me_links"]} if "rel_me_links" in meta else None
+            for link in map(normalize_url, item.links()):
+                rel_me = me is None or link in me
+                if link not in links or (rel_me and not links[link][1]):
+                    links[link] = (item.url, rel_me)
     return links
 
 
-def _evidence(item: Item, disclosed_links: dict[str, str], ids: CandidateIdentifiers) -> PageEvidence:
+def _evidence(item: Item, disclosed_links: dict[str, tuple[str, bool]], ids: CandidateIdentifiers) -> PageEvidence:
     meta = item.meta()
     urls = {item.url, item.final_url or item.url, meta.get("profile_url") or item.url}
-    linked_from = next((disclosed_links[n] for n in map(normalize_url, urls) if n in disclosed_links), "")
+    found = [disclosed_links[n] for n in map(normalize_url, urls) if n in disclosed_links]
+    linked_from, rel_me = max(found, key=lambda x: x[1]) if found else ("", False)
     reached = reached_of_item(item)
     disclosed = {normalize_url(u) for u in ids.profile_urls}
     if not linked_from and reached.get("via") == "link" and normalize_url(reached.get("from_url", "")) in disclosed:
-        linked_from = reached["from_url"]
+        linked_from, rel_me = reached["from_url"], bool(reached.get("rel_me"))
     return PageEvidence(
         url=meta.get("profile_url") or item.final_url or item.url, title=item.title, text=item.text,
         author=item.author, published=parse_published(item.published), links=item.links(),
-        linked_from_disclosed=bool(linked_from), linked_from=linked_from,
+        linked_from_disclosed=bool(linked_from), linked_from=linked_from, linked_rel_me=rel_me,
         found_by=describe_reached(reached))
 
 

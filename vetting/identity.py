@@ -124,8 +124,10 @@ class PageEvidence:
 
     ``linked_from_disclosed`` is True only when one of the candidate's disclosed profiles links
     to this page (``linked_from`` names that profile), whether the collector followed that link
-    or reached the page another way. ``found_by`` records how the page was reached ("disclosed
-    by the candidate", 'search query "..." at rank 2', ...), for the reasons only.
+    or reached the page another way; ``linked_rel_me`` says the link is marked ``rel="me"``
+    there (the owner's "this is also me"), which is what confirms. ``found_by`` records how the
+    page was reached ("disclosed by the candidate", 'search query "..." at rank 2', ...), for
+    the reasons only.
     """
 
     url: str
@@ -136,6 +138,7 @@ class PageEvidence:
     links: list[str] = field(default_factory=list)
     linked_from_disclosed: bool = False
     linked_from: str = ""
+    linked_rel_me: bool = True
     found_by: str = ""
 
 
@@ -318,10 +321,13 @@ def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
     if "disclosed_account" in classes:
         reasons.append("the page is (or lies under) an account the candidate disclosed")
         return IdentityLevel.CONFIRMED, reasons
-    if page.linked_from_disclosed:
-        reasons.append(f"an account the candidate disclosed links to this page"
+    if page.linked_from_disclosed and page.linked_rel_me:
+        reasons.append(f"an account the candidate disclosed links to this page as the candidate's own"
                        f"{' (' + page.linked_from + ')' if page.linked_from else ''}")
         return IdentityLevel.CONFIRMED, reasons
+    if page.linked_from_disclosed:
+        reasons.append("an account the candidate disclosed links to this page, but not as the candidate's "
+                       "own (no rel=\"me\"): one identifier, never a confirmation (a friend's or a shared page)")
     if c == 0:
         if n >= 3 and strong:
             level = IdentityLevel.CONFIRMED

@@ -119,6 +119,8 @@ class StepContext:
         if reached.get("from_key"):
             reached["from_item"] = self.item_id(reached.pop("from_key"))
         meta.update({"step_position": self.position})
+        if page is not None:
+            meta["rel_me_links"] = page.me_links  # identity: the owner's "this is also me" links
         item = Item(
             id=item_id, case_id=self.case.id, step_id=self.step.id, key=capture.key, kind=capture.kind,
             url=capture.url, final_url=capture.final_url, status=capture.status, outcome=capture.outcome,
