@@ -14,6 +14,7 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
@@ -136,7 +137,7 @@ def _emails(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
                 out.match("email", email, None, 0, 0, where=f"links[{i}]")
 
 
-_PHONE = re.compile(r"(?<![\d\w])\+?\d[\d\s().\-]{5,18}\d(?!\d)")
+_PHONE = re.compile(r"(?<![\d\w])\+?\d[\d \t().\-]{5,18}\d(?!\d)")
 #: Numbers written without a country code are read as numbers of this region, unless the
 #: candidate's own numbers say otherwise (then each of their regions is tried).
 DEFAULT_PHONE_REGION = "US"
@@ -179,17 +180,32 @@ def _phones(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
     wanted, regions = _candidate_phones(ids)
     if not wanted:
         return
+    # parsing is the costly part: a run of digits is parsed only when it holds one of the
+    # candidate's national numbers, and each distinct run once
+    nationals = {str(phonenumbers.parse(n).national_number) for n in wanted}
+    parsed: dict[str, str | None] = {}
 
     def same(raw: str) -> str | None:
-        for region in regions:
-            number = e164(raw, region)
-            if number in wanted:
-                return number
-        return None
+        if raw not in parsed:
+            parsed[raw] = None
+            if any(n in re.sub(r"\D", "", raw) for n in nationals):
+                parsed[raw] = next((e for r in regions if (e := e164(raw, r)) in wanted), None)
+        return parsed[raw]
+
+    def find(raw: str) -> str | None:
+        number = same(raw)
+        if number is None and " " in raw.strip():
+            # "816-555-0177 816-555-0178": a list of numbers read as one run; try its pieces
+            tokens = raw.split()
+            for i in range(len(tokens)):
+                for j in range(i + 1, min(len(tokens), i + 4) + 1):
+                    if (i, j) != (0, len(tokens)) and (number := same(" ".join(tokens[i:j]))):
+                        return number
+        return number
 
     for f in fields:
         for m in _PHONE.finditer(f.text.folded):
-            number = same(m.group())
+            number = find(m.group())
             if number:
                 out.match("phone", number, f, m.start(), m.end())
     for i, link in enumerate(page.links):
@@ -535,6 +551,9 @@ _YEAR_SELF = [
     re.compile(r"(?:^|\n)[ \t]*(?:born|birth\s*year|year\s+of\s+birth)\s*:?\s*(?:in\s+)?(\d{4})"
                r"(?![\d/-])"),
 ]
+#: "born in <year>" statements read per field at most: the first ones decide, a page that says
+#: it 80,000 times must not cost 80,000 looks at its context
+MAX_BARE_STATEMENTS = 50
 _BORN_BARE = re.compile(r"(?<![\w'])born\s+(?:in\s+)?((?:19|20)\d{2})(?![\d/-])")
 _YEAR_AFTER_NAME = re.compile(r"\s*(?:,\s*)?\(?\s*(?:born|b\.)\s*(?:in\s+)?(\d{4})(?!\d)")
 
@@ -612,11 +631,11 @@ def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tup
         years: list[tuple[int, int, int]] = []
         for rx in _YEAR_SELF:
             years += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
-        for m in _BORN_BARE.finditer(folded):
+        for m in islice(_BORN_BARE.finditer(folded), MAX_BARE_STATEMENTS):
             # "proud KC native, born in 1994": about the page's subject unless the sentence
             # names someone else first ("my son, born in 2019")
-            sentence = folded[max(0, m.start() - 80):m.start()]
-            sentence = re.split(r"[.!?\n]", sentence)[-1]
+            before = folded[max(0, m.start() - 80):m.start()]
+            sentence = before[max(before.rfind(c) for c in ".!?\n") + 1:]
             if not _NOT_SELF.search(sentence):
                 years.append((int(m.group(1)), m.start(), m.end()))
         if f.name == "text":

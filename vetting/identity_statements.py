@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vetting.names import FoldedText, fold
 
@@ -26,6 +27,9 @@ WINDOW = 120
 BEFORE = 40
 #: Descriptors read after one name at most (a longer run is a list, not a description).
 MAX_DESCRIPTORS = 5
+#: Name occurrences read for descriptors at most (the first ones on the page): a page that
+#: names someone 25,000 times says nothing more about them at the 201st time.
+MAX_NAMES = 200
 
 STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -80,7 +84,13 @@ _NOT_PLACE = frozenset({"the", "my", "a", "an", "he", "she", "they", "we", "i", 
 
 
 def near_name_statements(text: FoldedText, name_spans: list[tuple[int, int]]) -> list[Statement]:
-    """The descriptors after (and the age before) each name span, in page order."""
+    """The descriptors after (and the age before) each name span, in page order (the location
+    and the birth matchers both ask: read once per page)."""
+    return list(_statements(text, tuple(name_spans[:MAX_NAMES])))
+
+
+@lru_cache(maxsize=4)
+def _statements(text: FoldedText, name_spans: tuple[tuple[int, int], ...]) -> tuple[Statement, ...]:
     out: list[Statement] = []
     for start, end in name_spans:
         out += _after(text, end)
@@ -89,7 +99,7 @@ def near_name_statements(text: FoldedText, name_spans: list[tuple[int, int]]) ->
         if m and not _NOT_SELF.search(before[m.end(1):]):
             offset = start - len(before)
             out.append(Statement("age", m.group(1), offset + m.start(1), offset + m.end(1)))
-    return out
+    return tuple(out)
 
 
 def _after(text: FoldedText, end: int) -> list[Statement]:
