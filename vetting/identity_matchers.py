@@ -294,7 +294,8 @@ def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
     for _, name in forms:
         for rx in initial_patterns(name):
             for f in fields:
-                for m in rx.finditer(f.text.folded):
+                # partial names are weak: the first ones on the page are enough to list
+                for m in islice(rx.finditer(f.text.folded), MAX_PARTIAL_NAMES):
                     if not _written_as_initials(f, m.start(), m.end()):
                         continue
                     if f.name == "text":
@@ -303,6 +304,8 @@ def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
     return sorted(text_spans)
 
 
+#: Initial forms ("Mari G.") read per field and pattern at most.
+MAX_PARTIAL_NAMES = 200
 _NEXT_CAPITALIZED = re.compile(r"[ \t]+[A-Z][a-z]")
 
 
