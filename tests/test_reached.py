@@ -23,9 +23,11 @@ from vetting.validation import DecisionRequest, decide
         ("search_result", 'search:"Jane Doe"', {"query": '"Jane Doe"', "rank": 3}, None,
          'search query "Jane Doe" at rank 3'),
         ("search_result", "search:Jane Doe KC", {"query": "Jane Doe KC", "rank": 1}, None,
-         'search query "Jane Doe KC" at rank 1'),
+         "search query \u201cJane Doe KC\u201d at rank 1"),
+        ("search_result", 'search:"Jane Doe" KC', {"query": '"Jane Doe" KC', "rank": 4}, None,
+         'search query \u201c"Jane Doe" KC\u201d at rank 4'),
         ("search_query", "full_name", {"query": "Jane Doe"}, None,
-         'the search backend\'s answer to the query "Jane Doe"'),
+         "the search backend's answer to the query \u201cJane Doe\u201d"),
         ("account", "usernames:janed", {"site": "Snapfolio", "username": "janed"}, None,
          "site check: Snapfolio for username janed"),
         ("page", "link:https://s.example/u/a", {}, {"via": "link", "from_url": "https://s.example/u/a",
@@ -74,7 +76,7 @@ def test_findings_report_names_how_each_page_was_reached(tmp_path: Path) -> None
         s.commit()
     decide(b.ws, DecisionRequest(found.id, "validated", "her account", "Det. Ortiz"))
     (finding,) = findings_data(b.ws, b.plan.case.id).findings
-    assert finding.reached.startswith('search query "') and finding.reached.endswith("at rank 2")
+    assert finding.reached.startswith("search query \u201c") and finding.reached.endswith("at rank 2")
     assert "Baptist" not in finding.reached and "[protected:" in finding.reached
     from vetting.reports import render_report
 

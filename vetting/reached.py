@@ -106,6 +106,9 @@ def describe_chain(item: Any, get_item: Any) -> str:
 
 
 def _quoted(query: Any) -> str:
-    """The query in quotes, unless it is a quoted phrase already ('"Jane Doe"' stays as is)."""
+    """The query as typed, between typographic quotes unless it is one quoted phrase already:
+    '"Jane Doe"' stays as is, '"Jane Doe" Kansas City' becomes “"Jane Doe" Kansas City”."""
     text = str(query)
-    return text if len(text) >= 2 and text[0] == text[-1] == '"' else f'"{text}"'
+    if len(text) >= 2 and text[0] == text[-1] == '"' and '"' not in text[1:-1]:
+        return text
+    return f"\u201c{text}\u201d"
