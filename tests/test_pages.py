@@ -187,3 +187,29 @@ def test_depth_2_follows_one_more_link_and_review_tells_the_chain(tmp_path: Path
     assert levels[archive["id"]] != "confirmed"
     # the studio page is linked from the disclosed page without rel="me": evidence, not confirmation
     assert levels[got["{folio}/p/mellis-studio"]["id"]] != "confirmed"
+
+
+def test_a_resumed_step_follows_the_links_of_pages_it_does_not_fetch_again(tmp_path: Path, demo_web,
+                                                                          auth_file: Path) -> None:
+    """Killed after the disclosed page was saved but before its links were: the resumed run
+    takes the links the saved page recorded, without fetching it a second time."""
+    ws = crawl(tmp_path, demo_web, auth_file, 1, ["{linkring}/mellis"])
+    before = items(ws, demo_web)
+    assert before["{folio}/p/mellis"]["outcome"] == "captured"
+    with sqlite3.connect(ws / "vetting.db") as db:  # the state a kill leaves: step running, links not saved
+        db.execute("DELETE FROM assessment")
+        db.execute("DELETE FROM item WHERE reached_json LIKE '%\"via\": \"link\"%'")
+        db.execute("UPDATE steprun SET status = 'running' WHERE step_id = 'disclosed-profiles'")
+        db.execute("UPDATE \"case\" SET status = 'open', completed_at = NULL")
+    assert "{folio}/p/mellis" not in items(ws, demo_web)
+    result = vet("run", "morgan-ellis", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee",
+                 workspace=ws, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = items(ws, demo_web)
+    assert after["{folio}/p/mellis"]["outcome"] == "captured"
+    assert after["{folio}/p/mellis"]["reached"]["from_item"] == before["{linkring}/mellis"]["id"]
+    assert set(after) == set(before)
+    with sqlite3.connect(ws / "vetting.db") as db:
+        fetched = db.execute("SELECT count(*) FROM audit_event WHERE action = 'request.allowed' AND subject = ?",
+                             (demo_web.base_url("linkring") + "/mellis",)).fetchone()[0]
+    assert fetched == 2  # the first run's fetch and its render; none after the resume
