@@ -7,9 +7,9 @@ a page (with where it was found and the surrounding text, so a person can check 
 statement that contradicts the candidate's identifiers, and a level:
 
 ``confirmed``
-    the page is one of the candidate's disclosed accounts (or lies under one), or was reached
-    by a link on one; or at least three INDEPENDENT identifiers match, at least one of them
-    strong, and nothing contradicts.
+    the page is one of the candidate's disclosed accounts (or lies under one), or one of them
+    links to it marked ``rel="me"``; or at least three INDEPENDENT identifiers match, at least
+    one of them strong, and nothing contradicts.
 ``probable``
     two independent identifiers and no contradiction (or three weak ones); or, with
     contradictions and a strong identifier, identifiers minus contradicted classes is at
@@ -32,7 +32,9 @@ wrong-person reports happen (the CFPB's criticism of name-only matching), so ``c
 needs one strong identifier.
 
 A link TO a disclosed account is one identifier (anyone can link to anyone's profile); a link
-FROM a disclosed account confirms, because only the candidate controls it. Contradictions are
+FROM a disclosed account marked rel="me" confirms, because only the candidate controls it and
+says "this is also me"; without rel="me" it is one identifier (a friend's or a shared page).
+Contradictions are
 statements about the person ("I live in Omaha", "Alex Rivera, 52,", "I was born in 1970", the
 descriptors after a name: "Maria Gutierrez, Phoenix AZ, born 1971"), never about third parties
 ("my brother lives in Omaha"), with one year of tolerance on ages.
