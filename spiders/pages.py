@@ -61,12 +61,13 @@ class PagesSpider(RenderMixin, scrapy.Spider):
                          if (rx := profile_pattern(template)) is not None]
         self.max_pages = int(max_pages) or len(self.inputs) + 10_000
         self.links_per_page = int(links_per_page)
-        self.requested: set[str] = set()  # page keys asked for in this crawl (inputs and links)
+        # page keys asked for in this crawl: every input from the start, so a link to a page that
+        # is also an input never takes it first (it is recorded as the input it is)
+        self.requested: set[str] = {f"page:{url}" for url, _ in self.inputs}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for url, found_by in self.inputs:
             key = f"page:{url}"
-            self.requested.add(key)
             reached = {"via": "disclosed" if found_by.startswith("profile_urls") else "input",
                        "input": found_by, "depth": 0}
             if self.context is not None and self.context.is_captured(key):

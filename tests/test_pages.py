@@ -119,7 +119,7 @@ def test_depth_0_follows_nothing(tmp_path: Path, demo_web, auth_file: Path) -> N
 
 
 def test_depth_1_follows_profile_links_of_disclosed_pages_only(tmp_path: Path, demo_web, auth_file: Path) -> None:
-    ws = crawl(tmp_path, demo_web, auth_file, 1, ["{linkring}/mellis", "{linkring}/link-farm"])
+    ws = crawl(tmp_path, demo_web, auth_file, 1, ["{linkring}/mellis", "{linkring}/link-farm", "{folio}/p/farm-3"])
     got = items(ws, demo_web)
     mellis = got["{linkring}/mellis"]
     portfolio = got["{folio}/p/mellis"]
@@ -139,6 +139,8 @@ def test_depth_1_follows_profile_links_of_disclosed_pages_only(tmp_path: Path, d
     assert sum(x["outcome"] == "captured" for x in farm.values()) == PROFILE_LINKS_PER_PAGE
     skipped = [x for x in farm.values() if x["outcome"] == "not_collected"]
     assert len(skipped) == 2 and all("10 profile links followed per page" in x["reason"] for x in skipped)
+    # farm-3 is also one of the step's inputs: recorded as that, never as a link, never twice
+    assert farm.pop("{folio}/p/farm-3")["reached"]["via"] == "disclosed"
     assert all(x["reached"]["from_item"] == got["{linkring}/link-farm"]["id"] for x in farm.values())
     # every followed request went through the guard: robots.txt of each new host was asked for
     with sqlite3.connect(ws / "vetting.db") as db:
