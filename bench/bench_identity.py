@@ -5,8 +5,9 @@
 Every collected page is assessed once per case, so the cost that matters is a page of about a
 megabyte, ordinary or built to be slow: many phone-shaped numbers (each one a candidate for
 libphonenumber parsing), the candidate's name tens of thousands of times (each one a place to
-read descriptors), "born in <year>" over and over. Target: under 3 s for any 1 MB page on the
-2-core reference machine. Writes bench/results/identity.json.
+read descriptors), "born in <year>" over and over. Target: under 3 s of CPU for any 1 MB page
+on the 2-core reference machine (CPU time, not wall time: the machine is shared). Writes
+bench/results/identity.json.
 """
 
 from __future__ import annotations
@@ -44,15 +45,17 @@ def main() -> int:
     results: dict[str, object] = {"target_s": TARGET_S}
     worst = 0.0
     for name, text in PAGES.items():
-        times = []
+        cpu, wall = [], []
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             assess_identity(ids, PageEvidence(url="https://pages.example/p", text=text), as_of=date(2026, 11, 24))
-            times.append(time.perf_counter() - t0)
-        best = min(times)
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - t0)
+        # CPU time is the figure: on a shared machine the wall clock measures the neighbours
+        best = min(cpu)
         worst = max(worst, best)
-        results[name] = {"mb": round(len(text) / 1e6, 2), "best_s": round(best, 3)}
-        print(f"{name:24} {len(text) / 1e6:5.2f} MB  {best:6.3f} s")
+        results[name] = {"mb": round(len(text) / 1e6, 2), "cpu_s": round(best, 3), "wall_s": round(min(wall), 3)}
+        print(f"{name:24} {len(text) / 1e6:5.2f} MB  cpu {best:6.3f} s  wall {min(wall):6.3f} s")
     results["worst_s"] = round(worst, 3)
     results["meets_target"] = worst < TARGET_S
     out = Path(__file__).resolve().parent / "results" / "identity.json"
