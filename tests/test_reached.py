@@ -84,3 +84,20 @@ def test_findings_report_names_how_each_page_was_reached(tmp_path: Path) -> None
     render_report(b.ws, "findings", b.plan.case.id, "html", out, "Det. Ortiz")
     html = out.read_text()
     assert "How it was reached" in html and "at rank 2" in html and "Baptist" not in html
+
+
+def test_unreached_pages_say_how_they_were_reached(tmp_path: Path) -> None:
+    from vetting.models import utcnow
+
+    b = build_case(tmp_path)
+    parent = add_item(b, "hub", "A link-in-bio page.")
+    with b.ws.session() as s:
+        s.add(Item(id="item-over-cap", case_id=b.plan.case.id, step_id="disclosed-profiles", key="page:over",
+                   kind="page", url="https://folio.example/p/farm-11", outcome="not_collected",
+                   reason="limit: 10 profile links followed per page", captured_at=utcnow(),
+                   reached_json=json.dumps({"via": "link", "from_url": parent.url, "from_item": parent.id,
+                                            "depth": 1, "rel_me": True})))
+        s.commit()
+    (over,) = [u for u in findings_data(b.ws, b.plan.case.id).unreached if u.url.endswith("farm-11")]
+    assert over.reached.startswith(f"link from {parent.url} (depth 1")
+    assert over.reached.endswith("\u2190 disclosed by the candidate")

@@ -63,6 +63,7 @@ class Unreached(_Public):
     url: str
     outcome: str
     reason: str
+    reached: str = ""  # how the collector was led to it (masked)
 
 
 class FindingsData(_Public):
@@ -135,7 +136,8 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
                                 [cats[c] for c in finding_ids if c in cats], protected_cats, by_id.get))
         for cid in finding_ids:
             counts[cid] = counts.get(cid, 0) + 1
-    unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason) for i in items
+    unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason,
+                           reached=mask_protected(describe_chain(i, by_id.get)).text) for i in items
                  if i.outcome in ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")]
     return FindingsData(
         case_id=case.id, candidate_id=candidate.id, candidate_name=candidate.full_name,
