@@ -44,7 +44,8 @@ person validate an item as the candidate's only at ``confirmed``.
 
 This module holds the public dataclasses, the levels and :func:`assess_identity`; what finds
 each identifier and contradiction on a page (accounts, emails, phones, usernames, names,
-location, birth and age) and :func:`normalize_url` are in :mod:`vetting.identity_matchers`.
+location) and :func:`normalize_url` are in :mod:`vetting.identity_matchers`, birth and age in
+:mod:`vetting.identity_birth`.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
+from vetting.identity_birth import _birth
 from vetting.identity_matchers import (
     _accounts,
-    _birth,
     _emails,
     _Field,
     _location,
