@@ -508,6 +508,9 @@ IDENTITY_TABLE = [
     (MARIA, "same city, full date of birth", "Maria Gutierrez (born May 3, 1994) of Kansas City, MO", "", [], "confirmed"),
     (MARIA, "a relative's city is not hers", "Maria Gutierrez's mother lives in Phoenix.", "", [], "possible"),
     (MARIA, "a list of people is not a place", "Maria Gutierrez, Jordan Smith and Ann Lee", "", [], "possible"),
+    (MARIA, "a degree is not a state", "Maria Gutierrez, MD, answers your questions", "", [], "possible"),
+    (MARIA, "a degree, then her city", "Maria Gutierrez, PA, Kansas City, MO", "", [], "probable"),
+    (MARIA, "a degree, then another city", "Maria Gutierrez, MD, Phoenix, AZ", "", [], "not_attributable"),
     # names, initials and nicknames
     (MARIA, "a name alone", "Maria Gutierrez posted a photo", "", [], "possible"),
     (MARIA, "clipped given name", "Mari Gutierrez won the 5K", "", [], "possible"),

@@ -122,12 +122,17 @@ def _after(text: FoldedText, end: int) -> list[Statement]:
         statement = _classify(text, body, s, e)
         if statement is None:
             break
-        if statement.kind == "place" and pending_place is not None and not pending_place.has_state \
-                and names_a_state(_original(text, s, e)):
-            # "Phoenix, Arizona": the state completes the city before it
+        completes = pending_place is not None and not pending_place.has_state
+        if statement.kind in ("place", "state_abbr") and completes and names_a_state(_original(text, s, e)):
+            # "Phoenix, Arizona", "Phoenix, AZ": the state completes the city before it
+            assert pending_place is not None
             found.remove(pending_place)
             statement = Statement("place", f"{pending_place.value}, {_original(text, s, e)}",
                                   pending_place.start, e, True)
+        elif statement.kind == "state_abbr":
+            # alone after a name, "MD", "PA", "MA", "MS" are degrees as often as states
+            pending_place = None
+            continue
         pending_place = statement if statement.kind == "place" else None
         found.append(statement)
     # a city without a state is only a place when the run also gives an age or birth year
@@ -160,6 +165,8 @@ def _classify(text: FoldedText, body: str, start: int, end: int) -> Statement | 
         return None
     if fold(original.split()[0]).rstrip(".") in _NOT_PLACE:
         return None
+    if original in STATES:
+        return Statement("state_abbr", original, start, end, True)
     if names_a_state(original):
         return Statement("place", original, start, end, True)
     tail = _STATE_TAIL.match(original)
