@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vetting.identity import (
     IDENTITY_MAX_CHARS,
@@ -629,3 +631,39 @@ def test_docs_worked_examples_are_what_the_code_does() -> None:
         says = says.replace(" (in 2026)", "")
         result = assess_identity(ids, PageEvidence(url=url, text=says), as_of=date(2026, 11, 24))
         assert result.level == level, (says, result.reasons)
+
+
+# --- properties: more evidence never lowers the level, a contradiction never raises it ---------
+
+FRAGMENTS = ["Maria Gutierrez", "Mari G.", "M. Gutierrez", "KC", "Kansas City, MO", "Phoenix AZ", "born 1971",
+             "born in 1994", "816.555.0177", "+1 (816) 555-0178", "maria.gutierrez@mail.example", "@mgutz94",
+             "I live in Omaha.", "I'm 61.", "my brother lives in Denver", ", ", ". ", "\n", " | ", " (", ")",
+             "age 52", "Maria Gomez", "Jr.", "MD", "Lorem ipsum", "é", "\u200b", "12/05/1994"]
+
+
+def _maria() -> CandidateIdentifiers:
+    return CandidateIdentifiers(full_name="Maria Gutierrez", date_of_birth=date(1994, 5, 3), city="Kansas City",
+                                state="MO", emails=["maria.gutierrez@mail.example"], phones=["816-555-0177"],
+                                usernames=["mgutz94"], profile_urls=["https://social.example/u/mgutz94"])
+
+
+_RANK = {lvl: i for i, lvl in enumerate(IdentityLevel)}
+
+
+def _level(text: str) -> IdentityLevel:
+    return assess_identity(_maria(), PageEvidence(url="https://pages.example/p", text=text), as_of=AS_OF).level
+
+
+PAGES = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=12), max_size=14).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PAGES)
+def test_a_strong_identifier_never_lowers_the_level(text: str) -> None:
+    assert _RANK[_level(text + "\nWrite to maria.gutierrez@mail.example")] >= _RANK[_level(text)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(PAGES)
+def test_a_contradiction_never_raises_the_level(text: str) -> None:
+    assert _RANK[_level(text + "\nI live in Omaha, Nebraska.")] <= _RANK[_level(text)]
