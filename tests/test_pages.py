@@ -129,6 +129,13 @@ def test_depth_1_follows_profile_links_of_disclosed_pages_only(tmp_path: Path, d
     # a plain link counts when it has the shape of a profile on the procedure's site list
     studio = got["{folio}/p/mellis-studio"]["reached"]
     assert (studio["rel_me"], studio["site"], studio["depth"]) == (False, "Folio", 1)
+    # followed links meet the same guard as any request: robots.txt, a redirect to a private address
+    robots = got["{social}/private-area/mellis"]
+    assert (robots["outcome"], robots["reason"].split(":")[0]) == ("refused", "robots.txt")
+    assert robots["reached"]["from_item"] == mellis["id"] and robots["reached"]["depth"] == 1
+    private = got["{hostile}/redirect-private"]
+    assert private["outcome"] == "refused" and private["reason"] == "address: 10.0.0.5 is private"
+    assert private["reached"]["via"] == "link"
     # not profiles: Linkring's about page, the news site
     assert "{linkring}/about" not in got and "{news}/" not in got
     # depth 2 is not reached at max_depth 1
