@@ -11,7 +11,7 @@ folded character back to the original span (:class:`FoldedText`).
 
 Name matching is deliberately tolerant of how people write a name (nicknames, accents, middle
 initials, "Last, First") and deliberately strict about the surname: "Alex Rivera" matches
-"Alexander J. Rivera" and "RIVERA, Alejandro" but never "Alex Rivers".
+"Alexander J. Rivera" and "RIVERA, Alexander" but never "Alex Rivers".
 """
 
 from __future__ import annotations
