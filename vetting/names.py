@@ -9,9 +9,10 @@ protected word can be dodged by an accent or a hidden character.
 Because flags and masks must point into the *original* text, folding keeps a map from each
 folded character back to the original span (:class:`FoldedText`).
 
-Name matching is deliberately tolerant of how people write a name (nicknames, accents, middle
-initials, "Last, First") and deliberately strict about the surname: "Alex Rivera" matches
-"Alexander J. Rivera" and "RIVERA, Alexander" but never "Alex Rivers".
+Name matching is deliberately tolerant of how people write a name (nicknames from the
+``nicknames`` package's dataset, clipped given names, accents, middle initials, "Last, First",
+initials such as "Mari G." or "M. Gutierrez") and deliberately strict about the surname: "Alex
+Rivera" matches "Alexander J. Rivera" and "RIVERA, Alexander" but never "Alex Rivers".
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def given_name_variants(name: str) -> frozenset[str]:
 
 
 def same_given_name(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` can be the same person's given name."""
+    """True when ``a`` and ``b`` can be the same person's given name (either way round)."""
     return fold(b).strip() in given_name_variants(a) or fold(a).strip() in given_name_variants(b)
 
 
