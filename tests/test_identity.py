@@ -481,6 +481,8 @@ MARIA = {"id": "maria-gutierrez", "full_name": "Maria Gutierrez", "date_of_birth
          "city": "Kansas City", "state": "MO", "emails": ["Maria.Gutierrez@Mail.Example"],
          "phones": ["816-555-0177"], "usernames": ["mgutz94"],
          "profile_urls": ["https://social.example/u/mgutz94"]}
+CASEY = {"id": "casey-navarro", "full_name": "Casey Navarro", "date_of_birth": "1998-07-02", "city": "Independence",
+         "state": "MO", "emails": [], "phones": ["816-555-0143"], "usernames": ["cnavarro"], "profile_urls": []}
 LIZ = {"id": "elizabeth-moore", "full_name": "Elizabeth Moore", "date_of_birth": "1990-02-01",
        "city": "Overland Park", "state": "KS", "emails": ["liz.moore@mail.example"],
        "phones": ["+44 20 7946 0958"], "usernames": ["lizzym90"], "profile_urls": []}
@@ -530,6 +532,8 @@ IDENTITY_TABLE = [
     (LIZ, "nickname from the dataset + city", "Liz Moore from Overland Park, KS", "", [], "probable"),
     (LIZ, "another nickname from the dataset", "Betsy Moore shared a recipe", "", [], "possible"),
     (LIZ, "nickname namesake elsewhere", "Beth Moore, 70, of Nashville, Tennessee", "", [], "not_attributable"),
+    (CASEY, "a dataset nickname with dots + her city", "K.C. Navarro from Independence, MO", "", [], "probable"),
+    (CASEY, "the same city name in another state", "Casey Navarro, Independence, KS", "", [], "not_attributable"),
     # phone numbers in several formats
     (MARIA, "phone alone (+1 and parentheses)", "Call +1 (816) 555-0177 today", "", [], "possible"),
     (MARIA, "phone with spaces + name", "Maria Gutierrez 816 555 0177", "", [], "probable"),
@@ -571,7 +575,7 @@ def screened_table(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[
     ws = Workspace.open(tmp / "ws")
     approve(ws, Path(__file__).resolve().parent.parent / "procedures" / "kcpd-261-1.yaml", "Capt. Rao")
     plans = {}
-    for person in (MARIA, LIZ):
+    for person in (MARIA, LIZ, CASEY):
         auth = tmp / f"{person['id']}.txt"
         auth.write_text("signed authorization")
         add_candidate(ws, CandidateInput(**person, authorization={"file": auth.name, "signed_on": "2026-10-01"}),
