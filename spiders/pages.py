@@ -25,13 +25,13 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
+from spiders.exchange import hop_exchanges, received_exchange
 from spiders.links import PROFILE_LINKS_PER_PAGE, ProfileLink, profile_links, profile_pattern
 from spiders.outcomes import response_outcome
 from spiders.render import (
     NON_REDIRECT_STATUSES,
     RenderMixin,
     failed_capture,
-    is_html,
     original_url,
     request_headers,
     response_headers,
@@ -79,26 +79,13 @@ class PagesSpider(RenderMixin, scrapy.Spider):
                                  meta={"vetting_key": key, "vetting_found_by": found_by, "vetting_reached": reached,
                                        "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
-    def parse(self, response: Response) -> Any:
-        result = page_capture(self, response, self.kind)
+    async def parse(self, response: Response) -> Any:
+        capture = await page_capture(self, response, self.kind)
         # links are read before the capture is handed on: it records which it followed
-        follow = self.follow(result) if isinstance(result, Capture) else []
-        yield result
-        yield from follow
-
-    async def rendered(self, response: Response) -> Any:
-        async for result in super().rendered(response):
-            follow = self.follow(result) if isinstance(result, Capture) else []
-            yield result
-            for request in follow:
-                yield request
-
-    async def render_failed(self, failure: Failure) -> Any:
-        async for result in super().render_failed(failure):
-            follow = self.follow(result) if isinstance(result, Capture) else []
-            yield result
-            for request in follow:
-                yield request
+        follow = self.follow(capture)
+        yield capture
+        for request in follow:
+            yield request
 
     def failed(self, failure: Failure) -> Any:
         capture = failed_capture(failure, self.kind, self.context)
@@ -166,17 +153,16 @@ class PagesSpider(RenderMixin, scrapy.Spider):
         return out
 
 
-def page_capture(spider: RenderMixin, response: Response, kind: str, **meta: Any) -> Capture | scrapy.Request:
-    """The capture of a fetched page, or the render request that will complete it."""
+async def page_capture(spider: RenderMixin, response: Response, kind: str, **meta: Any) -> Capture:
+    """The capture of a fetched page (as received, with its redirect hops), rendered where it is HTML."""
     outcome, reason = response_outcome(response)
     capture = Capture(
         key=response.meta["vetting_key"], kind=kind,
         url=original_url(response.request) if response.request else response.url, outcome=outcome, reason=reason,
         found_by=response.meta.get("vetting_found_by", ""), final_url=response.url, status=response.status,
         request_headers=request_headers(response.request), response_headers=response_headers(response),
-        body=response.body,
+        body=response.body, received=received_exchange(response), exchanges=hop_exchanges(response),
         meta={"redirects": [str(u) for u in response.meta.get("redirect_urls", [])], **meta},
         reached=dict(response.meta.get("vetting_reached") or {}),
     )
-    follow = spider.render_request(capture, response.url) if is_html(response) else None
-    return follow if follow is not None else capture
+    return await spider.render_capture(capture, response)

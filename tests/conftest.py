@@ -81,3 +81,12 @@ def built(template, tmp_path: Path):
     from report_fixtures import clone
 
     return clone(template, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def captured(tmp_path_factory: pytest.TempPathFactory):
+    """One real captured case (a `vet run` over demo-web pages) for the session; copy it before
+    changing anything (``captured.copy(dest)``)."""
+    from capture_fixtures import capture_case
+
+    return capture_case(tmp_path_factory.mktemp("captured"))

@@ -159,3 +159,20 @@ def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Pat
     case = next(p.name.removeprefix("findings-").removesuffix(".html") for p in [jordan])
     new = vet("report", "findings", case, "-o", str(tmp_path / "after.html"), workspace=ws)
     assert new.returncode == 0 and "Disposed:" in (tmp_path / "after.html").read_text(), new.stderr
+
+
+def test_one_signed_evidence_package_per_case_that_py_wacz_accepts(demo: Path) -> None:
+    import json
+    import zipfile
+
+    from vetting.evidence_export import verify_signed_data
+
+    cases = {p.name for p in (demo / "workspace" / "evidence" / "warc").iterdir()}
+    packages = sorted((demo / "evidence").glob("*.wacz"))
+    assert {p.stem for p in packages} == cases and len(cases) == 4
+    for package in packages:
+        result = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f", str(package)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and "Validation succeeded" in result.stdout, result.stdout
+        with zipfile.ZipFile(package) as z:
+            assert verify_signed_data(json.loads(z.read("datapackage-digest.json"))["signedData"])

@@ -29,11 +29,13 @@ candidate_app = typer.Typer(help="Add, list and erase candidates.", no_args_is_h
 case_app = typer.Typer(help="List cases and their steps.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
 sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Package a case's evidence for others (signed WACZ).", no_args_is_help=True)
 app.add_typer(procedure_app, name="procedure")
 app.add_typer(candidate_app, name="candidate")
 app.add_typer(case_app, name="case")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sites_app, name="sites")
+app.add_typer(evidence_app, name="evidence")
 
 
 def _mount_reports() -> None:
@@ -341,6 +343,26 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
                                                    else str(result.root)})
     ws.audit.checkpoint()
     typer.echo(f"exported {result.events} events to {out}; verify with: python {out}/standalone_verify.py {out}")
+
+
+# -- evidence --------------------------------------------------------------------------------
+@evidence_app.command("export")
+@handles_errors
+def evidence_export(case: str = typer.Argument(..., help="Case id (see `vet case list`)."),
+                    out: Path = typer.Option(..., "-o", "--out", help="The .wacz file to write."),
+                    by: str = typer.Option("system:cli", "--by", help="Who exports.")) -> None:
+    """Write the case's evidence as a signed WACZ 1.1.1 with its audit events and their proofs."""
+    from vetting.evidence_export import ExportError, export_case
+
+    ws = open_ws(create=False)
+    try:
+        result = export_case(ws, case, out, by)
+    except (ExportError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {result.path} ({result.warcs} WARC files, {result.pages} pages, {result.events} audit "
+               f"events with inclusion proofs in a tree of {result.tree_size}); sha256 {result.sha256}")
+    typer.echo(f"check it with: wacz validate -f {result.path}  (and see docs/evidence.md)")
 
 
 # -- sites -----------------------------------------------------------------------------------

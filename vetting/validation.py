@@ -63,7 +63,7 @@ class DecisionRequest:
 
 def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
     """Re-hash every artifact of an item (file and WARC record); return the problems."""
-    from spiders.warc import read_record
+    from spiders.warc import read_record, record_bytes
 
     problems: list[str] = []
     artifacts = item.artifacts()
@@ -85,6 +85,11 @@ def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
                 continue
             if hashlib.sha256(payload).hexdigest() != art["sha256"]:
                 problems.append(f"{art['kind']} WARC record in {art['warc']} no longer matches its sha256")
+            elif art.get("record_sha256"):  # the whole record: WARC headers (URI, date, IP) too
+                whole, _ = record_bytes(ws.evidence_path(art["warc"]), int(art["offset"]))
+                if hashlib.sha256(whole).hexdigest() != art["record_sha256"]:
+                    problems.append(f"{art['kind']} WARC record in {art['warc']} at offset {art['offset']}: "
+                                    "its headers changed since capture (whole-record sha256 differs)")
     return problems
 
 
