@@ -59,7 +59,11 @@ class FindingPublic(_Public):
     reached: str = ""  # how the collector reached the page, back to its step input (masked)
 
 
+UNREACHED_OUTCOMES = ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")
+
+
 class Unreached(_Public):
+    item_id: str
     step_id: str
     url: str
     outcome: str
@@ -141,9 +145,9 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
                                     by_id.get))
             for cid in finding_ids:
                 counts[cid] = counts.get(cid, 0) + 1
-    unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason,
-                           reached=mask_protected(describe_chain(i, by_id.get)).text) for i in items
-                 if i.outcome in ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")]
+    unreached = [Unreached(item_id=i.id, step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason,
+                           reached=mask_protected(describe_chain(i, by_id.get)).text)
+                 for i in items if i.outcome in UNREACHED_OUTCOMES]
     return FindingsData(
         case_id=case.id, candidate_id=candidate.id, candidate_name=candidate_name(ws, candidate), disposed=disposed,
         procedure_id=version.procedure_id, procedure_title=version.title, procedure_version=version.version,

@@ -78,14 +78,16 @@ def _humanize(value: str) -> str:
 class _FieldCheck:
     """Compares one finding's displayed fields with the payloads of its verified events."""
 
-    def __init__(self, section: Any, item_id: str, reveal: Revealer, problems: list[str]) -> None:
+    def __init__(self, section: Any, item_id: str, reveal: Revealer, problems: list[str],
+                 label: str = "finding") -> None:
         self.section = section
         self.item_id = item_id
         self.reveal = reveal
         self.problems = problems
+        self.label = label
 
     def problem(self, name: str, message: str) -> None:
-        self.problems.append(f"finding {self.item_id}: field {name}: {message}")
+        self.problems.append(f"{self.label} {self.item_id}: field {name}: {message}")
 
     def shown(self, name: str) -> Any:
         return self.section.find(attrs={"data-field": name})
@@ -266,6 +268,20 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             elif sound:
                 good[("candidate", "")] = event
             continue
+        if role == "captured":
+            if event.get("action") != "item.captured" or event.get("subject") != r.get("item_id") \
+                    or event.get("case_id") != data.get("case_id"):
+                problems.append(f"{where}: the event is not the capture of {r.get('item_id')} in this case")
+            elif sound:
+                good[("captured", str(r.get("item_id")))] = event
+            continue
+        if role == "step":
+            if event.get("action") != "step.finished" or event.get("subject") != r.get("item_id") \
+                    or event.get("case_id") != data.get("case_id"):
+                problems.append(f"{where}: the event is not the end of step {r.get('item_id')} in this case")
+            elif sound:
+                good[("step", str(r.get("item_id")))] = event
+            continue
         if role == "procedure":
             if event.get("action") != "procedure.approved":
                 problems.append(f"{where}: the event is not the approval of a procedure")
@@ -286,6 +302,21 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             result.disposed = disposal_note(ws, str(data.get("candidate_id") or ""))
         _check_candidate(soup, good.get(("candidate", "")), reveal, problems)
         _check_procedure(soup, good.get(("procedure", "")), problems)
+        for row in soup.select("tr[data-unreached]"):
+            item_id = str(row.get("data-unreached"))
+            captured = good.get(("captured", item_id))
+            if captured is None:
+                problems.append(f"unreached {item_id}: shown without a valid item.captured receipt")
+                continue
+            _check_unreached(row, item_id, captured, reveal, problems)
+        for row in soup.select("tr[data-failed-step]"):
+            step = str(row.get("data-failed-step"))
+            finished = good.get(("step", step))
+            if finished is None or (finished.get("payload") or {}).get("status") != "failed":
+                problems.append(f"failed step {step}: shown as failed without a step.finished receipt saying so")
+                continue
+            _FieldCheck(row, step, reveal, problems, label="failed step").committed(
+                "error", (finished.get("payload") or {}).get("error"), int(finished.get("seq", -1)), masked=False)
         for section in soup.select("section.finding"):
             item_id = str(section.get("data-item"))
             validated = good.get(("validated", item_id))
@@ -294,6 +325,22 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
                 continue
             _check_finding(section, item_id, validated, good.get(("concurred", item_id)), reveal, problems)
     return result
+
+
+def _check_unreached(row: Any, item_id: str, captured: dict[str, Any], reveal: Revealer,
+                     problems: list[str]) -> None:
+    """A row of "what the search could not reach" against the item's ``item.captured`` event."""
+    f = _FieldCheck(row, item_id, reveal, problems, label="unreached")
+    p = captured.get("payload") or {}
+    seq = int(captured.get("seq", -1))
+    f.clear("step", p.get("step"), seq)
+    outcome = f.shown("outcome")
+    if outcome is None or outcome.get("data-value") != p.get("outcome") \
+            or outcome.get_text() != _humanize(str(p.get("outcome"))):
+        f.problem("outcome", f"the report shows {outcome.get_text() if outcome is not None else None!r}, "
+                             f"the log's event {seq} says {p.get('outcome')!r}")
+    f.committed("url", p.get("url"), seq, masked=False)
+    f.committed("reason", p.get("reason"), seq, masked=False)
 
 
 def _check_procedure(soup: Any, approved: dict[str, Any] | None, problems: list[str]) -> None:

@@ -221,8 +221,10 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     pairs = _receipts(data.findings, live, concurred, events, checkpoint.tree_size)
     added = _first_event(ws, "candidate.added", data.candidate_id, checkpoint.tree_size)
     approved = _first_event(ws, "procedure.approved", data.fingerprint, checkpoint.tree_size)
-    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq],
-                              checkpoint.tree_size)
+    captured = _captured_events(ws, case_id, {u.item_id for u in data.unreached}, checkpoint.tree_size)
+    failed = _failed_step_events(ws, case_id, {step for step, _ in data.failed_steps}, checkpoint.tree_size)
+    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq]
+                              + [e.seq for e in captured] + [e.seq for e in failed], checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = screenshot_uri(ws, finding)
@@ -231,7 +233,39 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
         views.append(FindingView(finding, number, uri, note, receipts))
     head = [Receipt("", role, e.seq, e.document(), e.leaf_hash.hex(), [h.hex() for h in proofs[e.seq]])
             for role, e in (("candidate", added), ("procedure", approved))]
+    head += [Receipt(e.subject or "", "captured", e.seq, e.document(), e.leaf_hash.hex(),
+                     [h.hex() for h in proofs[e.seq]]) for e in captured]
+    head += [Receipt(e.subject or "", "step", e.seq, e.document(), e.leaf_hash.hex(),
+                     [h.hex() for h in proofs[e.seq]]) for e in failed]
     return FindingsReport(data, views, checkpoint, ws.audit.origin, head)
+
+
+def _captured_events(ws: Workspace, case_id: str, item_ids: set[str], tree_size: int) -> list[Event]:
+    """The ``item.captured`` events of the items the report lists as not reached."""
+    found: dict[str, Event] = {}
+    for event in ws.audit.events(case_id=case_id):
+        if event.seq >= tree_size:
+            break
+        if event.action == "item.captured" and event.subject in item_ids:
+            found.setdefault(event.subject, event)
+    missing = item_ids - set(found)
+    if missing:
+        raise LookupError(f"no item.captured audit event for {sorted(missing)[0]} within the checkpoint")
+    return sorted(found.values(), key=lambda e: e.seq)
+
+
+def _failed_step_events(ws: Workspace, case_id: str, steps: set[str], tree_size: int) -> list[Event]:
+    """The last ``step.finished`` event of each step the report lists as failed."""
+    found: dict[str, Event] = {}
+    for event in ws.audit.events(case_id=case_id):
+        if event.seq >= tree_size:
+            break
+        if event.action == "step.finished" and event.subject in steps:
+            found[event.subject] = event
+    missing = steps - set(found)
+    if missing:
+        raise LookupError(f"no step.finished audit event for step {sorted(missing)[0]} within the checkpoint")
+    return sorted(found.values(), key=lambda e: e.seq)
 
 
 def _first_event(ws: Workspace, action: str, subject: str, tree_size: int) -> Event:
