@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 DEMO_OUT ?= demo-output
 
-.PHONY: deps venv chromium postgres pywb test demo bench lint clean
+.PHONY: deps venv chromium postgres pywb oracles test demo bench lint clean
 
 deps: venv chromium
 
@@ -37,7 +37,12 @@ $(PYWB_VENV)/.installed:
 	$(PYWB_VENV)/bin/pip install -q 'pywb>=2.10,<2.11'
 	touch $@
 
-test: deps postgres pywb
+# Test oracles: OCR (tesseract-ocr) reads every hiring-staff picture, poppler-utils (pdftotext,
+# pdfimages) reads every hiring-staff PDF; a masked term found by either fails the tests.
+oracles:
+	@{ command -v tesseract && command -v pdftotext && command -v pdfimages; } >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils; }
+
+test: deps postgres pywb oracles
 	$(BIN)/pytest -q
 
 demo: deps

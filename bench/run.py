@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "reports", "render")
+EXPECTED = ("accounts", "audit", "redaction", "render", "reports")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:
@@ -48,6 +48,9 @@ def headline(name: str, data: dict[str, Any]) -> str:
                 f"{data.get('browser_requests_per_page')} browser requests/page (load {data.get('loadavg_1min')})")
     if name == "reports":
         keys = ("findings", "data_s", "html_render_s", "pdf_s", "verify_receipts_s", "meets_targets")
+        return ", ".join(f"{k}={data[k]}" for k in keys if k in data)
+    if name == "redaction":
+        keys = ("findings", "per_finding_s", "picture_s", "reuse_s", "meets_target")
         return ", ".join(f"{k}={data[k]}" for k in keys if k in data)
     if name == "audit":
         full = data.get("verify_full") or {}

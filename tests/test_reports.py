@@ -90,7 +90,13 @@ def test_finding_shows_its_evidence_validation_and_context(built: Built) -> None
     shot = next(a for a in item.artifacts() if a["kind"] == "screenshot")
     src = sec.select_one("img.screenshot")["src"]
     assert src.startswith("data:image/png;base64,")
-    assert base64.b64decode(src.split(",", 1)[1]) == built.ws.evidence_path(shot["path"]).read_bytes()
+    shown = base64.b64decode(src.split(",", 1)[1])
+    # hiring staff see the redacted picture drawn from the archived page, never the screenshot
+    assert shown != built.ws.evidence_path(shot["path"]).read_bytes()
+    redacted = [e.payload for e in built.ws.audit.events() if e.action == "evidence.redacted"
+                and e.subject == "item-jane-doe-gun"]
+    assert redacted and redacted[-1]["redacted"]["sha256"] == hashlib.sha256(shown).hexdigest()
+    assert redacted[-1]["redacted"]["sha256"] in text and redacted[-1]["source"]["sha256"] in text
     assert shot["sha256"] in text
     assert sec.find("code", class_="url").get_text() == item.url
     assert not sec.find_all("a")  # the address is text, not a link

@@ -18,6 +18,8 @@ from rich.table import Table
 
 from vetting import __version__
 from vetting.cli_support import console, handles_errors, open_ws, state
+from vetting.safetext import visible
+from vetting.views import readable
 from vetting.yamlsource import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,8 +96,8 @@ def procedure_list() -> None:
 
     table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
     for v in versions(open_ws(create=False)):
-        table.add_row(v.procedure_id, str(v.version), v.approved_by, v.approved_at.isoformat(timespec="seconds"),
-                      v.fingerprint)
+        table.add_row(readable(v.procedure_id), str(v.version), readable(v.approved_by),
+                      v.approved_at.isoformat(timespec="seconds"), v.fingerprint)
     console.print(table)
 
 
@@ -178,7 +180,8 @@ def candidate_list() -> None:
     ws = open_ws(create=False)
     table = Table("id", "name", "authorization signed", "added by")
     for c in list_candidates(ws):
-        table.add_row(c.id, candidate_name(ws, c), str(c.authorization_signed_on), c.added_by)
+        table.add_row(readable(c.id), readable(candidate_name(ws, c)), str(c.authorization_signed_on),
+                      readable(c.added_by))
     console.print(table)
 
 
@@ -240,6 +243,9 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
              mitigating: str = typer.Option("", "--mitigating",
                                             help="Mitigating context, recorded beside the finding."),
              supersedes: int = typer.Option(None, "--supersedes", help="The decision this one revises."),
+             evidence_image: list[str] = typer.Option(
+                 [], "--evidence-image", help="An image of the page hiring staff may see as the finding's evidence "
+                 "(CSS selector or address; repeatable). Every other image is covered in their report."),
              file: Path = typer.Option(None, "--file", "-f",
                                        help="A decisions file: a batch, all or nothing.")) -> None:
     """Record a named person's decision on an item, after re-hashing its evidence."""
@@ -255,7 +261,8 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
     if missing:
         raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
     try:
-        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes))
+        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes,
+                                         tuple(evidence_image)))
     except ValidationRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -291,13 +298,13 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     ws = open_ws(create=False)
     report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
     for problem in report.problems:
-        typer.echo(f"PROBLEM {problem}")
+        typer.echo(f"PROBLEM {visible(problem)}")
     if report.suppressed:
         typer.echo(f"... and {report.suppressed} more problem(s)")
     # The decision tables are the log's index: each row must say what its event says.
     index = check_index(ws)
     for row_problem in index:
-        typer.echo(f"PROBLEM {row_problem}")
+        typer.echo(f"PROBLEM {visible(str(row_problem))}")
     typer.echo(report.summary())
     if index:
         typer.echo(f"{len(index)} row(s) of the decision tables disagree with the log")
@@ -386,7 +393,7 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     out.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     typer.echo(f"{len(manifest.sites)} site(s) imported from {manifest.source_format} into {out}")
     for name, reason in manifest.rejected:
-        typer.echo(f"  refused {name}: {reason}")
+        typer.echo(f"  refused {visible(name)}: {visible(reason)}")
 
 
 @app.command("demo")

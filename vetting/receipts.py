@@ -28,6 +28,7 @@ from typing import Any
 
 from vetting.firewall import mask_protected
 from vetting.personal import Revealer, is_commitment
+from vetting.safetext import visible
 from vetting.workspace import Workspace
 
 RECEIPTS_FORMAT = "vetting-receipts/1"
@@ -99,7 +100,7 @@ class _FieldCheck:
     def clear(self, name: str, logged: Any, seq: int) -> None:
         """A value bound in the clear: the report must show exactly it."""
         shown = self.text(name)
-        if shown != (logged or ""):
+        if shown != visible(logged or ""):
             self.problem(name, f"the report shows {shown!r}, the log's event {seq} says {logged!r}")
 
     def committed(self, name: str, commitment: Any, seq: int, *, masked: bool) -> None:
@@ -115,7 +116,7 @@ class _FieldCheck:
                 self.problem(name, f"the report shows {shown!r}, the log's event {seq} records none")
             return
         if not is_commitment(commitment):  # recorded in the clear (before values were committed)
-            if (mask_protected(str(commitment)).text if masked else str(commitment)) != shown:
+            if visible(mask_protected(str(commitment)).text if masked else str(commitment)) != shown:
                 self.problem(name, f"the report shows {shown!r}, the log's event {seq} says {commitment!r}")
             return
         if self.reveal.erased:
@@ -124,10 +125,20 @@ class _FieldCheck:
             value = self.reveal.value_or_none(str(commitment))
             if value is None:
                 self.problem(name, f"the value committed by event {seq} is missing from the workspace")
-            elif mask_protected(value).text != shown:
+            elif visible(mask_protected(value).text) != shown:
                 self.problem(name, f"the report shows {shown!r}, which is not the value event {seq} committed to")
-        elif not self.reveal.matches(str(commitment), shown):
+        elif not _shows(self.reveal, str(commitment), shown):
             self.problem(name, f"the report shows {shown!r}, which is not the value event {seq} committed to")
+
+
+def _shows(reveal: Revealer, commitment: str, shown: str) -> bool | None:
+    """Whether ``shown`` is how the reports display the committed value: reports print every
+    value through ``vetting.safetext.visible`` (controls as ``⟨U+202E⟩``), so that is compared;
+    a value with no control character is checked against its commitment directly."""
+    if reveal.matches(commitment, shown):
+        return True
+    value = reveal.value_or_none(commitment) if is_commitment(commitment) else commitment
+    return value is not None and visible(value) == shown
 
 
 def _check_time(f: _FieldCheck, name: str, logged: Any, seq: int) -> None:
@@ -375,6 +386,6 @@ def _check_candidate(soup: Any, added: dict[str, Any] | None, reveal: Revealer, 
     if reveal.erased:
         return
     for name in shown:
-        if not reveal.matches(str(commitment), name):
+        if not _shows(reveal, str(commitment), name):
             problems.append(f"candidate: field candidate_name: the report shows {name!r}, which is not the name "
                             f"event {added.get('seq')} committed to")

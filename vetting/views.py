@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from vetting.safetext import visible
 from vetting.uniformity import UniformityReport
+
+
+def readable(value: object) -> str:
+    """Collected text for the terminal: controls made visible (never interpreted: an ESC from a
+    page cannot drive the terminal, a U+202E cannot reverse a URL) and rich markup escaped."""
+    return escape(visible(value))
+
 
 STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "running": "yellow",
                "pending": "dim"}
@@ -26,12 +35,12 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
             for step in group.steps:
                 state = row.steps.get(step, "missing")
                 cells.append(f"[{STATE_STYLE.get(state, 'bold red')}]{state}[/]")
-            table.add_row(row.candidate_id, *cells, row.status)
+            table.add_row(readable(row.candidate_id), *cells, row.status)
         console.print(table)
     if report.deviations:
         console.print(f"[bold red]{len(report.deviations)} deviation(s):[/]")
         for d in report.deviations:
-            console.print(f"  - {d}", markup=False)
+            console.print(f"  - {visible(d)}", markup=False)
     else:
         console.print("[green]uniform[/]: every case ran the procedure's steps in order")
 
@@ -47,7 +56,8 @@ def print_timeline(console: Console, events: list, reveal=lambda v: v or "") -> 
         detail = ", ".join(f"{k}={reveal(p[k]) if isinstance(p[k], str) else p[k]}"
                            for k in ("status", "outcome", "reason", "position", "attempt")
                            if k in p and p[k] not in (None, ""))
-        table.add_row(str(e.seq), e.time[:19], e.actor, e.action, reveal(e.subject)[:60], detail[:80])
+        table.add_row(str(e.seq), e.time[:19], readable(e.actor), e.action, readable(reveal(e.subject)[:60]),
+                      readable(detail[:80]))
     console.print(table)
 
 
@@ -70,20 +80,21 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
             continue
         with ws.session() as s:
             a = s.get(Assessment, item.id)
-        lines = [f"[bold]{item.title or item.url}[/]", f"url: {item.final_url or item.url}",
+        lines = [f"[bold]{readable(item.title or item.url)}[/]", f"url: {readable(item.final_url or item.url)}",
                  f"kind: {item.kind}   captured: {item.captured_at:%Y-%m-%d %H:%M}Z",
-                 f"reached: {escape(describe_chain(item, lambda i: _get_item(ws, i)))}"]
+                 f"reached: {readable(describe_chain(item, lambda i: _get_item(ws, i)))}"]
         if a is None:
             lines.append("[yellow]not screened yet[/]")
         else:
             matches = json.loads(a.matches_json)
             lines.append(f"identity: [bold]{a.identity_level}[/] from "
-                         + (", ".join(_match_words(m) for m in matches) or "nothing"))
+                         + (", ".join(readable(_match_words(m)) for m in matches) or "nothing"))
             for c in json.loads(a.contradictions_json):
-                lines.append(f"  [red]contradiction[/]: {c['kind']} {c['value']!r} (expected {c['expected']})")
+                lines.append(f"  [red]contradiction[/]: {readable(c['kind'])} {readable(repr(c['value']))} "
+                             f"(expected {readable(c['expected'])})")
             for f in json.loads(a.flags_json):
                 lines.append(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
-                             f"\u201c{f['excerpt'][:160]}\u201d")
+                             f"\u201c{readable(f['excerpt'][:160])}\u201d")
             if a.outside_lookback:
                 lines.append("  [dim]older than the lookback window: stays out of findings[/]")
             if a.undated:
@@ -93,10 +104,11 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
             lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
+        lines += _markable_images(ws, item)
         if decision is not None:
-            lines.append(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: "
-                         f"{decision_reason(ws, decision)}")
-        console.print(Panel("\n".join(lines), title=item.id, expand=True))
+            lines.append(f"decision {decision.id}: {decision.decision} by {readable(decision.decided_by)}: "
+                         f"{readable(decision_reason(ws, decision))}")
+        console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
 
@@ -113,6 +125,23 @@ def _match_words(match: dict) -> str:
     if match["where"] == "linked_from_disclosed":
         return f"cross_link (the disclosed profile {match['value']} links to this page)"
     return f"{match['kind']}={match['value']!r} ({match['where']})"
+
+
+def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's pictures, covered for hiring staff unless one is marked as the evidence."""
+    from vetting.evidence_images import media_addresses
+
+    arts = item.artifacts()
+    dom = next((a for a in arts if a["kind"] == "dom"), None) or next((a for a in arts if a["kind"] == "response"),
+                                                                     None)
+    if dom is None:
+        return []
+    html = ws.evidence_path(dom["path"]).read_text(encoding="utf-8", errors="replace")
+    found = media_addresses(html, item.final_url or item.url)
+    if not found:
+        return []
+    return ["pictures (covered for hiring staff unless marked: vet validate ... --evidence-image ADDRESS):"] + [
+        f"  {readable(u)}" for u in found]
 
 
 def print_cases(console: Console, ws, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -135,7 +164,8 @@ def print_cases(console: Console, ws, candidate_id: str | None = None) -> None: 
         states = ", ".join(f"{r.status}" for r in runs)
         pending = sum(1 for i in reviewable_items(ws, case.id) if current_decision(ws, i.id) is None)
         version = versions[case.fingerprint]
-        table.add_row(case.id, case.candidate_id, f"{version.procedure_id} v{version.version}", case.status,
+        table.add_row(readable(case.id), readable(case.candidate_id), f"{version.procedure_id} v{version.version}",
+                      case.status,
                       states, str(pending))
     console.print(table)
     if not cases:
