@@ -65,7 +65,6 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
     """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each."""
     import json
 
-    from rich.markup import escape
     from rich.panel import Panel
 
     from vetting.models import Assessment
