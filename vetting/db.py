@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 from vetting import models, personal  # noqa: F401  (registers the tables)
+from vetting.people.models import PEOPLE_TABLES
 
 
 def make_engine(url: str) -> Engine:
@@ -90,7 +91,13 @@ def _v3(conn: Connection) -> None:
                      {"c": candidate_id, "s": secrets.token_hex(32), "t": datetime.now(UTC)})
 
 
-def _v4(conn: Connection) -> None:
+def _people(conn: Connection) -> None:
+    """Accounts, login attempts, sessions, case assignments, report releases, the identity provider."""
+    for model in PEOPLE_TABLES:
+        model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
+def _reached(conn: Connection) -> None:
     """Items record how they were reached (disclosed, a link from another page, a search
     query at a rank, a site check). Older items keep ``{}``: vetting.reached derives their
     record from ``found_by`` and ``meta``, which hold the same facts."""
@@ -98,7 +105,7 @@ def _v4(conn: Connection) -> None:
 
 
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _people, _reached]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -79,8 +79,15 @@ def _case_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[
         for r in runs:
             if r.status not in STEP_TERMINAL:
                 out.append(f"{who}: marked complete but step {r.step_id} is {r.status}")
+    out.extend(_cancelled_deviations(runs, who))
     out.extend(_audit_deviations(ws, case, expected, runs, who))
     return out
+
+
+def _cancelled_deviations(runs: list[StepRun], who: str) -> list[str]:
+    """A cancelled step (``vet queue cancel``) is recorded, never hidden: it did not run."""
+    return [f"{who}: step {r.step_id} was cancelled ({r.error or 'no reason recorded'})"
+            for r in runs if r.status == "cancelled"]
 
 
 def _audit_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[StepRun],
