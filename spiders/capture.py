@@ -48,6 +48,9 @@ class Capture:
     rendered_dom: str | None = None  # the DOM after the browser ran the page
     screenshot: bytes | None = None  # full-page PNG
     meta: dict[str, Any] = field(default_factory=dict)
+    #: how the page was reached: {"via": "disclosed" | "input" | "link", ...}; the engine fills
+    #: it for captures that leave it empty (search results, site checks) from ``meta``
+    reached: dict[str, Any] = field(default_factory=dict)
 
 
 class CollectionContext(Protocol):
@@ -58,3 +61,7 @@ class CollectionContext(Protocol):
     def is_captured(self, key: str) -> bool: ...
 
     def save_capture(self, capture: Capture) -> None: ...
+
+    def profile_links_of(self, key: str) -> list[tuple[str, bool, str]]:
+        """The profile links (url, rel_me, site) recorded on an already captured page."""
+        ...

@@ -29,6 +29,8 @@ class PageText:
     published: str | None = None
     text: str = ""
     links: list[str] = field(default_factory=list)
+    #: the links marked rel="me" (the page's owner says "this is also me"), a subset of links
+    me_links: list[str] = field(default_factory=list)
 
 
 def extract(html: str | bytes, base_url: str, encoding: str | None = None) -> PageText:
@@ -56,10 +58,18 @@ def extract(html: str | bytes, base_url: str, encoding: str | None = None) -> Pa
     links: list[str] = []
     for a in soup.find_all("a", href=True):
         href = str(a["href"]).strip()
-        absolute = urljoin(base_url, href)
-        if urlsplit(absolute).scheme in ("http", "https") and absolute not in links:
+        try:  # a hostile href ("http://[::1") is skipped, never fatal to the capture
+            absolute = urljoin(base_url, href)
+            scheme = urlsplit(absolute).scheme
+        except ValueError:
+            continue
+        if scheme in ("http", "https") and absolute not in links:
             links.append(absolute)
+            rel = a.get("rel") or []
+            if "me" in {r.lower() for r in (rel.split() if isinstance(rel, str) else rel)}:
+                out.me_links.append(absolute)
     out.links = links[:500]
+    out.me_links = [u for u in out.me_links if u in set(out.links)]
     for tag in soup(["script", "style", "noscript", "template", "iframe", "object", "embed", "svg"]):
         tag.decompose()
     body = soup.body or soup

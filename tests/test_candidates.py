@@ -45,6 +45,8 @@ def test_add_from_file_stores_authorization_hash(workspace, tmp_path: Path) -> N
 @pytest.mark.parametrize("overrides,field,message", [
     ({"authorization": None}, "authorization", "no signed authorization"),
     ({"emails": ["not-an-email"]}, "emails", "not an e-mail"),
+    ({"phones": ["555-0100"]}, "phones", "not a complete phone number"),
+    ({"phones": ["call me"]}, "phones", "not a complete phone number"),
     ({"profile_urls": ["ftp://x.example/a"]}, "profile_urls", "not an http(s) URL"),
     ({"date_of_birth": "1850-01-01"}, "date_of_birth", "not plausible"),
     ({"usernames": ["bad name!"]}, "usernames", "plausible username"),

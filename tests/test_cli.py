@@ -100,6 +100,8 @@ def test_approve_invalid_procedure_changes_nothing(tmp_path: Path, procs: Path) 
     (["run", "jane-doe", "--procedure", "unknown-proc", "--by", "Inv. Lee"], 1, "no approved procedure 'unknown-proc'"),
     (["candidate", "add", "--name", "John Roe", "--by", "Inv. Lee"], 2, "no signed authorization"),
     (["candidate", "add", "--name", "John Roe", "--email", "nope", "--by", "Inv. Lee"], 2, "not an e-mail"),
+    (["candidate", "add", "--name", "John Roe", "--phone", "555-0100", "--by", "Inv. Lee"], 2,
+     "not a complete phone number"),
 ])
 def test_refusals_change_nothing(approved_ws: Path, args, code, message) -> None:
     before = tree_digest(approved_ws)

@@ -122,3 +122,28 @@ def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
     assert row is not None and row.undated is False and json.loads(row.matches_json)
     db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_v2_workspace_gains_how_reached_keeping_its_items(tmp_path: Path) -> None:
+    """A workspace written before items recorded how they were reached is upgraded in place;
+    its items' chain is derived from what they stored (found_by, meta)."""
+    from case_fixtures import add_item, build_case
+
+    from vetting.models import Item
+    from vetting.reached import describe_reached, reached_of_item
+
+    b = build_case(tmp_path)
+    item = add_item(b, "old", "An old screened post.")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
+    db.execute("ALTER TABLE item DROP COLUMN reached_json")
+    db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    ws = Workspace.open(tmp_path / "ws")
+    with ws.session() as s:
+        row = s.get(Item, item.id)
+    assert row is not None and row.reached_json == "{}" and row.text == "An old screened post."
+    assert describe_reached(reached_of_item(row)) == "disclosed by the candidate"  # found_by: profile_urls
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
+    assert "reached_json" in [r[1] for r in db.execute("PRAGMA table_info(item)")]
+    assert int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]) >= 3

@@ -19,6 +19,7 @@ from sqlmodel import select
 from vetting.identity import CandidateIdentifiers, PageEvidence, assess_identity, normalize_url
 from vetting.models import REVIEWABLE_KINDS, REVIEWABLE_OUTCOMES, Assessment, Candidate, Case, Item, utcnow
 from vetting.procedure import LoadedProcedure
+from vetting.reached import describe_reached, reached_of_item
 from vetting.screening import Category as ScreenCategory
 from vetting.screening import Rule as ScreenRule
 from vetting.screening import screen
@@ -62,24 +63,42 @@ def parse_published(value: str | None) -> datetime | None:
     return None
 
 
-def _disclosed_links(items: list[Item], ids: CandidateIdentifiers) -> set[str]:
-    """Links found on the candidate's disclosed profiles: the basis of cross-link identity."""
+def _disclosed_links(items: list[Item], ids: CandidateIdentifiers) -> dict[str, tuple[str, bool]]:
+    """Links found on the candidate's disclosed profiles: the basis of cross-link identity.
+
+    Maps each link (normalized) to (the disclosed profile it is on, whether it is marked
+    ``rel="me"`` there), so the evidence names the page that links, whatever way the linked
+    page itself was reached (a search may find a page the disclosed profile also links to:
+    the link is the identity evidence, the search is how it was reached, and the review shows
+    both). Items captured before ``rel_me_links`` was recorded count every link as rel=me
+    (the rule they were screened under)."""
     disclosed = {normalize_url(u) for u in ids.profile_urls}
-    links: set[str] = set()
+    links: dict[str, tuple[str, bool]] = {}
     for item in items:
         if item.outcome == "captured" and normalize_url(item.url) in disclosed:
-            links.update(normalize_url(link) for link in item.links())
+            meta = item.meta()
+            me = {normalize_url(u) for u in meta["rel_me_links"]} if "rel_me_links" in meta else None
+            for link in map(normalize_url, item.links()):
+                rel_me = me is None or link in me
+                if link not in links or (rel_me and not links[link][1]):
+                    links[link] = (item.url, rel_me)
     return links
 
 
-def _evidence(item: Item, disclosed_links: set[str]) -> PageEvidence:
+def _evidence(item: Item, disclosed_links: dict[str, tuple[str, bool]], ids: CandidateIdentifiers) -> PageEvidence:
     meta = item.meta()
     urls = {item.url, item.final_url or item.url, meta.get("profile_url") or item.url}
+    found = [disclosed_links[n] for n in map(normalize_url, urls) if n in disclosed_links]
+    linked_from, rel_me = max(found, key=lambda x: x[1]) if found else ("", False)
+    reached = reached_of_item(item)
+    disclosed = {normalize_url(u) for u in ids.profile_urls}
+    if not linked_from and reached.get("via") == "link" and normalize_url(reached.get("from_url", "")) in disclosed:
+        linked_from, rel_me = reached["from_url"], bool(reached.get("rel_me"))
     return PageEvidence(
         url=meta.get("profile_url") or item.final_url or item.url, title=item.title, text=item.text,
         author=item.author, published=parse_published(item.published), links=item.links(),
-        linked_from_disclosed=any(normalize_url(u) in disclosed_links for u in urls),
-        found_by=item.found_by)
+        linked_from_disclosed=bool(linked_from), linked_from=linked_from, linked_rel_me=rel_me,
+        found_by=describe_reached(reached))
 
 
 def assess_case(ws: Workspace, case: Case, candidate: Candidate, loaded: LoadedProcedure) -> int:
@@ -96,7 +115,7 @@ def assess_case(ws: Workspace, case: Case, candidate: Candidate, loaded: LoadedP
     for item in items:
         if item.id in done or item.kind not in REVIEWABLE_KINDS or item.outcome not in REVIEWABLE_OUTCOMES:
             continue
-        page = _evidence(item, links)
+        page = _evidence(item, links, ids)
         identity = assess_identity(ids, page, as_of=as_of)
         result = screen(item.text, categories, published=page.published, as_of=as_of,
                         lookback_years=proc.settings.lookback_years)

@@ -55,6 +55,17 @@ class CandidateInput(BaseModel):
                 raise ValueError(f"{e!r} is not an e-mail address")
         return v
 
+    @field_validator("phones")
+    @classmethod
+    def _phones(cls, v: list[str]) -> list[str]:
+        from vetting.identity_matchers import e164
+
+        for p in v:
+            if e164(p) is None:  # a number identity screening could never compare
+                raise ValueError(f"{p!r} is not a complete phone number (area code, and +country code "
+                                 f"outside the US)")
+        return v
+
     @field_validator("profile_urls")
     @classmethod
     def _urls(cls, v: list[str]) -> list[str]:

@@ -97,8 +97,15 @@ def _people(conn: Connection) -> None:
         model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _reached(conn: Connection) -> None:
+    """Items record how they were reached (disclosed, a link from another page, a search
+    query at a rank, a site check). Older items keep ``{}``: vetting.reached derives their
+    record from ``found_by`` and ``meta``, which hold the same facts."""
+    add_column_if_missing(conn, "item", "reached_json", "TEXT NOT NULL DEFAULT '{}'")
+
+
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _people]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _people, _reached]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -117,6 +117,7 @@ def _blank_collected(s: Any, case_ids: list[str]) -> None:
         item.url, item.final_url, item.reason, item.title, item.author = "", None, "", "", ""
         item.published, item.text, item.found_by = None, "", ""
         item.links_json, item.artifacts_json, item.meta_json = "[]", "[]", "{}"
+        item.reached_json = "{}"  # search queries and the URLs an item was reached from
         s.add(item)
     for a in s.exec(select(Assessment).where(Assessment.case_id.in_(case_ids))):  # type: ignore[attr-defined]
         a.matches_json = a.contradictions_json = a.identity_reasons_json = a.flags_json = "[]"

@@ -10,6 +10,7 @@ no field for raw content, unvalidated items, leads, or the candidate's date of b
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,7 @@ from vetting.display import displayed
 from vetting.firewall import mask_protected
 from vetting.models import Assessment, Candidate, Case, Decision, Item, ProcedureVersion, StepRun
 from vetting.personal import Revealer
+from vetting.reached import describe_chain
 from vetting.validation import concurrence_for, current_decision, verify_item_evidence
 from vetting.workspace import Workspace
 
@@ -54,6 +56,7 @@ class FindingPublic(_Public):
     discredit_justification: str
     artifacts: list[dict[str, str]]  # kind, path, sha256 (the screenshot is embedded from path)
     masked_count: int
+    reached: str = ""  # how the collector reached the page, back to its step input (masked)
 
 
 UNREACHED_OUTCOMES = ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")
@@ -65,6 +68,7 @@ class Unreached(_Public):
     url: str
     outcome: str
     reason: str
+    reached: str = ""  # how the collector was led to it (masked)
 
 
 class FindingsData(_Public):
@@ -113,6 +117,7 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
         assessments = {a.item_id: a for a in s.exec(select(Assessment).where(Assessment.case_id == case_id))}
         runs = list(s.exec(select(StepRun).where(StepRun.case_id == case_id).order_by(StepRun.position)))
     assert candidate is not None and version is not None
+    by_id = {i.id: i for i in items}
     proc = json.loads(version.canonical_json)
     cats = {c["id"]: CategoryRef(id=c["id"], title=c["title"], policy=c["policy"]) for c in proc["categories"]}
     protected_cats = {c["id"] for c in proc["categories"] if c.get("protected_conduct")}
@@ -136,10 +141,12 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
                 clean += 1
             assessment = assessments.get(item.id)
             findings.append(_public(item, decision, concurrence.concurred_by if concurrence else None, assessment,
-                                    [cats[c] for c in finding_ids if c in cats], protected_cats, reveal))
+                                    [cats[c] for c in finding_ids if c in cats], protected_cats, reveal,
+                                    by_id.get))
             for cid in finding_ids:
                 counts[cid] = counts.get(cid, 0) + 1
-    unreached = [Unreached(item_id=i.id, step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason)
+    unreached = [Unreached(item_id=i.id, step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason,
+                           reached=mask_protected(describe_chain(i, by_id.get)).text)
                  for i in items if i.outcome in UNREACHED_OUTCOMES]
     return FindingsData(
         case_id=case.id, candidate_id=candidate.id, candidate_name=candidate_name(ws, candidate), disposed=disposed,
@@ -150,7 +157,8 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
 
 
 def _public(item: Item, decision: Decision, concurred_by: str | None, assessment: Assessment | None,
-            categories: list[CategoryRef], protected_cats: set[str], reveal: Revealer) -> FindingPublic:
+            categories: list[CategoryRef], protected_cats: set[str], reveal: Revealer,
+            get_item: Callable[[str], Item | None] = lambda _id: None) -> FindingPublic:
     shown = displayed(item, assessment, [c.id for c in categories], protected_cats)
     return FindingPublic(
         item_id=item.id, kind=item.kind, url=shown.url, captured_at=item.captured_at,
@@ -162,4 +170,5 @@ def _public(item: Item, decision: Decision, concurred_by: str | None, assessment
         reason=mask_protected(reveal(decision.reason)).text, concurred_by=concurred_by,
         mitigating=mask_protected(reveal(decision.mitigating)).text,
         discredit_justification=mask_protected(reveal(decision.discredit_justification)).text,
-        artifacts=shown.artifacts, masked_count=shown.masked_count)
+        artifacts=shown.artifacts, masked_count=shown.masked_count,
+        reached=mask_protected(describe_chain(item, get_item)).text)

@@ -7,38 +7,45 @@ a page (with where it was found and the surrounding text, so a person can check 
 statement that contradicts the candidate's identifiers, and a level:
 
 ``confirmed``
-    the page is one of the candidate's disclosed accounts (or lies under one), or was reached
-    by a link on one; or at least three INDEPENDENT identifiers match, at least one of them
-    strong, and nothing contradicts.
+    the page is one of the candidate's disclosed accounts (or lies under one), or one of them
+    links to it marked ``rel="me"``; or at least three INDEPENDENT identifiers match, at least
+    one of them strong, and nothing contradicts.
 ``probable``
     two independent identifiers and no contradiction (or three weak ones); or, with
-    contradictions, independent identifiers minus contradicted classes is at least two.
+    contradictions and a strong identifier, identifiers minus contradicted classes is at
+    least two.
 ``possible``
-    one identifier (a name alone is never more than this), or identifiers minus
-    contradicted classes is exactly one.
+    one identifier (a name alone is never more than this), or, with contradictions and a
+    strong identifier, identifiers minus contradicted classes is exactly one.
 ``not_attributable``
-    nothing matched, or contradictions outweigh the matches.
+    nothing matched; or a contradiction and no strong identifier (a namesake in the same city
+    whose age is wrong is another person); or contradictions outweigh the matches.
 
 Independent identifier classes: disclosed account, cross-link, email, phone, username, name
-(the full name and the aliases are ONE class), location (city and state are ONE class), date
-of birth (an explicit date, an age or a birth year: one class). Strong identifiers are those a
-stranger is unlikely to share: disclosed account, cross-link, email, phone, username, and an
-explicit full date of birth. A handle made only of the candidate's names ("alexrivera") is an
-identifier but not a strong one. A same-name stranger in the same city of the same age therefore
-stays ``probable``: three weak coincidences are how wrong-person reports happen (the CFPB's
-criticism of name-only matching), so ``confirmed`` needs one strong identifier.
+(the full name, the aliases and their initial forms such as "Mari G." are ONE class), location
+(city and state are ONE class), date of birth (an explicit date, an age or a birth year: one
+class). Strong identifiers are those a stranger is unlikely to share: disclosed account, cross-
+link, email, phone, username, and an explicit full date of birth. A handle made only of the
+candidate's names ("alexrivera") is an identifier but not a strong one. A same-name stranger in
+the same city of the same age therefore stays ``probable``: three weak coincidences are how
+wrong-person reports happen (the CFPB's criticism of name-only matching), so ``confirmed``
+needs one strong identifier.
 
 A link TO a disclosed account is one identifier (anyone can link to anyone's profile); a link
-FROM a disclosed account confirms, because only the candidate controls it. Contradictions are
-statements about the person ("I live in Omaha", "Alex Rivera, 52,", "I was born in 1970"),
-never about third parties ("my brother lives in Omaha"), with one year of tolerance on ages.
+FROM a disclosed account marked rel="me" confirms, because only the candidate controls it and
+says "this is also me"; without rel="me" it is one identifier (a friend's or a shared page).
+Contradictions are
+statements about the person ("I live in Omaha", "Alex Rivera, 52,", "I was born in 1970", the
+descriptors after a name: "Maria Gutierrez, Phoenix AZ, born 1971"), never about third parties
+("my brother lives in Omaha"), with one year of tolerance on ages.
 
 The assessment is a lead for the validating investigator, never a decision: invariant 3 lets a
 person validate an item as the candidate's only at ``confirmed``.
 
 This module holds the public dataclasses, the levels and :func:`assess_identity`; what finds
 each identifier and contradiction on a page (accounts, emails, phones, usernames, names,
-location, birth and age) and :func:`normalize_url` are in :mod:`vetting.identity_matchers`.
+location) and :func:`normalize_url` are in :mod:`vetting.identity_matchers`, birth and age in
+:mod:`vetting.identity_birth`.
 """
 
 from __future__ import annotations
@@ -49,9 +56,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
+from vetting.identity_birth import _birth
 from vetting.identity_matchers import (
     _accounts,
-    _birth,
     _emails,
     _Field,
     _location,
@@ -118,9 +125,12 @@ class CandidateIdentifiers:
 class PageEvidence:
     """One collected page, as extracted text and metadata.
 
-    ``linked_from_disclosed`` is True only when the collector reached this page by following a
-    link found on one of the candidate's disclosed profiles. ``found_by`` records how the page
-    was found ("disclosed_url", "username", "search", ...), for the reasons only.
+    ``linked_from_disclosed`` is True only when one of the candidate's disclosed profiles links
+    to this page (``linked_from`` names that profile), whether the collector followed that link
+    or reached the page another way; ``linked_rel_me`` says the link is marked ``rel="me"``
+    there (the owner's "this is also me"), which is what confirms. ``found_by`` records how the
+    page was reached ("disclosed by the candidate", 'search query "..." at rank 2', ...), for
+    the reasons only.
     """
 
     url: str
@@ -130,6 +140,8 @@ class PageEvidence:
     published: datetime | None = None
     links: list[str] = field(default_factory=list)
     linked_from_disclosed: bool = False
+    linked_from: str = ""
+    linked_rel_me: bool = True
     found_by: str = ""
 
 
@@ -188,6 +200,7 @@ _CLASS = {
     "username": "username",
     "full_name": "name",
     "alias": "name",
+    "partial_name": "name",
     "location": "location",
     "date_of_birth": "date_of_birth",
 }
@@ -212,6 +225,7 @@ class _Collector:
         self.contradictions: list[Contradiction] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._seen: set[tuple[str, str]] = set()
+        self._spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         self._contra_counts: dict[tuple[str, str], int] = {}
         self._contra_seen: set[tuple[str, str]] = set()
 
@@ -221,6 +235,12 @@ class _Collector:
         if self._counts.get(key, 0) >= MAX_OCCURRENCES:
             return
         if f is not None:
+            # two readers of one statement ("Maria Gutierrez, born in 1994" is a year after the
+            # name and a bare "born in") overlap: one finding
+            span_key = (kind, value.casefold(), f.name)
+            if any(s < end and start < e for s, e in self._spans.get(span_key, ())):
+                return
+            self._spans.setdefault(span_key, []).append((start, end))
             a, b = f.text.span(start, end)
             where = f"{f.name}:{a}"
             snippet = _snippet(f.text.original, a, b)
@@ -304,9 +324,13 @@ def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
     if "disclosed_account" in classes:
         reasons.append("the page is (or lies under) an account the candidate disclosed")
         return IdentityLevel.CONFIRMED, reasons
-    if page.linked_from_disclosed:
-        reasons.append("the page was reached by a link on an account the candidate disclosed")
+    if page.linked_from_disclosed and page.linked_rel_me:
+        reasons.append(f"an account the candidate disclosed links to this page as the candidate's own"
+                       f"{' (' + page.linked_from + ')' if page.linked_from else ''}")
         return IdentityLevel.CONFIRMED, reasons
+    if page.linked_from_disclosed:
+        reasons.append("an account the candidate disclosed links to this page, but not as the candidate's "
+                       "own (no rel=\"me\"): one identifier, never a confirmation (a friend's or a shared page)")
     if c == 0:
         if n >= 3 and strong:
             level = IdentityLevel.CONFIRMED
@@ -322,6 +346,11 @@ def _level(matches: Sequence[Match], contradictions: Sequence[Contradiction],
                 reasons.append("a name alone is never more than possible")
         else:
             level = IdentityLevel.NOT_ATTRIBUTABLE
+    elif not strong:
+        # a namesake whose city or age is not the candidate's is another person: weak
+        # coincidences (name, a city, an age) never outweigh the page's own words
+        level = IdentityLevel.NOT_ATTRIBUTABLE
+        reasons.append("the page contradicts the candidate and no strong identifier matched")
     else:
         score = n - c
         if score >= 2:

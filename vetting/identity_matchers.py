@@ -1,11 +1,13 @@
 """The identifier matchers behind :func:`vetting.identity.assess_identity`.
 
 Each matcher looks for one class of the candidate's identifiers on a page (disclosed accounts
-and cross-links, emails, phones, usernames, the full name and aliases, location, date of
-birth / age / birth year) and reports what it finds, with where and the surrounding text, to
-the assessment's collector; the location and birth matchers also report statements about the
-person that contradict the candidate's identifiers. Also :func:`normalize_url`, the comparable
-form of a URL that disclosed accounts and cross-links are matched on. Pure functions: no I/O.
+and cross-links, emails, phones in E.164, usernames, the full name, aliases and initials,
+location) and reports what it finds, with where and the surrounding text, to the assessment's
+collector; the location matcher also reports statements about the person that contradict the
+candidate's city or state. Date of birth, age and birth year are in
+:mod:`vetting.identity_birth`; the descriptors after a name in :mod:`vetting.identity_statements`.
+Also :func:`normalize_url`, the comparable form of a URL that disclosed accounts and
+cross-links are matched on. Pure functions: no I/O.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ from __future__ import annotations
 import re
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from itertools import islice
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
+import phonenumbers
+
+from vetting.identity_statements import STATE_BY_NAME, STATES, names_a_state, near_name_statements
 from vetting.names import (
     FoldedText,
     fold,
     fold_text,
     given_name_variants,
+    initial_patterns,
     name_patterns,
     parse_name,
 )
@@ -102,7 +108,8 @@ def _accounts(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field
         if page_norm and _is_under(page_norm, norm):
             out.match("disclosed_account", original, None, 0, 0, where="url")
     if page.linked_from_disclosed:
-        out.match("cross_link", page.found_by or "linked from a disclosed account", None, 0, 0,
+        # the value names the disclosed profile that links here, never how the page was reached
+        out.match("cross_link", page.linked_from or "a disclosed account links here", None, 0, 0,
                   where="linked_from_disclosed")
     for i, link in enumerate(page.links):
         norm = normalize_url(link)
@@ -131,35 +138,83 @@ def _emails(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
                 out.match("email", email, None, 0, 0, where=f"links[{i}]")
 
 
-_PHONE = re.compile(r"(?<![\d\w])\+?\d[\d\s().\-]{5,18}\d(?!\d)")
+_PHONE = re.compile(r"(?<![\d\w])\+?\d[\d \t().\-]{5,18}\d(?!\d)")
+#: Numbers written without a country code are read as numbers of this region, unless the
+#: candidate's own numbers say otherwise (then each of their regions is tried).
+DEFAULT_PHONE_REGION = "US"
 
 
-def _digits(s: str) -> str:
-    return re.sub(r"\D", "", s)
+def e164(raw: str, region: str = DEFAULT_PHONE_REGION) -> str | None:
+    """``raw`` in E.164 (``+18165550142``), or None when it cannot be a complete number.
+
+    Parsed by Google's libphonenumber rules (the ``phonenumbers`` package): any punctuation,
+    a national trunk prefix, ``+``/``00`` international forms. A number without its area code
+    ("555-0142") is not a complete number and is never compared.
+    """
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # IS_POSSIBLE only: a local-only number ("555-0142", no area code) is not a whole number
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _same_phone(a: str, b: str) -> bool:
-    k = min(10, len(a))
-    return k >= 7 and len(b) >= k and a[-k:] == b[-k:]
+def _candidate_phones(ids: CandidateIdentifiers) -> tuple[dict[str, str], list[str]]:
+    """(E.164 -> the number as the candidate gave it, regions to read page numbers in)."""
+    wanted: dict[str, str] = {}
+    regions = [DEFAULT_PHONE_REGION]
+    for raw in ids.phones:
+        number = e164(raw)
+        if number is None:
+            continue
+        wanted[number] = raw
+        with suppress(phonenumbers.NumberParseException):
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
+            if region and region not in regions:
+                regions.append(region)
+    return wanted, regions
 
 
 def _phones(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
             out: _Collector) -> None:
-    wanted = {_digits(p) for p in ids.phones if len(_digits(p)) >= 7}
+    wanted, regions = _candidate_phones(ids)
     if not wanted:
         return
+    # parsing is the costly part: a run of digits is parsed only when it holds one of the
+    # candidate's national numbers, and each distinct run once
+    nationals = {str(phonenumbers.parse(n).national_number) for n in wanted}
+    parsed: dict[str, str | None] = {}
+
+    def same(raw: str) -> str | None:
+        if raw not in parsed:
+            parsed[raw] = None
+            if any(n in re.sub(r"\D", "", raw) for n in nationals):
+                parsed[raw] = next((e for r in regions if (e := e164(raw, r)) in wanted), None)
+        return parsed[raw]
+
+    def find(raw: str) -> str | None:
+        number = same(raw)
+        if number is None and " " in raw.strip():
+            # "816-555-0177 816-555-0178": a list of numbers read as one run; try its pieces
+            tokens = raw.split()
+            for i in range(len(tokens)):
+                for j in range(i + 1, min(len(tokens), i + 4) + 1):
+                    if (i, j) != (0, len(tokens)) and (number := same(" ".join(tokens[i:j]))):
+                        return number
+        return number
+
     for f in fields:
         for m in _PHONE.finditer(f.text.folded):
-            got = _digits(m.group())
-            for w in wanted:
-                if _same_phone(w, got):
-                    out.match("phone", w[-10:], f, m.start(), m.end())
+            number = find(m.group())
+            if number:
+                out.match("phone", number, f, m.start(), m.end())
     for i, link in enumerate(page.links):
         if link.lower().startswith("tel:"):
-            got = _digits(link)
-            for w in wanted:
-                if _same_phone(w, got):
-                    out.match("phone", w[-10:], None, 0, 0, where=f"links[{i}]")
+            number = same(unquote(link[4:]))
+            if number:
+                out.match("phone", number, None, 0, 0, where=f"links[{i}]")
 
 
 # usernames
@@ -214,7 +269,8 @@ def _name_made_regex(ids: CandidateIdentifiers) -> re.Pattern[str] | None:
 
 def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
            out: _Collector) -> list[tuple[int, int]]:
-    """Find the full name and aliases; return the folded spans of name matches in the text."""
+    """Find the full name, the aliases and their initial forms; return the folded spans of the
+    name matches in the text (the places where statements about the person are looked for)."""
     main = parse_name(ids.full_name)
     forms: list[tuple[str, str]] = [("full_name", ids.full_name)]
     for alias in ids.aliases:
@@ -237,26 +293,41 @@ def _names(ids: CandidateIdentifiers, page: PageEvidence, fields: list[_Field],
                         out.match(kind, name, None, 0, 0, where="url")
                     else:
                         out.match(kind, name, f, m.start(), m.end())
+    for _, name in forms:
+        for rx in initial_patterns(name):
+            for f in fields:
+                # partial names are weak: the first ones on the page are enough to list
+                for m in islice(rx.finditer(f.text.folded), MAX_PARTIAL_NAMES):
+                    if not _written_as_initials(f, m.start(), m.end()):
+                        continue
+                    if f.name == "text":
+                        text_spans.append((m.start(), m.end()))
+                    out.match("partial_name", name, f, m.start(), m.end())
     return sorted(text_spans)
+
+
+#: Initial forms ("Mari G.") read per field and pattern at most.
+MAX_PARTIAL_NAMES = 200
+_NEXT_CAPITALIZED = re.compile(r"[ \t]+[A-Z][a-z]")
+
+
+def _written_as_initials(f: _Field, start: int, end: int) -> bool:
+    """An initial form counts only as people write names: capital initials ("M. Gutierrez",
+    "Mari G."), and a surname initial not followed by a capitalized word ("Mari G. Lopez" is
+    a Lopez, "Mari G" in "Mari Gomez" never matched)."""
+    a, b = f.text.span(start, end)
+    words = re.findall(r"[^\W\d_]+", f.text.original[a:b])
+    if not words or not words[0][0].isupper() or not words[-1][0].isupper():
+        return False
+    if len(words[-1]) == 1:  # given name + surname initial
+        return not _NEXT_CAPITALIZED.match(f.text.original, b)
+    return True
 
 
 # location
 
-_STATES = {
-    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
-    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
-    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
-    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
-    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
-    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
-    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
-    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
-    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
-    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
-    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
-    "PR": "Puerto Rico", "GU": "Guam", "VI": "Virgin Islands",
-}
-_STATE_BY_NAME = {fold(v): k for k, v in _STATES.items()}
+_STATES = STATES
+_STATE_BY_NAME = STATE_BY_NAME
 _CITY_ABBR = {"st": r"(?:st\.?|saint)", "saint": r"(?:st\.?|saint)", "ft": r"(?:ft\.?|fort)",
               "fort": r"(?:ft\.?|fort)", "mt": r"(?:mt\.?|mount)", "mount": r"(?:mt\.?|mount)"}
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
@@ -310,7 +381,26 @@ def _location(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[
                 elif _capitalized(_original(f, m.start(), m.end())):
                     # a lower-case "independence" is a word, "Independence" may be the city
                     out.match("location", ids.city, f, m.start(), m.end())
+    initials = city_initials(ids.city, abbr)
+    if initials:
+        rx = re.compile(r"(?<![\w@#/.-])(?:" + "|".join(sorted(initials, key=len, reverse=True))
+                        + r")(?![\w@/-]|\.\w)")
+        for f in fields:
+            for m in rx.finditer(f.text.folded):
+                # "KC" or "KCMO" in capitals only: "kc" in running text may be anything
+                if _original(f, m.start(), m.end()).isupper():
+                    out.match("location", f"{ids.city} ({m.group().upper()})", f, m.start(), m.end())
     _location_contradictions(ids, fields, name_spans, city_rx, abbr, state_name, out)
+
+
+def city_initials(city: str, state_abbr: str = "") -> frozenset[str]:
+    """The folded initials of a city of two or more words, alone and with the state's
+    abbreviation: Kansas City, MO gives "kc" and "kcmo". A one-word city has none."""
+    words = [w for w in _WORD.findall(fold(city)) if w not in _MINOR]
+    if len(words) < 2:
+        return frozenset()
+    short = "".join(w[0] for w in words)
+    return frozenset({short} | ({short + state_abbr.lower()} if state_abbr else set()))
 
 
 _LIVES = re.compile(
@@ -372,6 +462,7 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
     if city_rx is None and not state_name:
         return
     expected = ", ".join(x for x in (ids.city, ids.state) if x)
+    initials = city_initials(ids.city, abbr)
 
     def check(f: _Field, start: int, end: int, need_state: bool) -> None:
         a, _ = f.text.span(end, end)
@@ -384,7 +475,7 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
             return
         if need_state and not _names_a_state(place.partition(",")[2]):
             return
-        if not _place_fits(place, city_rx, abbr, state_name):
+        if not _place_fits(place, city_rx, abbr, state_name, initials):
             out.contradict("location", place, expected, f, start, end + len(place))
 
     for f in fields:
@@ -400,145 +491,28 @@ def _location_contradictions(ids: CandidateIdentifiers, fields: list[_Field],
             m = _NAME_OF.match(f.text.folded, e)
             if m:
                 check(f, s, m.end(), need_state=True)
+        if f.name != "text":
+            continue
+        # the descriptors right after the name: "Maria Gutierrez, Phoenix AZ, born 1971"
+        for st in near_name_statements(f.text, spans):
+            if st.kind == "place" and not _place_fits(st.value, city_rx, abbr, state_name, initials):
+                out.contradict("location", st.value, expected, f, st.start, st.end)
 
 
-def _names_a_state(text: str) -> bool:
-    t = text.strip().rstrip(".")
-    return (t.isupper() and t in _STATES) or fold(t) in _STATE_BY_NAME
+_names_a_state = names_a_state
 
 
-def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str) -> bool:
+def _place_fits(place: str, city_rx: re.Pattern[str] | None, abbr: str, state_name: str,
+                initials: frozenset[str] = frozenset()) -> bool:
     """Does a stated place agree with the candidate's city/state? "Kansas City, KS" does not
-    agree with Kansas City, MO; "Kansas City area" and "Missouri" do."""
+    agree with Kansas City, MO; "Kansas City area", "KC" and "Missouri" do."""
     city_part, _, state_part = place.partition(",")
     city_folded = fold(city_part).strip()
+    if city_folded in initials:
+        return not state_part.strip() or fold(state_part.strip()) in (state_name, abbr.lower())
     sp = state_part.strip().rstrip(".")
     if sp and _names_a_state(sp) and state_name and not (fold(sp) == state_name or sp == abbr):
         return False
     if city_rx is not None and city_rx.match(city_folded):
         return True
     return bool(state_name) and (city_folded == state_name or city_part.strip() == abbr)
-
-
-# date of birth, age, birth year
-
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
-_MON = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_DATE_FORMS = [
-    (re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"), "ymd"),
-    (re.compile(r"(?<![\d/.-])(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?![\d/.-]\d|\d)"), "mdy"),
-    (re.compile(r"(?<![a-z])" + _MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)"), "Mdy"),
-    (re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MON + r",?\s+(\d{4})(?!\d)"),
-     "dMy"),
-]
-_MONTH_DAY = re.compile(r"(?<![a-z])" + _MON + r"\s+(\d{1,2})(?:st|nd|rd|th)?(?![\d,]*\s*\d{4})")
-_BIRTH_CONTEXT = re.compile(
-    r"(?:\bborn\b|\bbirthday\b|\bb-?day\b|\bdob\b|d\.o\.b|date\s+of\s+birth|birth\s*date)"
-    r"[^.!?\n]{0,25}$")
-_BIRTH_SELF = re.compile(
-    r"(?:\bi\s+was\s+born\b|\bmy\s+(?:birthday|b-?day|birth\s*date|date\s+of\s+birth)\b|"
-    r"(?:^|\n)[ \t]*(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|born|birthday)\s*:)"
-    r"[^.!?\n]{0,25}$")
-_AGE_SELF = [
-    re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+(?:now\s+|only\s+|just\s+|almost\s+|nearly\s+)?"
-               r"(\d{1,2})(?:\s*(?:years?|yrs?)(?:\s*old)?|\s*y/?o)?"
-               r"(?=\s*(?:$|[.,!?;:)\n]|and\b|but\b|now\b|today\b|this\b|so\b))"),
-    re.compile(r"(?<![\w'])i\s+(?:just\s+)?turned\s+(\d{1,2})(?!\d)"),
-    re.compile(r"(?<![\w'])(?:i'm|im|i\s+am)\s+turning\s+(\d{1,2})(?!\d)"),
-    re.compile(r"(?<![\w'])my\s+(\d{1,2})(?:st|nd|rd|th)\s+(?:birthday|b-?day)"),
-    re.compile(r"(?:^|\n)[ \t]*age\s*:\s*(\d{1,2})(?!\d)"),
-    # a profile line that starts with the age: "29 years old | Kansas City", "29 y/o"
-    re.compile(r"(?:^|\n)[ \t]*(\d{1,2})\s*(?:years?\s+old|yrs?\s+old|y/o|yo)\b"),
-]
-_AGE_AFTER_NAME = re.compile(r"\s*(?:,\s*(?:age\s+|aged\s+)?(\d{1,2})\s*(?:,|\.|$|\s+of\b)"
-                             r"|\(\s*(\d{1,2})\s*\))")
-_YEAR_SELF = [
-    re.compile(r"(?<![\w'])i\s+was\s+born\s+(?:in\s+)?(\d{4})(?!\d)"),
-    re.compile(r"(?:^|\n)[ \t]*(?:born|birth\s*year|year\s+of\s+birth)\s*:?\s*(?:in\s+)?(\d{4})"
-               r"(?![\d/-])"),
-]
-_YEAR_AFTER_NAME = re.compile(r"\s*(?:,\s*)?\(?\s*(?:born|b\.)\s*(?:in\s+)?(\d{4})(?!\d)")
-
-
-def _parse_date(kind: str, m: re.Match[str]) -> list[date]:
-    g = m.groups()
-    try:
-        if kind == "ymd":
-            return [date(int(g[0]), int(g[1]), int(g[2]))]
-        if kind == "mdy":
-            y = int(g[2])
-            if len(g[2]) == 2:
-                y += 1900 if y > 30 else 2000
-            # 04/12/1996 is April 12 in the US and 4 December elsewhere: accept either reading
-            out = []
-            for mo, d in ((int(g[0]), int(g[1])), (int(g[1]), int(g[0]))):
-                with suppress(ValueError):
-                    out.append(date(y, mo, d))
-            return out
-        if kind == "Mdy":
-            return [date(int(g[2]), _MONTHS[g[0]], int(g[1]))]
-        return [date(int(g[2]), _MONTHS[g[1]], int(g[0]))]
-    except (ValueError, KeyError):
-        return []
-
-
-def _age_on(dob: date, ref: date) -> int:
-    return ref.year - dob.year - ((ref.month, ref.day) < (dob.month, dob.day))
-
-
-def _birth(ids: CandidateIdentifiers, fields: list[_Field], name_spans: list[tuple[int, int]],
-           ref: date, out: _Collector) -> None:
-    dob = ids.date_of_birth
-    if dob is None:
-        return
-    actual = _age_on(dob, ref)
-    iso = dob.isoformat()
-    for f in fields:
-        folded = f.text.folded
-        for rx, kind in _DATE_FORMS:
-            for m in rx.finditer(folded):
-                before = folded[max(0, m.start() - 40):m.start()]
-                if not _BIRTH_CONTEXT.search(before):
-                    continue
-                dates = _parse_date(kind, m)
-                if dob in dates:
-                    out.match("date_of_birth", iso, f, m.start(), m.end())
-                elif dates and _BIRTH_SELF.search(before):
-                    out.contradict("date_of_birth", _original(f, m.start(), m.end()), iso, f,
-                                   m.start(), m.end())
-        for m in _MONTH_DAY.finditer(folded):
-            before = folded[max(0, m.start() - 40):m.start()]
-            same_day = (_MONTHS[m.group(1)], int(m.group(2))) == (dob.month, dob.day)
-            if same_day and _BIRTH_SELF.search(before):
-                out.match("date_of_birth", f"birthday {dob.month:02d}-{dob.day:02d}", f,
-                              m.start(), m.end())
-        ages: list[tuple[int, int, int]] = []
-        for rx in _AGE_SELF:
-            ages += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
-        if f.name == "text":
-            for _, e in name_spans:
-                am = _AGE_AFTER_NAME.match(folded, e)
-                if am:
-                    ages.append((int(am.group(1) or am.group(2)), am.start(), am.end()))
-        for age, s, e in ages:
-            if not 10 <= age <= 99:
-                continue
-            if abs(age - actual) <= 1:
-                out.match("date_of_birth", f"age {age}", f, s, e)
-            else:
-                out.contradict("date_of_birth", f"age {age}", f"age {actual} on {ref.isoformat()}",
-                               f, s, e)
-        years: list[tuple[int, int, int]] = []
-        for rx in _YEAR_SELF:
-            years += [(int(m.group(1)), m.start(), m.end()) for m in rx.finditer(folded)]
-        if f.name == "text":
-            for _, e in name_spans:
-                ym = _YEAR_AFTER_NAME.match(folded, e)
-                if ym:
-                    years.append((int(ym.group(1)), ym.start(), ym.end()))
-        for year, s, e in years:
-            if abs(year - dob.year) <= 1:
-                out.match("date_of_birth", f"born {year}", f, s, e)
-            else:
-                out.contradict("date_of_birth", f"born {year}", f"born {dob.year}", f, s, e)

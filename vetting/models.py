@@ -125,6 +125,7 @@ class Item(SQLModel, table=True):
     text: str = ""
     found_by: str = ""  # which input led here (e.g. "profile_urls", "usernames:arivera96")
     links_json: str = "[]"
+    reached_json: str = "{}"  # how the collector reached it (vetting.reached): disclosed, link, search, site check
     artifacts_json: str = "[]"  # [{"kind","path","sha256","warc","record_id","offset"}]
     meta_json: str = "{}"
     captured_at: datetime

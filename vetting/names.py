@@ -9,9 +9,10 @@ protected word can be dodged by an accent or a hidden character.
 Because flags and masks must point into the *original* text, folding keeps a map from each
 folded character back to the original span (:class:`FoldedText`).
 
-Name matching is deliberately tolerant of how people write a name (nicknames, accents, middle
-initials, "Last, First") and deliberately strict about the surname: "Alex Rivera" matches
-"Alexander J. Rivera" and "RIVERA, Alejandro" but never "Alex Rivers".
+Name matching is deliberately tolerant of how people write a name (nicknames from the
+``nicknames`` package's dataset, clipped given names, accents, middle initials, "Last, First",
+initials such as "Mari G." or "M. Gutierrez") and deliberately strict about the surname: "Alex
+Rivera" matches "Alexander J. Rivera" and "RIVERA, Alexander" but never "Alex Rivers".
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 __all__ = [
     "FoldedText",
@@ -28,6 +28,7 @@ __all__ = [
     "fold",
     "fold_text",
     "given_name_variants",
+    "initial_patterns",
     "load_nicknames",
     "name_patterns",
     "parse_name",
@@ -125,46 +126,62 @@ def fold_text(text: str) -> FoldedText:
 
 # --- nicknames -------------------------------------------------------------------------------
 
+#: A given name written as the first letters of the candidate's given name ("Alex" for
+#: Alexander, "Mari" for Maria) counts when it keeps at least this many letters: clipping is
+#: how most English nicknames are made, and the dataset does not list every clipped form.
+MIN_CLIPPED_LETTERS = 4
+
 
 @lru_cache(maxsize=1)
 def load_nicknames() -> tuple[tuple[str, frozenset[str]], ...]:
-    """Load ``(formal, nicknames)`` pairs from ``vetting/data/nicknames.txt``, folded."""
-    text = resources.files("vetting").joinpath("data/nicknames.txt").read_text(encoding="utf-8")
+    """``(formal, nicknames)`` pairs from the ``nicknames`` package's dataset, folded.
+
+    The dataset (Carlton Northern's hand-curated names.csv, Apache-2.0, maintained upstream
+    and pinned in pyproject.toml) has about 2,700 name/nickname pairs of English given names.
+    """
+    from nicknames import NickNamer
+
     groups: list[tuple[str, frozenset[str]]] = []
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if ":" not in line:
-            raise ValueError(f"nicknames.txt line {lineno}: expected 'formal: nick, nick'")
-        formal, nicks = line.split(":", 1)
-        names = frozenset(fold(n.strip()) for n in nicks.split(",") if n.strip())
-        groups.append((fold(formal.strip()), names))
+    for formal, nicks in sorted(NickNamer.default_lookup().items()):
+        folded = frozenset(fold(n).strip() for n in nicks if n.strip())
+        if formal.strip() and folded:
+            groups.append((fold(formal).strip(), folded))
     return tuple(groups)
+
+
+@lru_cache(maxsize=1)
+def _nickname_index() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """(formal -> nicknames, nickname -> formals), built once from :func:`load_nicknames`."""
+    nicknames_of: dict[str, frozenset[str]] = {}
+    formals_of: dict[str, set[str]] = {}
+    for formal, nicks in load_nicknames():
+        nicknames_of[formal] = nicknames_of.get(formal, frozenset()) | nicks
+        for n in nicks:
+            formals_of.setdefault(n, set()).add(formal)
+    return nicknames_of, {k: frozenset(v) for k, v in formals_of.items()}
 
 
 @lru_cache(maxsize=4096)
 def given_name_variants(name: str) -> frozenset[str]:
     """Every folded given name that may stand for ``name`` (itself included).
 
-    A formal name gives its nicknames; a nickname gives the formal names it is short for.
-    Never two hops: "Alex" gives Alexander and Alexandra but not Sandra (Alexandra's other
-    nickname), and "Bob" gives Robert but not Rob, because each hop multiplies the people a
-    name could belong to, and identity errs toward "not the same".
+    From the dataset: a formal name gives its nicknames; a nickname gives the formal names it
+    is short for. By rule: a clipped form of at least :data:`MIN_CLIPPED_LETTERS` letters
+    ("Mari" for Maria). Never two hops: "Alex" gives Alexander and Alexandra but not Sandra
+    (Alexandra's other nickname), because each hop multiplies the people a name could belong
+    to, and identity errs toward "not the same".
     """
     key = fold(name).strip()
-    out = {key}
-    for formal, nicks in load_nicknames():
-        if key == formal:
-            out |= nicks
-        elif key in nicks:
-            out.add(formal)
+    nicknames_of, formals_of = _nickname_index()
+    out = {key} | nicknames_of.get(key, frozenset()) | formals_of.get(key, frozenset())
+    if key.isalpha():
+        out |= {key[:i] for i in range(MIN_CLIPPED_LETTERS, len(key))}
     return frozenset(out)
 
 
 def same_given_name(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` can be the same person's given name."""
-    return fold(b).strip() in given_name_variants(a)
+    """True when ``a`` and ``b`` can be the same person's given name (either way round)."""
+    return fold(b).strip() in given_name_variants(a) or fold(a).strip() in given_name_variants(b)
 
 
 # --- parsing and patterns --------------------------------------------------------------------
@@ -253,3 +270,25 @@ def name_patterns(name: str) -> tuple[re.Pattern[str], ...]:
     forward = left + given + middle + r"\s+" + surname + right
     reverse = left + surname + r"\s*,\s*" + given + middle + right
     return (re.compile(forward), re.compile(reverse))
+
+
+@lru_cache(maxsize=1024)
+def initial_patterns(name: str) -> tuple[re.Pattern[str], ...]:
+    """Patterns that find ``name`` written with initials, in FOLDED text: the given name (or an
+    equivalent) with the surname's initial ("Mari G.", "Alex R"), and the given name's initial
+    with the full surname ("M. Gutierrez"). Partial names: weaker than the full name, and the
+    caller checks the original text's case (an initial is a capital letter; "Mari G. Lopez" is
+    someone whose surname is Lopez).
+    """
+    parsed = parse_name(name)
+    if parsed is None or not parsed.surname:
+        return ()
+    given = _alt(given_name_variants(parsed.given))
+    left = r"(?<![\w@.-])"
+    surname_initial = re.escape(parsed.surname[0])
+    given_initial = re.escape(parsed.given[0])
+    surname = _word_regex(parsed.surname)
+    return (
+        re.compile(left + given + r"(?:\s+[a-z]\.)?\s+" + surname_initial + r"(?:\.|(?![\w@'-]))"),
+        re.compile(left + given_initial + r"(?:\.\s*|\s+)" + surname + r"(?![\w@]|-\w)"),
+    )

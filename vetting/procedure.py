@@ -17,7 +17,7 @@ from pathlib import Path
 from string import Formatter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vetting.collector_kinds import COLLECTOR_KINDS
 from vetting.yamlsource import (
@@ -136,6 +136,14 @@ class Step(_Strict):
         if v not in COLLECTOR_KINDS:
             raise ValueError(f"unknown collector {v!r}; known: {', '.join(sorted(COLLECTOR_KINDS))}")
         return v
+
+    @model_validator(mode="after")
+    def _depth_is_followed(self) -> Step:
+        # a setting nothing reads is a defect: only the pages collector follows links
+        if self.limits.max_depth and self.collector != "pages":
+            raise ValueError(f"limits.max_depth: only a pages step follows links; "
+                             f"a {self.collector} step must leave it at 0")
+        return self
 
 
 class Rule(_Strict):

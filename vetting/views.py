@@ -68,6 +68,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
     from rich.panel import Panel
 
     from vetting.models import Assessment
+    from vetting.reached import describe_chain
     from vetting.validation import current_decision, decision_reason, reviewable_items
 
     items = reviewable_items(ws, case_id)
@@ -79,15 +80,14 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
         with ws.session() as s:
             a = s.get(Assessment, item.id)
         lines = [f"[bold]{readable(item.title or item.url)}[/]", f"url: {readable(item.final_url or item.url)}",
-                 f"kind: {item.kind}   found by: {readable(item.found_by)}   "
-                 f"captured: {item.captured_at:%Y-%m-%d %H:%M}Z"]
+                 f"kind: {item.kind}   captured: {item.captured_at:%Y-%m-%d %H:%M}Z",
+                 f"reached: {readable(describe_chain(item, lambda i: _get_item(ws, i)))}"]
         if a is None:
             lines.append("[yellow]not screened yet[/]")
         else:
             matches = json.loads(a.matches_json)
             lines.append(f"identity: [bold]{a.identity_level}[/] from "
-                         + (", ".join(readable(f"{m['kind']}={m['value']!r} ({m['where']})") for m in matches)
-                            or "nothing"))
+                         + (", ".join(readable(_match_words(m)) for m in matches) or "nothing"))
             for c in json.loads(a.contradictions_json):
                 lines.append(f"  [red]contradiction[/]: {readable(c['kind'])} {readable(repr(c['value']))} "
                              f"(expected {readable(c['expected'])})")
@@ -110,6 +110,20 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
         console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
+
+
+def _get_item(ws, item_id: str):  # type: ignore[no-untyped-def]
+    from vetting.models import Item
+
+    with ws.session() as s:
+        return s.get(Item, item_id)
+
+
+def _match_words(match: dict) -> str:
+    """One identity match in words: a cross-link names the disclosed profile linking here."""
+    if match["where"] == "linked_from_disclosed":
+        return f"cross_link (the disclosed profile {match['value']} links to this page)"
+    return f"{match['kind']}={match['value']!r} ({match['where']})"
 
 
 def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ from vetting import __version__
 from vetting.inputs import StepInput
 from vetting.models import REVIEWABLE_OUTCOMES, Case, Item, dumps, utcnow
 from vetting.procedure import LoadedProcedure, Step
+from vetting.reached import reached_for
 from vetting.workspace import Workspace
 
 REQUEST_BATCH = 200
@@ -246,25 +247,46 @@ class StepContext:
             entry.update(self._warc_resource(capture, "text", "text/plain; charset=utf-8",
                                              page.text.encode("utf-8")))
             artifacts.append(entry)
-        item_id = "item-" + hashlib.sha256(f"{self.case.id}\n{capture.key}".encode()).hexdigest()[:16]
+        item_id = self.item_id(capture.key)
         meta = dict(capture.meta)
+        reached = reached_for(capture.kind, capture.found_by, meta, capture.reached)
+        if reached.get("from_key"):
+            reached["from_item"] = self.item_id(reached.pop("from_key"))
         meta.update({"step_position": self.position})
+        if page is not None:
+            meta["rel_me_links"] = page.me_links  # identity: the owner's "this is also me" links
         item = Item(
             id=item_id, case_id=self.case.id, step_id=self.step.id, key=capture.key, kind=capture.kind,
             url=capture.url, final_url=capture.final_url, status=capture.status, outcome=capture.outcome,
             reason=capture.reason, title=page.title if page else "", author=page.author if page else "",
             published=page.published if page else None, text=page.text if page else "",
             found_by=capture.found_by, links_json=json.dumps(page.links if page else []),
+            reached_json=dumps(reached),
             artifacts_json=json.dumps(artifacts), meta_json=dumps(meta), captured_at=utcnow(),
             collector=self.actor,
         )
         payload = {"step": self.step.id, "kind": capture.kind, "url": capture.url,
                    "outcome": capture.outcome, "reason": capture.reason,
                    "status": capture.status, "found_by": capture.found_by,
+                   "reached": {k: reached[k] for k in ("via", "depth", "rank", "from_item", "site")
+                               if k in reached},
                    "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
                                  for a in artifacts],
                    "warc_records": self._records}
         return item, payload
+
+    def item_id(self, key: str) -> str:
+        """The item id of a capture key in this case (stable: re-runs find the same item)."""
+        return "item-" + hashlib.sha256(f"{self.case.id}\n{key}".encode()).hexdigest()[:16]
+
+    def profile_links_of(self, key: str) -> list[tuple[str, bool, str]]:
+        """The profile links a page captured in an earlier attempt recorded (resumed runs
+        follow them without fetching the page again)."""
+        with self.ws.session() as s:
+            item = s.get(Item, self.item_id(key))
+        if item is None:
+            return []
+        return [(str(u), bool(me), str(site)) for u, me, site in item.meta().get("profile_links", [])]
 
     # -- evidence -------------------------------------------------------------------------
     def _store_evidence(self, capture: Capture) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The ``pages`` collector: capture the disclosed profile URLs and any URL list a step names."""
+"""The ``pages`` collector: capture the disclosed profile URLs and any URL list a step names,
+and, with ``limits.max_depth``, the profiles they link to (see :mod:`spiders.links`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from spiders.capture import Capture
 from spiders.pages import PagesSpider
+from spiders.sites import parse_manifest
 from vetting.collectors.base import Collector, StepContext
 from vetting.inputs import StepInput, expand_all
 from vetting.procedure import Step
@@ -25,4 +27,17 @@ class PagesCollector(Collector):
                                      outcome="not_collected", reason=f"limit: step max_pages is {cap}",
                                      found_by=extra.found_by))
         urls = [(i.value, i.found_by) for i in ctx.inputs[:cap]]
-        await self.crawl(ctx, PagesSpider, urls=urls)
+        depth = ctx.step.limits.max_depth
+        await self.crawl(ctx, PagesSpider, urls=urls, max_depth=depth, max_pages=cap,
+                         profile_urls=site_list_profiles(ctx) if depth else [])
+
+
+def site_list_profiles(ctx: StepContext) -> list[tuple[str, str]]:
+    """(site name, profile URL template) of every site in the procedure's site lists, as frozen
+    at approval: a followed link counts as a profile when it has one of these shapes."""
+    out: list[tuple[str, str]] = []
+    for step in ctx.loaded.procedure.steps:
+        data = ctx.loaded.manifests.get(step.id)
+        if step.sites and data is not None:
+            out += [(site.name, site.profile_url) for site in parse_manifest(data).sites]
+    return out

@@ -13,6 +13,7 @@ from vetting.demoweb.sites.accounts import account_sites
 from vetting.demoweb.sites.forum import ForumSite
 from vetting.demoweb.sites.hostile import HostileSite
 from vetting.demoweb.sites.news import NewsSite
+from vetting.demoweb.sites.profilelinks import profile_link_site_names, profile_link_sites
 from vetting.demoweb.sites.search import SearchSite
 from vetting.demoweb.sites.social import SocialSite
 
@@ -21,13 +22,14 @@ CORE_SITES = ("social", "forum", "news", "search", "hostile")
 
 def site_names() -> list[str]:
     """Every site's placeholder name, in address order (127.0.0.11 is the first)."""
-    return list(CORE_SITES) + [spec["name"] for spec in load("accounts")["sites"]]
+    return (list(CORE_SITES) + [spec["name"] for spec in load("accounts")["sites"]]
+            + profile_link_site_names())
 
 
 def build_sites(context: SiteContext) -> dict[str, SiteApp]:
     """Instantiate every site; the search site indexes the public pages of all the others."""
     apps: list[SiteApp] = [SocialSite(context), ForumSite(context), NewsSite(context),
-                           HostileSite(context), *account_sites(context)]
+                           HostileSite(context), *account_sites(context), *profile_link_sites(context)]
     index = SearchIndex()
     for app in apps:
         base = context.placeholders[app.name]
