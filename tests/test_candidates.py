@@ -10,13 +10,15 @@ import yaml
 from vetting.candidates import CandidateInput, add_candidate, get_candidate, list_candidates, load_candidate_file
 from vetting.yamlsource import InputError
 
+AUTH = b"%PDF-1.4\n% signed authorization\n"
+
 
 def candidate_file(tmp_path: Path, **overrides) -> Path:
-    (tmp_path / "auth.txt").write_text("signed authorization\n")
+    (tmp_path / "auth.pdf").write_bytes(AUTH)
     data = {"id": "jdoe", "full_name": "Jane Doe", "aliases": ["Janie Doe"], "date_of_birth": "1995-03-04",
             "city": "Kansas City", "state": "MO", "emails": ["jane@mail.example"], "phones": ["816-555-0100"],
             "usernames": ["janed95"], "profile_urls": ["https://social.example/u/janed95"],
-            "authorization": {"file": "auth.txt", "signed_on": "2026-10-01"}}
+            "authorization": {"file": "auth.pdf", "signed_on": "2026-10-01"}}
     data.update(overrides)
     path = tmp_path / "cand.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -28,8 +30,8 @@ def test_add_from_file_stores_authorization_hash(workspace, tmp_path: Path) -> N
 
     cand, auth = load_candidate_file(candidate_file(tmp_path))
     row = add_candidate(workspace, cand, auth, "Inv. Lee")
-    assert row.authorization_sha256 == hashlib.sha256(b"signed authorization\n").hexdigest()
-    assert workspace.evidence_path(row.authorization_path).read_bytes() == b"signed authorization\n"
+    assert row.authorization_sha256 == hashlib.sha256(AUTH).hexdigest()
+    assert workspace.evidence_path(row.authorization_path).read_bytes() == AUTH
     assert get_candidate(workspace, "jdoe").identifiers()["usernames"] == ["janed95"]
     event = [e for e in workspace.audit.events() if e.action == "candidate.added"][0]
     assert event.subject == "jdoe" and event.payload["artifacts"][0]["sha256"] == row.authorization_sha256
@@ -43,7 +45,7 @@ def test_add_from_file_stores_authorization_hash(workspace, tmp_path: Path) -> N
     ({"usernames": ["bad name!"]}, "usernames", "plausible username"),
     ({"nickname": "JD"}, "nickname", "unknown field"),
     ({"authorization": {"file": "absent.txt", "signed_on": "2026-10-01"}}, "authorization.file", "does not exist"),
-    ({"authorization": {"file": "auth.txt", "signed_on": "2999-01-01"}}, "authorization.signed_on", "future"),
+    ({"authorization": {"file": "auth.pdf", "signed_on": "2999-01-01"}}, "authorization.signed_on", "future"),
 ])
 def test_bad_candidate_refused_and_nothing_stored(workspace, tmp_path: Path, overrides, field, message) -> None:
     path = candidate_file(tmp_path, **overrides)

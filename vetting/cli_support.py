@@ -3,11 +3,15 @@
 Kept apart from :mod:`vetting.cli` so sub-command modules (``vetting.report_cli``) import it
 without importing the CLI that mounts them, and so ``python -m vetting.cli`` (which loads the
 CLI as ``__main__``) still shares one state with them.
+
+Every refusal is one line per problem on stderr and an exit code from :mod:`vetting.errors`
+(docs/cli.md); no input, however wrong, ends in a traceback.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,12 +19,20 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from vetting.yamlsource import InputError
+from vetting.errors import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERNAL, EXIT_REFUSED, UnknownName
+from vetting.yamlsource import InputError, Problem, check_text, clip, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
-err = Console(stderr=True)
+# highlight=False: rich's automatic highlighter runs regexes whose time grows with the square
+# of an unbroken value's length (a 100 KB name took 56 s to print); values are shown plain.
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+#: Longest value any command-line option or argument may carry (characters).
+MAX_ARG_CHARS = 10_000
+#: Options whose text may span several lines (a person's free text).
+MULTILINE_OPTIONS = {"reason", "discredit", "mitigating"}
 
 
 class State:
@@ -30,27 +42,75 @@ class State:
 state = State()
 
 
+def check_arguments(kwargs: dict[str, Any]) -> None:
+    """Refuse over-long, non-UTF-8 or control-character-laden arguments before any work."""
+    problems = []
+    for name, value in kwargs.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if isinstance(v, Path):
+                v = str(v)
+            if not isinstance(v, str):
+                continue
+            flag = "--" + name.replace("_", "-")
+            text = v if name in MULTILINE_OPTIONS else v.replace("\t", "\x01").replace("\n", "\x01") \
+                .replace("\r", "\x01")
+            message = check_text(text, max_chars=MAX_ARG_CHARS)
+            if message:
+                problems.append(Problem("command line", None, flag, message.replace("U+0001", "a tab or newline")))
+    if problems:
+        raise InputError(problems)
+
+
+def echo_error(message: str) -> None:
+    """One refusal, one line on stderr."""
+    typer.echo(f"error: {one_line(message, 1000)}", err=True)
+
+
 def handles_errors(fn: F) -> F:
-    """Turn the toolkit's refusals into clear messages and exit codes (2: bad input, 1: refused)."""
+    """Turn the toolkit's refusals into one-line messages and documented exit codes."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vetting.approvals import ApprovalError
         from vetting.candidates import CandidateError
+        from vetting.caselock import CaseBusy
+        from vetting.db import SchemaTooNew
         from vetting.engine import RunError
+        from vetting.validation import ValidationRefused
         from vetting.workspace import WorkspaceError
 
         try:
+            check_arguments(kwargs)
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
         except InputError as exc:
             # Plain text, never wrapped: "file:line: field: message" must stay greppable.
-            typer.echo(f"error: {len(exc.problems)} problem(s):", err=True)
             for problem in exc.problems:
-                typer.echo(f"  {problem}", err=True)
-            raise typer.Exit(2) from None
-        except (ApprovalError, CandidateError, RunError, WorkspaceError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+                echo_error(str(problem))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except UnknownName as exc:
+            echo_error(str(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except CaseBusy as exc:
+            echo_error(str(exc))
+            raise typer.Exit(EXIT_BUSY) from None
+        except ValidationRefused as exc:
+            typer.echo(f"refused: {one_line(exc, 1000)}", err=True)
+            raise typer.Exit(EXIT_REFUSED) from None
+        except (ApprovalError, CandidateError, RunError, WorkspaceError, SchemaTooNew) as exc:
+            echo_error(str(exc))
+            raise typer.Exit(EXIT_REFUSED) from None
+        except KeyboardInterrupt:
+            echo_error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
+            if os.environ.get("VETTING_DEBUG"):
+                raise
+            echo_error(f"internal error: {type(exc).__name__}: {clip(exc, 300)} "
+                       "(nothing further was done; set VETTING_DEBUG=1 to see the traceback)")
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
 

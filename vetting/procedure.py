@@ -39,6 +39,8 @@ IDENTIFIERS = (
 LIST_IDENTIFIERS = {"aliases", "emails", "phones", "usernames", "profile_urls"}
 
 IDENTITY_LEVELS = ("not_attributable", "possible", "probable", "confirmed")
+#: The levels a procedure may set as its minimum: never below "probable".
+MIN_IDENTITY_ALLOWED = ("probable", "confirmed")
 SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 
 
@@ -83,7 +85,7 @@ class Settings(_Strict):
     # Older items stay out of findings unless the written process says otherwise.
     findings_outside_lookback: bool = False
     network: Literal["public", "loopback"] = "public"
-    min_identity: Literal["possible", "probable", "confirmed"] = "confirmed"
+    min_identity: str = "confirmed"
     user_agent: str = Field(min_length=8)
     contact: str = Field(min_length=3)
     rate_limit: RateLimit = RateLimit()
@@ -92,6 +94,16 @@ class Settings(_Strict):
     allow_domains: list[str] = []
     deny_domains: list[str] = []
     search: SearchBackend | None = None
+
+    @field_validator("min_identity")
+    @classmethod
+    def _floor(cls, v: str) -> str:
+        # Policy floor (invariant 3): no written process may let a weaker attribution than
+        # "probable" be validated as the candidate's.
+        if v not in MIN_IDENTITY_ALLOWED:
+            raise ValueError(f"cannot be {v!r}: the minimum identity level is at least 'probable' "
+                             f"(allowed: {', '.join(MIN_IDENTITY_ALLOWED)}); no procedure can lower this floor")
+        return v
 
     @field_validator("user_agent")
     @classmethod

@@ -32,6 +32,7 @@ from typing import Any, Self
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
+from vetting.errors import DamagedEvidence
 from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
 from vetting.report_data import (
@@ -188,17 +189,22 @@ class Document:
     generated_at: datetime
 
 
-def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock = utc_clock) -> Document:
+def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock = utc_clock, *,
+                   allow_damaged: bool = False) -> Document:
     """Gather the data of one report and render its HTML.
 
     ``subject`` is a case id (findings), a procedure id or ``id@fingerprint`` (process), or a
-    procedure id or None (audit).
+    procedure id or None (audit). A findings report with a finding whose evidence no longer
+    verifies is refused (:class:`DamagedEvidence`) unless ``allow_damaged``, when it carries a
+    notice naming each such finding and its damage.
     """
     at = clock()
     if kind == "findings":
         if not subject:
             raise ValueError("a findings report needs a case id")
         report = findings_report(ws, subject)
+        if report.data.damaged and not allow_damaged:
+            raise DamagedEvidence(damage_summary(report.data.damaged))
         return Document(kind, f"findings-{subject}", subject, findings_html(report, at), at)
     if kind == "process":
         if not subject:
@@ -211,6 +217,14 @@ def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock =
         stem = f"audit-{subject}" if subject else "audit"
         return Document(kind, stem, None, audit_html(audit_report(ws, subject), at), at)
     raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+def damage_summary(damaged: Sequence[Any]) -> str:
+    """One line naming every damaged finding and what is wrong with its evidence."""
+    parts = [f"finding {d.item_id} (decision {d.decision_id}, {d.url}): {'; '.join(d.damage)}" for d in damaged]
+    return (f"{len(damaged)} validated finding(s) rest on evidence that no longer verifies: "
+            + " | ".join(parts) + ". Run 'vet audit verify'; to render anyway with a notice naming them, "
+            "pass --allow-damaged")
 
 
 def record_rendered(ws: Workspace, doc: Document, fmt: str, path: Path, data: bytes, by: str) -> str:
@@ -244,9 +258,9 @@ def write_documents(ws: Workspace, docs: Sequence[tuple[Document, str, Path]], b
 
 
 def render_report(ws: Workspace, kind: str, subject: str | None, fmt: str, out: Path, by: str,
-                  clock: Clock = utc_clock, paper: str = "A4") -> Path:
+                  clock: Clock = utc_clock, paper: str = "A4", allow_damaged: bool = False) -> Path:
     """Render one report in one format to ``out`` and record it."""
-    doc = build_document(ws, kind, subject, clock)
+    doc = build_document(ws, kind, subject, clock, allow_damaged=allow_damaged)
     return write_documents(ws, [(doc, fmt, out)], by, paper)[0]
 
 
@@ -284,14 +298,18 @@ class ReceiptCheck:
 
 def read_receipts(html: str) -> dict[str, Any]:
     """The receipts block of a rendered findings report (a JSON data block, never executed)."""
-    import json
-
     from bs4 import BeautifulSoup
 
     block = BeautifulSoup(html, "html.parser").find("script", id="receipts")
     if block is None or block.get("type") != "application/json":
         raise ValueError("the report has no receipts block (<script type=\"application/json\" id=\"receipts\">)")
-    data = json.loads(block.string or "")
+    from vetting.yamlsource import InputError, load_json_bytes
+
+    try:
+        data = load_json_bytes((block.string or "").encode("utf-8"), "receipts block",
+                               max_bytes=100 * 1024 * 1024, check_strings=False)
+    except InputError as exc:
+        raise ValueError(exc.problems[0].message) from None
     if not isinstance(data, dict) or data.get("format") != "vetting-receipts/1":
         raise ValueError("the receipts block is not in the vetting-receipts/1 format")
     return data
@@ -313,10 +331,19 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
     from audit.events import canonical_json
     from audit.merkle import leaf_hash
 
-    html = report.read_text(encoding="utf-8") if isinstance(report, Path) else report
     result = ReceiptCheck(problems=[])
     problems = result.problems
     assert problems is not None
+    if isinstance(report, Path):
+        from vetting.yamlsource import InputError, read_text_file
+
+        try:
+            html = read_text_file(report, max_bytes=200 * 1024 * 1024)
+        except InputError as exc:
+            problems.append(f"receipts: {exc.problems[0].message}")
+            return result
+    else:
+        html = report
     try:
         data = read_receipts(html)
         cp = data["checkpoint"]

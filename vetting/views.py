@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vetting.uniformity import UniformityReport
+from vetting.yamlsource import clip
 
 STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "running": "yellow",
                "pending": "dim"}
@@ -51,10 +52,11 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
     """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each."""
     import json
 
+    from rich.markup import escape
     from rich.panel import Panel
 
     from vetting.models import Assessment
-    from vetting.validation import current_decision, reviewable_items
+    from vetting.validation import current_decision, reviewable_items, verify_item_evidence
 
     items = reviewable_items(ws, case_id)
     shown = 0
@@ -64,31 +66,41 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
             continue
         with ws.session() as s:
             a = s.get(Assessment, item.id)
-        lines = [f"[bold]{item.title or item.url}[/]", f"url: {item.final_url or item.url}",
-                 f"kind: {item.kind}   found by: {item.found_by}   captured: {item.captured_at:%Y-%m-%d %H:%M}Z"]
+        lines = [f"[bold]{escape(clip(item.title or item.url, 160))}[/]",
+                 f"url: {escape(clip(item.final_url or item.url, 300))}",
+                 f"kind: {item.kind}   found by: {escape(clip(item.found_by, 120))}   "
+                 f"captured: {item.captured_at:%Y-%m-%d %H:%M}Z"]
         if a is None:
             lines.append("[yellow]not screened yet[/]")
         else:
             matches = json.loads(a.matches_json)
             lines.append(f"identity: [bold]{a.identity_level}[/] from "
-                         + (", ".join(f"{m['kind']}={m['value']!r} ({m['where']})" for m in matches) or "nothing"))
+                         + (", ".join(escape(f"{m['kind']}={clip(m['value'])!r} ({m['where']})") for m in matches)
+                            or "nothing"))
             for c in json.loads(a.contradictions_json):
-                lines.append(f"  [red]contradiction[/]: {c['kind']} {c['value']!r} (expected {c['expected']})")
+                lines.append("  [red]contradiction[/]: "
+                             + escape(f"{c['kind']} {clip(c['value'])!r} (expected {clip(c['expected'])})"))
             for f in json.loads(a.flags_json):
-                lines.append(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
-                             f"\u201c{f['excerpt'][:160]}\u201d")
+                lines.append(escape(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
+                                    f"\u201c{clip(f['excerpt'], 160)}\u201d"))
             if a.outside_lookback:
                 lines.append("  [dim]older than the lookback window: stays out of findings[/]")
             if a.undated:
                 lines.append("  [yellow]no date on the item: check it is within the lookback window[/]")
             if a.truncated:
                 lines.append("  [yellow]very long item: only its first part was screened; read the rest[/]")
+        damage = verify_item_evidence(ws, item)
+        if damage:
+            lines.append("[bold red]DAMAGED EVIDENCE[/]: the stored evidence no longer verifies; it cannot be "
+                         "validated or reported until this is resolved ('vet audit verify'):")
+            lines.extend(f"  [red]- {escape(problem)}[/]" for problem in damage)
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
-            lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
+            lines.append(escape(f"screenshot: {ws.evidence_path(shots[0])}"))
         if decision is not None:
-            lines.append(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: {decision.reason}")
-        console.print(Panel("\n".join(lines), title=item.id, expand=True))
+            lines.append(escape(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: "
+                                f"{clip(decision.reason, 300)}"))
+        console.print(Panel("\n".join(lines), title=escape(item.id), expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
 
