@@ -68,3 +68,44 @@ def test_duplicate_candidate_refused(workspace, tmp_path: Path) -> None:
 def test_id_defaults_to_slug_of_name(workspace, auth_file: Path) -> None:
     cand = CandidateInput(full_name="José Álvarez-Ruiz", authorization={"file": "a", "signed_on": "2026-01-01"})
     assert add_candidate(workspace, cand, auth_file, "Inv. Lee").id == "jose-alvarez-ruiz"
+
+
+# -- issue 10: text normalized, dates the same on every path ----------------------------------
+@pytest.mark.parametrize("overrides,field,message", [
+    ({"full_name": "   "}, "full_name", "is empty"),
+    ({"full_name": "Jane\x00Doe"}, "full_name", "control character U+0000"),
+    ({"full_name": "Jane\nDoe"}, "full_name", "control character U+000A"),
+    ({"full_name": "J" * 500}, "full_name", "too long"),
+    ({"aliases": ["  "]}, "aliases", "is empty"),
+    ({"city": "Kansas\x07City"}, "city", "control character U+0007"),
+    ({"full_name": "李小龙", "id": None}, "id", "gives no usable id"),
+])
+def test_names_normalized_and_refused(workspace, tmp_path: Path, overrides, field, message) -> None:
+    path = candidate_file(tmp_path, **overrides)
+    with pytest.raises(InputError) as exc:
+        cand, auth = load_candidate_file(path)
+        add_candidate(workspace, cand, auth, "Inv. Lee")
+    assert any(p.field.startswith(field) and message in p.message for p in exc.value.problems), exc.value
+    assert list_candidates(workspace) == []
+
+
+def test_names_are_stripped(workspace, tmp_path: Path) -> None:
+    cand, auth = load_candidate_file(candidate_file(tmp_path, full_name="  Jane Doe  "))
+    assert add_candidate(workspace, cand, auth, "Inv. Lee").full_name == "Jane Doe"
+
+
+def test_impossible_date_same_message_from_file_and_flag(workspace, tmp_path: Path, auth_file: Path) -> None:
+    from test_cli import invoke
+
+    path = tmp_path / "cand.yaml"
+    path.write_text("full_name: Jane Doe\ndate_of_birth: 1995-02-30\n"
+                    "authorization: {file: auth.pdf, signed_on: 2026-10-01}\n")
+    with pytest.raises(InputError) as exc:
+        load_candidate_file(path)
+    assert "1995-02-30 is not a valid date (no such day)" in str(exc.value)
+    result = invoke(workspace.root, "candidate", "add", "--name", "Jane Doe", "--dob", "1995-02-30",
+                    "--authorization", str(auth_file), "--signed-on", "2026-10-01", "--by", "Inv. Lee")
+    assert result.exit_code == 2 and "1995-02-30 is not a valid date (no such day)" in result.output
+    path.write_text('full_name: Jane Doe\ndate_of_birth: "1995-02-30"\n')
+    with pytest.raises(InputError, match=r"1995-02-30 is not a valid date \(no such day\)"):
+        load_candidate_file(path)

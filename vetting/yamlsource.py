@@ -231,6 +231,9 @@ def read_bytes_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         raise InputError([Problem(source, None, "", f"bad file name ({exc})")]) from None
 
 
+_PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+
 class _Builder:
     """Turns composed nodes into Python values, counting and bounding as it goes."""
 
@@ -259,6 +262,9 @@ class _Builder:
             return None
         self.doc.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if node.tag not in _PLAIN_COLLECTION_TAGS:
+                self.add(node, path, f"tag {clip(node.tag, 60)!r} is not allowed (plain mappings and lists only)")
+                return None
             if id(node) in self.active:
                 self.add(node, path, "an alias refers to the value that contains it (recursive alias)")
                 return None
