@@ -87,6 +87,10 @@ def test_second_run_refused_waiter_takes_over_after_kill_9(tmp_path: Path, demo_
     uniform = vet("uniformity", "--procedure", PROC, workspace=ws)
     assert uniform.returncode == 0, uniform.stdout
     assert vet("audit", "verify", workspace=ws).returncode == 0
+    # Custody (issue 9.5): the database, the WARCs and every evidence file are the owner's only.
+    from test_custody import modes
+
+    assert list((ws / "evidence" / "warc").rglob("*.warc.gz")) and modes(ws) == []
 
 
 _peeked: dict[int, str] = {}
