@@ -140,9 +140,8 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
         assert refused.returncode == 3, refused.stdout + refused.stderr
         assert f"pid {holder.pid}" in refused.stderr or f"pid={holder.pid}" in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr
-        with pytest.raises(CaseBusy):
-            with case_lock(ws, case_id, "test"):
-                pass
+        with pytest.raises(CaseBusy), case_lock(ws, case_id, "test"):
+            pass
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from vetting import __version__
-from vetting.cli_support import console, handles_errors, open_ws, state
+from vetting.cli_support import console, handles_errors, open_ws, shown, state
 from vetting.yamlsource import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +66,7 @@ def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file."
 
     loaded = load_procedure(file)
     proc = loaded.procedure
-    console.print(f"[green]valid[/]: {proc.id} version {proc.version}: {proc.title}")
+    console.print(f"[green]valid[/]: {shown(proc.id)} version {proc.version}: {shown(proc.title)}")
     console.print(f"steps: {len(proc.steps)}, review categories: {len(proc.categories)}, "
                   f"network: {proc.settings.network}")
     typer.echo(f"fingerprint: {loaded.fingerprint}")
@@ -81,7 +81,7 @@ def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file
 
     version, new = approve(open_ws(), file, by)
     word = "approved" if new else "already approved"
-    console.print(f"{word}: {version.procedure_id} version {version.version} by {version.approved_by}")
+    console.print(f"{word}: {shown(version.procedure_id)} version {version.version} by {shown(version.approved_by)}")
     typer.echo(f"fingerprint: {version.fingerprint}")
 
 
@@ -93,7 +93,8 @@ def procedure_list() -> None:
 
     table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
     for v in versions(open_ws(create=False)):
-        table.add_row(v.procedure_id, str(v.version), v.approved_by, v.approved_at.isoformat(timespec="seconds"),
+        table.add_row(shown(v.procedure_id), str(v.version), shown(v.approved_by),
+                      v.approved_at.isoformat(timespec="seconds"),
                       v.fingerprint)
     console.print(table)
 
@@ -145,7 +146,7 @@ def candidate_add(
         auth_path = authorization
         source = "command line"
     row = add_candidate(open_ws(), cand, auth_path, by, source=source)
-    console.print(f"added candidate [bold]{row.id}[/] ({row.full_name}); authorization sha256 "
+    console.print(f"added candidate [bold]{shown(row.id)}[/] ({shown(row.full_name)}); authorization sha256 "
                   f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
 
 
@@ -157,7 +158,7 @@ def candidate_list() -> None:
 
     table = Table("id", "name", "authorization signed", "added by")
     for c in list_candidates(open_ws(create=False)):
-        table.add_row(c.id, c.full_name, str(c.authorization_signed_on), c.added_by)
+        table.add_row(shown(c.id), shown(c.full_name), str(c.authorization_signed_on), shown(c.added_by))
     console.print(table)
 
 

@@ -11,6 +11,7 @@ Every refusal is one line per problem on stderr and an exit code from :mod:`vett
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,20 @@ class State:
 state = State()
 
 
-def check_arguments(kwargs: dict[str, Any]) -> None:
+def _flag(fn: Callable[..., Any], name: str) -> str:
+    """How the user spelled parameter ``name`` of command ``fn`` (``--name``, ``CASE``)."""
+    default = inspect.signature(fn).parameters.get(name)
+    decls = getattr(getattr(default, "default", None), "param_decls", None) or ()
+    longs = [d for d in decls if d.startswith("--")]
+    if longs:
+        return longs[0]
+    if decls:
+        return decls[0]
+    return name.upper() if type(getattr(default, "default", None)).__name__ == "ArgumentInfo" \
+        else "--" + name.replace("_", "-")
+
+
+def check_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     """Refuse over-long, non-UTF-8 or control-character-laden arguments before any work."""
     problems = []
     for name, value in kwargs.items():
@@ -52,14 +66,23 @@ def check_arguments(kwargs: dict[str, Any]) -> None:
                 v = str(v)
             if not isinstance(v, str):
                 continue
-            flag = "--" + name.replace("_", "-")
-            text = v if name in MULTILINE_OPTIONS else v.replace("\t", "\x01").replace("\n", "\x01") \
-                .replace("\r", "\x01")
-            message = check_text(text, max_chars=MAX_ARG_CHARS)
+            message = check_text(v, max_chars=MAX_ARG_CHARS)
+            if message is None and name not in MULTILINE_OPTIONS:
+                line_break = next((i for i, ch in enumerate(v) if ch in "\t\n\r"), None)
+                if line_break is not None:
+                    message = (f"control character U+{ord(v[line_break]):04X} at position {line_break + 1} "
+                               "is not allowed")
             if message:
-                problems.append(Problem("command line", None, flag, message.replace("U+0001", "a tab or newline")))
+                problems.append(Problem("command line", None, _flag(fn, name), message))
     if problems:
         raise InputError(problems)
+
+
+def shown(value: object, limit: int = 200) -> str:
+    """A user's or a page's value as terminal text: cut to ``limit`` and never read as markup."""
+    from rich.markup import escape
+
+    return escape(clip(value, limit))
 
 
 def echo_error(message: str) -> None:
@@ -81,7 +104,7 @@ def handles_errors(fn: F) -> F:
         from vetting.workspace import WorkspaceError
 
         try:
-            check_arguments(kwargs)
+            check_arguments(fn, kwargs)
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
@@ -109,7 +132,7 @@ def handles_errors(fn: F) -> F:
             if os.environ.get("VETTING_DEBUG"):
                 raise
             echo_error(f"internal error: {type(exc).__name__}: {clip(exc, 300)} "
-                       "(nothing further was done; set VETTING_DEBUG=1 to see the traceback)")
+                       "(set VETTING_DEBUG=1 to see the traceback)")
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vetting.engine import CasePlan, open_case, run_case
@@ -72,5 +73,5 @@ def run_plans(ws: Workspace, plans: list[CasePlan], by: str, console: Console) -
         console.print(f"{case.id}: [bold]{case.status}[/]")
         for run in step_runs(ws, case.id):
             if run.status == "failed":
-                console.print(f"  step {run.step_id} [red]failed[/]: {run.error}", highlight=False)
+                console.print(f"  step {run.step_id} [red]failed[/]: {escape(run.error or '')}", highlight=False)
     return cases

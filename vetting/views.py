@@ -8,16 +8,23 @@ from rich.table import Table
 from vetting.uniformity import UniformityReport
 from vetting.yamlsource import clip
 
+
+def escape(text: str) -> str:
+    """Collected or typed text shown as is: rich must never read it as markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
 STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "running": "yellow",
                "pending": "dim"}
 
 
 def print_uniformity(console: Console, report: UniformityReport) -> None:
     if not report.groups:
-        console.print(f"no approved version of procedure {report.procedure_id!r}")
+        console.print(f"no approved version of procedure {report.procedure_id!r}", markup=False)
     for group in report.groups:
-        table = Table(title=f"{report.procedure_id} v{group.version} {group.fingerprint[:23]}… "
-                            f"(approved by {group.approved_by})")
+        table = Table(title=escape(f"{report.procedure_id} v{group.version} {group.fingerprint[:23]}… "
+                                   f"(approved by {clip(group.approved_by)})"))
         table.add_column("candidate")
         for i, step in enumerate(group.steps, 1):
             table.add_column(f"{i}. {step}")
@@ -27,7 +34,7 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
             for step in group.steps:
                 state = row.steps.get(step, "missing")
                 cells.append(f"[{STATE_STYLE.get(state, 'bold red')}]{state}[/]")
-            table.add_row(row.candidate_id, *cells, row.status)
+            table.add_row(escape(row.candidate_id), *cells, row.status)
         console.print(table)
     if report.deviations:
         console.print(f"[bold red]{len(report.deviations)} deviation(s):[/]")
@@ -44,7 +51,8 @@ def print_timeline(console: Console, events: list) -> None:
         p = e.payload
         detail = ", ".join(f"{k}={p[k]}" for k in ("status", "outcome", "reason", "position", "attempt")
                            if k in p and p[k] not in (None, ""))
-        table.add_row(str(e.seq), e.time[:19], e.actor, e.action, (e.subject or "")[:60], detail[:80])
+        table.add_row(str(e.seq), e.time[:19], escape(clip(e.actor, 60)), escape(e.action),
+                      escape(clip(e.subject or "", 60)), escape(clip(detail, 80)))
     console.print(table)
 
 
@@ -52,7 +60,6 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
     """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each."""
     import json
 
-    from rich.markup import escape
     from rich.panel import Panel
 
     from vetting.models import Assessment
@@ -102,7 +109,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
                                 f"{clip(decision.reason, 300)}"))
         console.print(Panel("\n".join(lines), title=escape(item.id), expand=True))
         shown += 1
-    console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
+    console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}", markup=False)
 
 
 def print_cases(console: Console, ws, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -129,4 +136,4 @@ def print_cases(console: Console, ws, candidate_id: str | None = None) -> None: 
                       states, str(pending))
     console.print(table)
     if not cases:
-        console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""))
+        console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""), markup=False)
