@@ -19,10 +19,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from vetting.bundled import shipped_procedure
 from vetting.workspace import MARKER, Workspace, WorkspaceError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_PROCEDURE = REPO_ROOT / "procedures" / "kcpd-261-1.yaml"
 DEMO_COMMANDER = "Capt. Dana Whitfield (demo commander, fictional)"
 DEMO_INVESTIGATOR = "Det. Sam Ortiz (demo investigator, fictional)"
 DEMO_DECISIONS = Path(__file__).resolve().parent / "demoweb" / "decisions-demo.yaml"
@@ -77,7 +76,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         manifest = out / "demo-sites.json"
         manifest.write_text(web.resolve(web.sites_manifest_path().read_text(encoding="utf-8")), encoding="utf-8")
         proc_path = out / "procedure-demo.yaml"
-        proc_data = demo_procedure(SHIPPED_PROCEDURE, web, manifest.name)
+        proc_data = demo_procedure(shipped_procedure(), web, manifest.name)
         proc_path.write_text(yaml.safe_dump(proc_data, sort_keys=False, allow_unicode=True, width=100),
                              encoding="utf-8")
         ws = Workspace.open(ws_dir)

@@ -32,6 +32,7 @@ from typing import Any, Self
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
+from vetting.bundled import templates_dir
 from vetting.errors import DamagedEvidence
 from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
@@ -45,7 +46,6 @@ from vetting.report_data import (
 )
 from vetting.workspace import Workspace
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 FORMATS = ("html", "pdf")
 KINDS = ("findings", "process", "audit")
@@ -72,7 +72,7 @@ def _utc(value: datetime | str | None) -> str:
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The one Jinja environment: autoescape everywhere, undefined names are errors."""
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+    env = Environment(loader=FileSystemLoader(str(templates_dir())),
                       autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True,
                                                    default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,

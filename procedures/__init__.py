@@ -1,0 +1,2 @@
+"""The shipped written process and its site manifests, installed as ``vetting.procedures``;
+see ``vetting/bundled.py``."""
