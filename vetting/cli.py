@@ -410,12 +410,12 @@ def decisions_file_cases(ws: Any, path: Path) -> list[str]:
     return sorted(out)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """The ``vet`` entry point: usage errors too are one line on stderr (exit 2), never a box."""
     from vetting.cli_support import echo_error
 
     try:
-        result = app(prog_name="vet", standalone_mode=False)
+        result = app(args=argv, prog_name="vet", standalone_mode=False)
     except typer.Abort:
         echo_error("aborted")
         return 1

@@ -56,17 +56,29 @@ def _flag(fn: Callable[..., Any], name: str) -> str:
         else "--" + name.replace("_", "-")
 
 
+def _path_problem(path: Path) -> str | None:
+    """Why a file name cannot be used on this system (too long), before anything opens it."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:
+        return "not valid UTF-8 text"
+    if len(raw) >= 4096 or any(len(part) > 255 for part in raw.split(b"/")):
+        return "file name too long"
+    return None
+
+
 def check_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     """Refuse over-long, non-UTF-8 or control-character-laden arguments before any work."""
     problems = []
     for name, value in kwargs.items():
         values = value if isinstance(value, list | tuple) else [value]
         for v in values:
+            path_message = _path_problem(v) if isinstance(v, Path) else None
             if isinstance(v, Path):
                 v = str(v)
             if not isinstance(v, str):
                 continue
-            message = check_text(v, max_chars=MAX_ARG_CHARS)
+            message = check_text(v, max_chars=MAX_ARG_CHARS) or path_message
             if message is None and name not in MULTILINE_OPTIONS:
                 line_break = next((i for i, ch in enumerate(v) if ch in "\t\n\r"), None)
                 if line_break is not None:

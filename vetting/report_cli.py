@@ -39,7 +39,7 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
     from vetting.errors import DamagedEvidence
     from vetting.lookup import require_case, require_procedure
     from vetting.reports import render_report
-    from vetting.yamlsource import InputError, Problem
+    from vetting.yamlsource import InputError, Problem, clip
 
     fmt = _check_format(fmt)
     paper = _check_paper(paper)
@@ -49,8 +49,10 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
     elif subject is not None:
         require_procedure(ws, subject.partition("@")[0])
     path = out if out is not None else Path(f"{stem}.{fmt}")
+    if not path.name or path.is_dir():
+        raise InputError([Problem("command line", None, "--out", f"{clip(path)} is a folder, not a file name")])
     if not path.parent.is_dir():
-        raise InputError([Problem("command line", None, "--out", f"folder {path.parent} does not exist")])
+        raise InputError([Problem("command line", None, "--out", f"folder {clip(path.parent)} does not exist")])
     try:
         written = render_report(ws, kind, subject, fmt, path, by, paper=paper, allow_damaged=allow_damaged)
     except DamagedEvidence as exc:
