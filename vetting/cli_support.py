@@ -79,6 +79,8 @@ def check_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
             if not isinstance(v, str):
                 continue
             message = check_text(v, max_chars=MAX_ARG_CHARS) or path_message
+            if message is None and name == "by" and not v.strip():
+                message = "name the person acting (it is recorded in the audit log)"
             if message is None and name not in MULTILINE_OPTIONS:
                 line_break = next((i for i, ch in enumerate(v) if ch in "\t\n\r"), None)
                 if line_break is not None:
