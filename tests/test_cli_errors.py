@@ -81,6 +81,9 @@ def test_unknown_names_exit_2_one_line_with_how_to_list(ws: Path, vet_main, args
     (["bogus"], "No such command"),
     (["uniformity"], "Missing option"),
     (["concur", "abc", "--by", "x"], "Invalid value for 'decision'"),
+    (["concur", "99999999999999999999999", "--by", "x"], "out of range"),
+    (["validate", "item-a", "--decision", "rejected", "--reason", "not hers", "--by", "x", "--supersedes",
+      "-99999999999999999999999"], "out of range"),
     (["report", "findings", "x", "--format", "doc"], "must be html or pdf"),
 ])
 def test_usage_errors_are_one_line_exit_2(ws: Path, vet_main, args, message: str) -> None:

@@ -63,7 +63,7 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
     out = HOSTILE.map(lambda s: str(e["root"] / "out" / s.replace("/", "_")[:100]) if s else "")
     fmt = slot(["html"]).filter(lambda s: s.strip().lower() != "pdf")
     date = slot(["2026-10-01", "1990-05-06"])
-    number = slot(["1", "2"])
+    number = st.one_of(slot(["1", "2"]), st.integers(-(2**70), 2**70).map(str))
 
     def opts(*pairs: tuple[str, st.SearchStrategy[str]]) -> st.SearchStrategy[list[str]]:
         return st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs)).flatmap(

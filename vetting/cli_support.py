@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from vetting.errors import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERNAL, EXIT_REFUSED, UnknownName
-from vetting.yamlsource import InputError, Problem, check_text, clip, one_line
+from vetting.yamlsource import INT_MAX, INT_MIN, InputError, Problem, check_text, clip, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +73,10 @@ def check_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     for name, value in kwargs.items():
         values = value if isinstance(value, list | tuple) else [value]
         for v in values:
+            if isinstance(v, int) and not isinstance(v, bool) and not INT_MIN <= v <= INT_MAX:
+                problems.append(Problem("command line", None, _flag(fn, name),
+                                        f"number {clip(v, 30)} is out of range (at most {INT_MAX:,})"))
+                continue
             path_message = _path_problem(v) if isinstance(v, Path) else None
             if isinstance(v, Path):
                 v = str(v)
