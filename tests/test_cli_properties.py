@@ -100,6 +100,7 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
         cmd("report", "process", proc, options=opts(("-o", out), ("--format", fmt))),
         cmd("report", "audit", options=opts(("--procedure", proc), ("-o", out), ("--format", fmt))),
         cmd("report", "verify-receipts", files),
+        cmd("sites", "import", files, options=opts(("--out", out))),
         # never a real run: the reactor cannot start twice in one process (and runs are tested for real)
         cmd("run", HOSTILE.filter(lambda s: s != "jane-doe"), options=opts(("--procedure", proc), ("--by", name))),
     )
