@@ -54,6 +54,13 @@ def _main(
     if version:
         console.print(f"vet {__version__}")
         raise typer.Exit(0)
+    from vetting.cli_support import check_arguments, echo_error
+
+    try:
+        check_arguments(_main, {"workspace": workspace})
+    except InputError as exc:
+        echo_error(str(exc.problems[0]))
+        raise typer.Exit(2) from None
     state.workspace = workspace
 
 

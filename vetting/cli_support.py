@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from vetting.errors import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERNAL, EXIT_REFUSED, UnknownName
+from vetting.errors import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERNAL, EXIT_REFUSED, DamagedEvidence, UnknownName
 from vetting.yamlsource import INT_MAX, INT_MIN, InputError, Problem, check_text, clip, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -140,7 +140,7 @@ def handles_errors(fn: F) -> F:
         except ValidationRefused as exc:
             typer.echo(f"refused: {one_line(exc, 1000)}", err=True)
             raise typer.Exit(EXIT_REFUSED) from None
-        except (ApprovalError, CandidateError, RunError, WorkspaceError, SchemaTooNew) as exc:
+        except (ApprovalError, CandidateError, RunError, WorkspaceError, SchemaTooNew, DamagedEvidence) as exc:
             echo_error(str(exc))
             raise typer.Exit(EXIT_REFUSED) from None
         except KeyboardInterrupt:

@@ -186,7 +186,7 @@ class Procedure(_Strict):
 
     id: str = Field(pattern=SLUG)
     title: str = Field(min_length=3)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2_147_483_647)  # a 32-bit INTEGER column on PostgreSQL
     author: str = Field(min_length=2)
     policy: list[str] = Field(min_length=1)
     description: str = ""
