@@ -157,3 +157,25 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
     # other cases were never blocked, and the lock is re-entrant across processes once free
     with case_lock(ws, "case-other", "test"):
         pass
+
+
+def test_validate_takes_the_case_lock_too(tmp_path: Path) -> None:
+    """Every command that writes a case takes its lock: a decision while a run holds it is refused."""
+    from case_fixtures import add_item, build_case
+    from test_cli import invoke, tree_digest
+
+    b = build_case(tmp_path)
+    item = add_item(b, "a", "Volunteered at the food bank today.")
+    b.ws.engine.dispose()
+    holder = _holder(b.ws.root, b.plan.case.id)
+    try:
+        before = tree_digest(b.ws.root)
+        args = ["validate", item.id, "--decision", "validated", "--reason", "her disclosed account", "--by", "Inv. Lee"]
+        refused = invoke(b.ws.root, *args)
+        assert refused.exit_code == 3 and f"pid {holder.pid}" in refused.output, refused.output
+        assert tree_digest(b.ws.root) == before
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    done = invoke(b.ws.root, *args, "--wait")
+    assert done.exit_code == 0, done.output
