@@ -107,8 +107,9 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
 
 
 def run_vet(ws: Path, argv: list[str]) -> tuple[int, str, str]:
+    """`vet` in this process, in a scratch folder (reports without -o land in the current one)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.chdir(ws.parent), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["--workspace", str(ws), *argv])
     return code, out.getvalue(), err.getvalue()
 
