@@ -114,7 +114,7 @@ def run_vet(ws: Path, argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@settings(max_examples=500, deadline=timedelta(seconds=15), database=None,
+@settings(max_examples=400, deadline=timedelta(seconds=15), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(data=st.data())

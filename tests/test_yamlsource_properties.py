@@ -293,6 +293,35 @@ def test_decisions_file_naming_one_item_twice_changes_nothing(case_ws, tmp_path:
     assert digest(case_ws.ws) == before
 
 
+# -- the receipts block a findings report carries (read back by `vet report verify-receipts`) ----
+@st.composite
+def receipts_html(draw) -> str:  # type: ignore[no-untyped-def]
+    receipt = st.fixed_dictionaries({}, optional={
+        "item_id": st.text(max_size=10), "role": st.sampled_from(["validated", "concurred", "x"]),
+        "seq": st.one_of(st.integers(-5, 2**70), st.text(max_size=5)), "event": json_values,
+        "leaf_hash": st.one_of(st.text(max_size=70), st.just("00" * 32)), "proof": st.lists(st.text(max_size=66))})
+    block = draw(st.one_of(
+        json_documents().map(lambda b: b.decode("utf-8", "replace")),
+        st.fixed_dictionaries({"format": st.sampled_from(["vetting-receipts/1", "x"])}, optional={
+            "origin": st.text(max_size=20), "case_id": st.text(max_size=20),
+            "checkpoint": st.fixed_dictionaries({}, optional={
+                "tree_size": st.one_of(st.integers(-1, 2**70), st.text(max_size=4)),
+                "root": st.one_of(st.text(max_size=70), st.just("00" * 32)), "note": st.text(max_size=200)}),
+            "receipts": st.lists(receipt, max_size=3)}).map(json.dumps)))
+    return ('<!DOCTYPE html><html><body><script type="application/json" id="receipts">'
+            + block.replace("</", "<\\/") + "</script></body></html>")
+
+
+@bounded(80)
+@given(receipts_html())
+def test_receipts_block_checked_or_refused(case_ws, html: str) -> None:
+    from vetting.reports import verify_receipts
+
+    GENERATED["receipts"] = GENERATED.get("receipts", 0) + 1
+    result = verify_receipts(case_ws.ws, html)
+    assert not result.ok or result.checked >= 0
+
+
 def test_report_generated_counts() -> None:
     """Not an assertion of behaviour: prints how many cases the properties above generated."""
     print("hypothesis examples generated:", GENERATED, "total", sum(GENERATED.values()))
