@@ -392,6 +392,10 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
                                   help="Folder for the demo's workspace and outputs.")) -> None:
     """Serve the bundled demo web on loopback and run the whole chain for the sample candidates."""
     from vetting.demo import run_demo
+    from vetting.yamlsource import Problem
+
+    if out.exists() and not out.is_dir():
+        raise InputError([Problem("command line", None, "--out", f"{out} exists and is not a folder")])
 
     code = run_demo(out, console=console)
     raise typer.Exit(code)

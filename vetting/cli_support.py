@@ -10,6 +10,7 @@ Every refusal is one line per problem on stderr and an exit code from :mod:`vett
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import os
@@ -34,6 +35,11 @@ err = Console(stderr=True, highlight=False)
 MAX_ARG_CHARS = 10_000
 #: Options whose text may span several lines (a person's free text).
 MULTILINE_OPTIONS = {"reason", "discredit", "mitigating"}
+
+
+#: File-system errors that mean the user named an unusable path (exit 2), not a broken machine.
+_BAD_PATH_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                    errno.EEXIST, errno.EROFS, errno.ELOOP, errno.ENOTEMPTY}
 
 
 class State:
@@ -143,6 +149,15 @@ def handles_errors(fn: F) -> F:
         except (ApprovalError, CandidateError, RunError, WorkspaceError, SchemaTooNew, DamagedEvidence) as exc:
             echo_error(str(exc))
             raise typer.Exit(EXIT_REFUSED) from None
+        except OSError as exc:
+            if exc.errno not in _BAD_PATH_ERRNOS:
+                if os.environ.get("VETTING_DEBUG"):
+                    raise
+                echo_error(f"internal error: {exc.strerror or exc} ({clip(exc.filename or '', 200)}); check the "
+                           "disk and the workspace (set VETTING_DEBUG=1 to see the traceback)")
+                raise typer.Exit(EXIT_INTERNAL) from None
+            echo_error(f"{clip(exc.filename or '', 200)}: {exc.strerror}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             echo_error("interrupted")
             raise typer.Exit(130) from None
