@@ -134,6 +134,13 @@ def test_verify_receipts_of_a_binary_file(ws: Path, tmp_path: Path, vet_main) ->
     assert folder.returncode == 2 and folder.stderr.count(b"\n") == 1
 
 
+def test_devices_are_not_files(ws: Path, vet_main) -> None:
+    for args in (["sites", "import", "/dev/zero", "--out", "/tmp/never.json"], ["procedure", "check", "/dev/zero"],
+                 ["candidate", "add", "--file", "/dev/zero", "--by", "Inv"], ["validate", "--file", "/dev/zero"]):
+        result = vet_main(ws, *args)
+        assert result.returncode == 2 and b"is not a regular file" in result.stderr, (args, result.stderr)
+
+
 def test_report_into_a_missing_folder(ws: Path, tmp_path: Path, vet_main) -> None:
     import sqlite3
 

@@ -372,12 +372,12 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     import json
 
     from spiders.sites import ManifestError, parse_manifest
-    from vetting.yamlsource import Problem
+    from vetting.procedure import MAX_MANIFEST_BYTES
+    from vetting.yamlsource import Problem, read_bytes_file
 
+    data = read_bytes_file(file, max_bytes=MAX_MANIFEST_BYTES)  # a regular file: /dev/zero is refused
     try:
-        manifest = parse_manifest(file.read_bytes())
-    except OSError as exc:
-        raise InputError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
+        manifest = parse_manifest(data)
     except ManifestError as exc:
         raise InputError([Problem(str(file), None, "", str(exc))]) from None
     out.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

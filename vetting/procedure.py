@@ -24,11 +24,16 @@ from vetting.yamlsource import (
     InputError,
     LocatedDocument,
     Problem,
+    clip,
     dotted,
-    load_yaml_file,
     load_yaml_text,
+    read_bytes_file,
+    read_text_file,
     validate_model,
 )
+
+#: Largest site manifest a step may reference (WhatsMyName's whole list is about 0.5 MB).
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 #: Candidate identifiers a procedure may template its inputs from.
 IDENTIFIERS = (
@@ -270,9 +275,8 @@ def _fold_prose(value: Any, key: str | None = None) -> Any:
 
 def load_procedure(path: Path) -> LoadedProcedure:
     """Load, validate and fingerprint a procedure file; raise InputError listing every problem."""
-    doc = load_yaml_file(path)
-    source_text = path.read_text(encoding="utf-8")
-    return _validate(doc, source_text, path)
+    source_text = read_text_file(path)
+    return _validate(load_yaml_text(source_text, str(path)), source_text, path)
 
 
 def load_procedure_text(text: str, path: Path, manifests: dict[str, bytes] | None = None) -> LoadedProcedure:
@@ -294,10 +298,11 @@ def _validate(doc: LocatedDocument, source_text: str, path: Path,
             continue
         manifest_path = (path.parent / step.sites).resolve()
         try:
-            manifests[step.id] = manifest_path.read_bytes()
-        except OSError:
-            problems.append(Problem(doc.source, doc.line_of(("steps", i, "sites")),
-                                    dotted(("steps", i, "sites")), f"manifest {manifest_path} cannot be read"))
+            # A regular file of bounded size: `sites: /dev/zero` must not read forever.
+            manifests[step.id] = read_bytes_file(manifest_path, max_bytes=MAX_MANIFEST_BYTES)
+        except InputError as exc:
+            problems.append(Problem(doc.source, doc.line_of(("steps", i, "sites")), dotted(("steps", i, "sites")),
+                                    f"manifest {clip(manifest_path, 200)} cannot be read: {exc.problems[0].message}"))
             continue
         from vetting.collector_kinds import check_manifest
 
