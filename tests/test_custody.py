@@ -92,3 +92,7 @@ def test_expect_key_and_pin_fail_a_log_resigned_with_another_key(tmp_path: Path,
         assert "the key folder" in result.stdout and "was replaced or the log was re-signed" in result.stdout
     env_pin = vet("audit", "verify", workspace=ws, env={"VETTING_EXPECT_KEY": pinned})
     assert env_pin.returncode == 1
+    receipts = tmp_path / "r.html"
+    receipts.write_text("<html></html>")
+    checked = vet("report", "verify-receipts", str(receipts), workspace=ws)
+    assert checked.returncode == 1 and "PROBLEM key:" in checked.stdout

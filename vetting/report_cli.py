@@ -6,6 +6,7 @@ few lines over :mod:`vetting.reports`; every file written is a ``report.rendered
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -116,7 +117,15 @@ def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings repo
     if not report.is_file():
         typer.echo(f"error: {report} does not exist or is not a file", err=True)
         raise typer.Exit(2)
-    result = verify_receipts(open_ws(create=False), report)
+    from vetting.custody import check_expected_key
+
+    ws = open_ws(create=False)
+    result = verify_receipts(ws, report)
+    # The log's key must be the pinned one (workspace.json or VETTING_EXPECT_KEY): receipts
+    # re-signed with a replaced key prove nothing.
+    key_problem, _ = check_expected_key(ws, os.environ.get("VETTING_EXPECT_KEY"))
+    if key_problem:
+        result.problems = [*(result.problems or []), f"key: {key_problem}"]
     for problem in result.problems or []:
         typer.echo(f"PROBLEM {problem}")
     state = "OK" if result.ok else f"{len(result.problems or [])} problem(s)"
