@@ -63,6 +63,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["run", "jane-doe", "--procedure", "nope", "--by", "Inv"], "no approved procedure 'nope'", "vet procedure list"),
     (["report", "findings", "case-nope"], "no case 'case-nope'", "vet case list"),
     (["report", "process", "nope"], "no approved procedure 'nope'", "vet procedure list"),
+    (["report", "process", PROC + "@sha256:00"], "has no approved version with fingerprint", "vet procedure list"),
     (["validate", "item-nope", "--decision", "rejected", "--reason", "not hers", "--by", "Inv"],
      "no item 'item-nope'", "vet review CASE --all"),
     (["concur", "999", "--by", "Sgt"], "no decision 999", "vet review CASE --all"),

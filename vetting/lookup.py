@@ -41,10 +41,14 @@ def require_candidate(ws: Any, candidate_id: str) -> Candidate:
     raise UnknownName(f"no candidate {clip(candidate_id)!r}{_known(known)}. List them with 'vet candidate list'.")
 
 
-def require_procedure(ws: Any, procedure_id: str) -> None:
-    """An approved procedure id (any version) exists, or UnknownName."""
+def require_procedure(ws: Any, procedure_id: str, fingerprint: str | None = None) -> None:
+    """An approved procedure id (any version, or the one with ``fingerprint``) exists, or UnknownName."""
     with ws.session() as s:
-        if s.exec(select(ProcedureVersion).where(ProcedureVersion.procedure_id == procedure_id)).first():
+        query = select(ProcedureVersion).where(ProcedureVersion.procedure_id == procedure_id)
+        if s.exec(query).first():
+            if fingerprint and not s.exec(query.where(ProcedureVersion.fingerprint == fingerprint)).first():
+                raise UnknownName(f"procedure {clip(procedure_id)!r} has no approved version with fingerprint "
+                                  f"{clip(fingerprint)}. List them with 'vet procedure list'.")
             return
         known = sorted({v.procedure_id for v in s.exec(select(ProcedureVersion))})
     raise UnknownName(f"no approved procedure {clip(procedure_id)!r}{_known(known)}. "

@@ -48,7 +48,8 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
     if kind == "findings" and subject is not None:
         require_case(ws, subject)
     elif subject is not None:
-        require_procedure(ws, subject.partition("@")[0])
+        procedure_id, _, fingerprint = subject.partition("@")
+        require_procedure(ws, procedure_id, fingerprint or None)
     path = out if out is not None else Path(f"{stem}.{fmt}")
     if not path.name or path.is_dir():
         raise InputError([Problem("command line", None, "--out", f"{clip(path)} is a folder, not a file name")])
