@@ -18,10 +18,12 @@ from the database still leaves the file behind to contradict them.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 PRIVATE_KEY_FILE = "audit-ed25519.key"
 PUBLIC_KEY_FILE = "audit-ed25519.pub"
 CHECKPOINTS_FILE = "checkpoints.log"
+LOCK_FILE = "checkpoints.lock"
 ED25519_ALG = b"\x01"
 SIG_PREFIX = "\u2014 "  # em dash + space, per the signed-note spec
 
@@ -184,6 +187,18 @@ class FileCheckpoint:
     idx: int
     time: str
     note: str
+
+
+@contextmanager
+def file_lock(key_dir: Path) -> Iterator[None]:
+    """An exclusive lock (``flock``) on ``checkpoints.lock`` in ``key_dir``, across processes."""
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(key_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def append_checkpoint_file(key_dir: Path, idx: int, time: str, note: str) -> None:

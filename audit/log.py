@@ -1,11 +1,14 @@
 """The append-only audit log: append events, sign checkpoints, serve proofs.
 
-One :class:`AuditLog` writes to one database. Appends come from one process at a
-time (the engine's); each append is one transaction that reads the last event,
-inserts the new event and the Merkle nodes it completes, and commits, so a crash
-leaves either the whole event or nothing and sequence numbers stay dense. A
-second concurrent writer would collide on the ``seq`` primary key and get an
-error rather than fork the log.
+One :class:`AuditLog` writes to one database, from any number of processes. Every
+append is one transaction that first takes the log's write lock (SQLite: ``BEGIN
+IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock), then reads the last
+event, inserts the new events and the Merkle nodes they complete, and commits. So
+sequence allocation is serialized: concurrent writers queue rather than collide on
+``seq``, a crash leaves either the whole transaction or nothing, and sequence
+numbers stay dense. :meth:`AuditLog.writing` hands that transaction to the caller,
+so a domain row (a decision, a candidate...) and the event recording it commit
+together or not at all.
 
 The Merkle frontier (compact range) is kept in memory between appends and
 re-read from ``audit_node`` only when the database moved under us, so an append
@@ -15,13 +18,16 @@ the log.
 from __future__ import annotations
 
 import json
+import time as _time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, Row, func, insert, select
+from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from audit import checkpoints as cps
 from audit.events import (
@@ -41,7 +47,10 @@ from audit.merkle import (
     inclusion_path,
     leaf_hash,
 )
-from audit.store import audit_checkpoint, audit_event, audit_node, create_schema
+from audit.store import audit_checkpoint, audit_event, audit_node, create_schema, take_write_lock
+
+#: How long a writer waits in total for the log's write lock before giving up (seconds).
+LOCK_PATIENCE = 120.0
 
 
 @dataclass(frozen=True)
@@ -141,42 +150,33 @@ class AuditLog:
     ) -> list[Event]:
         """Append several events (action, actor, case_id, subject, payload) in ONE transaction.
 
-        All or none are written. Used for bulk imports and benchmarks; ``append`` is
-        this with one entry.
+        All or none are written. ``append`` is this with one entry.
         """
         entries = list(entries)
         for action, actor, case_id, subject, payload in entries:
             validate_fields(action, actor, case_id, subject, payload)
-        with self.engine.begin() as conn:
-            head = self._current_head(conn)
-            frontier = head.frontier.copy()
-            chain = head.chain
-            rows: list[dict[str, Any]] = []
-            nodes: list[dict[str, Any]] = []
-            events: list[Event] = []
-            for action, actor, case_id, subject, payload in entries:
-                seq = frontier.size
-                time = utc_now()
-                # Round-trip the payload so the stored object is exactly what was hashed.
-                payload_text = canonical_json(payload)
-                stored_payload = json.loads(payload_text)
-                leaf = leaf_hash(canonical_bytes(seq, time, actor, action, case_id, subject,
-                                                 stored_payload))
-                chain = chain_next(chain, leaf)
-                for level, idx, h in frontier.append(leaf):
-                    nodes.append({"level": level, "idx": idx, "hash": h})
-                rows.append({"seq": seq, "time": time, "actor": actor, "action": action,
-                             "case_id": case_id, "subject": subject, "payload": payload_text,
-                             "leaf_hash": leaf, "chain_hash": chain})
-                events.append(Event(seq, time, actor, action, case_id, subject, stored_payload,
-                                    leaf, chain))
-            if rows:
-                conn.execute(insert(audit_event), rows)
-            if nodes:
-                conn.execute(insert(audit_node), nodes)
+        with self.writing() as writer:
+            return writer.append_many(entries)
+
+    @contextmanager
+    def writing(self) -> Iterator[Writer]:
+        """One serialized write transaction on the log, open to the caller's own rows.
+
+        Takes the write lock (waiting for other writers, in this process or another),
+        yields a :class:`Writer` whose ``conn`` the caller may also write domain rows
+        with, and commits everything together; any exception rolls everything back.
+        """
+        with self.engine.connect() as conn:
+            _begin_locked(conn)
+            writer = Writer(self, conn, self._current_head(conn))
+            try:
+                yield writer
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
         # Only after the commit succeeded does the in-memory head move.
-        self._head = _Head(frontier.size, chain, frontier)
-        return events
+        self._head = writer.head
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -212,31 +212,42 @@ class AuditLog:
         are written to it first, so the file never skips a number.
         """
         key = self._signing_key()
-        with self.engine.begin() as conn:
-            head = self._current_head(conn)
-            last = conn.execute(select(audit_checkpoint)
-                                .order_by(audit_checkpoint.c.idx.desc()).limit(1)).first()
-            if last is not None and last.tree_size == head.size:
-                cp = row_to_checkpoint(last)
-            else:
-                idx = 0 if last is None else last.idx + 1
-                root = head.frontier.root()
-                note = cps.sign_checkpoint(key, self.origin, head.size, root)
-                cp = Checkpoint(idx, utc_now(), head.size, root, note)
-                conn.execute(insert(audit_checkpoint).values(
-                    idx=cp.idx, time=cp.time, tree_size=cp.tree_size, root=cp.root, note=cp.note))
+        with self.engine.connect() as conn:
+            _begin_locked(conn)  # checkpoint numbers are allocated under the log's write lock
+            try:
+                head = self._current_head(conn)
+                last = conn.execute(select(audit_checkpoint)
+                                    .order_by(audit_checkpoint.c.idx.desc()).limit(1)).first()
+                if last is not None and last.tree_size == head.size:
+                    cp = row_to_checkpoint(last)
+                else:
+                    idx = 0 if last is None else last.idx + 1
+                    root = head.frontier.root()
+                    note = cps.sign_checkpoint(key, self.origin, head.size, root)
+                    cp = Checkpoint(idx, utc_now(), head.size, root, note)
+                    conn.execute(insert(audit_checkpoint).values(
+                        idx=cp.idx, time=cp.time, tree_size=cp.tree_size, root=cp.root, note=cp.note))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
         self._head = head
         self._sync_checkpoint_file()
         return cp
 
     def _sync_checkpoint_file(self) -> None:
-        """Append to checkpoints.log the committed checkpoints it does not have yet."""
-        have = cps.last_filed_index(self.key_dir / cps.CHECKPOINTS_FILE)
-        with self.engine.connect() as conn:
-            missing = conn.execute(select(audit_checkpoint).where(audit_checkpoint.c.idx > have)
-                                   .order_by(audit_checkpoint.c.idx)).all()
-        for row in missing:
-            cps.append_checkpoint_file(self.key_dir, row.idx, row.time, row.note)
+        """Append to checkpoints.log the committed checkpoints it does not have yet.
+
+        Under an exclusive lock on the file, so two processes never file one checkpoint twice
+        or out of order.
+        """
+        with cps.file_lock(self.key_dir):
+            have = cps.last_filed_index(self.key_dir / cps.CHECKPOINTS_FILE)
+            with self.engine.connect() as conn:
+                missing = conn.execute(select(audit_checkpoint).where(audit_checkpoint.c.idx > have)
+                                       .order_by(audit_checkpoint.c.idx)).all()
+            for row in missing:
+                cps.append_checkpoint_file(self.key_dir, row.idx, row.time, row.note)
 
     # ------------------------------------------------------------------ proofs
 
@@ -285,6 +296,73 @@ class AuditLog:
         if row is None:
             raise KeyError(f"no event {seq}")
         return row_to_event(row)
+
+
+class Writer:
+    """The open write transaction of :meth:`AuditLog.writing`: append events, or write rows on ``conn``."""
+
+    def __init__(self, log: AuditLog, conn: Connection, head: _Head) -> None:
+        self.log = log
+        self.conn = conn
+        self.head = head
+
+    def append(self, action: str, actor: str, case_id: str | None = None,
+               subject: str | None = None, payload: dict[str, Any] | None = None) -> Event:
+        """Append one event inside this transaction and return it as it will be stored."""
+        payload = payload or {}
+        validate_fields(action, actor, case_id, subject, payload)
+        return self.append_many([(action, actor, case_id, subject, payload)])[-1]
+
+    def append_many(
+        self, entries: list[tuple[str, str, str | None, str | None, dict[str, Any]]]
+    ) -> list[Event]:
+        """Append validated entries; the head moves only in this transaction's view."""
+        frontier = self.head.frontier.copy()
+        chain = self.head.chain
+        rows: list[dict[str, Any]] = []
+        nodes: list[dict[str, Any]] = []
+        events: list[Event] = []
+        for action, actor, case_id, subject, payload in entries:
+            seq = frontier.size
+            time = utc_now()
+            # Round-trip the payload so the stored object is exactly what was hashed.
+            payload_text = canonical_json(payload)
+            stored_payload = json.loads(payload_text)
+            leaf = leaf_hash(canonical_bytes(seq, time, actor, action, case_id, subject,
+                                             stored_payload))
+            chain = chain_next(chain, leaf)
+            for level, idx, h in frontier.append(leaf):
+                nodes.append({"level": level, "idx": idx, "hash": h})
+            rows.append({"seq": seq, "time": time, "actor": actor, "action": action,
+                         "case_id": case_id, "subject": subject, "payload": payload_text,
+                         "leaf_hash": leaf, "chain_hash": chain})
+            events.append(Event(seq, time, actor, action, case_id, subject, stored_payload,
+                                leaf, chain))
+        if rows:
+            self.conn.execute(insert(audit_event), rows)
+        if nodes:
+            self.conn.execute(insert(audit_node), nodes)
+        self.head = _Head(frontier.size, chain, frontier)
+        return events
+
+
+def _begin_locked(conn: Connection) -> None:
+    """Open ``conn``'s transaction holding the log's write lock, retrying while it is busy.
+
+    SQLite's busy timeout already waits inside ``BEGIN IMMEDIATE``; a writer that still finds
+    the database locked (a long transaction elsewhere) tries again until :data:`LOCK_PATIENCE`
+    has passed, then lets the error through.
+    """
+    deadline = _time.monotonic() + LOCK_PATIENCE
+    while True:
+        try:
+            take_write_lock(conn)
+            return
+        except OperationalError as exc:
+            conn.rollback()
+            if "locked" not in str(exc) or _time.monotonic() > deadline:
+                raise
+            _time.sleep(0.05)
 
 
 def iter_events(engine: Engine, case_id: str | None = None, batch: int = 5000) -> Iterator[Event]:

@@ -106,10 +106,59 @@ def postgres_trigger_ddl(table: str) -> list[tuple[str, str]]:
     ]
 
 
+#: Key of the PostgreSQL advisory lock that serializes the log's writers (any constant bigint
+#: that no other application sharing the database uses; this one is b"auditlog" as an integer).
+POSTGRES_LOCK_KEY = int.from_bytes(b"auditlog", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def take_write_lock(conn: Connection) -> None:
+    """Begin ``conn``'s transaction holding the log's write lock (until commit or rollback).
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the database's single write lock up front, so the
+    last event read next cannot change before this transaction commits. PostgreSQL: a
+    transaction-scoped advisory lock, taken before the last event is read (under READ
+    COMMITTED every later statement sees what the previous holder committed).
+    """
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        if conn.in_transaction():
+            conn.rollback()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": POSTGRES_LOCK_KEY})
+    else:
+        raise UnsupportedDatabase(f"no write lock for {dialect}")
+
+
+def protect_tables(conn: Connection, tables: tuple[str, ...]) -> None:
+    """Install the append-only triggers (no UPDATE, DELETE, TRUNCATE) on ``tables``; idempotent."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        for table in tables:
+            for ddl in sqlite_trigger_ddl(table):
+                conn.exec_driver_sql(ddl)
+    elif dialect == "postgresql":
+        conn.exec_driver_sql(POSTGRES_FUNCTION_DDL)
+        for table in tables:
+            for name, ddl in postgres_trigger_ddl(table):
+                exists = conn.execute(
+                    text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND NOT tgisinternal "
+                         "AND tgrelid = CAST(:t AS regclass)"),
+                    {"n": name, "t": table}).first()
+                if not exists:
+                    conn.exec_driver_sql(ddl)
+    else:
+        raise UnsupportedDatabase(
+            f"append-only triggers are written for sqlite and postgresql, not {dialect}")
+
+
 def create_schema(conn: Connection) -> None:
     """Create tables and triggers if missing (idempotent), inside the caller's transaction."""
-    metadata.create_all(conn, checkfirst=True)
     dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # Two processes opening one new workspace at once must not race on the DDL.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": POSTGRES_LOCK_KEY})
+    metadata.create_all(conn, checkfirst=True)
     if dialect == "sqlite":
         for table in PROTECTED_TABLES:
             for ddl in sqlite_trigger_ddl(table):

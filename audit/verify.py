@@ -7,6 +7,11 @@ checkpoint's signature with the log's public key, every checkpoint's root agains
 the tree at its size, the database's checkpoints against ``checkpoints.log``, and
 every evidence file named by an event against the sha256 the event recorded.
 
+Evidence may be gone by design: an event whose payload carries ``disposed_evidence``
+(``{"paths": [...], "prefixes": [...]}``, e.g. the erasure of a candidate's personal data)
+declares those files removed. A file recorded by an earlier event and missing now is then
+counted as disposed, not reported; a file missing without such a later event still is.
+
 Each :class:`Problem` names where (``event 17``, ``event 17..end``,
 ``checkpoint 3``, ``file evidence/ab/cd.warc.gz``, ``checkpoints.log``, ``key``)
 and says what is wrong, so an auditor can go straight to it.
@@ -45,6 +50,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     events_checked: int = 0
     files_checked: int = 0
+    files_disposed: int = 0       # missing because a later event disposed of them by design
     checkpoints_checked: int = 0
     tree_size: int = 0            # events streamed
     root: bytes = EMPTY_ROOT      # MTH recomputed from the events' contents
@@ -62,8 +68,9 @@ class VerifyReport:
 
     def summary(self) -> str:
         state = "OK" if self.ok else f"{len(self.problems) + self.suppressed} problem(s)"
+        disposed = f" ({self.files_disposed} disposed by design)" if self.files_disposed else ""
         return (f"{state}: {self.events_checked} events, {self.checkpoints_checked} checkpoints, "
-                f"{self.files_checked} files checked; root {self.root.hex()}")
+                f"{self.files_checked} files checked{disposed}; root {self.root.hex()}")
 
 
 class _Problems:
@@ -249,6 +256,8 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     check_root(0, EMPTY_ROOT)
 
     evidence = Path(evidence_root) if evidence_root is not None else None
+    missing: list[tuple[int, str]] = []   # (event, file) recorded but absent: disposed, or a problem
+    disposals = _Disposals()
     # The hot loop: everything bound to locals, the compact range inlined (stack + size).
     sha256 = hashlib.sha256
     loads, canonical = json.loads, canonical_bytes
@@ -299,8 +308,15 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
             check_root(size, CompactRange(size, stack).root())
         if (evidence is not None and payload is not None and "artifacts" in payload
                 and (case_id is None or ev_case == case_id)):
-            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out)
+            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out, missing)
+        if payload is not None and "disposed_evidence" in payload:
+            disposals.add(seq, payload["disposed_evidence"], out)
 
+    for recorded_at, rel in missing:
+        if disposals.covers(rel, recorded_at):
+            report.files_disposed += 1
+        else:
+            out.add(f"file {rel}", f"missing (recorded by event {recorded_at})")
     frontier = CompactRange(size, stack)
     report.events_checked = size
     report.tree_size = frontier.size
@@ -320,8 +336,39 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     return report
 
 
-def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems) -> int:
-    """Re-hash the files an event recorded; returns how many files were hashed."""
+class _Disposals:
+    """Evidence declared removed by design, and by which event."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, int] = {}
+        self.prefixes: list[tuple[str, int]] = []
+
+    def add(self, seq: int, declared: Any, out: _Problems) -> None:
+        if not isinstance(declared, dict) or not all(
+                isinstance(declared.get(k, []), list) for k in ("paths", "prefixes")):
+            out.add(f"event {seq}", "payload 'disposed_evidence' is not {paths: [...], prefixes: [...]}")
+            return
+        for rel in declared.get("paths", []):
+            self.paths.setdefault(str(rel), seq)
+        for prefix in declared.get("prefixes", []):
+            if isinstance(prefix, str) and prefix.strip("/"):
+                self.prefixes.append((prefix.strip("/") + "/", seq))
+
+    def covers(self, rel: str, recorded_at: int) -> bool:
+        """Whether a later event than ``recorded_at`` disposed of ``rel``."""
+        at = self.paths.get(rel)
+        if at is not None and at > recorded_at:
+            return True
+        return any(rel.startswith(prefix) and at > recorded_at for prefix, at in self.prefixes)
+
+
+def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems,
+                     missing: list[tuple[int, str]]) -> int:
+    """Re-hash the files an event recorded; returns how many files were hashed.
+
+    Missing files are appended to ``missing``: whether they are a problem is known only at the
+    end of the log (a later event may have disposed of them).
+    """
     where = f"event {seq}"
     if not isinstance(artifacts, list):
         out.add(where, "payload 'artifacts' is not a list")
@@ -338,7 +385,7 @@ def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems) -> in
             out.add(where, f"artifact path {rel!r} escapes the evidence root")
             continue
         if not full.is_file():
-            out.add(f"file {rel}", f"missing (recorded by event {seq})")
+            missing.append((seq, rel))
             continue
         got = _sha256_file(full)
         checked += 1

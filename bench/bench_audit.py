@@ -8,6 +8,12 @@ path as single appends), checkpointing every 10% of the way, then verifies it in
 child process so the reported peak RSS is the verifier's alone. Verification runs twice, at a
 tenth of the log and at all of it: memory that stays flat while the log grows tenfold is the
 evidence that verify streams. Results go to bench/results/audit.json.
+
+Concurrent writers: three child processes append single events (one transaction each, under
+the log's write lock) to one log with the workspace's SQLite settings (WAL, synchronous=FULL,
+busy timeout), all starting at once; the aggregate events/s, each writer's, and the check that
+the log came out dense and verifying are reported. Single appends are also measured with
+those settings, as the toolkit runs them.
 """
 from __future__ import annotations
 
@@ -32,6 +38,61 @@ from audit import AuditLog, verify_log
 ORIGIN = "vetting/bench"
 BATCH = 20_000
 SINGLE = 300   # single appends measured at each end (3 rounds of 100)
+MIX_WRITERS = 3
+MIX_EVENTS = 1000  # single appends per writer in the 3-process mix
+
+
+def workspace_engine(db: Path):  # type: ignore[no-untyped-def]
+    """An engine with the workspace's SQLite settings (vetting.db.make_engine)."""
+    engine = create_engine(f"sqlite:///{db}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    return engine
+
+
+def append_child(db: Path, keys: Path, n: int, name: str, go: Path) -> None:
+    """One writer of the mix: wait for the start signal, append ``n`` single events, print its rate."""
+    log = AuditLog(workspace_engine(db), keys, ORIGIN)
+    while not go.exists():
+        time.sleep(0.001)
+    t0 = time.perf_counter()
+    for k in range(n):
+        log.append("request.allowed", actor=name, case_id=f"case-{name}", subject=f"r-{k}", payload=payload(k))
+    print(json.dumps({"writer": name, "events": n, "per_s": round(n / (time.perf_counter() - t0))}))
+
+
+def mix(work: Path) -> dict:
+    """Three processes appending single events to one log at once (workspace settings)."""
+    db, keys, go = work / "mix.db", work / "mix-keys", work / "mix-go"
+    log = AuditLog(workspace_engine(db), keys, ORIGIN)
+    log.create_schema()
+    single = single_appends(log, SINGLE)
+    before = log.size()
+    procs = [subprocess.Popen([sys.executable, __file__, "--append-child", str(db), str(keys), str(MIX_EVENTS),
+                               f"writer-{k}", str(go)], stdout=subprocess.PIPE, text=True)
+             for k in range(MIX_WRITERS)]
+    time.sleep(1.0)
+    t0 = time.perf_counter()
+    go.touch()
+    writers = [json.loads(p.communicate()[0]) for p in procs]
+    wall = time.perf_counter() - t0
+    errors = sum(p.returncode != 0 for p in procs)
+    total = MIX_WRITERS * MIX_EVENTS
+    log.checkpoint()
+    report = verify_log(log.engine, keys)
+    from sqlalchemy import text
+
+    with log.engine.connect() as conn:
+        seqs = [r[0] for r in conn.execute(text("SELECT seq FROM audit_event ORDER BY seq"))]
+    return {"single_wal_per_s": single["per_s"], "writers": MIX_WRITERS, "events": total, "errors": errors,
+            "aggregate_per_s": round(total / wall), "per_writer_per_s": [w["per_s"] for w in writers],
+            "dense": seqs == list(range(before + total)), "verify_ok": report.ok}
 
 
 def payload(i: int) -> dict:
@@ -124,9 +185,18 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="build in this directory and keep it")
     ap.add_argument("--verify-only", nargs=2, type=Path, metavar=("DB", "KEYS"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--mix-only", action="store_true", help="only the single-append and 3-process mix figures")
+    ap.add_argument("--append-child", nargs=5, metavar=("DB", "KEYS", "N", "NAME", "GO"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.verify_only:
         verify_only(*args.verify_only)
+        return
+    if args.append_child:
+        db_, keys_, n_, name_, go_ = args.append_child
+        append_child(Path(db_), Path(keys_), int(n_), name_, Path(go_))
+        return
+    if args.mix_only:
+        print(json.dumps(mix(Path(tempfile.mkdtemp(prefix="bench-audit-mix-")))))
         return
     n = args.events
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-audit-"))
@@ -147,6 +217,7 @@ def main() -> None:
     single_end = single_appends(log, SINGLE)
     log.checkpoint()
     v_full = verify_in_child(db, keys)
+    concurrent = mix(work)
 
     results = {
         "events": log.size(),
@@ -157,6 +228,7 @@ def main() -> None:
         "append_bulk_per_s": {"first_tenth": round(bulk_start), "rest": round(bulk_end)},
         "verify_at_tenth": v_tenth,
         "verify_full": v_full,
+        "append_3_process_mix": concurrent,
     }
     rows = [
         ("events in log", f"{results['events']:,}"),
@@ -174,6 +246,11 @@ def main() -> None:
         (f"verify {v_full['events']:,} events", (f"{v_full['events_per_second']:,} ev/s, "
                                                 f"peak RSS {v_full['peak_rss_mib']} MiB")),
         ("verify result", "OK" if v_full["ok"] else f"PROBLEMS {v_full['problems']}"),
+        ("single append, WAL (workspace)", f"{concurrent['single_wal_per_s']:,} ev/s (one commit each)"),
+        (f"{MIX_WRITERS}-process mix, WAL", (f"{concurrent['aggregate_per_s']:,} ev/s in all, per writer "
+                                             f"{concurrent['per_writer_per_s']}; {concurrent['errors']} errors, "
+                                             f"dense {concurrent['dense']}, verify "
+                                             f"{'OK' if concurrent['verify_ok'] else 'FAILED'}")),
     ]
     width = max(len(a) for a, _ in rows)
     for a, b in rows:

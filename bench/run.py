@@ -49,9 +49,11 @@ def headline(name: str, data: dict[str, Any]) -> str:
     if name == "audit":
         full = data.get("verify_full") or {}
         single = (data.get("append_single") or {}).get("end") or {}
+        mix = data.get("append_3_process_mix") or {}
         return (f"events={data.get('events')}, append {single.get('per_s')}/s (single), "
                 f"bulk {(data.get('append_bulk_per_s') or {}).get('rest')}/s, verify "
-                f"{full.get('events_per_second')} ev/s, peak {full.get('peak_rss_mib')} MiB")
+                f"{full.get('events_per_second')} ev/s, peak {full.get('peak_rss_mib')} MiB, "
+                f"3-process mix {mix.get('aggregate_per_s')}/s ({mix.get('errors')} errors)")
     scalars = [f"{k}={v}" for k, v in data.items() if isinstance(v, (int, float, str, bool))][:6]
     return ", ".join(scalars)
 

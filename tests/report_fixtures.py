@@ -150,9 +150,11 @@ def add_item(b: Built, candidate_id: str, key: str, text: str, *, title: str = "
                                                        "snippet": candidate_id}]),
                              flags_json=json.dumps(flags or []), screened_at=utcnow()))
             s.commit()
+    # As the collectors write it: the address, reason and input that led here are committed.
+    url_c, reason_c, found_by_c = ws.commit_values(candidate_id, [url, reason, item.found_by])
     ws.record("item.captured", actor=item.collector, case_id=case_id, subject=item.id,
-              payload={"step": item.step_id, "kind": item.kind, "url": url, "outcome": outcome, "reason": reason,
-                       "status": item.status, "found_by": item.found_by,
+              payload={"step": item.step_id, "kind": item.kind, "url": url_c, "outcome": outcome, "reason": reason_c,
+                       "status": item.status, "found_by": found_by_c,
                        "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
                                      for a in artifacts]})
     b.items[item.id] = item

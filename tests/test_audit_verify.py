@@ -407,6 +407,49 @@ def test_delete_an_evidence_file(world: World) -> None:
     assert report.files_checked == 2
 
 
+def test_evidence_disposed_by_a_later_event_is_not_a_problem(world: World) -> None:
+    """An erasure removes a candidate's files and says so in an event: the log stays OK."""
+    for seq in (3, 12):
+        (world.evidence / EVIDENCE[seq][1]).unlink()
+    world.log.append("candidate.erased", actor="Records Officer", subject="cand-1",
+                     payload={"disposed_evidence": {"paths": [EVIDENCE[3][1]], "prefixes": ["ab/ef"]}})
+    world.log.checkpoint()
+    report = world.verify()
+    assert report.ok, report.problems
+    assert (report.files_checked, report.files_disposed) == (1, 2)
+    assert "2 disposed by design" in report.summary()
+
+
+def test_a_disposal_cannot_excuse_a_file_recorded_after_it(world: World) -> None:
+    world.log.append("candidate.erased", actor="Records Officer", subject="cand-1",
+                     payload={"disposed_evidence": {"paths": ["zz/later.txt"], "prefixes": []}})
+    world.log.append("item.captured", actor="collector:pages/0.1.0", case_id="case-A", subject="item-late",
+                     payload={"artifacts": [{"path": "zz/later.txt", "sha256": "0" * 64}]})
+    world.log.checkpoint()
+    assert world.problems() == [("file zz/later.txt", "missing (recorded by event 31)")]
+
+
+def test_a_disposal_of_other_files_does_not_excuse_a_deletion(world: World) -> None:
+    (world.evidence / EVIDENCE[20][1]).unlink()
+    world.log.append("candidate.erased", actor="Records Officer", subject="cand-1",
+                     payload={"disposed_evidence": {"paths": [EVIDENCE[3][1]], "prefixes": ["cd/0"]}})
+    world.log.checkpoint()
+    assert world.problems() == [(f"file {EVIDENCE[20][1]}", "missing (recorded by event 20)")]
+
+
+def test_a_disposal_added_by_sql_breaks_the_log(world: World) -> None:
+    """Forging an erasure event to excuse a deleted file is an insertion: the hashes catch it."""
+    (world.evidence / EVIDENCE[3][1]).unlink()
+    con = world.raw()
+    payload = json.dumps({"disposed_evidence": {"paths": [EVIDENCE[3][1]], "prefixes": []}})
+    con.execute("INSERT INTO audit_event (seq, time, actor, action, case_id, subject, payload, leaf_hash, "
+                "chain_hash) VALUES (30, '2026-01-01T00:00:00.000000Z', 'x', 'candidate.erased', NULL, NULL, ?, "
+                "zeroblob(32), zeroblob(32))", (payload,))
+    con.commit()
+    wheres = [w for w, _ in world.problems()]
+    assert "event 30" in wheres
+
+
 def test_case_filter_limits_evidence_only(world: World) -> None:
     (world.evidence / EVIDENCE[20][1]).write_bytes(b"changed")     # case-B's file
     a = world.verify(case_id="case-A")

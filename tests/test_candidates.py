@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vetting.candidates import CandidateInput, add_candidate, get_candidate, list_candidates, load_candidate_file
+from vetting.candidates import (
+    CandidateInput,
+    add_candidate,
+    candidate_identifiers,
+    get_candidate,
+    list_candidates,
+    load_candidate_file,
+)
 from vetting.yamlsource import InputError
 
 AUTH = b"%PDF-1.4\n% signed authorization\n"
@@ -32,7 +39,7 @@ def test_add_from_file_stores_authorization_hash(workspace, tmp_path: Path) -> N
     row = add_candidate(workspace, cand, auth, "Inv. Lee")
     assert row.authorization_sha256 == hashlib.sha256(AUTH).hexdigest()
     assert workspace.evidence_path(row.authorization_path).read_bytes() == AUTH
-    assert get_candidate(workspace, "jdoe").identifiers()["usernames"] == ["janed95"]
+    assert candidate_identifiers(workspace, get_candidate(workspace, "jdoe"))["usernames"] == ["janed95"]
     event = [e for e in workspace.audit.events() if e.action == "candidate.added"][0]
     assert event.subject == "jdoe" and event.payload["artifacts"][0]["sha256"] == row.authorization_sha256
 

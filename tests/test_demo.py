@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,7 +98,9 @@ def test_guard_decisions_on_the_hostile_links(demo: Path) -> None:
     assert got["huge"][1].startswith("size: over") and got["gzip-bomb"][1].startswith("size: over")
     assert got["slow"][1] == "timeout"
     assert got["scripts"][0] == "captured"
-    refused = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='request.refused'")}
+    # Request URLs are committed in the log (they can carry a username); the values live apart.
+    refused = {s for (s,) in rows(demo, "SELECT v.value FROM audit_event e JOIN personal_value v "
+                                        "ON v.commitment = e.subject WHERE e.action='request.refused'")}
     assert "http://10.0.0.5/" in refused and "http://169.254.169.254/latest/meta-data/" in refused
 
 
@@ -112,3 +117,45 @@ def test_reports_written_and_receipts_verify(demo: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='report.rendered'")}
     assert len(rendered) == len(list(reports.iterdir()))
+
+
+def _all_bytes(root: Path) -> Iterator[tuple[str, bytes]]:
+    """Every file under ``root``, gzip members (WARC files) decompressed as well."""
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            yield path.relative_to(root).as_posix(), data
+            if data[:2] == b"\x1f\x8b":
+                try:
+                    yield path.relative_to(root).as_posix() + " (decompressed)", gzip.decompress(data)
+                except (OSError, EOFError):
+                    pass
+
+
+def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Path, tmp_path: Path) -> None:
+    """On a copy of the demo's workspace (real WARCs, screenshots, search queries): erase Jordan."""
+    ws = tmp_path / "workspace"
+    shutil.copytree(demo / "workspace", ws)
+    # Not "jhale_kc": the demo's site manifest (part of the approved procedure) uses the fictional
+    # candidates' usernames as its "known account" examples, so every case's site health check
+    # requests it. It is the written process's text, not Jordan's record, and stays with it.
+    values = ["Jordan Hale", "Jordan M. Hale", "Jordy Hale", "jordan.hale@mail.example", "816-555-0187",
+              "posts describe street racing and driving home blackout drunk",
+              "disclosed this account voluntarily on the personal history statement",
+              "Concur: reckless driving and brandishing"]
+    before = {v for v in values for _, data in _all_bytes(ws) if v.encode() in data}
+    assert before == set(values)  # the grep can fail: each value is there before erasure
+    erased = vet("candidate", "erase", "jordan-hale", "--by", "Records Officer Ames (fictional)",
+                 "--reason", "retention period ended", workspace=ws)
+    assert erased.returncode == 0 and "erased candidate jordan-hale" in erased.stdout, erased.stderr
+    left = sorted({(name, v) for name, data in _all_bytes(ws) for v in values if v.encode() in data})
+    assert left == []
+    assert not list((ws / "evidence" / "warc").glob("case-jordan-hale-*"))
+    verify = vet("audit", "verify", workspace=ws)
+    assert verify.returncode == 0 and "disposed by design" in verify.stdout, verify.stdout[-3000:]
+    jordan = next((demo / "reports").glob("findings-case-jordan-hale-*.html"))
+    old = vet("report", "verify-receipts", str(jordan), workspace=ws)
+    assert old.returncode == 0 and "DISPOSED" in old.stdout, old.stdout + old.stderr
+    case = next(p.name.removeprefix("findings-").removesuffix(".html") for p in [jordan])
+    new = vet("report", "findings", case, "-o", str(tmp_path / "after.html"), workspace=ws)
+    assert new.returncode == 0 and "Disposed:" in (tmp_path / "after.html").read_text(), new.stderr

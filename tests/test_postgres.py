@@ -79,3 +79,39 @@ def test_values_at_the_limits_fit_postgres(tmp_path: Path, postgres, auth_file: 
     result = vet("candidate", "add", "--file", str(tmp_path / "c.yaml"), "--by", "Inv. Lee", workspace=tmp_path / "ws",
                  env={"VETTING_DATABASE_URL": url})
     assert result.returncode == 2 and "control character U+0000" in result.stderr, result.stderr
+
+
+def test_decision_tables_are_append_only_on_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
+    url = postgres.new_database()
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    approve(ws, local_procedure(tmp_path), "Capt. Rao")
+    add_candidate(ws, CandidateInput(full_name="Jane Doe", authorization={"file": "a", "signed_on": "2026-10-01"}),
+                  auth_file, "Inv. Lee")
+    for statement in ("UPDATE candidate SET added_by = 'someone else'", "DELETE FROM procedureversion",
+                      "TRUNCATE decision CASCADE", "TRUNCATE concurrence"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), ws.engine.begin() as conn:
+            conn.execute(sqlalchemy.text(statement))
+    from vetting.log_index import check_index
+
+    assert check_index(ws) == []
+
+
+def test_erasure_on_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
+    from audit import verify_log
+    from vetting.erasure import erase_candidate
+    from vetting.log_index import check_index
+
+    url = postgres.new_database()
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    approve(ws, local_procedure(tmp_path), "Capt. Rao")
+    add_candidate(ws, CandidateInput(full_name="Jane Doe", usernames=["janed"], emails=["jane@mail.example"],
+                                     authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv. Lee")
+    result = erase_candidate(ws, "jane-doe", "Records Officer Ames")
+    assert result.values_erased >= 3 and result.files_removed
+    with ws.engine.connect() as conn:
+        left = conn.execute(sqlalchemy.text("SELECT value FROM personal_value")).all()
+        payloads = " ".join(p for (p,) in conn.execute(sqlalchemy.text("SELECT payload FROM audit_event")))
+    assert left == [] and "Jane Doe" not in payloads and "janed" not in payloads
+    report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
+    assert report.ok and report.files_disposed == 1, report.problems
+    assert check_index(ws) == []

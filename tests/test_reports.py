@@ -142,11 +142,14 @@ def test_receipts_verify_against_the_log(built: Built, tmp_path: Path) -> None:
     path = _rendered(built, tmp_path)
     result = verify_receipts(built.ws, path)
     assert result.ok, result.problems
-    assert result.checked == 5  # two adverse findings (validated + concurred) and one clean
+    assert result.checked == 7  # two adverse findings (validated + concurred), one clean, candidate, procedure
     data = read_receipts(path.read_text())
     roles = sorted((r["item_id"], r["role"]) for r in data["receipts"])
     assert ("item-jane-doe-gun", "concurred") in roles and ("item-jane-doe-clean", "validated") in roles
     for r in data["receipts"]:
+        if r["role"] in ("candidate", "procedure"):
+            assert r["event"]["action"] in ("candidate.added", "procedure.approved")
+            continue
         decision = built.decisions[r["item_id"]]
         assert r["event"]["payload"]["decision_id"] == decision
     built.ws.record("settings.changed", actor="Capt. X", payload={"note": "the log grows"})

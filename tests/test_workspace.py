@@ -68,9 +68,9 @@ def test_old_schema_is_upgraded_in_place_without_losing_data(tmp_path: Path, aut
 
         dbmod.SCHEMA_VERSION = len(MIGRATIONS)
         ws2 = Workspace.open(tmp_path / "ws")
-        from vetting.candidates import get_candidate
+        from vetting.candidates import candidate_name, get_candidate
 
-        assert get_candidate(ws2, "jo-doe").full_name == "Jo Doe"
+        assert candidate_name(ws2, get_candidate(ws2, "jo-doe")) == "Jo Doe"
         assert applied == [1]
         db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(len(MIGRATIONS))
@@ -121,4 +121,4 @@ def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
         row = s.get(Assessment, item.id)
     assert row is not None and row.undated is False and json.loads(row.matches_json)
     db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)

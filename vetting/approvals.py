@@ -7,9 +7,12 @@ file afterwards makes a new version that needs its own approval.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from vetting.errors import UnknownName
@@ -68,20 +71,35 @@ def approve(ws: Workspace, path: Path, by: str) -> tuple[ProcedureVersion, bool]
         source_name=path.name, source_text=loaded.source_text, canonical_json=loaded.resolved,
         manifests_json=json.dumps(manifest_names, sort_keys=True),
     )
-    with ws.session() as s:
-        s.add(version)
-        s.commit()
-    ws.record("procedure.approved", actor=by.strip(), subject=loaded.fingerprint,
-              payload={"procedure_id": proc.id, "version": proc.version, "title": proc.title,
-                       "fingerprint": loaded.fingerprint, "source_name": path.name,
-                       "network": proc.settings.network, "artifacts": artifacts})
+    try:
+        _record_approval(ws, version, proc, loaded, path, artifacts, manifest_names, by)
+    except IntegrityError:
+        # Another process approved the same file (or the same id and version) at the same moment.
+        with ws.session() as s:
+            same = s.get(ProcedureVersion, loaded.fingerprint)
+        if same is not None:
+            return same, False
+        raise ApprovalError(f"{proc.id} version {proc.version} was approved by someone else at the same moment "
+                            "with different content; increase 'version' and approve again") from None
     ws.audit.checkpoint()
     return version, True
 
 
-def _freeze(ws: Workspace, path: Path, data: bytes) -> tuple[str, str]:
-    import hashlib
+def _record_approval(ws: Workspace, version: ProcedureVersion, proc: Any, loaded: LoadedProcedure, path: Path,
+                     artifacts: list[dict[str, str]], manifest_names: dict[str, str], by: str) -> None:
+    """The version row and its ``procedure.approved`` event, in one transaction."""
+    with ws.transaction() as tx:
+        tx.session.add(version)
+        tx.record("procedure.approved", actor=by.strip(), subject=loaded.fingerprint,
+                  payload={"procedure_id": proc.id, "version": proc.version, "title": proc.title,
+                           "author": proc.author, "fingerprint": loaded.fingerprint, "source_name": path.name,
+                           "network": proc.settings.network, "artifacts": artifacts,
+                           "approved_at": version.approved_at.isoformat(),
+                           "canonical_sha256": hashlib.sha256(loaded.resolved.encode("utf-8")).hexdigest(),
+                           "manifests": manifest_names})
 
+
+def _freeze(ws: Workspace, path: Path, data: bytes) -> tuple[str, str]:
     write_atomic(path, data)
     return path.relative_to(ws.evidence_root).as_posix(), hashlib.sha256(data).hexdigest()
 

@@ -25,8 +25,10 @@ from vetting.screening import screen
 from vetting.workspace import Workspace
 
 
-def candidate_identifiers(candidate: Candidate) -> CandidateIdentifiers:
-    ids = candidate.identifiers()
+def candidate_identifiers(ws: Workspace, candidate: Candidate) -> CandidateIdentifiers:
+    from vetting.candidates import candidate_identifiers as stored_identifiers
+
+    ids = stored_identifiers(ws, candidate)
     dob = ids.get("date_of_birth")
     return CandidateIdentifiers(
         full_name=ids["full_name"], aliases=list(ids.get("aliases") or []),
@@ -83,7 +85,7 @@ def _evidence(item: Item, disclosed_links: set[str]) -> PageEvidence:
 def assess_case(ws: Workspace, case: Case, candidate: Candidate, loaded: LoadedProcedure) -> int:
     """Screen every collected item of the case not screened yet; return how many were screened."""
     proc = loaded.procedure
-    ids = candidate_identifiers(candidate)
+    ids = candidate_identifiers(ws, candidate)
     categories = screening_categories(proc.categories)
     with ws.session() as s:
         items = list(s.exec(select(Item).where(Item.case_id == case.id).order_by(Item.id)))

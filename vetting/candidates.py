@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import date
@@ -9,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from vetting.authorization import read_authorization
 from vetting.errors import UnknownName
-from vetting.models import Candidate, dumps, utcnow
+from vetting.models import Candidate, utcnow
+from vetting.personal import Revealer, commit_identifiers, reveal_identifiers
 from vetting.textfields import Date, Identifier, Label, Name
 from vetting.workspace import Workspace
 from vetting.yamlsource import InputError, Problem, clip, load_yaml_file, validate_model
@@ -142,22 +145,54 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
         raise InputError(problems)
     assert cand.authorization is not None and auth_path is not None and document is not None
     rel, digest = ws.store_bytes(document.data, suffix=document.suffix)
-    row = Candidate(
-        id=candidate_id, full_name=cand.full_name, identifiers_json=dumps(cand.identifiers()),
-        authorization_sha256=digest, authorization_path=rel,
-        authorization_signed_on=cand.authorization.signed_on, added_by=by.strip(), added_at=utcnow(),
-    )
-    with ws.session() as s:
-        s.add(row)
-        s.commit()
-    ws.record("candidate.added", actor=by.strip(), subject=candidate_id,
-              payload={"full_name": cand.full_name, "source": source,
-                       "authorization_signed_on": cand.authorization.signed_on.isoformat(),
-                       "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
-                                             for k, v in cand.identifiers().items()},
-                       "artifacts": [{"path": rel, "sha256": digest}]})
+    identifiers = cand.identifiers()
+    try:
+        row = _record_candidate(ws, candidate_id, cand, identifiers, rel, digest, by, source)
+    except IntegrityError:  # the same id added by another process at the same moment
+        raise InputError([Problem(source, None, "id", f"candidate {candidate_id!r} already exists")]) from None
     ws.audit.checkpoint()
     return row
+
+
+def _record_candidate(ws: Workspace, candidate_id: str, cand: CandidateInput, identifiers: dict[str, Any],
+                      rel: str, digest: str, by: str, source: str) -> Candidate:
+    """The candidate row, their secret and values, and the ``candidate.added`` event, in one transaction."""
+    assert cand.authorization is not None
+    with ws.transaction() as tx:
+        commit = tx.committer(candidate_id, create=True)
+        row = Candidate(
+            id=candidate_id, full_name=commit(cand.full_name),
+            identifiers_json=commit_identifiers(commit, identifiers),
+            authorization_sha256=digest, authorization_path=rel,
+            authorization_signed_on=cand.authorization.signed_on, added_by=by.strip(), added_at=utcnow(),
+        )
+        tx.session.add(row)
+        # The event binds every field of the row; personal values only by their commitments.
+        tx.record("candidate.added", actor=by.strip(), subject=candidate_id,
+                  payload={"full_name": row.full_name, "identifiers": json.loads(row.identifiers_json),
+                           "source": source if source in ("flags", "command line") else commit(source),
+                           "authorization_signed_on": cand.authorization.signed_on.isoformat(),
+                           "identifier_counts": {k: (len(v) if isinstance(v, list) else int(v is not None))
+                                                 for k, v in identifiers.items()},
+                           "artifacts": [{"path": rel, "sha256": digest}]})
+    return row
+
+
+def candidate_identifiers(ws: Workspace, candidate: Candidate) -> dict[str, Any]:
+    """The candidate's identifiers, read back from the personal values ([erased] once erased)."""
+    with ws.session() as s:
+        return reveal_identifiers(Revealer(s, candidate.id), candidate.identifiers_json)
+
+
+def candidate_erased(ws: Workspace, candidate_id: str) -> bool:
+    """Whether the candidate's personal values and secret were erased."""
+    with ws.session() as s:
+        return Revealer(s, candidate_id).erased
+
+
+def candidate_name(ws: Workspace, candidate: Candidate) -> str:
+    with ws.session() as s:
+        return Revealer(s, candidate.id)(candidate.full_name)
 
 
 def get_candidate(ws: Workspace, candidate_id: str) -> Candidate:

@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 app = typer.Typer(help="Lawful, uniform, validated pre-employment internet vetting (policy 261-1 IV.B.8).",
                   no_args_is_help=True, add_completion=False)
 procedure_app = typer.Typer(help="Check, approve and list written processes (procedures).", no_args_is_help=True)
-candidate_app = typer.Typer(help="Add and list candidates.", no_args_is_help=True)
+candidate_app = typer.Typer(help="Add, list and erase candidates.", no_args_is_help=True)
 case_app = typer.Typer(help="List cases and their steps.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
 sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
@@ -153,19 +153,56 @@ def candidate_add(
         auth_path = authorization
         source = "command line"
     row = add_candidate(open_ws(), cand, auth_path, by, source=source)
-    console.print(f"added candidate [bold]{shown(row.id)}[/] ({shown(row.full_name)}); authorization sha256 "
+    console.print(f"added candidate [bold]{shown(row.id)}[/] ({shown(cand.full_name)}); authorization sha256 "
                   f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
+
+
+@candidate_app.command("erase")
+@handles_errors
+def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
+                    by: str = typer.Option(..., "--by", help="Who erases the candidate's personal data."),
+                    reason: str = typer.Option("", "--reason", help="Why (e.g. the retention period ended).")) -> None:
+    """Erase a candidate's personal data (values, secret, collected content, evidence files).
+
+    The audit log keeps verifying: it holds commitments, never the values. Irreversible.
+    """
+    from sqlmodel import select
+
+    from vetting.caselock import case_locks
+    from vetting.erasure import ErasureError, erase_candidate
+    from vetting.lookup import require_candidate
+    from vetting.models import Case
+
+    ws = open_ws(create=False)
+    require_candidate(ws, candidate)
+    with ws.session() as s:
+        cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate))]
+    try:
+        with case_locks(ws, cases, "erase"):  # never while a run or a decision writes one of their cases
+            result = erase_candidate(ws, candidate, by, reason)
+    except ErasureError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if result.already_erased:
+        typer.echo(f"candidate {candidate} was already erased; {len(result.files_removed)} leftover file(s) removed")
+        return
+    typer.echo(f"erased candidate {candidate}: {result.values_erased} personal value(s), "
+               f"{len(result.files_removed)} evidence file(s) removed"
+               + (f", {len(result.files_kept_shared)} kept (shared with another candidate)"
+                  if result.files_kept_shared else "")
+               + f"; audit event {result.event_seq}")
 
 
 @candidate_app.command("list")
 @handles_errors
 def candidate_list() -> None:
     """List candidates."""
-    from vetting.candidates import list_candidates
+    from vetting.candidates import candidate_name, list_candidates
 
+    ws = open_ws(create=False)
     table = Table("id", "name", "authorization signed", "added by")
-    for c in list_candidates(open_ws(create=False)):
-        table.add_row(shown(c.id), shown(c.full_name), str(c.authorization_signed_on), shown(c.added_by))
+    for c in list_candidates(ws):
+        table.add_row(shown(c.id), shown(candidate_name(ws, c)), str(c.authorization_signed_on), shown(c.added_by))
     console.print(table)
 
 
@@ -304,6 +341,7 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
     from audit import verify_log
     from vetting.custody import check_expected_key
+    from vetting.log_index import check_index
     from vetting.lookup import require_case
 
     ws = open_ws(create=False)
@@ -317,12 +355,18 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
         typer.echo(f"PROBLEM {problem}")
     if report.suppressed:
         typer.echo(f"... and {report.suppressed} more problem(s)")
+    # The decision tables are the log's index: each row must say what its event says.
+    index = check_index(ws)
+    for row_problem in index:
+        typer.echo(f"PROBLEM {row_problem}")
     typer.echo(report.summary())
+    if index:
+        typer.echo(f"{len(index)} row(s) of the decision tables disagree with the log")
     if report.unsigned_tail:
         typer.echo(f"note: the last {report.unsigned_tail} event(s) are not yet covered by a signed checkpoint")
     if fingerprint:
         typer.echo(f"signing key fingerprint: {fingerprint}")
-    raise typer.Exit(0 if report.ok and not key_problem else 1)
+    raise typer.Exit(0 if report.ok and not index and not key_problem else 1)
 
 
 @audit_app.command("show")
@@ -330,6 +374,8 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
 def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     """Print a case's timeline from the audit log."""
     from vetting.lookup import require_case
+    from vetting.models import Case
+    from vetting.personal import Revealer
     from vetting.views import print_timeline
 
     ws = open_ws(create=False)
@@ -338,7 +384,9 @@ def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
         require_case(ws, case)
         typer.echo(f"error: no audit events for case {case!r}", err=True)
         raise typer.Exit(1)
-    print_timeline(console, events)
+    with ws.session() as s:
+        row = s.get(Case, case)
+        print_timeline(console, events, Revealer(s, row.candidate_id) if row else (lambda v: v or ""))
 
 
 @audit_app.command("export")

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
-from vetting import models  # noqa: F401  (registers the tables)
+from vetting import models, personal  # noqa: F401  (registers the tables)
 
 
 def make_engine(url: str) -> Engine:
@@ -30,6 +30,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=10000")
+            # Deleted rows (an erased candidate's values) are overwritten, not left in free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
     return engine
@@ -60,8 +62,36 @@ def _v2(conn: Connection) -> None:
     add_column_if_missing(conn, "assessment", "truncated", "BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+#: Tables the toolkit never updates nor deletes from: the log's index of who decided, concurred,
+#: approved and was added. A revision is a new row citing the one it replaces.
+APPEND_ONLY_TABLES = ("candidate", "procedureversion", "decision", "concurrence")
+
+
+def _v3(conn: Connection) -> None:
+    """The log is the authority: append-only decision tables, one decision in force per item,
+    and the tables of personal values (kept apart from the log so they can be erased)."""
+    from audit.store import protect_tables
+
+    SQLModel.metadata.create_all(conn)
+    protect_tables(conn, APPEND_ONLY_TABLES)
+    # One first decision per item, and each decision revised at most once: the revisions of an
+    # item form one chain, whose last link is the decision in force.
+    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_decision_first ON decision (item_id) "
+                      "WHERE supersedes IS NULL"))
+    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_decision_supersedes ON decision (supersedes)"))
+    # Candidates added before personal values were committed keep their values in the clear
+    # (read as they are); they get a secret so that they are not taken for erased ones.
+    import secrets
+    from datetime import UTC, datetime
+
+    for (candidate_id,) in conn.execute(text(
+            "SELECT id FROM candidate WHERE id NOT IN (SELECT candidate_id FROM candidate_secret)")).all():
+        conn.execute(text("INSERT INTO candidate_secret (candidate_id, secret, created_at) VALUES (:c, :s, :t)"),
+                     {"c": candidate_id, "s": secrets.token_hex(32), "t": datetime.now(UTC)})
+
+
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from vetting.approvals import load_approved
-from vetting.candidates import get_candidate
+from vetting.candidates import candidate_erased, candidate_identifiers, get_candidate
 from vetting.collectors import StepContext, get_collector
 from vetting.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun, utcnow
 from vetting.procedure import LoadedProcedure
@@ -54,6 +54,8 @@ def open_case(ws: Workspace, candidate_id: str, procedure_id: str, by: str,
     if not by.strip():
         raise RunError("--by must name the investigator running the search")
     candidate = get_candidate(ws, candidate_id)
+    if candidate_erased(ws, candidate.id):
+        raise RunError(f"candidate {candidate_id}'s personal data was erased: there is nothing to search with")
     if not candidate.authorization_sha256:
         raise RunError(f"candidate {candidate_id} has no signed authorization on file: no search")
     version, loaded = load_approved(ws, procedure_id, fingerprint)
@@ -86,7 +88,7 @@ def step_runs(ws: Workspace, case_id: str) -> list[StepRun]:
 async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCallback | None = None) -> Case:
     """Drive every step of the case to a terminal state, in order; return the case."""
     proc = plan.loaded.procedure
-    identifiers = plan.candidate.identifiers()
+    identifiers = candidate_identifiers(ws, plan.candidate)
     retries = proc.settings.retries
     for run in step_runs(ws, plan.case.id):
         step = proc.steps[run.position]
@@ -127,8 +129,9 @@ async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCal
             if error is not None:
                 failures.append(error)
                 if len(failures) <= retries:
+                    (error_c,) = ws.commit_values(plan.candidate.id, [failures[-1]])
                     ws.record("step.retried", actor="system:engine", case_id=plan.case.id,
-                              subject=step.id, payload={"position": run.position, "error": failures[-1]})
+                              subject=step.id, payload={"position": run.position, "error": error_c})
                     continue
                 _finish(ws, plan, run, "failed", "; ".join(failures))
                 break
@@ -148,9 +151,11 @@ def _start(ws: Workspace, plan: CasePlan, run: StepRun, by: str, resumed: bool) 
     run.attempts += 1
     run.started_at = utcnow()
     _save(ws, run)
+    # The inputs are the candidate's identifiers and queries built from them: committed, not written.
+    inputs = ws.commit_values(plan.candidate.id, json.loads(run.inputs_json))
     ws.record("step.started", actor=by, case_id=plan.case.id, subject=run.step_id,
               payload={"position": run.position, "attempt": run.attempts, "resumed": resumed,
-                       "collector": run.collector, "inputs": json.loads(run.inputs_json)})
+                       "collector": run.collector, "inputs": inputs})
 
 
 def _finish(ws: Workspace, plan: CasePlan, run: StepRun, status: str, error: str | None) -> None:
@@ -158,8 +163,9 @@ def _finish(ws: Workspace, plan: CasePlan, run: StepRun, status: str, error: str
     run.error = error
     run.finished_at = utcnow()
     _save(ws, run)
+    (error_c,) = ws.commit_values(plan.candidate.id, [error])  # an error may quote a URL or a query
     ws.record("step.finished", actor="system:engine", case_id=plan.case.id, subject=run.step_id,
-              payload={"position": run.position, "status": status, "error": error,
+              payload={"position": run.position, "status": status, "error": error_c or None,
                        "attempts": run.attempts, "requests_allowed": run.requests_allowed,
                        "requests_refused": run.requests_refused, "items": run.items})
     ws.audit.checkpoint()

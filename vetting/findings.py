@@ -15,12 +15,13 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import select
 
+from vetting.candidates import candidate_name
+from vetting.display import displayed
 from vetting.firewall import mask_protected
 from vetting.models import Assessment, Candidate, Case, Decision, Item, ProcedureVersion, StepRun
+from vetting.personal import Revealer
 from vetting.validation import concurrence_for, current_decision, verify_item_evidence
 from vetting.workspace import Workspace
-
-EXCERPT_CHARS = 600
 
 
 class _Public(BaseModel):
@@ -92,22 +93,22 @@ class FindingsData(_Public):
     # Findings whose evidence changed or vanished since validation: the report refuses to
     # render with any (vet report findings), or names each in a notice (--allow-damaged).
     damaged: list[DamagedFinding] = []
+    disposed: str = ""  # set once the candidate's personal data was erased: why nothing is shown
 
 
-def _excerpt(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
-    """A window of the text around the first kept span (or its start), and spans shifted into it."""
-    if not spans:
-        return text[:EXCERPT_CHARS], []
-    start = max(0, spans[0][0] - EXCERPT_CHARS // 3)
-    line_start = text.rfind("\n", 0, start)  # begin at a line, not mid-word
-    if line_start != -1 and spans[0][0] - line_start < EXCERPT_CHARS:
-        start = line_start + 1
-    end = min(len(text), start + EXCERPT_CHARS)
-    line_end = text.rfind("\n", spans[-1][1], end)
-    if line_end > spans[0][1]:
-        end = line_end
-    inside = [(a - start, b - start) for a, b in spans if a >= start and b <= end]
-    return text[start:end], inside
+def disposal_note(ws: Workspace, candidate_id: str) -> str:
+    """How an erased candidate's report explains itself: who erased, when, at which event."""
+    from sqlalchemy import select as sa_select
+
+    from audit.store import audit_event
+
+    with ws.engine.connect() as conn:
+        row = conn.execute(sa_select(audit_event.c.seq, audit_event.c.time, audit_event.c.actor)
+                           .where(audit_event.c.action == "candidate.erased", audit_event.c.subject == candidate_id)
+                           .order_by(audit_event.c.seq.desc()).limit(1)).first()
+    if row is None:
+        return "the candidate's personal data is missing, and no erasure was recorded"
+    return f"the candidate's personal data was erased by {row.actor} at {row.time} (audit event {row.seq})"
 
 
 def findings_data(ws: Workspace, case_id: str) -> FindingsData:
@@ -128,30 +129,33 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
     findings: list[FindingPublic] = []
     damaged: list[DamagedFinding] = []
     clean = 0
-    for item in items:
-        decision = current_decision(ws, item.id)
-        if decision is None or decision.decision != "validated":
-            continue
-        concurrence = concurrence_for(ws, decision.id) if decision.id is not None else None
-        if decision.adverse and concurrence is None:
-            continue  # adverse findings need a second person's concurrence
-        finding_ids = json.loads(decision.findings_json)
-        damage = verify_item_evidence(ws, item)
-        if damage:  # evidence changed since validation: never shown, and never silently dropped
-            damaged.append(DamagedFinding(item_id=item.id, url=item.final_url or item.url,
-                                          decision_id=decision.id or 0, categories=finding_ids, damage=damage))
-            continue
-        if not finding_ids:
-            clean += 1
-        assessment = assessments.get(item.id)
-        findings.append(_public(item, decision, concurrence.concurred_by if concurrence else None, assessment,
-                                [cats[c] for c in finding_ids if c in cats], protected_cats))
-        for cid in finding_ids:
-            counts[cid] = counts.get(cid, 0) + 1
+    with ws.session() as values:
+        reveal = Revealer(values, candidate.id)
+        disposed = disposal_note(ws, candidate.id) if reveal.erased else ""
+        for item in ([] if disposed else items):
+            decision = current_decision(ws, item.id)
+            if decision is None or decision.decision != "validated":
+                continue
+            concurrence = concurrence_for(ws, decision.id) if decision.id is not None else None
+            if decision.adverse and concurrence is None:
+                continue  # adverse findings need a second person's concurrence
+            finding_ids = json.loads(decision.findings_json)
+            damage = verify_item_evidence(ws, item)
+            if damage:  # evidence changed since validation: never shown, and never silently dropped
+                damaged.append(DamagedFinding(item_id=item.id, url=item.final_url or item.url,
+                                              decision_id=decision.id or 0, categories=finding_ids, damage=damage))
+                continue
+            if not finding_ids:
+                clean += 1
+            assessment = assessments.get(item.id)
+            findings.append(_public(item, decision, concurrence.concurred_by if concurrence else None, assessment,
+                                    [cats[c] for c in finding_ids if c in cats], protected_cats, reveal))
+            for cid in finding_ids:
+                counts[cid] = counts.get(cid, 0) + 1
     unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason) for i in items
                  if i.outcome in ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")]
     return FindingsData(
-        case_id=case.id, candidate_id=candidate.id, candidate_name=candidate.full_name,
+        case_id=case.id, candidate_id=candidate.id, candidate_name=candidate_name(ws, candidate), disposed=disposed,
         procedure_id=version.procedure_id, procedure_title=version.title, procedure_version=version.version,
         fingerprint=version.fingerprint, approved_by=version.approved_by, case_status=case.status,
         categories=[(cats[c], counts[c]) for c in cats], findings=findings, validated_without_findings=clean,
@@ -160,28 +164,16 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
 
 
 def _public(item: Item, decision: Decision, concurred_by: str | None, assessment: Assessment | None,
-            categories: list[CategoryRef], protected_cats: set[str]) -> FindingPublic:
-    flags = json.loads(assessment.flags_json) if assessment else []
-    found = {c.id for c in categories}
-    # Keep only the words that ARE the conduct found (bias speech); everything else is masked.
-    keep = [(f["start"], f["end"]) for f in flags if f["category_id"] in found and f["category_id"] in protected_cats]
-    focus = sorted([(f["start"], f["end"]) for f in flags if f["category_id"] in found] or keep)
-    window, _ = _excerpt(item.text, focus)
-    offset = item.text.find(window) if window else 0
-    keep_in_window = [(a - offset, b - offset) for a, b in keep if a >= offset and b <= offset + len(window)]
-    masked = mask_protected(window, keep_spans=keep_in_window)
-    title = mask_protected(item.title, keep_spans=[])
-    matched = sorted({m["kind"] for m in json.loads(assessment.matches_json)}) if assessment else []
+            categories: list[CategoryRef], protected_cats: set[str], reveal: Revealer) -> FindingPublic:
+    shown = displayed(item, assessment, [c.id for c in categories], protected_cats)
     return FindingPublic(
-        item_id=item.id, kind=item.kind, url=item.final_url or item.url, captured_at=item.captured_at,
-        title=title.text, excerpt=masked.text, categories=categories,
-        identity_level=assessment.identity_level if assessment else "not_attributable",
-        identifiers_matched=matched, validated_by=decision.decided_by, validated_at=decision.decided_at,
+        item_id=item.id, kind=item.kind, url=shown.url, captured_at=item.captured_at,
+        title=shown.title, excerpt=shown.excerpt, categories=categories,
+        identity_level=shown.identity_level, identifiers_matched=shown.identifiers_matched,
+        validated_by=decision.decided_by, validated_at=decision.decided_at,
         # The reviewers' own words pass the firewall too: hiring staff never read a protected
         # characteristic, whoever wrote it.
-        reason=mask_protected(decision.reason).text, concurred_by=concurred_by,
-        mitigating=mask_protected(decision.mitigating).text,
-        discredit_justification=mask_protected(decision.discredit_justification).text,
-        artifacts=[{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in item.artifacts()
-                   if a["kind"] in ("screenshot", "response")],
-        masked_count=len(masked.masks) + len(title.masks))
+        reason=mask_protected(reveal(decision.reason)).text, concurred_by=concurred_by,
+        mitigating=mask_protected(reveal(decision.mitigating)).text,
+        discredit_justification=mask_protected(reveal(decision.discredit_justification)).text,
+        artifacts=shown.artifacts, masked_count=shown.masked_count)

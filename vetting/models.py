@@ -48,7 +48,11 @@ class ProcedureVersion(SQLModel, table=True):
 
 
 class Candidate(SQLModel, table=True):
-    """A job candidate: identifiers as given, and the signed authorization on file."""
+    """A job candidate and the signed authorization on file. Append-only.
+
+    ``full_name`` and the values in ``identifiers_json`` are commitments (see
+    ``vetting.personal``); ``vetting.candidates.candidate_identifiers`` reads the values back.
+    """
 
     id: str = Field(primary_key=True)
     full_name: str
@@ -58,9 +62,6 @@ class Candidate(SQLModel, table=True):
     authorization_signed_on: date
     added_by: str
     added_at: datetime
-
-    def identifiers(self) -> dict[str, Any]:
-        return json.loads(self.identifiers_json)
 
 
 class Case(SQLModel, table=True):

@@ -129,6 +129,10 @@ def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings repo
         result.problems = [*(result.problems or []), f"key: {key_problem}"]
     for problem in result.problems or []:
         typer.echo(f"PROBLEM {problem}")
+    if result.disposed:
+        typer.echo(f"DISPOSED {result.disposed}: the personal values this report shows can no longer be "
+                   "checked; every other field was")
     state = "OK" if result.ok else f"{len(result.problems or [])} problem(s)"
-    typer.echo(f"{state}: {result.checked} receipt(s) checked against the signed checkpoint")
+    typer.echo(f"{state}: {result.checked} receipt(s) checked against the signed checkpoint, "
+               "and every field the report shows against them")
     raise typer.Exit(0 if result.ok else 1)

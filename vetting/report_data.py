@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -29,10 +30,11 @@ from audit import Checkpoint, Event, VerifyReport, verify_log
 from audit.checkpoints import load_public_key, public_key_fingerprint
 from vetting.findings import FindingPublic, FindingsData, findings_data
 from vetting.models import Case, Concurrence, Decision, ProcedureVersion
+from vetting.personal import Revealer
+from vetting.receipts import RECEIPTS_FORMAT
 from vetting.uniformity import UniformityReport, check_uniformity
 from vetting.workspace import Workspace
 
-RECEIPTS_FORMAT = "vetting-receipts/1"
 #: Screenshots larger than this are not embedded (the report stays openable); the report says so.
 MAX_EMBED_BYTES = 8_000_000
 #: Raster formats only, recognised by their magic bytes: an SVG (which can carry script) or an
@@ -97,15 +99,18 @@ class FindingsReport:
     findings: list[FindingView]
     checkpoint: CheckpointInfo
     origin: str
+    head_receipts: list[Receipt] = field(default_factory=list)  # candidate.added, procedure.approved
 
     @property
     def receipts_block(self) -> dict[str, Any]:
         """The machine-readable receipts embedded in the report (``<script type=application/json>``)."""
+        head = self.head_receipts
         return {"format": RECEIPTS_FORMAT, "origin": self.origin, "case_id": self.data.case_id,
+                "candidate_id": self.data.candidate_id,
                 "checkpoint": {"tree_size": self.checkpoint.tree_size, "root": self.checkpoint.root,
                                "note": self.checkpoint.note},
                 "public_key_sha256": self.checkpoint.public_key_sha256,
-                "receipts": [r.as_json() for f in self.findings for r in f.receipts]}
+                "receipts": [r.as_json() for r in head] + [r.as_json() for f in self.findings for r in f.receipts]}
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -214,14 +219,36 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     live, concurred = _decisions_in_force(ws, case_id)
     events = _decision_events(ws, case_id, checkpoint.tree_size)
     pairs = _receipts(data.findings, live, concurred, events, checkpoint.tree_size)
-    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p], checkpoint.tree_size)
+    added = _first_event(ws, "candidate.added", data.candidate_id, checkpoint.tree_size)
+    approved = _first_event(ws, "procedure.approved", data.fingerprint, checkpoint.tree_size)
+    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq],
+                              checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = screenshot_uri(ws, finding)
         receipts = [Receipt(finding.item_id, role, e.seq, e.document(), e.leaf_hash.hex(),
                             [h.hex() for h in proofs[e.seq]]) for role, e in found]
         views.append(FindingView(finding, number, uri, note, receipts))
-    return FindingsReport(data, views, checkpoint, ws.audit.origin)
+    head = [Receipt("", role, e.seq, e.document(), e.leaf_hash.hex(), [h.hex() for h in proofs[e.seq]])
+            for role, e in (("candidate", added), ("procedure", approved))]
+    return FindingsReport(data, views, checkpoint, ws.audit.origin, head)
+
+
+def _first_event(ws: Workspace, action: str, subject: str, tree_size: int) -> Event:
+    """The first ``action`` event about ``subject`` within the checkpoint (the report's candidate's
+    ``candidate.added``, binding their name; its procedure's ``procedure.approved``)."""
+    from sqlalchemy import select as sa_select
+
+    from audit.log import row_to_event
+    from audit.store import audit_event
+
+    with ws.engine.connect() as conn:
+        row = conn.execute(sa_select(audit_event).where(
+            audit_event.c.action == action, audit_event.c.subject == subject,
+            audit_event.c.seq < tree_size).order_by(audit_event.c.seq).limit(1)).first()
+    if row is None:
+        raise LookupError(f"no {action} audit event for {subject} within the checkpoint")
+    return row_to_event(row)
 
 
 # -- written process (commanders) -----------------------------------------------------------
@@ -274,6 +301,7 @@ class CaseAudit:
     timeline: list[TimelineEntry] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    disposed: str = ""  # the candidate's personal data was erased: who, when, which event
 
 
 @dataclass(frozen=True)
@@ -291,8 +319,8 @@ class AuditReport:
         return {cid for u in self.uniformity for dev in u.deviations for cid in ids if f"({cid})" in dev}
 
 
-def _detail(event: Event) -> str:
-    """One line saying what a timeline event did, from its payload."""
+def _detail(event: Event, reveal: Callable[[Any], str]) -> str:
+    """One line saying what a timeline event did, from its payload (committed values revealed)."""
     p = event.payload
     a = event.action
     if a == "case.opened":
@@ -301,16 +329,16 @@ def _detail(event: Event) -> str:
         return f"#{p.get('position', 0) + 1} attempt {p.get('attempt')}, collector {p.get('collector')}, " \
                f"{len(p.get('inputs') or [])} input(s)" + (" (resumed)" if p.get("resumed") else "")
     if a == "step.retried":
-        return f"#{p.get('position', 0) + 1} {p.get('error')}"
+        return f"#{p.get('position', 0) + 1} {reveal(p.get('error'))}"
     if a == "step.finished":
         text = f"#{p.get('position', 0) + 1} {p.get('status')}: {p.get('requests_allowed')} request(s) " \
                f"allowed, {p.get('requests_refused')} refused, {p.get('items')} item(s)"
-        return text + (f"; {p['error']}" if p.get("error") else "")
+        return text + (f"; {reveal(p['error'])}" if p.get("error") else "")
     if a in ("item.validated", "item.rejected", "item.unverifiable"):
         findings = ", ".join(p.get("findings") or []) or "no finding"
-        return f"decision {p.get('decision_id')}: {findings}; {p.get('reason')}"
+        return f"decision {p.get('decision_id')}: {findings}; {reveal(p.get('reason'))}"
     if a == "item.concurred":
-        return f"concurs with decision {p.get('decision_id')}" + (f": {p['reason']}" if p.get("reason") else "")
+        return f"concurs with decision {p.get('decision_id')}" + (f": {reveal(p['reason'])}" if p.get("reason") else "")
     if a == "item.validation_refused":
         return "; ".join(p.get("problems") or [])
     if a == "report.rendered":
@@ -322,17 +350,23 @@ def case_audit(ws: Workspace, case: Case, tree_size: int) -> CaseAudit:
     """One case's timeline and refusals, read from the audit log up to ``tree_size``."""
     out = CaseAudit(case)
     counts: Counter[str] = Counter()
-    for event in ws.audit.events(case_id=case.id):
-        if event.seq >= tree_size:
-            break
-        counts[event.action] += 1
-        if event.action in TIMELINE_ACTIONS:
-            out.timeline.append(TimelineEntry(event.seq, event.time, event.actor, event.action,
-                                              event.subject or "", _detail(event)))
-        elif event.action == "request.refused":
-            p = event.payload
-            out.refused.append(Refusal(event.seq, event.time, event.subject or "", str(p.get("step", "")),
-                                       str(p.get("method", "")), str(p.get("reason", ""))))
+    with ws.session() as s:
+        reveal = Revealer(s, case.candidate_id)
+        if reveal.erased:
+            from vetting.findings import disposal_note
+
+            out.disposed = disposal_note(ws, case.candidate_id)
+        for event in ws.audit.events(case_id=case.id):
+            if event.seq >= tree_size:
+                break
+            counts[event.action] += 1
+            if event.action in TIMELINE_ACTIONS:
+                out.timeline.append(TimelineEntry(event.seq, event.time, event.actor, event.action,
+                                                  event.subject or "", _detail(event, reveal)))
+            elif event.action == "request.refused":
+                p = event.payload
+                out.refused.append(Refusal(event.seq, event.time, reveal(event.subject), str(p.get("step", "")),
+                                           str(p.get("method", "")), reveal(str(p.get("reason", "")))))
     out.counts = dict(sorted(counts.items()))
     return out
 

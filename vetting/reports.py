@@ -36,6 +36,7 @@ from vetting.bundled import templates_dir
 from vetting.errors import DamagedEvidence
 from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
+from vetting.receipts import ReceiptCheck, read_receipts, verify_receipts
 from vetting.report_data import (
     AuditReport,
     FindingsReport,
@@ -205,7 +206,14 @@ def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock =
         report = findings_report(ws, subject)
         if report.data.damaged and not allow_damaged:
             raise DamagedEvidence(damage_summary(report.data.damaged))
-        return Document(kind, f"findings-{subject}", subject, findings_html(report, at), at)
+        html = findings_html(report, at)
+        # The report is checked against the log before anyone reads it: a table edited behind
+        # the log's back (a category added, a concurrer renamed) stops it here.
+        check = verify_receipts(ws, html)
+        if not check.ok:
+            raise LookupError(f"the findings report of {subject} disagrees with the audit log, so it is not "
+                              f"written: {(check.problems or [''])[0]} (run 'vet audit verify')")
+        return Document(kind, f"findings-{subject}", subject, html, at)
     if kind == "process":
         if not subject:
             raise ValueError("a process report needs a procedure id")
@@ -284,114 +292,5 @@ def render_all(ws: Workspace, out_dir: Path, by: str, formats: Sequence[str] = F
 
 
 # -- receipts -------------------------------------------------------------------------------
-@dataclass
-class ReceiptCheck:
-    """The result of re-checking a findings report's receipts against the workspace log."""
-
-    checked: int = 0
-    problems: list[str] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def read_receipts(html: str) -> dict[str, Any]:
-    """The receipts block of a rendered findings report (a JSON data block, never executed)."""
-    from bs4 import BeautifulSoup
-
-    block = BeautifulSoup(html, "html.parser").find("script", id="receipts")
-    if block is None or block.get("type") != "application/json":
-        raise ValueError("the report has no receipts block (<script type=\"application/json\" id=\"receipts\">)")
-    from vetting.yamlsource import InputError, load_json_bytes
-
-    try:
-        data = load_json_bytes((block.string or "").encode("utf-8"), "receipts block",
-                               max_bytes=100 * 1024 * 1024, check_strings=False)
-    except InputError as exc:
-        raise ValueError(exc.problems[0].message) from None
-    if not isinstance(data, dict) or data.get("format") != "vetting-receipts/1":
-        raise ValueError("the receipts block is not in the vetting-receipts/1 format")
-    return data
-
-
-def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
-    """Re-check every receipt of a findings report (a path, or the HTML text).
-
-    The checkpoint note must carry a valid signature by this workspace's audit key and state
-    the tree size and root the report shows; the log must still have that tree; each receipt's
-    event must hash to its leaf, sit at its sequence number in the log, prove its inclusion
-    under the signed root, and be the decision it claims for the item it names; and every
-    finding shown must have its ``item.validated`` receipt.
-    """
-    from bs4 import BeautifulSoup
-
-    from audit import verify_inclusion
-    from audit.checkpoints import load_public_key, parse_note, public_key_fingerprint, signature_problem
-    from audit.events import canonical_json
-    from audit.merkle import leaf_hash
-
-    result = ReceiptCheck(problems=[])
-    problems = result.problems
-    assert problems is not None
-    if isinstance(report, Path):
-        from vetting.yamlsource import InputError, read_text_file
-
-        try:
-            html = read_text_file(report, max_bytes=200 * 1024 * 1024)
-        except InputError as exc:
-            problems.append(f"receipts: {exc.problems[0].message}")
-            return result
-    else:
-        html = report
-    try:
-        data = read_receipts(html)
-        cp = data["checkpoint"]
-        size, root = int(cp["tree_size"]), bytes.fromhex(cp["root"])
-        note = parse_note(cp["note"])
-    except (ValueError, KeyError, TypeError) as exc:
-        problems.append(f"receipts: {exc}")
-        return result
-    if note.origin != ws.audit.origin or data.get("origin") != ws.audit.origin:
-        problems.append(f"checkpoint: origin {note.origin!r} is not this workspace's log ({ws.audit.origin})")
-    if (note.size, note.root) != (size, root):
-        problems.append("checkpoint: the signed note does not state the tree size and root the report shows")
-    key = load_public_key(ws.key_dir)
-    why = signature_problem(note, key)
-    if why:
-        problems.append(f"checkpoint: {why}")
-    if data.get("public_key_sha256") != public_key_fingerprint(key):
-        problems.append("checkpoint: the report names another public key than this workspace's")
-    if size > ws.audit.size() or ws.audit.root(size) != root:
-        problems.append(f"checkpoint: the workspace log no longer has the tree of size {size} with this root")
-    validated: set[str] = set()
-    for n, r in enumerate(data.get("receipts") or [], 1):
-        where = f"receipt {n} ({r.get('role')} {r.get('item_id')})" if isinstance(r, dict) else f"receipt {n}"
-        try:
-            event, seq, proof = r["event"], int(r["seq"]), [bytes.fromhex(h) for h in r["proof"]]
-            leaf = leaf_hash(canonical_json(event).encode("utf-8"))
-        except (ValueError, KeyError, TypeError) as exc:
-            problems.append(f"{where}: malformed: {exc}")
-            continue
-        result.checked += 1
-        if leaf.hex() != r.get("leaf_hash") or event.get("seq") != seq:
-            problems.append(f"{where}: the event does not hash to the stated leaf at seq {seq}")
-        if not verify_inclusion(leaf, seq, size, proof, root):
-            problems.append(f"{where}: inclusion proof does not lead to the signed root")
-        try:
-            stored = ws.audit.get(seq)
-        except KeyError:
-            stored = None
-        if stored is None or stored.leaf_hash != leaf:
-            problems.append(f"{where}: event {seq} in the workspace log differs from the receipt")
-        payload = event.get("payload") if isinstance(event.get("payload"), dict) else {}
-        if (event.get("action") != f"item.{r.get('role')}" or event.get("subject") != r.get("item_id")
-                or event.get("case_id") != data.get("case_id") or not isinstance(payload.get("decision_id"), int)):
-            problems.append(f"{where}: the event is not the {r.get('role')} decision on {r.get('item_id')}")
-        elif r.get("role") == "validated":
-            validated.add(str(r.get("item_id")))
-    shown = [s.get("data-item") for s in BeautifulSoup(html, "html.parser").select("section.finding")]
-    for item_id in shown:
-        if item_id not in validated:
-            problems.append(f"finding {item_id}: shown without a valid item.validated receipt")
-    return result
+# Re-exported: the receipts' reader and verifier live in vetting.receipts.
+__all__ = ["ReceiptCheck", "read_receipts", "verify_receipts"]

@@ -12,7 +12,10 @@ Rules enforced here, in the data layer, not in a template:
   with a second person's concurrence, and the decider cannot concur with themselves;
 * decisions are never updated: a revision is a new decision citing the one it replaces.
 
-Every decision and concurrence is an audit event.
+Every decision and concurrence is written in ONE transaction with its audit event, under the
+log's write lock; the event binds every field the findings report will display (personal
+values by their commitments, ``vetting.personal``). The decision tables are append-only, and one
+decision in force per item is a database constraint (``vetting/db.py``, migration 3).
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
+from vetting.display import Displayed, displayed
 from vetting.models import (
     DECISIONS,
     REVIEWABLE_KINDS,
@@ -35,7 +41,8 @@ from vetting.models import (
     Item,
     utcnow,
 )
-from vetting.workspace import Workspace
+from vetting.personal import PersonalDataErased, candidate_of_case
+from vetting.workspace import Transaction, Workspace
 
 
 class ValidationRefused(Exception):
@@ -97,10 +104,7 @@ def name_only_match(matches_json: str) -> str:
 def current_decision(ws: Workspace, item_id: str) -> Decision | None:
     """The decision in force: the newest one not superseded by another."""
     with ws.session() as s:
-        rows = list(s.exec(select(Decision).where(Decision.item_id == item_id).order_by(Decision.id)))
-    superseded = {r.supersedes for r in rows if r.supersedes is not None}
-    live = [r for r in rows if r.id not in superseded]
-    return live[-1] if live else None
+        return _in_force(s, item_id)
 
 
 def reviewable_items(ws: Workspace, case_id: str) -> list[Item]:
@@ -109,12 +113,19 @@ def reviewable_items(ws: Workspace, case_id: str) -> list[Item]:
                                               Item.outcome.in_(REVIEWABLE_OUTCOMES)).order_by(Item.id)))  # type: ignore[attr-defined]
 
 
-def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Decision | None:
-    """Record a decision on an item, or raise :class:`ValidationRefused` with the reason.
+@dataclass
+class _Checked:
+    """A decision request that passed every check, with what its row and event need."""
 
-    With ``dry_run`` every check runs and nothing is written (used to check a whole batch
-    before applying any of it).
-    """
+    req: DecisionRequest
+    item: Item
+    assessment: Assessment
+    findings: tuple[str, ...]
+    protected_cats: set[str]
+
+
+def _check(ws: Workspace, req: DecisionRequest, *, record_refusal: bool) -> _Checked:
+    """Every rule of a decision, read-only except the ``item.validation_refused`` event."""
     from vetting.approvals import load_approved
     from vetting.identity import meets_minimum
 
@@ -135,12 +146,7 @@ def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Dec
         raise ValidationRefused(f"item {item.id} is a record of {item.outcome!r}, not collected content to validate")
     if assessment is None:
         raise ValidationRefused(f"item {item.id} has not been screened yet; run the case to completion first")
-    previous = current_decision(ws, item.id)
-    if previous is not None and req.supersedes != previous.id:
-        raise ValidationRefused(f"item {item.id} already has decision {previous.id} ({previous.decision} by "
-                                f"{previous.decided_by}); a revision must cite it with --supersedes {previous.id}")
-    if previous is None and req.supersedes is not None:
-        raise ValidationRefused(f"item {item.id} has no decision {req.supersedes} to supersede")
+    _check_in_force(current_decision(ws, item.id), item.id, req.supersedes)
     _, loaded = load_approved(ws, case.procedure_id, case.fingerprint)
     proc = loaded.procedure
     categories = {c.id: c for c in proc.categories}
@@ -154,12 +160,11 @@ def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Dec
             raise ValidationRefused(f"category {cat_id} is lawful off-duty conduct: a finding needs a recorded "
                                     "justification of how it brings discredit (--discredit)")
     problems = verify_item_evidence(ws, item)
-    if problems and dry_run:
-        raise ValidationRefused("the stored evidence changed or is missing: " + "; ".join(problems))
     if problems:
-        ws.record("item.validation_refused", actor=req.by, case_id=item.case_id, subject=item.id,
-                  payload={"problems": problems})
-        ws.audit.checkpoint()
+        if record_refusal:
+            ws.record("item.validation_refused", actor=req.by, case_id=item.case_id, subject=item.id,
+                      payload={"problems": problems})
+            ws.audit.checkpoint()
         raise ValidationRefused("the stored evidence changed or is missing: " + "; ".join(problems))
     if req.decision == "validated":
         name_only = name_only_match(assessment.matches_json)
@@ -173,56 +178,147 @@ def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Dec
         if findings and assessment.outside_lookback and not proc.settings.findings_outside_lookback:
             raise ValidationRefused(f"the item is older than the {proc.settings.lookback_years}-year lookback "
                                     "window: it stays out of findings")
+    protected = {c.id for c in proc.categories if c.protected_conduct}
+    return _Checked(req, item, assessment, findings, protected)
+
+
+def _check_in_force(previous: Decision | None, item_id: str, supersedes: int | None) -> None:
+    if previous is not None and supersedes != previous.id:
+        raise ValidationRefused(f"item {item_id} already has decision {previous.id} ({previous.decision} by "
+                                f"{previous.decided_by}); a revision must cite it with --supersedes {previous.id}")
+    if previous is None and supersedes is not None:
+        raise ValidationRefused(f"item {item_id} has no decision {supersedes} to supersede")
+
+
+def decision_payload(row: Decision, shown: Displayed, shown_commit: Any, evidence: list[str]) -> dict[str, Any]:
+    """The ``item.<decision>`` event's payload: every field the findings report displays, bound.
+
+    Personal values (the reviewer's words, the item's title, address and excerpt as displayed)
+    appear only as commitments; the rest (categories, identity, hashes, time) in the clear.
+    """
+    return {"decision_id": row.id, "decision": row.decision, "findings": json.loads(row.findings_json),
+            "reason": row.reason, "discredit_justification": row.discredit_justification,
+            "mitigating": row.mitigating, "supersedes": row.supersedes,
+            "decided_at": row.decided_at.isoformat(),
+            "identity_level": shown.identity_level, "identifiers_matched": shown.identifiers_matched,
+            "evidence_rehashed": evidence,
+            "shown": {"url": shown_commit(shown.url), "title": shown_commit(shown.title),
+                      "kind": shown.kind, "captured_at": shown.captured_at,
+                      "excerpt": shown_commit(shown.excerpt),
+                      "artifacts": [{"kind": a["kind"], "sha256": a["sha256"]} for a in shown.artifacts]}}
+
+
+def _write_decision(tx: Transaction, c: _Checked) -> Decision:
+    """Insert the decision row and its event in the caller's (locked) transaction."""
+    item, req = c.item, c.req
+    # Under the write lock: nobody decided this item since the checks ran.
+    previous = _in_force(tx.session, item.id)
+    _check_in_force(previous, item.id, req.supersedes)
+    commit = tx.committer(candidate_of_case(tx.session, item.case_id))
+    row = Decision(item_id=item.id, case_id=item.case_id, decision=req.decision,
+                   reason=commit(req.reason.strip()), decided_by=req.by.strip(), decided_at=utcnow(),
+                   findings_json=json.dumps(list(c.findings)),
+                   discredit_justification=commit(req.discredit.strip()), mitigating=commit(req.mitigating.strip()),
+                   supersedes=req.supersedes, evidence_verified=True)
+    tx.session.add(row)
+    tx.session.flush()
+    shown = displayed(item, c.assessment, list(c.findings), c.protected_cats)
+    tx.record(f"item.{req.decision}", actor=row.decided_by, case_id=item.case_id, subject=item.id,
+              payload=decision_payload(row, shown, commit, [a["sha256"] for a in item.artifacts()]))
+    return row
+
+
+def _refused_by_constraint(exc: Exception, what: str) -> ValidationRefused:
+    return ValidationRefused(f"{what} was refused by the database (another decision was recorded at the "
+                             f"same moment): {str(exc).splitlines()[0]}")
+
+
+def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Decision | None:
+    """Record a decision on an item, or raise :class:`ValidationRefused` with the reason.
+
+    The row and its audit event commit in one transaction. With ``dry_run`` every check runs
+    and nothing is written.
+    """
+    checked = _check(ws, req, record_refusal=not dry_run)
     if dry_run:
         return None
-    row = Decision(item_id=item.id, case_id=item.case_id, decision=req.decision, reason=req.reason.strip(),
-                   decided_by=req.by.strip(), decided_at=utcnow(), findings_json=json.dumps(list(findings)),
-                   discredit_justification=req.discredit.strip(), mitigating=req.mitigating.strip(),
-                   supersedes=req.supersedes, evidence_verified=True)
-    with ws.session() as s:
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    ws.record(f"item.{req.decision}", actor=row.decided_by, case_id=item.case_id, subject=item.id,
-              payload={"decision_id": row.id, "reason": row.reason, "findings": list(findings),
-                       "discredit_justification": row.discredit_justification, "mitigating": row.mitigating,
-                       "supersedes": row.supersedes, "identity_level": assessment.identity_level,
-                       "evidence_rehashed": [a["sha256"] for a in item.artifacts()]})
+    try:
+        with ws.transaction() as tx:
+            row = _write_decision(tx, checked)
+    except PersonalDataErased as exc:
+        raise ValidationRefused(str(exc)) from None
+    except IntegrityError as exc:
+        raise _refused_by_constraint(exc, f"the decision on {req.item_id}") from None
     ws.audit.checkpoint()
     return row
 
 
-def concur(ws: Workspace, decision_id: int, by: str, reason: str = "") -> Concurrence:
-    """A second person concurs with an adverse finding; the decider cannot concur with themselves."""
-    if not by.strip():
-        raise ValidationRefused("--by must name the person concurring")
-    with ws.session() as s:
-        decision = s.get(Decision, decision_id)
-        if decision is None:
-            raise ValidationRefused(f"no decision {decision_id}")
-        existing = s.exec(select(Concurrence).where(Concurrence.decision_id == decision_id)).first()
+def _in_force(s: Any, item_id: str) -> Decision | None:
+    rows = list(s.exec(select(Decision).where(Decision.item_id == item_id).order_by(Decision.id)))
+    superseded = {r.supersedes for r in rows if r.supersedes is not None}
+    live = [r for r in rows if r.id not in superseded]
+    return live[-1] if live else None
+
+
+def _check_concur(s: Any, decision_id: int, by: str) -> Decision:
+    decision = s.get(Decision, decision_id)
+    if decision is None:
+        raise ValidationRefused(f"no decision {decision_id}")
+    existing = s.exec(select(Concurrence).where(Concurrence.decision_id == decision_id)).first()
     if not decision.adverse:
         raise ValidationRefused(f"decision {decision_id} is not an adverse finding; nothing to concur with")
     if _same_person(decision.decided_by, by):
         raise ValidationRefused(f"{by} made decision {decision_id}; a second person must concur")
     if existing is not None:
         raise ValidationRefused(f"decision {decision_id} already has the concurrence of {existing.concurred_by}")
-    live = current_decision(ws, decision.item_id)
+    live = _in_force(s, decision.item_id)
     if live is None or live.id != decision_id:
         raise ValidationRefused(f"decision {decision_id} has been superseded by decision {live.id if live else '?'}")
-    row = Concurrence(decision_id=decision_id, concurred_by=by.strip(), concurred_at=utcnow(), reason=reason.strip())
-    with ws.session() as s:
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    ws.record("item.concurred", actor=row.concurred_by, case_id=decision.case_id, subject=decision.item_id,
-              payload={"decision_id": decision_id, "reason": row.reason})
+    return decision
+
+
+def _write_concurrence(tx: Transaction, decision_id: int, by: str, reason: str) -> Concurrence:
+    decision = _check_concur(tx.session, decision_id, by)
+    commit = tx.committer(candidate_of_case(tx.session, decision.case_id))
+    row = Concurrence(decision_id=decision_id, concurred_by=by.strip(), concurred_at=utcnow(),
+                      reason=commit(reason.strip()))
+    tx.session.add(row)
+    tx.session.flush()
+    tx.record("item.concurred", actor=row.concurred_by, case_id=decision.case_id, subject=decision.item_id,
+              payload={"decision_id": decision_id, "concurrence_id": row.id, "reason": row.reason,
+                       "concurred_at": row.concurred_at.isoformat(),
+                       "findings": json.loads(decision.findings_json)})
+    return row
+
+
+def concur(ws: Workspace, decision_id: int, by: str, reason: str = "") -> Concurrence:
+    """A second person concurs with an adverse finding; the decider cannot concur with themselves.
+
+    Checked, written and recorded in one transaction under the log's write lock.
+    """
+    if not by.strip():
+        raise ValidationRefused("--by must name the person concurring")
+    try:
+        with ws.transaction() as tx:
+            row = _write_concurrence(tx, decision_id, by, reason)
+    except PersonalDataErased as exc:
+        raise ValidationRefused(str(exc)) from None
+    except IntegrityError as exc:
+        raise _refused_by_constraint(exc, f"the concurrence with decision {decision_id}") from None
     ws.audit.checkpoint()
     return row
 
 
 def _same_person(a: str, b: str) -> bool:
     return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
+
+def decision_reason(ws: Workspace, decision: Decision) -> str:
+    """A decision's reason, read back from the personal values ([erased] once erased)."""
+    from vetting.personal import Revealer
+
+    with ws.session() as s:
+        return Revealer(s, candidate_of_case(s, decision.case_id))(decision.reason)
 
 
 def concurrence_for(ws: Workspace, decision_id: int) -> Concurrence | None:
@@ -305,16 +401,27 @@ def resolve_item(ws: Workspace, candidate_id: str, url: str) -> str:
 
 
 def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
-    """Check every entry first; apply them all only if every one passes (all or nothing)."""
+    """Check every entry first, then apply them all in ONE transaction (all or nothing).
+
+    Two entries for one item are refused (a revision of a decision made in the same file has
+    no decision id to cite yet). A failure while writing rolls the whole file back.
+    """
     from vetting.yamlsource import InputError, Problem
 
     _, entries = load_decisions_file(path)
     problems = []
+    checked: list[_Checked] = []
+    first_line: dict[str, int | None] = {}
     for e in entries:
         try:
             if not e.request.item_id:
                 e.request.item_id = resolve_item(ws, e.candidate or "", e.url or "")
-            decide(ws, e.request, dry_run=True)
+            if e.request.item_id in first_line:
+                where = first_line[e.request.item_id]
+                raise ValidationRefused(f"item {e.request.item_id} already has an entry in this file"
+                                        + (f" (line {where})" if where else "") + "; one decision per item per file")
+            first_line[e.request.item_id] = e.line
+            checked.append(_check(ws, e.request, record_refusal=False))
             if e.concur_by is not None and _same_person(e.concur_by, e.request.by):
                 raise ValidationRefused(f"{e.concur_by} cannot concur with their own decision")
         except ValidationRefused as exc:
@@ -322,10 +429,19 @@ def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
     if problems:
         raise InputError(problems)
     applied = []
-    for e in entries:
-        row = decide(ws, e.request)
-        assert row is not None and row.id is not None
-        if e.concur_by is not None and row.adverse:
-            concur(ws, row.id, e.concur_by, e.concur_reason)
-        applied.append(row)
+    try:
+        with ws.transaction() as tx:
+            for e, c in zip(entries, checked, strict=True):
+                row = _write_decision(tx, c)
+                assert row.id is not None
+                if e.concur_by is not None and row.adverse:
+                    _write_concurrence(tx, row.id, e.concur_by, e.concur_reason)
+                applied.append(row)
+    except (ValidationRefused, PersonalDataErased) as exc:
+        raise InputError([Problem(str(path), None, "decisions", f"nothing applied: {exc}")]) from None
+    except (IntegrityError, OperationalError) as exc:
+        raise InputError([Problem(str(path), None, "decisions",
+                                  f"nothing applied: the database refused the batch: "
+                                  f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}")]) from None
+    ws.audit.checkpoint()
     return applied

@@ -44,15 +44,19 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
         console.print("[green]uniform[/]: every case ran the procedure's steps in order")
 
 
-def print_timeline(console: Console, events: list) -> None:
-    """A case's audit events, one line each: what happened, when, by whom."""
+def print_timeline(console: Console, events: list, reveal=lambda v: v or "") -> None:  # type: ignore[no-untyped-def]
+    """A case's audit events, one line each: what happened, when, by whom.
+
+    ``reveal`` reads committed personal values back (``vetting.personal.Revealer``).
+    """
     table = Table("seq", "time (UTC)", "actor", "action", "subject", "detail")
     for e in events:
         p = e.payload
-        detail = ", ".join(f"{k}={p[k]}" for k in ("status", "outcome", "reason", "position", "attempt")
+        detail = ", ".join(f"{k}={reveal(p[k]) if isinstance(p[k], str) else p[k]}"
+                           for k in ("status", "outcome", "reason", "position", "attempt")
                            if k in p and p[k] not in (None, ""))
         table.add_row(str(e.seq), e.time[:19], escape(clip(e.actor, 60)), escape(e.action),
-                      escape(clip(e.subject or "", 60)), escape(clip(detail, 80)))
+                      escape(clip(reveal(e.subject), 60)), escape(clip(detail, 80)))
     console.print(table)
 
 
@@ -63,7 +67,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
     from rich.panel import Panel
 
     from vetting.models import Assessment
-    from vetting.validation import current_decision, reviewable_items, verify_item_evidence
+    from vetting.validation import current_decision, decision_reason, reviewable_items, verify_item_evidence
 
     items = reviewable_items(ws, case_id)
     shown = 0
@@ -106,7 +110,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
             lines.append(escape(f"screenshot: {ws.evidence_path(shots[0])}"))
         if decision is not None:
             lines.append(escape(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: "
-                                f"{clip(decision.reason, 300)}"))
+                                f"{clip(decision_reason(ws, decision), 300)}"))
         console.print(Panel("\n".join(lines), title=escape(item.id), expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}", markup=False)

@@ -47,6 +47,43 @@ def default_root() -> Path:
     return Path(os.environ.get("VETTING_HOME", DEFAULT_DIR))
 
 
+class Transaction:
+    """An open :meth:`Workspace.transaction`: a session for rows and ``record`` for events."""
+
+    def __init__(self, ws: Workspace, writer: Any, session: Session) -> None:
+        self.ws = ws
+        self.writer = writer
+        self.session = session
+
+    def record(self, action: str, *, actor: str, case_id: str | None = None,
+               subject: str | None = None, payload: dict[str, Any] | None = None) -> Any:
+        """Append one event in this transaction (rows added so far are flushed first)."""
+        self.session.flush()
+        return self.writer.append(action, actor=actor, case_id=case_id, subject=subject, payload=payload or {})
+
+    def commit_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
+        """Commitments of a candidate's values, the values stored in this transaction."""
+        from vetting.personal import store_values
+
+        return store_values(self.session, candidate_id, values)
+
+    def record_many(self, entries: list[tuple[str, str, str | None, str | None, dict[str, Any]]]) -> list[Any]:
+        """Append several events (action, actor, case_id, subject, payload) in this transaction."""
+        from audit.events import validate_fields
+
+        for action, actor, case_id, subject, payload in entries:
+            validate_fields(action, actor, case_id, subject, payload)
+        self.session.flush()
+        return self.writer.append_many(entries)
+
+    def committer(self, candidate_id: str, *, create: bool = False) -> Any:
+        """Commitments of one candidate's personal values, stored in this transaction
+        (``create``: the candidate is being added, make their secret)."""
+        from vetting.personal import Committer
+
+        return Committer(self.session, candidate_id, create=create)
+
+
 class Workspace:
     """An open workspace; build with :meth:`open`."""
 
@@ -161,6 +198,48 @@ class Workspace:
 
             self._audit = AuditLog(self.engine, key_dir=self.key_dir, origin=f"vetting/{self.id}")
         return self._audit
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction holding the log's write lock: rows and their events commit together.
+
+        ``tx.session`` writes the domain rows, ``tx.record`` appends events; on leaving the block
+        both commit at once, and an exception rolls both back.
+        """
+        with self.audit.writing() as writer, Session(bind=writer.conn, expire_on_commit=False) as session:
+            tx = Transaction(self, writer, session)
+            yield tx
+            session.flush()
+
+    def commit_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
+        """Commitments of a candidate's personal values, the values stored apart (see vetting.personal).
+
+        For events outside a :meth:`transaction` (the engine's, the collectors'): the values are
+        committed first, so an event never cites a value that is not stored. Refused once the
+        candidate was erased: nothing new is recorded about them.
+        """
+        if not any(values):
+            return [v or "" for v in values]
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(3):
+            try:
+                return self._store_values(candidate_id, values)
+            except IntegrityError:  # another process stored one of these values at the same moment
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _store_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
+        from vetting.personal import PersonalDataErased, store_values
+
+        with self.session() as s:
+            try:
+                out = store_values(s, candidate_id, values)
+            except PersonalDataErased as exc:
+                raise WorkspaceError(str(exc)) from None
+            s.commit()
+        return out
 
     def record(self, action: str, *, actor: str, case_id: str | None = None,
                subject: str | None = None, payload: dict[str, Any] | None = None) -> Any:

@@ -89,7 +89,13 @@ class StepContext:
     def flush_requests(self) -> None:
         if self._pending_requests:
             batch, self._pending_requests = self._pending_requests, []
-            self.ws.audit.append_many(batch)
+            # A requested URL can carry the candidate's username or query: events get commitments,
+            # the values are stored in the same transaction.
+            with self.ws.transaction() as tx:
+                values = tx.commit_values(self.case.candidate_id, [v for _, _, _, url, p in batch
+                                                                   for v in (url, p["reason"])])
+                tx.record_many([(action, actor, case_id, values[2 * n], dict(p, reason=values[2 * n + 1]))
+                                for n, (action, actor, case_id, _, p) in enumerate(batch)])
 
     def save_capture(self, capture: Capture) -> None:
         """Store one capture as evidence and as an item; idempotent per key."""
@@ -125,17 +131,19 @@ class StepContext:
             collector=self.actor,
         )
         self.flush_requests()  # the requests behind an item are in the log before the item
-        with self.ws.session() as s:
-            s.add(item)
-            s.commit()
+        # The item row and its event commit together: a kill never leaves one without the other.
+        with self.ws.transaction() as tx:
+            tx.session.add(item)
+            url_c, reason_c, found_by_c = tx.commit_values(
+                self.case.candidate_id, [capture.url, capture.reason, capture.found_by])
+            tx.record("item.captured", actor=self.actor, case_id=self.case.id, subject=item_id,
+                      payload={"step": self.step.id, "kind": capture.kind, "url": url_c,
+                               "outcome": capture.outcome, "reason": reason_c,
+                               "status": capture.status, "found_by": found_by_c,
+                               "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
+                                             for a in artifacts]})
         self._captured.add(capture.key)
         self.items_saved += 1
-        self.ws.record("item.captured", actor=self.actor, case_id=self.case.id, subject=item_id,
-                       payload={"step": self.step.id, "kind": capture.kind, "url": capture.url,
-                                "outcome": capture.outcome, "reason": capture.reason,
-                                "status": capture.status, "found_by": capture.found_by,
-                                "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
-                                              for a in artifacts]})
 
     # -- evidence -------------------------------------------------------------------------
     def _store_evidence(self, capture: Capture) -> list[dict[str, Any]]:
