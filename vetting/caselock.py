@@ -33,7 +33,10 @@ from typing import Any
 from sqlalchemy import text
 
 #: How often a waiting command retries (seconds).
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
+#: How long a decision or concurrence waits for its case by default: another decision takes
+#: well under a second, a run may take an hour (then the command says who holds the case).
+DECISION_WAIT_SECONDS = 5.0
 
 
 class CaseBusy(Exception):
@@ -60,9 +63,12 @@ def _busy(case_id: str, holder: str) -> CaseBusy:
 
 
 @contextlib.contextmanager
-def case_lock(ws: Any, case_id: str, command: str, *, wait: bool = False,
+def case_lock(ws: Any, case_id: str, command: str, *, wait: bool | float = False,
               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold the lock of ``case_id`` for the ``with`` block; refuse (CaseBusy) or wait when held."""
+    """Hold the lock of ``case_id`` for the ``with`` block; refuse (CaseBusy) or wait when held.
+
+    ``wait``: False refuses at once, True waits for ever, a number waits that many seconds.
+    """
     if ws.engine.dialect.name == "postgresql":
         with _pg_lock(ws, case_id, command, wait, on_wait):
             yield
@@ -72,7 +78,7 @@ def case_lock(ws: Any, case_id: str, command: str, *, wait: bool = False,
 
 
 @contextlib.contextmanager
-def case_locks(ws: Any, case_ids: list[str], command: str, *, wait: bool = False,
+def case_locks(ws: Any, case_ids: list[str], command: str, *, wait: bool | float = False,
                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Several cases' locks, taken in sorted order so two waiting commands never deadlock."""
     with contextlib.ExitStack() as stack:
@@ -88,21 +94,29 @@ def lock_path(ws: Any, case_id: str) -> Any:
     return ws.root / "locks" / f"{name}.lock"
 
 
+def _deadline(wait: bool | float) -> float | None:
+    """When to give up: now (no wait), never (None), or in ``wait`` seconds."""
+    if wait is True:
+        return None
+    return time.monotonic() + (float(wait) if wait else 0.0)
+
+
 @contextlib.contextmanager
-def _file_lock(ws: Any, case_id: str, command: str, wait: bool,
+def _file_lock(ws: Any, case_id: str, command: str, wait: bool | float,
                on_wait: Callable[[str], None] | None) -> Iterator[None]:
     path = lock_path(ws, case_id)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         announced = False
+        deadline = _deadline(wait)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 holder = _read_holder(fd)
-                if not wait:
+                if deadline is not None and time.monotonic() >= deadline:
                     raise _busy(case_id, holder) from None
                 if on_wait and not announced:
                     on_wait(f"case {case_id} is held by {holder}; waiting")
@@ -134,7 +148,7 @@ def advisory_key(case_id: str) -> int:
 
 
 @contextlib.contextmanager
-def _pg_lock(ws: Any, case_id: str, command: str, wait: bool,
+def _pg_lock(ws: Any, case_id: str, command: str, wait: bool | float,
              on_wait: Callable[[str], None] | None) -> Iterator[None]:
     key = advisory_key(case_id)
     me = _me(command)
@@ -144,9 +158,10 @@ def _pg_lock(ws: Any, case_id: str, command: str, wait: bool,
         label = f"vet {command} pid={me['pid']} host={me['host']}"[:63]
         conn.execute(text("SELECT set_config('application_name', :v, false)"), {"v": label})
         announced = False
+        deadline = _deadline(wait)
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             holder = _pg_holder(conn, key)
-            if not wait:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise _busy(case_id, holder)
             if on_wait and not announced:
                 on_wait(f"case {case_id} is held by {holder}; waiting")

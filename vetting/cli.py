@@ -289,14 +289,14 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
                                        help="A decisions file: a batch, all or nothing."),
              wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
     """Record a named person's decision on an item, after re-hashing its evidence."""
-    from vetting.caselock import case_locks
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
     from vetting.lookup import require_item
     from vetting.validation import DecisionRequest, apply_decisions_file, decide
     from vetting.yamlsource import Problem
 
     ws = open_ws(create=False)
     if file is not None:
-        with case_locks(ws, decisions_file_cases(ws, file), "validate", wait=wait):
+        with case_locks(ws, decisions_file_cases(ws, file), "validate", wait=wait or DECISION_WAIT_SECONDS):
             rows = apply_decisions_file(ws, file)
         typer.echo(f"applied {len(rows)} decision(s) from {file}")
         return
@@ -304,7 +304,7 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
     if missing:
         raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
     target = require_item(ws, item)
-    with case_locks(ws, [target.case_id], "validate", wait=wait):
+    with case_locks(ws, [target.case_id], "validate", wait=wait or DECISION_WAIT_SECONDS):
         row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating,
                                          supersedes))
     assert row is not None
@@ -319,13 +319,13 @@ def concur_cmd(decision: int = typer.Argument(..., help="Decision id."),
                reason: str = typer.Option("", "--reason"),
                wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
     """Concur with an adverse finding (a second person; never the one who decided)."""
-    from vetting.caselock import case_locks
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
     from vetting.lookup import require_decision
     from vetting.validation import concur
 
     ws = open_ws(create=False)
     target = require_decision(ws, decision)
-    with case_locks(ws, [target.case_id], "concur", wait=wait):
+    with case_locks(ws, [target.case_id], "concur", wait=wait or DECISION_WAIT_SECONDS):
         row = concur(ws, decision, by, reason)
     typer.echo(f"decision {decision}: concurred by {row.concurred_by}")
 
