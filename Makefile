@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 DEMO_OUT ?= demo-output
 
-.PHONY: deps venv chromium postgres test demo bench lint clean
+.PHONY: deps venv chromium postgres pywb oracles test demo bench lint clean
 
 deps: venv chromium
 
@@ -27,7 +27,22 @@ chromium:
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq postgresql; }
 
-test: deps postgres
+# pywb (the replay check of evidence packages) in a venv of its own: it pins old redis and
+# brings brotlipy, which would shadow the brotli module Scrapy decodes with.
+PYWB_VENV := .venv-pywb
+pywb: $(PYWB_VENV)/.installed
+
+$(PYWB_VENV)/.installed:
+	$(PYTHON) -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/pip install -q 'pywb>=2.10,<2.11'
+	touch $@
+
+# Test oracles: OCR (tesseract-ocr) reads every hiring-staff picture, poppler-utils (pdftotext,
+# pdfimages) reads every hiring-staff PDF; a masked term found by either fails the tests.
+oracles:
+	@{ command -v tesseract && command -v pdftotext && command -v pdfimages; } >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils; }
+
+test: deps postgres pywb oracles
 	$(BIN)/pytest -q
 
 demo: deps
@@ -40,4 +55,4 @@ lint: venv
 	$(BIN)/ruff check vetting spiders audit tests
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) vetting-workspace .pytest_cache
+	rm -rf $(VENV) $(PYWB_VENV) $(DEMO_OUT) vetting-workspace .pytest_cache

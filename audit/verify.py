@@ -31,6 +31,7 @@ from sqlalchemy import Engine, inspect, select
 from audit import checkpoints as cps
 from audit.events import CHAIN_SEED, canonical_bytes
 from audit.merkle import EMPTY_ROOT, CompactRange
+from audit.records import FileMissing, OpenFiles, check_records, check_sealed
 from audit.store import audit_checkpoint, audit_event
 
 READ_CHUNK = 1 << 20
@@ -51,6 +52,7 @@ class VerifyReport:
     events_checked: int = 0
     files_checked: int = 0
     files_disposed: int = 0       # missing because a later event disposed of them by design
+    records_checked: int = 0      # evidence records (gzip members) re-hashed
     checkpoints_checked: int = 0
     tree_size: int = 0            # events streamed
     root: bytes = EMPTY_ROOT      # MTH recomputed from the events' contents
@@ -70,7 +72,8 @@ class VerifyReport:
         state = "OK" if self.ok else f"{len(self.problems) + self.suppressed} problem(s)"
         disposed = f" ({self.files_disposed} disposed by design)" if self.files_disposed else ""
         return (f"{state}: {self.events_checked} events, {self.checkpoints_checked} checkpoints, "
-                f"{self.files_checked} files checked{disposed}; root {self.root.hex()}")
+                f"{self.files_checked} files checked{disposed}, {self.records_checked} records re-hashed; "
+                f"root {self.root.hex()}")
 
 
 class _Problems:
@@ -256,8 +259,14 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     check_root(0, EMPTY_ROOT)
 
     evidence = Path(evidence_root) if evidence_root is not None else None
-    missing: list[tuple[int, str]] = []   # (event, file) recorded but absent: disposed, or a problem
+    # (event, file, problem) recorded but absent: disposed of by a later event, or a problem
+    missing: list[tuple[int, str, str]] = []
     disposals = _Disposals()
+    seals: dict[str, tuple[int, Any]] = {}  # evidence file -> its latest seal (event seq, sealed_file)
+    record_files = OpenFiles()  # WARC files stay open across events (closed below)
+
+    def file_missing(rel: str, seq: int, problem: str) -> None:
+        missing.append((seq, rel, problem))
     # The hot loop: everything bound to locals, the compact range inlined (stack + size).
     sha256 = hashlib.sha256
     loads, canonical = json.loads, canonical_bytes
@@ -308,15 +317,26 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
             check_root(size, CompactRange(size, stack).root())
         if (evidence is not None and payload is not None and "artifacts" in payload
                 and (case_id is None or ev_case == case_id)):
-            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out, missing)
+            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out, file_missing)
+        if evidence is not None and payload is not None and (case_id is None or ev_case == case_id):
+            if "warc_records" in payload:
+                report.records_checked += check_records(seq, payload["warc_records"], evidence, out.add,
+                                                        safe_evidence_path, record_files, file_missing)
+            if "sealed_file" in payload:
+                seals[str((payload["sealed_file"] or {}).get("path", ""))] = (seq, payload["sealed_file"])
         if payload is not None and "disposed_evidence" in payload:
             disposals.add(seq, payload["disposed_evidence"], out)
 
-    for recorded_at, rel in missing:
+    record_files.close()
+    if evidence is not None:
+        report.files_checked += check_sealed(seals, evidence, out.add, safe_evidence_path, file_missing)
+    disposed: set[str] = set()
+    for recorded_at, rel, problem in missing:
         if disposals.covers(rel, recorded_at):
-            report.files_disposed += 1
+            disposed.add(rel)
         else:
-            out.add(f"file {rel}", f"missing (recorded by event {recorded_at})")
+            out.add(f"file {rel}", problem)
+    report.files_disposed = len(disposed)
     frontier = CompactRange(size, stack)
     report.events_checked = size
     report.tree_size = frontier.size
@@ -362,11 +382,10 @@ class _Disposals:
         return any(rel.startswith(prefix) and at > recorded_at for prefix, at in self.prefixes)
 
 
-def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems,
-                     missing: list[tuple[int, str]]) -> int:
+def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems, missing: FileMissing) -> int:
     """Re-hash the files an event recorded; returns how many files were hashed.
 
-    Missing files are appended to ``missing``: whether they are a problem is known only at the
+    Missing files are handed to ``missing``: whether they are a problem is known only at the
     end of the log (a later event may have disposed of them).
     """
     where = f"event {seq}"
@@ -385,7 +404,7 @@ def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems,
             out.add(where, f"artifact path {rel!r} escapes the evidence root")
             continue
         if not full.is_file():
-            missing.append((seq, rel))
+            missing(rel, seq, f"missing (recorded by event {seq})")
             continue
         got = _sha256_file(full)
         checked += 1

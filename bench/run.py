@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "reports", "inputs")
+EXPECTED = ("accounts", "audit", "inputs", "redaction", "render", "reports")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:
@@ -43,8 +43,14 @@ def headline(name: str, data: dict[str, Any]) -> str:
         if "render_s_per_page" in pages:
             parts.append(f"render {pages['render_s_per_page']} s/page")
         return f"{data.get('sites')} sites: " + "; ".join(parts)
+    if name == "render":
+        return (f"{data.get('pages')} demo pages: {data.get('render_s_per_page')} s per rendered page, "
+                f"{data.get('browser_requests_per_page')} browser requests/page (load {data.get('loadavg_1min')})")
     if name == "reports":
         keys = ("findings", "data_s", "html_render_s", "pdf_s", "verify_receipts_s", "meets_targets")
+        return ", ".join(f"{k}={data[k]}" for k in keys if k in data)
+    if name == "redaction":
+        keys = ("findings", "per_finding_s", "picture_s", "reuse_s", "meets_target")
         return ", ".join(f"{k}={data[k]}" for k in keys if k in data)
     if name == "audit":
         full = data.get("verify_full") or {}

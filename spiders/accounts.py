@@ -23,6 +23,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
+from spiders.exchange import hop_exchanges, received_exchange
 from spiders.guard import record_failure
 from spiders.outcomes import page_kind
 from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
@@ -143,7 +144,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
             return kind.kind.replace(" ", "_"), kind.reason
         return site.verdict(response.status, response.text if hasattr(response, "text") else "")
 
-    def checked(self, response: Response) -> Any:
+    async def checked(self, response: Response) -> Any:
         site: Site = response.meta["vetting_site"]
         username = response.meta["vetting_username"]
         health = self.health[site.name]
@@ -161,11 +162,19 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
             reason=reason, found_by=response.meta["vetting_found_by"], final_url=response.url,
             status=response.status, request_headers=request_headers(response.request),
             response_headers=response_headers(response), body=response.body,
+            received=received_exchange(response), exchanges=hop_exchanges(response),
             meta={"site": site.name, "username": username, "profile_url": site.url_for(username, pretty=True),
                   "health": {"known": health.known, "random": health.random, "random_name": self.random_name,
                              "notes": health.notes}},
         )
-        follow = self.render_request(capture, site.url_for(username, pretty=True)) if verdict == "exists" else None
+        if verdict != "exists":
+            yield capture
+            return
+        profile = site.url_for(username, pretty=True)
+        if profile in (response.url, capture.url):
+            yield await self.render_capture(capture, response)
+            return
+        follow = self.render_request(capture, profile)
         yield follow if follow is not None else capture
 
     def failed(self, failure: Failure) -> Any:

@@ -12,6 +12,23 @@ from typing import Any, Protocol
 
 
 @dataclass
+class Exchange:
+    """One HTTP exchange as it went over the wire, for the WARC: the request our fetcher sent
+    and the response exactly as the server sent it (status line, headers, and the payload still
+    in its ``Content-Encoding``; only the chunked transfer coding is undone)."""
+
+    url: str
+    method: str
+    request_headers: list[tuple[str, str]]
+    status: int
+    response_headers: list[tuple[str, str]]
+    body: bytes  # as received: still compressed when the server compressed it
+    protocol: str = "HTTP/1.1"
+    ip_address: str | None = None
+    role: str = "response"  # response | redirect | subresource (what the record is to the capture)
+
+
+@dataclass
 class Capture:
     """One captured thing with its raw bytes, before it becomes evidence."""
 
@@ -25,7 +42,9 @@ class Capture:
     status: int | None = None
     request_headers: dict[str, str] = field(default_factory=dict)
     response_headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | None = None  # the bytes the server sent (hashed as captured)
+    body: bytes | None = None  # the payload, decoded (what text is extracted from)
+    received: Exchange | None = None  # the final response as the server sent it (the WARC record)
+    exchanges: list[Exchange] = field(default_factory=list)  # redirect hops before it, then subresources
     rendered_dom: str | None = None  # the DOM after the browser ran the page
     screenshot: bytes | None = None  # full-page PNG
     meta: dict[str, Any] = field(default_factory=dict)

@@ -17,12 +17,12 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
+from spiders.exchange import hop_exchanges, received_exchange
 from spiders.outcomes import response_outcome
 from spiders.render import (
     NON_REDIRECT_STATUSES,
     RenderMixin,
     failed_capture,
-    is_html,
     original_url,
     request_headers,
     response_headers,
@@ -53,23 +53,22 @@ class PagesSpider(RenderMixin, scrapy.Spider):
                                  meta={"vetting_key": key, "vetting_found_by": found_by,
                                        "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
-    def parse(self, response: Response) -> Any:
-        yield page_capture(self, response, self.kind)
+    async def parse(self, response: Response) -> Any:
+        yield await page_capture(self, response, self.kind)
 
     def failed(self, failure: Failure) -> Any:
         yield failed_capture(failure, self.kind, self.context)
 
 
-def page_capture(spider: RenderMixin, response: Response, kind: str, **meta: Any) -> Capture | scrapy.Request:
-    """The capture of a fetched page, or the render request that will complete it."""
+async def page_capture(spider: RenderMixin, response: Response, kind: str, **meta: Any) -> Capture:
+    """The capture of a fetched page (as received, with its redirect hops), rendered where it is HTML."""
     outcome, reason = response_outcome(response)
     capture = Capture(
         key=response.meta["vetting_key"], kind=kind,
         url=original_url(response.request) if response.request else response.url, outcome=outcome, reason=reason,
         found_by=response.meta.get("vetting_found_by", ""), final_url=response.url, status=response.status,
         request_headers=request_headers(response.request), response_headers=response_headers(response),
-        body=response.body,
+        body=response.body, received=received_exchange(response), exchanges=hop_exchanges(response),
         meta={"redirects": [str(u) for u in response.meta.get("redirect_urls", [])], **meta},
     )
-    follow = spider.render_request(capture, response.url) if is_html(response) else None
-    return follow if follow is not None else capture
+    return await spider.render_capture(capture, response)

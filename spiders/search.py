@@ -20,6 +20,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from spiders.capture import Capture, CollectionContext
+from spiders.exchange import hop_exchanges, received_exchange
 from spiders.outcomes import response_outcome
 from spiders.pages import page_capture
 from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
@@ -74,6 +75,7 @@ class SearchSpider(RenderMixin, scrapy.Spider):
                           found_by=found_by, final_url=response.url, status=response.status,
                           request_headers=request_headers(response.request),
                           response_headers=response_headers(response), body=response.body,
+                          received=received_exchange(response), exchanges=hop_exchanges(response),
                           meta={"query": query, "results": len(results), "kept": len(kept)})
         for rank, result in enumerate(kept, 1):
             url = str(result.get("url", ""))
@@ -90,8 +92,8 @@ class SearchSpider(RenderMixin, scrapy.Spider):
                                  meta={"vetting_key": result_key, "vetting_found_by": f"search:{query}",
                                        "vetting_meta": meta, "handle_httpstatus_list": NON_REDIRECT_STATUSES})
 
-    def result_page(self, response: Response) -> Any:
-        yield page_capture(self, response, self.kind, **response.meta["vetting_meta"])
+    async def result_page(self, response: Response) -> Any:
+        yield await page_capture(self, response, self.kind, **response.meta["vetting_meta"])
 
     def failed(self, failure: Failure) -> Any:
         key = failure.request.meta["vetting_key"]  # type: ignore[attr-defined]

@@ -35,14 +35,10 @@ RETRY_ENABLED = True
 RETRY_TIMES = 1
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]  # never 401/403/429: walls are not retried around
 
+# The renderer drives Playwright's asyncio API inside the crawl (spiders.render).
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-}
-PLAYWRIGHT_BROWSER_TYPE = "chromium"
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
-PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+VETTING_BROWSER_MAX_PAGES = 8  # pages rendered at once (most of a render is waiting for network idle)
+VETTING_BROWSER_IDLE_MS = 10_000  # after load, the longest wait for the page's network to fall quiet
 
 ITEM_PIPELINES = {"spiders.pipelines.EvidencePipeline": 300}
 LOG_LEVEL = "WARNING"
@@ -52,9 +48,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 try:
     from spiders.browser import launch_options
 
-    PLAYWRIGHT_LAUNCH_OPTIONS = launch_options()
+    _LAUNCH_OPTIONS = launch_options()
 except RuntimeError:  # no Chromium on this machine: `scrapy list` still works
-    PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True}
+    _LAUNCH_OPTIONS = {"headless": True}
 
 # Every request passes the lawful guard, from `scrapy crawl` too: the public network profile,
 # robots.txt, GET/HEAD only, no cookies, caps. The engine replaces these with the procedure's.
@@ -62,4 +58,5 @@ from spiders.guard import guard_settings as _guard_settings  # noqa: E402
 
 globals().update(_guard_settings("public", USER_AGENT, [], [], None, {
     "max_bytes": DOWNLOAD_MAXSIZE, "timeout_seconds": DOWNLOAD_TIMEOUT, "max_redirects": REDIRECT_MAX_TIMES,
-    "delay_seconds": DOWNLOAD_DELAY, "concurrency_per_domain": CONCURRENT_REQUESTS_PER_DOMAIN}))
+    "delay_seconds": DOWNLOAD_DELAY, "concurrency_per_domain": CONCURRENT_REQUESTS_PER_DOMAIN},
+    launch_options=_LAUNCH_OPTIONS))

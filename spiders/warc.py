@@ -64,6 +64,18 @@ class WarcDamaged(ValueError):
 
 
 @dataclass(frozen=True)
+class RecordSpan:
+    """One record as written: where its gzip member is, and the sha256 (hex) of the whole
+    record (WARC headers and block, decompressed), which the capture's audit event carries."""
+
+    offset: int
+    length: int  # compressed length of the gzip member
+    sha256: str
+    record_type: str
+    record_id: str
+
+
+@dataclass(frozen=True)
 class RecordRef:
     """Where one record is, and the sha256 (hex) of the bytes it preserves."""
 
@@ -72,6 +84,7 @@ class RecordRef:
     offset: int  # of the record's gzip member in the file
     length: int  # compressed length of that member
     payload_sha256: str
+    records: tuple[RecordSpan, ...] = ()  # every record this call wrote (a response and its request)
 
 
 @dataclass(frozen=True)
@@ -265,8 +278,8 @@ class WarcEvidenceWriter:
         self._builder._write_warc_record(buffer, record)
         return buffer.getvalue()
 
-    def _append(self, records: list[Any]) -> list[tuple[int, int]]:
-        """Write records in one call, fsync, and return (offset, length) of each gzip member."""
+    def _append(self, records: list[Any]) -> list[RecordSpan]:
+        """Write records in one call, fsync, and return where each gzip member went."""
         if self._fh.closed:
             raise ValueError(f"{self.path} is closed")
         blobs = [self._serialise(r) for r in records]
@@ -277,8 +290,10 @@ class WarcEvidenceWriter:
         os.fsync(self._fh.fileno())
         spans = []
         offset = start
-        for blob in blobs:
-            spans.append((offset, len(blob)))
+        for record, blob in zip(records, blobs, strict=True):
+            whole = zlib.decompress(blob, zlib.MAX_WBITS | 16)
+            spans.append(RecordSpan(offset, len(blob), hashlib.sha256(whole).hexdigest(), record.rec_type,
+                                    record.rec_headers.get_header("WARC-Record-ID")))
             offset += len(blob)
         return spans
 
@@ -291,7 +306,10 @@ class WarcEvidenceWriter:
                        status: int, response_headers: Mapping[str, str] | Iterable[tuple[str, str]],
                        body: bytes, method: str = "GET", ip_address: str | None = None,
                        reason_phrase: str | None = None, protocol: str = "HTTP/1.1") -> RecordRef:
-        """Write a response record and its request record (WARC-Concurrent-To); ref the response."""
+        """Write a response record and its request record (WARC-Concurrent-To); ref the response.
+
+        ``body`` and ``response_headers`` are the response as the server sent it: a compressed
+        payload stays compressed, with its ``Content-Encoding`` (replay tools decode it)."""
         body = bytes(body)
         phrase = reason_phrase
         if phrase is None:
@@ -313,8 +331,9 @@ class WarcEvidenceWriter:
         response_id = response.rec_headers.get_header("WARC-Record-ID")
         request.rec_headers.replace_header("WARC-Date", response.rec_headers.get_header("WARC-Date"))
         request.rec_headers.add_header("WARC-Concurrent-To", response_id)
-        (offset, length), _ = self._append([response, request])
-        return RecordRef(str(self.path), response_id, offset, length, hashlib.sha256(body).hexdigest())
+        spans = self._append([response, request])
+        return RecordRef(str(self.path), response_id, spans[0].offset, spans[0].length,
+                         hashlib.sha256(body).hexdigest(), tuple(spans))
 
     def write_resource(self, uri: str, content_type: str, data: bytes, refers_to: str | None = None,
                        kind: str = "screenshot") -> RecordRef:
@@ -331,8 +350,9 @@ class WarcEvidenceWriter:
             uri, record_type, payload=io.BytesIO(data), length=len(data), warc_content_type=content_type,
             warc_headers_dict=self._warc_headers(extra))
         record_id = record.rec_headers.get_header("WARC-Record-ID")
-        ((offset, length),) = self._append([record])
-        return RecordRef(str(self.path), record_id, offset, length, hashlib.sha256(data).hexdigest())
+        (span,) = self._append([record])
+        return RecordRef(str(self.path), record_id, span.offset, span.length, hashlib.sha256(data).hexdigest(),
+                         (span,))
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -361,23 +381,52 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def record_bytes(warc_path: str | os.PathLike[str], offset: int) -> tuple[bytes, int]:
+    """The whole record (WARC headers and block, decompressed) whose gzip member starts at
+    ``offset``, and that member's compressed length; ValueError if there is no complete record."""
+    with open(warc_path, "rb") as fh:
+        fh.seek(offset)
+        if fh.read(2) != b"\x1f\x8b":
+            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: not the start of a gzip member")
+        fh.seek(offset)
+        try:
+            _, length, data = next(_gzip_members(fh))
+        except (ValueError, StopIteration) as exc:
+            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
+    problem = _check_record(data)
+    if problem:
+        raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {problem}")
+    return data, length
+
+
 def read_record(warc_path: str | os.PathLike[str], offset: int) -> tuple[dict[str, str], bytes]:
     """The WARC headers and the payload bytes of the record at ``offset``, for re-hashing.
 
     The payload is the body exactly as stored (for a response record: after the HTTP headers,
     with no content decoding), so ``sha256(payload)`` equals the :class:`RecordRef`'s hash.
     """
-    with open(warc_path, "rb") as fh:
-        fh.seek(offset)
-        try:
-            for record in ArchiveIterator(fh):
-                headers = dict(record.rec_headers.headers)
-                payload = record.raw_stream.read()
-                return headers, payload
-        except ArchiveLoadFailed as exc:
-            raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
+    data, _ = record_bytes(warc_path, offset)
+    try:
+        for record in ArchiveIterator(io.BytesIO(data)):
+            return dict(record.rec_headers.headers), record.raw_stream.read()
+    except ArchiveLoadFailed as exc:
+        raise ValueError(f"no WARC record at offset {offset} of {warc_path}: {exc}") from exc
     raise ValueError(f"no WARC record at offset {offset} of {warc_path}")
 
 
-__all__ = ["RecordRef", "ScanResult", "Sha256WARCWriter", "WarcDamaged", "WarcEvidenceWriter",
-           "WarcFileLocked", "read_record", "scan_warc"]
+def sha256_prefix(path: str | os.PathLike[str], size: int) -> str:
+    """sha256 (hex) of the first ``size`` bytes of a file (a sealed WARC's sealed part)."""
+    digest = hashlib.sha256()
+    left = size
+    with open(path, "rb") as fh:
+        while left > 0:
+            chunk = fh.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["RecordRef", "RecordSpan", "ScanResult", "Sha256WARCWriter", "WarcDamaged", "WarcEvidenceWriter",
+           "WarcFileLocked", "read_record", "record_bytes", "scan_warc", "sha256_prefix"]

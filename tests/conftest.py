@@ -78,7 +78,15 @@ def postgres():
 def template(tmp_path_factory: pytest.TempPathFactory):
     from report_fixtures import build_reports_workspace
 
-    return build_reports_workspace(tmp_path_factory.mktemp("template"))
+    from vetting.findings import findings_data
+    from vetting.redaction import redacted_pictures
+
+    built = build_reports_workspace(tmp_path_factory.mktemp("template"))
+    # The redacted pictures are made once here (one Chromium), and reused by every clone.
+    for plan in built.plans.values():
+        ids = [f.item_id for f in findings_data(built.ws, plan.case.id).findings]
+        redacted_pictures(built.ws, plan.case.id, ids)
+    return built
 
 
 @pytest.fixture
@@ -86,3 +94,12 @@ def built(template, tmp_path: Path):
     from report_fixtures import clone
 
     return clone(template, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def captured(tmp_path_factory: pytest.TempPathFactory):
+    """One real captured case (a `vet run` over demo-web pages) for the session; copy it before
+    changing anything (``captured.copy(dest)``)."""
+    from capture_fixtures import capture_case
+
+    return capture_case(tmp_path_factory.mktemp("captured"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -119,6 +120,101 @@ def test_reports_written_and_receipts_verify(demo: Path) -> None:
     assert len(rendered) == len(list(reports.iterdir()))
 
 
+# -- what hiring staff see: redacted pictures, and no masked term anywhere ------------------
+def _masked_terms(demo: Path, item_ids: list[str]) -> tuple[set[str], set[str]]:
+    """The protected mentions of the pages behind these findings: their text, title, archived
+    DOM (text and alt/badge attributes) and the words the demo paints into pictures or draws
+    with CSS; and the mentions kept as conduct (bias speech), which the report may show."""
+    from bs4 import BeautifulSoup
+    from leakcheck import terms_in
+
+    from vetting.demoweb.content import load
+    from vetting.firewall import find_protected
+
+    extras = [" ".join(it.get("image_text", [])) + " " + it.get("badge", "") + " " + it.get("alt", "")
+              for site in load("accounts")["sites"] for acc in site.get("accounts", {}).values()
+              for it in acc.get("items", [])]
+    protected_conduct = {"bias-speech"}
+    texts, kept = list(extras), set()
+    for item_id in item_ids:
+        (text, title, artifacts), = rows(demo, f"SELECT text, title, artifacts_json FROM item WHERE id='{item_id}'")
+        texts += [text, title]
+        for art in json.loads(artifacts):
+            if art["kind"] == "dom":
+                soup = BeautifulSoup((demo / "workspace" / "evidence" / art["path"]).read_text(), "html.parser")
+                texts.append(soup.get_text(" "))
+                texts += [str(v) for t in soup.find_all(True) for k, v in t.attrs.items()
+                          if k in ("alt", "title", "data-badge", "value", "placeholder", "aria-label")]
+        (flags,), = rows(demo, f"SELECT flags_json FROM assessment WHERE item_id='{item_id}'")
+        kept |= {m.text for f in json.loads(flags) if f["category_id"] in protected_conduct
+                 for m in find_protected(text[f["start"]:f["end"]])}
+    return terms_in(*texts) - kept, kept
+
+
+def test_hiring_staff_see_only_redacted_pictures_and_no_masked_term(demo: Path) -> None:
+    """Every findings report, HTML and PDF: its text and attributes, pdftotext, and OCR of every
+    picture (tesseract) find none of the masked terms of the pages behind its findings."""
+    from bs4 import BeautifulSoup
+    from leakcheck import found_terms, html_text_and_pictures, ocr, pdf_text_and_pictures
+
+    pictures_checked = terms_checked = 0
+    for html_path in sorted((demo / "reports").glob("findings-*.html")):
+        html = html_path.read_text()
+        sections = BeautifulSoup(html, "html.parser").select("section.finding")
+        terms, kept = _masked_terms(demo, [s["data-item"] for s in sections])
+        text, pictures = html_text_and_pictures(html)
+        assert len(pictures) == len(sections) == len([s for s in sections if s.find("img", class_="redacted")])
+        assert found_terms(text, terms) == [], html_path.name
+        pdf_text, pdf_pictures = pdf_text_and_pictures(html_path.with_suffix(".pdf"))
+        assert found_terms(pdf_text, terms) == [], html_path.name
+        for picture in pictures + pdf_pictures:
+            assert found_terms(ocr(picture), terms) == [], html_path.name
+        pictures_checked += len(pictures) + len(pdf_pictures)
+        terms_checked += len(terms)
+    assert pictures_checked >= 10 and terms_checked >= 30
+
+
+def test_every_redacted_picture_is_recorded_and_the_evidence_image_shown(demo: Path) -> None:
+    events = [json.loads(p) for (p,) in rows(demo, "SELECT payload FROM audit_event WHERE action='evidence.redacted'")]
+    assert len(events) >= 5
+    for p in events:
+        picture = (demo / "workspace" / "evidence" / p["redacted"]["path"]).read_bytes()
+        assert hashlib.sha256(picture).hexdigest() == p["redacted"]["sha256"] != p["original_screenshot_sha256"]
+        assert p["redacted"]["height"] <= 2400
+    assert any(p["evidence_shown"] == 1 and p["evidence_images"] for p in events)  # the gang-sign photo
+    assert max(len(p["boxes"]) for p in events) >= 15  # the corpus page: words, captions, pictures
+
+
+def test_ocr_reads_the_corpus_in_the_original_capture(demo: Path) -> None:
+    """Control: the same oracle finds the protected words in the investigator's original
+    screenshot of the corpus page (text, captions, CSS badge, words painted in pictures)."""
+    from leakcheck import found_terms, ocr
+
+    (item_id, artifacts), = rows(demo, "SELECT id, artifacts_json FROM item WHERE url LIKE '%/blog/tbrooks-outdoors' "
+                                       "AND outcome='captured' ORDER BY kind LIMIT 1")
+    shot = next(a for a in json.loads(artifacts) if a["kind"] == "screenshot")
+    terms, _ = _masked_terms(demo, [item_id])
+    seen = found_terms(ocr((demo / "workspace" / "evidence" / shot["path"]).read_bytes()), terms)
+    assert len(seen) >= 12, seen
+    assert {"cancer", "muslim", "jewish", "schwul"} <= {t.lower() for t in seen}  # a picture, CSS, SVG, German
+
+
+def test_reviewers_words_do_not_leak_through_the_receipts(demo: Path) -> None:
+    """The reviewers' own words are masked where the report shows them, and the receipts block
+    carries only their commitments: no masked term of theirs is anywhere in the HTML."""
+    import yaml
+    from leakcheck import found_terms, html_text_and_pictures, terms_in
+
+    batch = yaml.safe_load((demo / "decisions-demo.yaml").read_text())["decisions"]
+    words = [" ".join(str(d.get(k, "")) for k in ("reason", "mitigating", "discredit", "concur_reason"))
+             for d in batch]
+    terms = terms_in(*words)
+    assert terms  # "Posts disparage a religious group": the demo's reasons do name one
+    for html_path in sorted((demo / "reports").glob("findings-*.html")):
+        text, _ = html_text_and_pictures(html_path.read_text())
+        assert found_terms(text, terms) == [], html_path.name
+
+
 def _all_bytes(root: Path) -> Iterator[tuple[str, bytes]]:
     """Every file under ``root``, gzip members (WARC files) decompressed as well."""
     for path in root.rglob("*"):
@@ -159,3 +255,20 @@ def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Pat
     case = next(p.name.removeprefix("findings-").removesuffix(".html") for p in [jordan])
     new = vet("report", "findings", case, "-o", str(tmp_path / "after.html"), workspace=ws)
     assert new.returncode == 0 and "Disposed:" in (tmp_path / "after.html").read_text(), new.stderr
+
+
+def test_one_signed_evidence_package_per_case_that_py_wacz_accepts(demo: Path) -> None:
+    import json
+    import zipfile
+
+    from vetting.evidence_export import verify_signed_data
+
+    cases = {p.name for p in (demo / "workspace" / "evidence" / "warc").iterdir()}
+    packages = sorted((demo / "evidence").glob("*.wacz"))
+    assert {p.stem for p in packages} == cases and len(cases) == 4
+    for package in packages:
+        result = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f", str(package)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and "Validation succeeded" in result.stdout, result.stdout
+        with zipfile.ZipFile(package) as z:
+            assert verify_signed_data(json.loads(z.read("datapackage-digest.json"))["signedData"])

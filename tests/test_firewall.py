@@ -309,3 +309,24 @@ def test_large_text_is_masked_entirely() -> None:
     masked = mask_protected(text)
     assert "Catholic" not in masked.text
     assert len(masked.masks) == 2
+
+
+@pytest.mark.parametrize("text,masked", [
+    ("Baby Navarro is due in March", "Baby Navarro is due"),
+    ("our babies are due in June", "babies are due"),
+    ("Sunday service at St. Mark's", "Sunday service"),
+    ("Ma sœur est enceinte et musulmane", "enceinte"),
+    ("Mein Bruder ist schwul und schwerbehindert", "schwerbehindert"),
+    ("después de la quimioterapia", "quimioterapia"),
+])
+def test_demo_corpus_mentions_are_masked(text: str, masked: str) -> None:
+    from vetting.firewall import mask_protected
+
+    out = mask_protected(text)
+    assert masked not in out.text and "[protected: " in out.text
+
+
+def test_a_due_date_that_is_not_a_baby_is_not_masked() -> None:
+    from vetting.firewall import mask_protected
+
+    assert mask_protected("the report is due in March").masks == ()

@@ -33,7 +33,6 @@ from spiders.guard import (
     domain_matches,
     exception_reason,
     guard_settings,
-    playwright_abort_request,
     record,
     robots_token,
 )
@@ -329,44 +328,94 @@ def test_a_failing_sink_is_not_swallowed() -> None:
         run(make(sink=Broken()), Request("http://10.0.0.1/"))  # type: ignore[arg-type]
 
 
-# -- browser subrequests -------------------------------------------------------------------------
+# -- browser requests: the gate's own refusals (the fetcher's are the guard's, tested above) ----
+
+@dataclass
+class FakeFrame:
+    parent_frame: Any = None
+
 
 @dataclass
 class FakePlaywrightRequest:
     url: str
     method: str = "GET"
+    resource_type: str = "image"
+    navigation: bool = False
+    headers: dict[str, str] = field(default_factory=lambda: {"accept": "*/*", "cookie": "sid=1"})
+    frame: FakeFrame = field(default_factory=FakeFrame)
+
+    def is_navigation_request(self) -> bool:
+        return self.navigation
 
 
-@pytest.mark.parametrize(("url", "method", "aborted", "reason"), [
-    ("http://site.example/app.js", "GET", False, "browser: subresource"),
-    ("data:image/png;base64,AAAA", "GET", False, None),
-    ("http://site.example/api", "POST", True, "method: POST not allowed"),
-    ("http://169.254.169.254/latest/meta-data/", "GET", True, "address: 169.254.169.254 is metadata"),
-    ("http://10.0.0.5/x.png", "GET", True, "address: 10.0.0.5 is private"),
-    ("http://127.0.0.1:9/", "GET", True, "address: 127.0.0.1 is loopback"),
-    ("ws://site.example/socket", "GET", True, "scheme: ws not allowed"),
-    ("http://tracker.example/p.gif", "GET", True, "domain: denied"),
+@dataclass
+class FakeRoute:
+    request: FakePlaywrightRequest
+    outcome: list[Any] = field(default_factory=list)
+
+    async def abort(self, code: str = "") -> None:
+        self.outcome.append(("abort", code))
+
+    async def fulfill(self, **kw: Any) -> None:
+        self.outcome.append(("fulfill", kw))
+
+    async def continue_(self) -> None:
+        self.outcome.append(("continue",))
+
+
+DOC = guard.browser.Document("http://site.example/page", 200, [("Content-Type", "text/html"),
+                                                              ("Content-Encoding", "gzip")], b"<p>hi</p>")
+
+
+@pytest.mark.parametrize(("req", "outcome", "reason"), [
+    (FakePlaywrightRequest("http://site.example/api", "POST", "fetch"), "abort", "method: POST not allowed"),
+    (FakePlaywrightRequest("http://site.example/b", "POST", "ping"), "abort", "method: POST not allowed"),
+    (FakePlaywrightRequest("http://site.example/es", "GET", "eventsource"), "abort", "browser: eventsource not allowed"),
+    (FakePlaywrightRequest("http://site.example/other", "GET", "document", navigation=True), "abort",
+     "browser: navigation away from the captured page not followed"),
+    (FakePlaywrightRequest("data:image/png;base64,AAAA"), "continue", None),
 ])
-def test_playwright_subrequests(url: str, method: str, aborted: bool, reason: str | None,
-                                tripwire: None) -> None:
+def test_browser_gate_refuses_before_fetching(req: FakePlaywrightRequest, outcome: str, reason: str | None) -> None:
     sink = ListSink()
-    guard._ACTIVE.policy = guard.GuardPolicy(profile="public", user_agent=UA, deny_domains=("tracker.example",),
-                                            resolver=PUBLIC_DNS)
-    guard._ACTIVE.sink = sink
-    try:
-        assert asyncio.run(playwright_abort_request(FakePlaywrightRequest(url, method))) is aborted
-    finally:
-        guard._ACTIVE.policy = None
-        guard._ACTIVE.sink = None
+
+    async def never(request: Request) -> Any:
+        raise AssertionError(f"fetched {request.url}")
+
+    gate = guard.BrowserGate(never, sink, DOC)
+    if req.navigation:  # the first main-frame navigation is the captured page itself
+        asyncio.run(gate.handle(FakeRoute(FakePlaywrightRequest(DOC.url, "GET", "document", navigation=True))))
+    route = FakeRoute(req)
+    asyncio.run(gate.handle(route))
+    assert route.outcome[0][0] == outcome
     if reason is None:
         assert sink.records == []
     else:
-        assert sink.records[0][2] is (not aborted) and sink.records[0][3].startswith(reason)
+        assert sink.records == [(req.url, req.method, False, reason, None)] and gate.refused == 1
 
 
-def test_playwright_without_a_guard_aborts_everything() -> None:
-    guard._ACTIVE.policy = None
-    assert asyncio.run(playwright_abort_request(FakePlaywrightRequest("http://site.example/"))) is True
+def test_browser_gate_serves_the_captured_document_once_and_fetches_the_rest_through_the_fetcher() -> None:
+    from scrapy.http import HtmlResponse
+
+    sink = ListSink()
+    fetched: list[Request] = []
+
+    async def fetch(request: Request) -> Any:
+        fetched.append(request)
+        return HtmlResponse(request.url, status=200, body=b"img", request=request,
+                            headers={"Content-Type": "image/png", "Set-Cookie": "a=1"})
+
+    gate = guard.BrowserGate(fetch, sink, DOC)
+    page = FakeRoute(FakePlaywrightRequest(DOC.url, "GET", "document", navigation=True))
+    image = FakeRoute(FakePlaywrightRequest("http://site.example/i.png"))
+    asyncio.run(gate.handle(page))
+    asyncio.run(gate.handle(image))
+    kind, kw = page.outcome[0]
+    assert kind == "fulfill" and kw["body"] == DOC.body and "content-encoding" not in kw["headers"]
+    assert [r.url for r in fetched] == ["http://site.example/i.png"]  # the document was not fetched again
+    assert b"Cookie" not in fetched[0].headers and fetched[0].meta["vetting_browser"] == "image"
+    kind, kw = image.outcome[0]
+    assert kind == "fulfill" and kw["body"] == b"img" and "set-cookie" not in kw["headers"]
+    assert [e.url for e in gate.exchanges] == ["http://site.example/i.png"] and gate.allowed == 1
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -491,18 +540,27 @@ def test_guard_settings_put_the_browser_under_the_same_profile() -> None:
     launch = {"executable_path": "/usr/bin/chromium", "headless": True,
               "args": ["--no-sandbox", "--proxy-server=http://rotating.example:8080"], "proxy": {"server": "x"}}
     s = guard_settings("public", UA, ["site.example"], ["bad.example"], None, {}, launch_options=launch)
-    options = s["PLAYWRIGHT_LAUNCH_OPTIONS"]
+    options = s["VETTING_BROWSER_LAUNCH_OPTIONS"]
     assert "proxy" not in options and "--proxy-server=http://rotating.example:8080" not in options["args"]
-    assert options["args"][0] == "--no-sandbox" and options["args"][1:] == s["VETTING_BROWSER_ARGS"]
+    assert options["args"] == ["--no-sandbox", f"--user-agent={UA}"]
     assert launch["args"] == ["--no-sandbox", "--proxy-server=http://rotating.example:8080"]  # not mutated
-    pac_arg, bypass, ua = s["VETTING_BROWSER_ARGS"]
-    assert bypass == "--proxy-bypass-list=<-loopback>" and ua == f"--user-agent={UA}"
-    import base64
+    assert "VETTING_BROWSER_LAUNCH_OPTIONS" not in guard_settings("public", UA, [], [], None, {})
 
-    pac = base64.b64decode(pac_arg.split("base64,", 1)[1]).decode()
-    assert 'PROFILE = "public"' in pac and '"bad.example"' in pac and '"site.example"' in pac
-    assert '"169.254.0.0/16"' in pac and '"fc00::/7"' in pac and "PROXY 127.0.0.1:9" in pac
-    assert "PLAYWRIGHT_LAUNCH_OPTIONS" not in guard_settings("public", UA, [], [], None, {})
+
+def test_the_browser_is_launched_with_no_network_of_its_own() -> None:
+    from spiders.browser import ClosedPort, no_network_args
+
+    port = ClosedPort()
+    try:
+        args = no_network_args(port.port)
+        assert f"--proxy-server=http://127.0.0.1:{port.port}" in args
+        assert "--proxy-bypass-list=<-loopback>" in args and "--host-resolver-rules=MAP * ~NOTFOUND" in args
+        import socket
+
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", port.port))  # bound, never listening: refused
+    finally:
+        port.close()
 
 
 @pytest.mark.parametrize(("meta", "size", "timeout"), [

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def _copy_checkout(dest: Path) -> Path:
     """The working tree without its virtual environment, caches and outputs, so the build
     writes nothing into the checkout itself."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build", "dist",
+    ignore = shutil.ignore_patterns(".git", ".venv", ".venv-pywb", "__pycache__", "*.egg-info", "build", "dist",
                                     "demo-output", "vetting-workspace", "test-output", ".pytest_cache",
                                     ".ruff_cache")
     shutil.copytree(REPO, dest, ignore=ignore)

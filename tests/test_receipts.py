@@ -103,6 +103,33 @@ def test_the_procedure_the_report_names_is_bound(built: Built, tmp_path: Path, f
     assert any(p.startswith(f"procedure: field {field}:") for p in result.problems or []), result.problems
 
 
+@pytest.mark.parametrize("field,forged", [("outcome", "captured"), ("reason", "nothing was refused"),
+                                          ("url", "https://social.example/u/jane-doe/posts/other"),
+                                          ("step", "web-search")])
+def test_an_unreached_row_is_bound_to_its_capture(built: Built, tmp_path: Path, field: str, forged: str) -> None:
+    html = _rendered(built, tmp_path)
+    soup = BeautifulSoup(html, "html.parser")
+    row = soup.select_one('tr[data-unreached="item-jane-doe-walled"]')
+    row.find(attrs={"data-field": field}).string = forged
+    result = verify_receipts(built.ws, str(soup))
+    assert any(p.startswith(f"unreached item-jane-doe-walled: field {field}:") for p in result.problems or []), \
+        result.problems
+
+
+def test_a_failed_step_row_is_bound_to_its_step_finished_event(built: Built, tmp_path: Path) -> None:
+    path = render_report(built.ws, "findings", built.case_id("omar-haddad"), "html", tmp_path / "o.html", "Capt. X")
+    html = path.read_text()
+    assert verify_receipts(built.ws, html).ok
+    soup = BeautifulSoup(html, "html.parser")
+    soup.select_one('tr[data-failed-step="web-search"] [data-field=error]').string = "the candidate asked us to stop"
+    result = verify_receipts(built.ws, str(soup))
+    assert any(p.startswith("failed step web-search: field error:") for p in result.problems or []), result.problems
+    forged = BeautifulSoup(html, "html.parser")
+    row = forged.select_one('tr[data-failed-step="web-search"]')
+    row["data-failed-step"] = "disclosed-profiles"  # a step that completed, shown as failed
+    assert any("failed step disclosed-profiles" in p for p in verify_receipts(built.ws, str(forged)).problems or [])
+
+
 def test_concurrence_receipt_removed_from_an_adverse_finding(built: Built, tmp_path: Path) -> None:
     import json
 

@@ -43,7 +43,7 @@ def test_findings_html_and_verify_receipts(built: Built, vet, tmp_path: Path) ->
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert last_rendered(built)["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     ok = vet("verify-receipts", str(out))
-    assert ok.exit_code == 0 and "OK: 7 receipt(s)" in ok.output
+    assert ok.exit_code == 0 and "OK: 8 receipt(s)" in ok.output
     out.write_text(out.read_text().replace('"role": "concurred"', '"role": "validated"', 1)
                    .replace('"role":"concurred"', '"role":"validated"', 1))
     bad = vet("verify-receipts", str(out))

@@ -6,6 +6,7 @@ The browser-level check (nothing runs in Chromium, the page renders) is in
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from bs4 import BeautifulSoup
 from report_fixtures import HOSTILE_TITLE, Built
 
 from vetting.reports import CSP, build_document, environment
+from vetting.safetext import visible
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DOCS = [("findings", "jane-doe"), ("process", None), ("audit", None)]
@@ -54,7 +56,8 @@ def test_reports_contain_no_executable_markup(built: Built, kind: str, candidate
 def test_hostile_text_and_title_are_shown_as_text(built: Built) -> None:
     soup = assert_inert(render(built, "findings", "jane-doe"))
     section = soup.find("section", attrs={"data-item": "item-jane-doe-hostile"})
-    assert HOSTILE_TITLE in section.h3.get_text()
+    assert visible(HOSTILE_TITLE) in section.h3.get_text()  # the U+202E shown, not obeyed
+    assert "\u202e" not in section.h3.get_text()
     excerpt = section.select_one("blockquote.excerpt").get_text()
     for piece in ("<script>alert(1)</script>", "onerror=alert(2)", 'href="javascript:alert(3)"',
                   "<style>body{display:none}</style>"):
@@ -90,7 +93,10 @@ def test_autoescape_is_on_for_every_template() -> None:
 
 
 def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An SVG (which can carry script) or a mislabelled file is never embedded; nor a huge one."""
+    """An SVG (which can carry script) or a mislabelled file is never embedded; nor a huge one.
+
+    Whatever the stored screenshot is, hiring staff see the redacted picture drawn from the
+    archived page (a PNG made by ``vetting.redaction``), never the screenshot itself."""
     from report_fixtures import Built as B
     from report_fixtures import add_candidate_case, add_item, new_workspace, png, run_steps, validate
 
@@ -103,10 +109,13 @@ def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytes
     validate(b, add_item(b, "sam-q", "ok", "Post three.", screenshot=png(8, 8, (9, 9, 9))))
     import vetting.report_data
 
-    monkeypatch.setattr(vetting.report_data, "MAX_EMBED_BYTES", 1000)
     soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
     by_item = {s["data-item"]: s for s in soup.select("section.finding")}
-    assert by_item["item-sam-q-svg"].find("img") is None
-    assert "not a PNG, JPEG or WebP" in by_item["item-sam-q-svg"].get_text()
-    assert by_item["item-sam-q-big"].find("img") is None and "too large" in by_item["item-sam-q-big"].get_text()
-    assert by_item["item-sam-q-ok"].find("img")["src"].startswith("data:image/png;base64,")
+    for key in ("svg", "big", "ok"):
+        src = by_item[f"item-sam-q-{key}"].find("img", class_="redacted")["src"]
+        assert src.startswith("data:image/png;base64,")
+        assert b"<svg" not in base64.b64decode(src.split(",", 1)[1])
+    monkeypatch.setattr(vetting.report_data, "MAX_EMBED_BYTES", 100)
+    soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
+    big = soup.find("section", attrs={"data-item": "item-sam-q-big"})
+    assert big.find("img") is None and "too large" in big.get_text()

@@ -90,7 +90,13 @@ def test_finding_shows_its_evidence_validation_and_context(built: Built) -> None
     shot = next(a for a in item.artifacts() if a["kind"] == "screenshot")
     src = sec.select_one("img.screenshot")["src"]
     assert src.startswith("data:image/png;base64,")
-    assert base64.b64decode(src.split(",", 1)[1]) == built.ws.evidence_path(shot["path"]).read_bytes()
+    shown = base64.b64decode(src.split(",", 1)[1])
+    # hiring staff see the redacted picture drawn from the archived page, never the screenshot
+    assert shown != built.ws.evidence_path(shot["path"]).read_bytes()
+    redacted = [e.payload for e in built.ws.audit.events() if e.action == "evidence.redacted"
+                and e.subject == "item-jane-doe-gun"]
+    assert redacted and redacted[-1]["redacted"]["sha256"] == hashlib.sha256(shown).hexdigest()
+    assert redacted[-1]["redacted"]["sha256"] in text and redacted[-1]["source"]["sha256"] in text
     assert shot["sha256"] in text
     assert sec.find("code", class_="url").get_text() == item.url
     assert not sec.find_all("a")  # the address is text, not a link
@@ -142,13 +148,13 @@ def test_receipts_verify_against_the_log(built: Built, tmp_path: Path) -> None:
     path = _rendered(built, tmp_path)
     result = verify_receipts(built.ws, path)
     assert result.ok, result.problems
-    assert result.checked == 7  # two adverse findings (validated + concurred), one clean, candidate, procedure
+    assert result.checked == 8  # two adverse (validated + concurred), one clean, candidate, procedure, unreached
     data = read_receipts(path.read_text())
     roles = sorted((r["item_id"], r["role"]) for r in data["receipts"])
     assert ("item-jane-doe-gun", "concurred") in roles and ("item-jane-doe-clean", "validated") in roles
     for r in data["receipts"]:
-        if r["role"] in ("candidate", "procedure"):
-            assert r["event"]["action"] in ("candidate.added", "procedure.approved")
+        if r["role"] in ("candidate", "procedure", "captured"):
+            assert r["event"]["action"] in ("candidate.added", "procedure.approved", "item.captured")
             continue
         decision = built.decisions[r["item_id"]]
         assert r["event"]["payload"]["decision_id"] == decision

@@ -19,6 +19,8 @@ from rich.table import Table
 
 from vetting import __version__
 from vetting.cli_support import console, handles_errors, open_ws, shown, state
+from vetting.safetext import visible
+from vetting.views import readable
 from vetting.yamlsource import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,11 +32,13 @@ candidate_app = typer.Typer(help="Add, list and erase candidates.", no_args_is_h
 case_app = typer.Typer(help="List cases and their steps.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify, show and export the tamper-evident audit log.", no_args_is_help=True)
 sites_app = typer.Typer(help="Import site manifests for account discovery.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Package a case's evidence for others (signed WACZ).", no_args_is_help=True)
 app.add_typer(procedure_app, name="procedure")
 app.add_typer(candidate_app, name="candidate")
 app.add_typer(case_app, name="case")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sites_app, name="sites")
+app.add_typer(evidence_app, name="evidence")
 
 
 def _mount_reports() -> None:
@@ -100,9 +104,8 @@ def procedure_list() -> None:
 
     table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
     for v in versions(open_ws(create=False)):
-        table.add_row(shown(v.procedure_id), str(v.version), shown(v.approved_by),
-                      v.approved_at.isoformat(timespec="seconds"),
-                      v.fingerprint)
+        table.add_row(readable(v.procedure_id), str(v.version), readable(v.approved_by),
+                      v.approved_at.isoformat(timespec="seconds"), v.fingerprint)
     console.print(table)
 
 
@@ -202,7 +205,8 @@ def candidate_list() -> None:
     ws = open_ws(create=False)
     table = Table("id", "name", "authorization signed", "added by")
     for c in list_candidates(ws):
-        table.add_row(shown(c.id), shown(candidate_name(ws, c)), str(c.authorization_signed_on), shown(c.added_by))
+        table.add_row(readable(c.id), readable(candidate_name(ws, c)), str(c.authorization_signed_on),
+                      readable(c.added_by))
     console.print(table)
 
 
@@ -285,6 +289,9 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
              mitigating: str = typer.Option("", "--mitigating",
                                             help="Mitigating context, recorded beside the finding."),
              supersedes: int = typer.Option(None, "--supersedes", help="The decision this one revises."),
+             evidence_image: list[str] = typer.Option(
+                 [], "--evidence-image", help="An image of the page hiring staff may see as the finding's evidence "
+                 "(CSS selector or address; repeatable). Every other image is covered in their report."),
              file: Path = typer.Option(None, "--file", "-f",
                                        help="A decisions file: a batch, all or nothing."),
              wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
@@ -305,8 +312,8 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
         raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
     target = require_item(ws, item)
     with case_locks(ws, [target.case_id], "validate", wait=wait or DECISION_WAIT_SECONDS):
-        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating,
-                                         supersedes))
+        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes,
+                                         tuple(evidence_image)))
     assert row is not None
     note = " (adverse: needs a second person's concurrence: vet concur)" if row.adverse else ""
     typer.echo(f"decision {row.id}: {row.decision} {row.item_id} by {row.decided_by}{note}")
@@ -352,13 +359,13 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     if key_problem:
         typer.echo(f"PROBLEM key: {key_problem}")
     for problem in report.problems:
-        typer.echo(f"PROBLEM {problem}")
+        typer.echo(f"PROBLEM {visible(problem)}")
     if report.suppressed:
         typer.echo(f"... and {report.suppressed} more problem(s)")
     # The decision tables are the log's index: each row must say what its event says.
     index = check_index(ws)
     for row_problem in index:
-        typer.echo(f"PROBLEM {row_problem}")
+        typer.echo(f"PROBLEM {visible(str(row_problem))}")
     typer.echo(report.summary())
     if index:
         typer.echo(f"{len(index)} row(s) of the decision tables disagree with the log")
@@ -410,6 +417,26 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
     typer.echo(f"exported {result.events} events to {out}; verify with: python {out}/standalone_verify.py {out}")
 
 
+# -- evidence --------------------------------------------------------------------------------
+@evidence_app.command("export")
+@handles_errors
+def evidence_export(case: str = typer.Argument(..., help="Case id (see `vet case list`)."),
+                    out: Path = typer.Option(..., "-o", "--out", help="The .wacz file to write."),
+                    by: str = typer.Option("system:cli", "--by", help="Who exports.")) -> None:
+    """Write the case's evidence as a signed WACZ 1.1.1 with its audit events and their proofs."""
+    from vetting.evidence_export import ExportError, export_case
+
+    ws = open_ws(create=False)
+    try:
+        result = export_case(ws, case, out, by)
+    except (ExportError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {result.path} ({result.warcs} WARC files, {result.pages} pages, {result.events} audit "
+               f"events with inclusion proofs in a tree of {result.tree_size}); sha256 {result.sha256}")
+    typer.echo(f"check it with: wacz validate -f {result.path}  (and see docs/evidence.md)")
+
+
 # -- sites -----------------------------------------------------------------------------------
 @sites_app.command("import")
 @handles_errors
@@ -431,7 +458,7 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     out.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     typer.echo(f"{len(manifest.sites)} site(s) imported from {manifest.source_format} into {out}")
     for name, reason in manifest.rejected:
-        typer.echo(f"  refused {name}: {reason}")
+        typer.echo(f"  refused {visible(name)}: {visible(reason)}")
 
 
 @app.command("demo")

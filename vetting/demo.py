@@ -107,11 +107,17 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     print_review_summary(console, ws, [c.id for c in cases])
     reports = render_all(ws, out / "reports", DEMO_COMMANDER)
     console.print(f"wrote {len(reports)} reports (HTML and PDF) under {out / 'reports'}")
+    from vetting.evidence_export import export_case
+
+    for case in cases:  # one signed evidence package per case (docs/evidence.md)
+        export_case(ws, case.id, out / "evidence" / f"{case.id}.wacz", DEMO_INVESTIGATOR)
+    console.print(f"wrote {len(cases)} evidence packages (signed WACZ) under {out / 'evidence'}")
     verified = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
     console.print(f"audit log: {verified.summary()}")
     complete = all(c.status == "complete" for c in cases)
     console.print(f"\nworkspace: {ws_dir}\nprocedure as approved: {proc_path}\n"
                   f"candidates: {cand_dir}\ndecisions: {decisions}\nreports: {out / 'reports'}\n"
+                  f"evidence packages: {out / 'evidence'}\n"
                   f"demo took {time.monotonic() - started:.1f} s")
     return 0 if complete and report.uniform and verified.ok else 1
 

@@ -66,7 +66,11 @@ class DamagedFinding(_Public):
     damage: list[str]
 
 
+UNREACHED_OUTCOMES = ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")
+
+
 class Unreached(_Public):
+    item_id: str
     step_id: str
     url: str
     outcome: str
@@ -152,8 +156,8 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
                                     [cats[c] for c in finding_ids if c in cats], protected_cats, reveal))
             for cid in finding_ids:
                 counts[cid] = counts.get(cid, 0) + 1
-    unreached = [Unreached(step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason) for i in items
-                 if i.outcome in ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")]
+    unreached = [Unreached(item_id=i.id, step_id=i.step_id, url=i.url, outcome=i.outcome, reason=i.reason)
+                 for i in items if i.outcome in UNREACHED_OUTCOMES]
     return FindingsData(
         case_id=case.id, candidate_id=candidate.id, candidate_name=candidate_name(ws, candidate), disposed=disposed,
         procedure_id=version.procedure_id, procedure_title=version.title, procedure_version=version.version,

@@ -209,6 +209,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("pregnancy", re.compile(r"\b(?:\d{1,2}|a\s+few|two|three|four|five|six|seven|eight|nine)\s+"
                              r"(?:weeks?|months?)\s+pregnant\b")),
     ("pregnancy", re.compile(r"\b(?:we're|we\s+are|i'm|i\s+am|she's|she\s+is)\s+expecting\b")),
+    ("pregnancy", re.compile(r"\bbab(?:y|ies)\b(?:\s+[\w']+){0,2}\s+(?:is|are)\s+due\b")),
 )
 
 

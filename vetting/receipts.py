@@ -27,6 +27,7 @@ from typing import Any
 
 from vetting.firewall import mask_protected
 from vetting.personal import Revealer, is_commitment
+from vetting.safetext import visible
 from vetting.workspace import Workspace
 
 RECEIPTS_FORMAT = "vetting-receipts/1"
@@ -83,14 +84,16 @@ def _humanize(value: str) -> str:
 class _FieldCheck:
     """Compares one finding's displayed fields with the payloads of its verified events."""
 
-    def __init__(self, section: Any, item_id: str, reveal: Revealer, problems: list[str]) -> None:
+    def __init__(self, section: Any, item_id: str, reveal: Revealer, problems: list[str],
+                 label: str = "finding") -> None:
         self.section = section
         self.item_id = item_id
         self.reveal = reveal
         self.problems = problems
+        self.label = label
 
     def problem(self, name: str, message: str) -> None:
-        self.problems.append(f"finding {self.item_id}: field {name}: {message}")
+        self.problems.append(f"{self.label} {self.item_id}: field {name}: {message}")
 
     def shown(self, name: str) -> Any:
         return self.section.find(attrs={"data-field": name})
@@ -102,7 +105,7 @@ class _FieldCheck:
     def clear(self, name: str, logged: Any, seq: int) -> None:
         """A value bound in the clear: the report must show exactly it."""
         shown = self.text(name)
-        if shown != (logged or ""):
+        if shown != visible(logged or ""):
             self.problem(name, f"the report shows {shown!r}, the log's event {seq} says {logged!r}")
 
     def committed(self, name: str, commitment: Any, seq: int, *, masked: bool) -> None:
@@ -118,7 +121,7 @@ class _FieldCheck:
                 self.problem(name, f"the report shows {shown!r}, the log's event {seq} records none")
             return
         if not is_commitment(commitment):  # recorded in the clear (before values were committed)
-            if (mask_protected(str(commitment)).text if masked else str(commitment)) != shown:
+            if visible(mask_protected(str(commitment)).text if masked else str(commitment)) != shown:
                 self.problem(name, f"the report shows {shown!r}, the log's event {seq} says {commitment!r}")
             return
         if self.reveal.erased:
@@ -127,10 +130,20 @@ class _FieldCheck:
             value = self.reveal.value_or_none(str(commitment))
             if value is None:
                 self.problem(name, f"the value committed by event {seq} is missing from the workspace")
-            elif mask_protected(value).text != shown:
+            elif visible(mask_protected(value).text) != shown:
                 self.problem(name, f"the report shows {shown!r}, which is not the value event {seq} committed to")
-        elif not self.reveal.matches(str(commitment), shown):
+        elif not _shows(self.reveal, str(commitment), shown):
             self.problem(name, f"the report shows {shown!r}, which is not the value event {seq} committed to")
+
+
+def _shows(reveal: Revealer, commitment: str, shown: str) -> bool | None:
+    """Whether ``shown`` is how the reports display the committed value: reports print every
+    value through ``vetting.safetext.visible`` (controls as ``⟨U+202E⟩``), so that is compared;
+    a value with no control character is checked against its commitment directly."""
+    if reveal.matches(commitment, shown):
+        return True
+    value = reveal.value_or_none(commitment) if is_commitment(commitment) else commitment
+    return value is not None and visible(value) == shown
 
 
 def _check_time(f: _FieldCheck, name: str, logged: Any, seq: int) -> None:
@@ -280,6 +293,20 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             elif sound:
                 good[("candidate", "")] = event
             continue
+        if role == "captured":
+            if event.get("action") != "item.captured" or event.get("subject") != r.get("item_id") \
+                    or event.get("case_id") != data.get("case_id"):
+                problems.append(f"{where}: the event is not the capture of {r.get('item_id')} in this case")
+            elif sound:
+                good[("captured", str(r.get("item_id")))] = event
+            continue
+        if role == "step":
+            if event.get("action") != "step.finished" or event.get("subject") != r.get("item_id") \
+                    or event.get("case_id") != data.get("case_id"):
+                problems.append(f"{where}: the event is not the end of step {r.get('item_id')} in this case")
+            elif sound:
+                good[("step", str(r.get("item_id")))] = event
+            continue
         if role == "procedure":
             if event.get("action") != "procedure.approved":
                 problems.append(f"{where}: the event is not the approval of a procedure")
@@ -300,6 +327,21 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             result.disposed = disposal_note(ws, str(data.get("candidate_id") or ""))
         _check_candidate(soup, good.get(("candidate", "")), reveal, problems)
         _check_procedure(soup, good.get(("procedure", "")), problems)
+        for row in soup.select("tr[data-unreached]"):
+            item_id = str(row.get("data-unreached"))
+            captured = good.get(("captured", item_id))
+            if captured is None:
+                problems.append(f"unreached {item_id}: shown without a valid item.captured receipt")
+                continue
+            _check_unreached(row, item_id, captured, reveal, problems)
+        for row in soup.select("tr[data-failed-step]"):
+            step = str(row.get("data-failed-step"))
+            finished = good.get(("step", step))
+            if finished is None or (finished.get("payload") or {}).get("status") != "failed":
+                problems.append(f"failed step {step}: shown as failed without a step.finished receipt saying so")
+                continue
+            _FieldCheck(row, step, reveal, problems, label="failed step").committed(
+                "error", (finished.get("payload") or {}).get("error"), int(finished.get("seq", -1)), masked=False)
         for section in soup.select("section.finding"):
             item_id = str(section.get("data-item"))
             validated = good.get(("validated", item_id))
@@ -308,6 +350,22 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
                 continue
             _check_finding(section, item_id, validated, good.get(("concurred", item_id)), reveal, problems)
     return result
+
+
+def _check_unreached(row: Any, item_id: str, captured: dict[str, Any], reveal: Revealer,
+                     problems: list[str]) -> None:
+    """A row of "what the search could not reach" against the item's ``item.captured`` event."""
+    f = _FieldCheck(row, item_id, reveal, problems, label="unreached")
+    p = captured.get("payload") or {}
+    seq = int(captured.get("seq", -1))
+    f.clear("step", p.get("step"), seq)
+    outcome = f.shown("outcome")
+    if outcome is None or outcome.get("data-value") != p.get("outcome") \
+            or outcome.get_text() != _humanize(str(p.get("outcome"))):
+        f.problem("outcome", f"the report shows {outcome.get_text() if outcome is not None else None!r}, "
+                             f"the log's event {seq} says {p.get('outcome')!r}")
+    f.committed("url", p.get("url"), seq, masked=False)
+    f.committed("reason", p.get("reason"), seq, masked=False)
 
 
 def _check_procedure(soup: Any, approved: dict[str, Any] | None, problems: list[str]) -> None:
@@ -342,6 +400,6 @@ def _check_candidate(soup: Any, added: dict[str, Any] | None, reveal: Revealer, 
     if reveal.erased:
         return
     for name in shown:
-        if not reveal.matches(str(commitment), name):
+        if not _shows(reveal, str(commitment), name):
             problems.append(f"candidate: field candidate_name: the report shows {name!r}, which is not the name "
                             f"event {added.get('seq')} committed to")

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from vetting.cli_support import handles_errors, open_ws
+from vetting.safetext import visible
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
                          no_args_is_help=True)
@@ -128,7 +129,7 @@ def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings repo
     if key_problem:
         result.problems = [*(result.problems or []), f"key: {key_problem}"]
     for problem in result.problems or []:
-        typer.echo(f"PROBLEM {problem}")
+        typer.echo(f"PROBLEM {visible(problem)}")
     if result.disposed:
         typer.echo(f"DISPOSED {result.disposed}: the personal values this report shows can no longer be "
                    "checked; every other field was")

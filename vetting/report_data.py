@@ -2,7 +2,7 @@
 
 * Findings (hiring staff): :func:`findings_report` wraps the gate of ``vetting.findings``
   (validated, concurred, re-hashed, masked) with what makes the report checkable: the signed
-  audit checkpoint it was made at, the screenshot embedded from the evidence store, and for
+  audit checkpoint it was made at, the redacted picture of the page (``vetting.redaction``), and for
   each finding a *receipt*, the RFC 6962 inclusion proof of its ``item.validated`` (and
   ``item.concurred``) audit event against that checkpoint.
 * Written process (commanders): :func:`process_report`, the approved procedure as frozen,
@@ -32,10 +32,11 @@ from vetting.findings import FindingPublic, FindingsData, findings_data
 from vetting.models import Case, Concurrence, Decision, ProcedureVersion
 from vetting.personal import Revealer
 from vetting.receipts import RECEIPTS_FORMAT
+from vetting.redaction import PictureView, redacted_pictures
 from vetting.uniformity import UniformityReport, check_uniformity
 from vetting.workspace import Workspace
 
-#: Screenshots larger than this are not embedded (the report stays openable); the report says so.
+#: Pictures larger than this are not embedded (the report stays openable); the report says so.
 MAX_EMBED_BYTES = 8_000_000
 #: Raster formats only, recognised by their magic bytes: an SVG (which can carry script) or an
 #: unknown file is never embedded, whatever its name says.
@@ -44,7 +45,7 @@ IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpe
 #: Audit actions shown in a case's timeline (requests and captures are counted, not listed).
 TIMELINE_ACTIONS = ("case.opened", "step.started", "step.retried", "step.finished", "case.completed",
                     "item.validated", "item.rejected", "item.unverifiable", "item.concurred",
-                    "item.validation_refused", "report.rendered")
+                    "item.validation_refused", "evidence.redacted", "report.rendered")
 
 
 # -- shared: the checkpoint a report is made at -------------------------------------------
@@ -88,9 +89,10 @@ class Receipt:
 class FindingView:
     finding: FindingPublic
     number: int
-    screenshot_uri: str | None
-    screenshot_note: str  # why no screenshot is shown, when none is
+    screenshot_uri: str | None  # the REDACTED picture (vetting.redaction), never the original screenshot
+    screenshot_note: str  # why no picture is shown, when none is
     receipts: list[Receipt]
+    picture: PictureView | None = None  # its sha256, the source's, and how much it covers
 
 
 @dataclass(frozen=True)
@@ -120,20 +122,20 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def screenshot_uri(ws: Workspace, finding: FindingPublic) -> tuple[str | None, str]:
-    """The finding's screenshot as a ``data:`` URI (never a path or URL the reader would fetch)."""
-    shots = [a for a in finding.artifacts if a["kind"] == "screenshot"]
-    if not shots:
-        return None, "no screenshot was captured for this item"
-    path = ws.evidence_path(shots[0]["path"])
-    size = path.stat().st_size
-    if size > MAX_EMBED_BYTES:
-        return None, f"screenshot of {size} bytes is too large to embed; it is in the evidence store"
-    data = path.read_bytes()
+def picture_uri(picture: PictureView) -> tuple[str | None, str]:
+    """The finding's redacted picture as a ``data:`` URI (never a path or URL the reader would fetch).
+
+    Hiring staff never see the original screenshot: it shows what the firewall masks.
+    """
+    data = picture.png
+    if data is None:
+        return None, picture.note
+    if len(data) > MAX_EMBED_BYTES:
+        return None, f"redacted picture of {len(data)} bytes is too large to embed; it is in the evidence store"
     mime = sniff_image(data)
     if mime is None:
-        return None, "the stored screenshot is not a PNG, JPEG or WebP image; not embedded"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", ""
+        return None, "the redacted picture is not a PNG, JPEG or WebP image; not embedded"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", picture.note
 
 
 def _decision_events(ws: Workspace, case_id: str, tree_size: int) -> dict[tuple[str, int], Event]:
@@ -213,25 +215,64 @@ def _receipts(report_findings: list[FindingPublic], live: dict[str, Decision], c
 
 
 def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
-    """Everything the hiring-staff report shows: the gated findings, screenshots, receipts."""
-    checkpoint = current_checkpoint(ws)
+    """Everything the hiring-staff report shows: the gated findings, redacted pictures, receipts.
+
+    The pictures are made (and recorded as ``evidence.redacted`` events) before the checkpoint
+    the report cites, so the report's checkpoint covers them.
+    """
     data = findings_data(ws, case_id)
+    pictures = redacted_pictures(ws, case_id, [f.item_id for f in data.findings])
+    checkpoint = current_checkpoint(ws)
     live, concurred = _decisions_in_force(ws, case_id)
     events = _decision_events(ws, case_id, checkpoint.tree_size)
     pairs = _receipts(data.findings, live, concurred, events, checkpoint.tree_size)
     added = _first_event(ws, "candidate.added", data.candidate_id, checkpoint.tree_size)
     approved = _first_event(ws, "procedure.approved", data.fingerprint, checkpoint.tree_size)
-    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq],
-                              checkpoint.tree_size)
+    captured = _captured_events(ws, case_id, {u.item_id for u in data.unreached}, checkpoint.tree_size)
+    failed = _failed_step_events(ws, case_id, {step for step, _ in data.failed_steps}, checkpoint.tree_size)
+    proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq]
+                              + [e.seq for e in captured] + [e.seq for e in failed], checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
-        uri, note = screenshot_uri(ws, finding)
+        uri, note = picture_uri(pictures[finding.item_id])
         receipts = [Receipt(finding.item_id, role, e.seq, e.document(), e.leaf_hash.hex(),
                             [h.hex() for h in proofs[e.seq]]) for role, e in found]
-        views.append(FindingView(finding, number, uri, note, receipts))
+        views.append(FindingView(finding, number, uri, note, receipts, pictures[finding.item_id]))
     head = [Receipt("", role, e.seq, e.document(), e.leaf_hash.hex(), [h.hex() for h in proofs[e.seq]])
             for role, e in (("candidate", added), ("procedure", approved))]
+    head += [Receipt(e.subject or "", "captured", e.seq, e.document(), e.leaf_hash.hex(),
+                     [h.hex() for h in proofs[e.seq]]) for e in captured]
+    head += [Receipt(e.subject or "", "step", e.seq, e.document(), e.leaf_hash.hex(),
+                     [h.hex() for h in proofs[e.seq]]) for e in failed]
     return FindingsReport(data, views, checkpoint, ws.audit.origin, head)
+
+
+def _captured_events(ws: Workspace, case_id: str, item_ids: set[str], tree_size: int) -> list[Event]:
+    """The ``item.captured`` events of the items the report lists as not reached."""
+    found: dict[str, Event] = {}
+    for event in ws.audit.events(case_id=case_id):
+        if event.seq >= tree_size:
+            break
+        if event.action == "item.captured" and event.subject in item_ids:
+            found.setdefault(event.subject, event)
+    missing = item_ids - set(found)
+    if missing:
+        raise LookupError(f"no item.captured audit event for {sorted(missing)[0]} within the checkpoint")
+    return sorted(found.values(), key=lambda e: e.seq)
+
+
+def _failed_step_events(ws: Workspace, case_id: str, steps: set[str], tree_size: int) -> list[Event]:
+    """The last ``step.finished`` event of each step the report lists as failed."""
+    found: dict[str, Event] = {}
+    for event in ws.audit.events(case_id=case_id):
+        if event.seq >= tree_size:
+            break
+        if event.action == "step.finished" and event.subject in steps:
+            found[event.subject] = event
+    missing = steps - set(found)
+    if missing:
+        raise LookupError(f"no step.finished audit event for step {sorted(missing)[0]} within the checkpoint")
+    return sorted(found.values(), key=lambda e: e.seq)
 
 
 def _first_event(ws: Workspace, action: str, subject: str, tree_size: int) -> Event:
@@ -341,6 +382,9 @@ def _detail(event: Event, reveal: Callable[[Any], str]) -> str:
         return f"concurs with decision {p.get('decision_id')}" + (f": {reveal(p['reason'])}" if p.get("reason") else "")
     if a == "item.validation_refused":
         return "; ".join(p.get("problems") or [])
+    if a == "evidence.redacted":
+        return (f"picture sha256 {p.get('redacted', {}).get('sha256')} of page sha256 "
+                f"{p.get('source', {}).get('sha256')}: {len(p.get('boxes') or [])} box(es)")
     if a == "report.rendered":
         return f"{p.get('kind')} {p.get('format')} sha256 {p.get('sha256')}"
     return ""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from sqlmodel import select
 
 from vetting.bundled import templates_dir
@@ -45,6 +46,7 @@ from vetting.report_data import (
     findings_report,
     process_report,
 )
+from vetting.safetext import visible
 from vetting.workspace import Workspace
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -70,14 +72,27 @@ def _utc(value: datetime | str | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _shown(value: Any) -> Any:
+    """Every printed value passes :func:`vetting.safetext.visible`: bidi and control characters
+    in collected text, titles and URLs are shown as ``⟨U+202E⟩``, never interpreted, and no raw
+    ESC byte reaches a report. Markup stays markup (the tokens hold no HTML-special character)."""
+    if isinstance(value, int | float) or value is None:
+        return value
+    if hasattr(value, "__html__"):
+        return Markup(visible(value.__html__()))
+    return visible(value)
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The one Jinja environment: autoescape everywhere, undefined names are errors."""
+    """The one Jinja environment: autoescape everywhere, undefined names are errors, and every
+    printed value made visible (``finalize``)."""
     env = Environment(loader=FileSystemLoader(str(templates_dir())),
                       autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True,
                                                    default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+                      keep_trailing_newline=True, finalize=_shown)
+    env.filters["visible"] = visible
     env.filters["utc"] = _utc
     env.filters["humanize"] = lambda s: str(s).replace("_", " ")
     env.globals["CSP"] = CSP

@@ -68,10 +68,11 @@ def run_plans(ws: Workspace, plans: list[CasePlan], by: str, console: Console) -
 
         cases = run_in_reactor(main)
     from vetting.engine import step_runs
+    from vetting.views import readable
 
     for case in cases:
         console.print(f"{case.id}: [bold]{case.status}[/]")
         for run in step_runs(ws, case.id):
             if run.status == "failed":
-                console.print(f"  step {run.step_id} [red]failed[/]: {escape(run.error or '')}", highlight=False)
+                console.print(f"  step {run.step_id} [red]failed[/]: {escape(readable(run.error))}", highlight=False)
     return cases

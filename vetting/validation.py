@@ -59,11 +59,12 @@ class DecisionRequest:
     discredit: str = ""
     mitigating: str = ""
     supersedes: int | None = None
+    evidence_images: tuple[str, ...] = ()  # pictures hiring staff may see (vetting.evidence_images)
 
 
 def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
     """Re-hash every artifact of an item (file and WARC record); return the problems."""
-    from spiders.warc import read_record
+    from spiders.warc import read_record, record_bytes
 
     problems: list[str] = []
     artifacts = item.artifacts()
@@ -85,6 +86,11 @@ def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
                 continue
             if hashlib.sha256(payload).hexdigest() != art["sha256"]:
                 problems.append(f"{art['kind']} WARC record in {art['warc']} no longer matches its sha256")
+            elif art.get("record_sha256"):  # the whole record: WARC headers (URI, date, IP) too
+                whole, _ = record_bytes(ws.evidence_path(art["warc"]), int(art["offset"]))
+                if hashlib.sha256(whole).hexdigest() != art["record_sha256"]:
+                    problems.append(f"{art['kind']} WARC record in {art['warc']} at offset {art['offset']}: "
+                                    "its headers changed since capture (whole-record sha256 differs)")
     return problems
 
 
@@ -159,6 +165,7 @@ def _check(ws: Workspace, req: DecisionRequest, *, record_refusal: bool) -> _Che
         if categories[cat_id].requires_discredit and len(req.discredit.strip()) < 10:
             raise ValidationRefused(f"category {cat_id} is lawful off-duty conduct: a finding needs a recorded "
                                     "justification of how it brings discredit (--discredit)")
+    _check_evidence_images(ws, item, req)
     problems = verify_item_evidence(ws, item)
     if problems:
         if record_refusal:
@@ -223,8 +230,11 @@ def _write_decision(tx: Transaction, c: _Checked) -> Decision:
     tx.session.add(row)
     tx.session.flush()
     shown = displayed(item, c.assessment, list(c.findings), c.protected_cats)
+    payload = decision_payload(row, shown, commit, [a["sha256"] for a in item.artifacts()])
+    if req.evidence_images:  # the pictures hiring staff may see (an address is personal: committed)
+        payload["evidence_images"] = commit.many(list(req.evidence_images))
     tx.record(f"item.{req.decision}", actor=row.decided_by, case_id=item.case_id, subject=item.id,
-              payload=decision_payload(row, shown, commit, [a["sha256"] for a in item.artifacts()]))
+              payload=payload)
     return row
 
 
@@ -251,6 +261,28 @@ def decide(ws: Workspace, req: DecisionRequest, *, dry_run: bool = False) -> Dec
         raise _refused_by_constraint(exc, f"the decision on {req.item_id}") from None
     ws.audit.checkpoint()
     return row
+
+
+def _check_evidence_images(ws: Workspace, item: Item, req: DecisionRequest) -> None:
+    """Each marked evidence image must name a picture of the archived page (never ignored)."""
+    if not req.evidence_images:
+        return
+    from vetting.evidence_images import marked_media
+
+    if req.decision != "validated":
+        raise ValidationRefused("only a validated item can mark an evidence image")
+    source = next((a for a in item.artifacts() if a["kind"] == "dom"), None) or next(
+        (a for a in item.artifacts() if a["kind"] == "response"), None)
+    if source is None:
+        raise ValidationRefused(f"item {item.id} has no archived page to mark an image of")
+    html = ws.evidence_path(source["path"]).read_bytes().decode("utf-8", errors="replace")
+    for spec in req.evidence_images:
+        try:
+            count = marked_media(html, item.final_url or item.url, spec)
+        except ValueError as exc:
+            raise ValidationRefused(f"--evidence-image {exc}") from None
+        if count == 0:
+            raise ValidationRefused(f"--evidence-image {spec!r} names no image or video of the archived page")
 
 
 def _in_force(s: Any, item_id: str) -> Decision | None:
@@ -356,6 +388,7 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
         discredit: str = ""
         mitigating: str = ""
         supersedes: int | None = None
+        evidence_images: list[str] = []
         concur_by: str | None = None
         concur_reason: str = ""
 
@@ -378,7 +411,8 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
     for n, d in enumerate(parsed.decisions):
         entries.append(BatchEntry(doc.line_of(("decisions", n)),
                                   DecisionRequest(d.item or "", d.decision, d.reason, d.by, tuple(d.findings),
-                                                  d.discredit, d.mitigating, d.supersedes),
+                                                  d.discredit, d.mitigating, d.supersedes,
+                                                  tuple(d.evidence_images)),
                                   d.concur_by, d.concur_reason, d.candidate, d.url))
     return parsed.label, entries
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from vetting.safetext import visible
 from vetting.uniformity import UniformityReport
 from vetting.yamlsource import clip
 
 
-def escape(text: str) -> str:
-    """Collected or typed text shown as is: rich must never read it as markup."""
-    from rich.markup import escape as rich_escape
+def readable(value: object) -> str:
+    """Collected text for the terminal: controls made visible (never interpreted: an ESC from a
+    page cannot drive the terminal, a U+202E cannot reverse a URL) and rich markup escaped."""
+    return escape(visible(value))
 
-    return rich_escape(text)
 
 STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "running": "yellow",
                "pending": "dim"}
@@ -34,12 +36,12 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
             for step in group.steps:
                 state = row.steps.get(step, "missing")
                 cells.append(f"[{STATE_STYLE.get(state, 'bold red')}]{state}[/]")
-            table.add_row(escape(row.candidate_id), *cells, row.status)
+            table.add_row(readable(row.candidate_id), *cells, row.status)
         console.print(table)
     if report.deviations:
         console.print(f"[bold red]{len(report.deviations)} deviation(s):[/]")
         for d in report.deviations:
-            console.print(f"  - {d}", markup=False)
+            console.print(f"  - {visible(d)}", markup=False)
     else:
         console.print("[green]uniform[/]: every case ran the procedure's steps in order")
 
@@ -55,8 +57,8 @@ def print_timeline(console: Console, events: list, reveal=lambda v: v or "") -> 
         detail = ", ".join(f"{k}={reveal(p[k]) if isinstance(p[k], str) else p[k]}"
                            for k in ("status", "outcome", "reason", "position", "attempt")
                            if k in p and p[k] not in (None, ""))
-        table.add_row(str(e.seq), e.time[:19], escape(clip(e.actor, 60)), escape(e.action),
-                      escape(clip(reveal(e.subject), 60)), escape(clip(detail, 80)))
+        table.add_row(str(e.seq), e.time[:19], readable(e.actor), e.action, readable(reveal(e.subject)[:60]),
+                      readable(detail[:80]))
     console.print(table)
 
 
@@ -77,23 +79,22 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
             continue
         with ws.session() as s:
             a = s.get(Assessment, item.id)
-        lines = [f"[bold]{escape(clip(item.title or item.url, 160))}[/]",
-                 f"url: {escape(clip(item.final_url or item.url, 300))}",
-                 f"kind: {item.kind}   found by: {escape(clip(item.found_by, 120))}   "
+        lines = [f"[bold]{readable(item.title or item.url)}[/]", f"url: {readable(item.final_url or item.url)}",
+                 f"kind: {item.kind}   found by: {readable(item.found_by)}   "
                  f"captured: {item.captured_at:%Y-%m-%d %H:%M}Z"]
         if a is None:
             lines.append("[yellow]not screened yet[/]")
         else:
             matches = json.loads(a.matches_json)
             lines.append(f"identity: [bold]{a.identity_level}[/] from "
-                         + (", ".join(escape(f"{m['kind']}={clip(m['value'])!r} ({m['where']})") for m in matches)
+                         + (", ".join(readable(f"{m['kind']}={m['value']!r} ({m['where']})") for m in matches)
                             or "nothing"))
             for c in json.loads(a.contradictions_json):
-                lines.append("  [red]contradiction[/]: "
-                             + escape(f"{c['kind']} {clip(c['value'])!r} (expected {clip(c['expected'])})"))
+                lines.append(f"  [red]contradiction[/]: {readable(c['kind'])} {readable(repr(c['value']))} "
+                             f"(expected {readable(c['expected'])})")
             for f in json.loads(a.flags_json):
-                lines.append(escape(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
-                                    f"\u201c{clip(f['excerpt'], 160)}\u201d"))
+                lines.append(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
+                             f"\u201c{readable(f['excerpt'][:160])}\u201d")
             if a.outside_lookback:
                 lines.append("  [dim]older than the lookback window: stays out of findings[/]")
             if a.undated:
@@ -107,13 +108,31 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
             lines.extend(f"  [red]- {escape(problem)}[/]" for problem in damage)
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
-            lines.append(escape(f"screenshot: {ws.evidence_path(shots[0])}"))
+            lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
+        lines += _markable_images(ws, item)
         if decision is not None:
-            lines.append(escape(f"decision {decision.id}: {decision.decision} by {decision.decided_by}: "
-                                f"{clip(decision_reason(ws, decision), 300)}"))
-        console.print(Panel("\n".join(lines), title=escape(item.id), expand=True))
+            lines.append(f"decision {decision.id}: {decision.decision} by {readable(decision.decided_by)}: "
+                         f"{readable(decision_reason(ws, decision))}")
+        console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
         shown += 1
     console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}", markup=False)
+
+
+def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's pictures, covered for hiring staff unless one is marked as the evidence."""
+    from vetting.evidence_images import media_addresses
+
+    arts = item.artifacts()
+    dom = next((a for a in arts if a["kind"] == "dom"), None) or next((a for a in arts if a["kind"] == "response"),
+                                                                     None)
+    if dom is None:
+        return []
+    html = ws.evidence_path(dom["path"]).read_text(encoding="utf-8", errors="replace")
+    found = media_addresses(html, item.final_url or item.url)
+    if not found:
+        return []
+    return ["pictures (covered for hiring staff unless marked: vet validate ... --evidence-image ADDRESS):"] + [
+        f"  {readable(u)}" for u in found]
 
 
 def print_cases(console: Console, ws, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +155,8 @@ def print_cases(console: Console, ws, candidate_id: str | None = None) -> None: 
         states = ", ".join(f"{r.status}" for r in runs)
         pending = sum(1 for i in reviewable_items(ws, case.id) if current_decision(ws, i.id) is None)
         version = versions[case.fingerprint]
-        table.add_row(case.id, case.candidate_id, f"{version.procedure_id} v{version.version}", case.status,
+        table.add_row(readable(case.id), readable(case.candidate_id), f"{version.procedure_id} v{version.version}",
+                      case.status,
                       states, str(pending))
     console.print(table)
     if not cases:

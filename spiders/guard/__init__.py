@@ -23,7 +23,7 @@ Reason codes (stable prefix, then detail) are those of ``docs/architecture.md``;
 ``docs/lawful-collection.md`` for the full list and for what happens with hostile input.
 
 Wiring: :func:`guard_settings` returns the Scrapy settings (middlewares, caps, TLS
-verification, Playwright hook) in one dict. The middlewares take plain values in ``__init__``
+verification, browser launch options) in one dict. The middlewares take plain values in ``__init__``
 so they can be unit-tested without a crawler; ``from_crawler`` reads the settings.
 
 The package, one role per module (every name is importable from ``spiders.guard``, and the
@@ -35,7 +35,7 @@ dotted paths in the settings, ``spiders.guard.LawfulGuardMiddleware`` and the li
   redirect, decompression);
 * :mod:`spiders.guard.robots`: robots.txt (RFC 9309);
 * :mod:`spiders.guard.reasons`: reason codes for download errors, :func:`record_failure`;
-* :mod:`spiders.guard.browser`: the Playwright hook and the browser's PAC and flags;
+* :mod:`spiders.guard.browser`: the browser's requests, performed by the guarded fetcher or refused;
 * :mod:`spiders.guard.resolver`: the connection's own name resolution (DNS rebinding);
 * :mod:`spiders.guard.tls`: certificate and host-name verification;
 * :mod:`spiders.guard.settings`: :func:`guard_settings`.
@@ -43,10 +43,7 @@ dotted paths in the settings, ``spiders.guard.LawfulGuardMiddleware`` and the li
 
 from __future__ import annotations
 
-from spiders.guard.browser import BLOCKING_PROXY as BLOCKING_PROXY
-from spiders.guard.browser import browser_launch_args as browser_launch_args
-from spiders.guard.browser import browser_pac as browser_pac
-from spiders.guard.browser import playwright_abort_request
+from spiders.guard.browser import BrowserGate
 from spiders.guard.middlewares import (
     LawfulGuardMiddleware,
     LawfulHttpCompressionMiddleware,
@@ -81,6 +78,7 @@ __all__ = [
     "DOWNLOADER_MIDDLEWARES",
     "PAGE_KIND_META",
     "REASON_META",
+    "BrowserGate",
     "GuardPolicy",
     "GuardRefusal",
     "GuardedNameResolver",
@@ -100,7 +98,6 @@ __all__ = [
     "failure_reason",
     "guard_settings",
     "install_guarded_resolver",
-    "playwright_abort_request",
     "record",
     "record_failure",
     "static_refusal",

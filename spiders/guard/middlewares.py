@@ -19,6 +19,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
 from spiders.addresses import Resolver, decide_host, parse_host
+from spiders.exchange import keep_hop, keep_received
 from spiders.guard.policy import (
     _ACTIVE,
     ALLOWED_METHODS,
@@ -193,6 +194,12 @@ class LawfulRedirectMiddleware(RedirectMiddleware):
         mw.sink = _sink_from(crawler)
         return mw
 
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Any:
+        result = super().process_response(request, response)
+        if isinstance(result, Request) and result is not request:
+            keep_hop(request, response, result)  # the 3xx as received, for the WARC
+        return result
+
     def _redirect(self, redirected: Request, request: Request, reason: Any) -> Request:
         try:
             new = super()._redirect(redirected, request, reason)
@@ -223,6 +230,7 @@ class LawfulHttpCompressionMiddleware(HttpCompressionMiddleware):
         return mw
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Any:
+        keep_received(request, response)  # the payload as the server sent it, for the WARC
         try:
             return super().process_response(request, response)
         except IgnoreRequest as exc:

@@ -1,12 +1,11 @@
 """The Scrapy settings a crawl runs under the guard: :func:`guard_settings` returns the
-middlewares, caps, TLS verification and Playwright hook in one dict."""
+middlewares, caps, TLS verification and the browser's launch options in one dict."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from spiders.guard.browser import browser_launch_args
 from spiders.guard.robots import robots_token
 from spiders.guard.sink import RequestSink, SinkRef
 
@@ -39,8 +38,10 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
     ``warn_bytes`` and ``ca_file`` (trust store for TLS verification).
 
     ``launch_options`` (Playwright's, e.g. ``spiders.browser.launch_options()``): when given,
-    ``PLAYWRIGHT_LAUNCH_OPTIONS`` is returned with :func:`browser_launch_args` appended, so the
-    browser obeys the same profile and domain lists. ``VETTING_BROWSER_ARGS`` is always returned.
+    ``VETTING_BROWSER_LAUNCH_OPTIONS`` is returned without any proxy or host-resolver flag of
+    the caller's and with the procedure's User-Agent; the renderer adds the flags that leave
+    Chromium no network of its own (:func:`spiders.browser.no_network_args`), and every request
+    the browser makes passes this same guard (:mod:`spiders.guard.browser`).
     """
     allow, deny = list(allow), list(deny)
     if profile not in ("public", "loopback"):
@@ -70,16 +71,14 @@ def guard_settings(profile: str, user_agent: str, allow: Iterable[str], deny: It
         "DOWNLOAD_VERIFY_CERTIFICATES": True,
         "DOWNLOADER_CLIENTCONTEXTFACTORY": "spiders.guard.VerifyingContextFactory",
         "DOWNLOADER_MIDDLEWARES": dict(DOWNLOADER_MIDDLEWARES),
-        "PLAYWRIGHT_ABORT_REQUEST": "spiders.guard.playwright_abort_request",
     }
     if limits.get("ca_file"):
         settings["VETTING_TLS_CA_FILE"] = str(limits["ca_file"])
-    browser_args = browser_launch_args(profile, allow, deny, user_agent)
-    settings["VETTING_BROWSER_ARGS"] = browser_args
     if launch_options is not None:
         options = dict(launch_options)
         options["args"] = [a for a in options.get("args", [])
-                           if not a.startswith(("--proxy-", "--user-agent"))] + browser_args
-        options.pop("proxy", None)  # no proxy other than the guard's
-        settings["PLAYWRIGHT_LAUNCH_OPTIONS"] = options
+                           if not a.startswith(("--proxy-", "--user-agent", "--host-resolver-rules"))]
+        options["args"].append(f"--user-agent={user_agent}")
+        options.pop("proxy", None)  # the renderer shuts the browser's own network itself
+        settings["VETTING_BROWSER_LAUNCH_OPTIONS"] = options
     return settings

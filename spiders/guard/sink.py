@@ -24,6 +24,7 @@ _META_APPROVED = "_vetting_approved"  # the URL the guard approved for this atte
 _META_ROBOTS_FETCH = "_vetting_robots_fetch"
 PAGE_KIND_META = "vetting_page_kind"
 REASON_META = "vetting_reason"  # the reason recorded for the attempt (what an errback reports)
+BROWSER_META = "vetting_browser"  # set on a request made for the rendering browser: its resource type
 
 
 class RequestSink(Protocol):
@@ -53,6 +54,8 @@ def record(sink: RequestSink | None, request: Request, allowed: bool, reason: st
     request.meta[REASON_META] = reason
     if sink is None:
         return
+    if request.meta.get(BROWSER_META):  # the audit trail says which requests the browser made
+        reason = f"{reason} (browser {request.meta[BROWSER_META]})"
     try:
         sink.record_request(request.url, request.method, allowed, reason, status)
     except Exception:  # the audit trail failing must stop the crawl, not vanish

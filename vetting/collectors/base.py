@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from scrapy.settings import Settings
 from sqlmodel import select
 
-from spiders.capture import Capture
+from spiders.capture import Capture, Exchange
 from spiders.extract import extract
 from vetting import __version__
 from vetting.inputs import StepInput
@@ -53,6 +53,7 @@ class StepContext:
     _captured: set[str] = field(default_factory=set)
     _pending_requests: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = field(default_factory=list)
     _warc: Any = None
+    _records: list[dict[str, Any]] = field(default_factory=list)  # WARC records of the capture being saved
 
     def __post_init__(self) -> None:
         with self.ws.session() as s:
@@ -109,6 +110,7 @@ class StepContext:
         self.outcomes.setdefault((capture.kind, capture.outcome), []).append(capture.reason)
         if capture.key in self._captured:
             return
+        self._records = []
         artifacts = self._store_evidence(capture)
         text_source = capture.rendered_dom if capture.rendered_dom is not None else capture.body
         page = extract(text_source or b"", capture.final_url or capture.url) if text_source else None
@@ -141,7 +143,8 @@ class StepContext:
                                "outcome": capture.outcome, "reason": reason_c,
                                "status": capture.status, "found_by": found_by_c,
                                "artifacts": [{"path": a["path"], "sha256": a["sha256"], "kind": a["kind"]}
-                                             for a in artifacts]})
+                                             for a in artifacts],
+                               "warc_records": self._records})
         self._captured.add(capture.key)
         self.items_saved += 1
 
@@ -149,10 +152,16 @@ class StepContext:
     def _store_evidence(self, capture: Capture) -> list[dict[str, Any]]:
         artifacts: list[dict[str, Any]] = []
         if capture.body is not None:
-            rel, digest = self.ws.store_bytes(capture.body, ".body")
+            received = capture.received or Exchange(
+                url=capture.final_url or capture.url, method="GET",
+                request_headers=list(capture.request_headers.items()), status=capture.status or 0,
+                response_headers=list(capture.response_headers), body=capture.body)
+            rel, digest = self.ws.store_bytes(received.body, ".body")  # the payload as received
             entry: dict[str, Any] = {"kind": "response", "path": rel, "sha256": digest}
-            entry.update(self._warc_exchange(capture))
+            entry.update(self._warc_exchange(capture, received))
             artifacts.append(entry)
+        for exchange in capture.exchanges:  # redirect hops and the rendered page's subresources
+            self._write_exchange(exchange)
         if capture.rendered_dom is not None:
             data = capture.rendered_dom.encode("utf-8")
             rel, digest = self.ws.store_bytes(data, ".html")
@@ -181,29 +190,58 @@ class StepContext:
             })
         return self._warc
 
-    def _warc_fields(self, ref: Any) -> dict[str, Any]:
-        return {"warc": Path(ref.warc_path).resolve().relative_to(self.ws.evidence_root.resolve()).as_posix(),
-                "record_id": ref.record_id, "offset": ref.offset}
+    def _warc_rel(self, path: str | Path) -> str:
+        return Path(path).resolve().relative_to(self.ws.evidence_root.resolve()).as_posix()
 
-    def _warc_exchange(self, capture: Capture) -> dict[str, Any]:
+    def _warc_fields(self, ref: Any) -> dict[str, Any]:
+        """Where the record is (for the item) and, for the capture event, every record written."""
+        rel = self._warc_rel(ref.warc_path)
+        for span in ref.records:
+            self._records.append({"file": rel, "offset": span.offset, "length": span.length,
+                                  "sha256": span.sha256, "type": span.record_type})
+        return {"warc": rel, "record_id": ref.record_id, "offset": ref.offset, "length": ref.length,
+                "record_sha256": ref.records[0].sha256 if ref.records else None}
+
+    def _write_exchange(self, exchange: Exchange) -> Any:
         ref = self.warc.write_exchange(
-            capture.final_url or capture.url, capture.request_headers, capture.status or 0,
-            capture.response_headers, capture.body or b"")
+            exchange.url, exchange.request_headers, exchange.status, exchange.response_headers, exchange.body,
+            method=exchange.method, ip_address=exchange.ip_address, protocol=exchange.protocol)
+        self._warc_fields(ref)
+        return ref
+
+    def _warc_exchange(self, capture: Capture, received: Exchange) -> dict[str, Any]:
+        ref = self.warc.write_exchange(
+            received.url, received.request_headers, received.status, received.response_headers, received.body,
+            method=received.method, ip_address=received.ip_address, protocol=received.protocol)
         capture.meta["warc_response_id"] = ref.record_id
         return self._warc_fields(ref)
 
     def _warc_resource(self, capture: Capture, kind: str,
                        content_type: str, data: bytes) -> dict[str, Any]:
         refers_to = capture.meta.get("warc_response_id")
-        ref = self.warc.write_resource(capture.final_url or capture.url, content_type, data,
-                                       refers_to=refers_to, kind=kind)
+        # Under its own URI (urn:screenshot:URL...), never the page's: replay tools look pages up
+        # by URI and must find the response, not the picture of it.
+        page = capture.meta.get("rendered_url") or capture.final_url or capture.url  # what was rendered
+        ref = self.warc.write_resource(f"urn:{kind}:{page}", content_type, data, refers_to=refers_to, kind=kind)
         return self._warc_fields(ref)
 
     def close(self) -> None:
         self.flush_requests()
         if self._warc is not None:
             self._warc.close()
+            self.seal(self._warc.path)
             self._warc = None
+
+    def seal(self, path: Path) -> None:
+        """Record the closed WARC file's sha256 and size (``evidence.warc_sealed``): a resumed
+        run appends to the file and seals it again; verification checks the latest seal."""
+        from spiders.warc import sha256_prefix
+
+        size = path.stat().st_size
+        self.ws.record("evidence.warc_sealed", actor=self.actor, case_id=self.case.id, subject=self._warc_rel(path),
+                       payload={"step": self.step.id,
+                                "sealed_file": {"path": self._warc_rel(path), "size": size,
+                                                "sha256": sha256_prefix(path, size)}})
 
     # -- Scrapy settings ------------------------------------------------------------------
     def scrapy_settings(self, **overrides: Any) -> Settings:

@@ -57,3 +57,21 @@ def login_form(site: str, next_url: str, intro: str = "", user_label: str = "Ema
             '<label>Password <input type="password" name="password"></label>'
             f'<input type="hidden" name="next" value="{esc(next_url)}">'
             '<button type="submit">Log in</button></form>')
+
+
+def png_with_text(lines: list[str], width: int = 480, height: int = 200) -> bytes:
+    """A picture with words painted into its pixels (a meme, a photographed sign): the text is
+    in no DOM node and no alt attribute, only in the image, as OCR would find it."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (width, height), (250, 236, 200))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=30)
+    step = height // (len(lines) + 1)
+    for n, line in enumerate(lines, 1):
+        draw.text((width // 2, n * step), line, fill=(20, 20, 20), font=font, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()

@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from vetting.demoweb.html import esc, esc_text, login_form, svg_image, time_tag
+from vetting.demoweb.html import esc, esc_text, login_form, png_with_text, svg_image, time_tag
 from vetting.demoweb.http import (
     Document,
     Request,
@@ -35,6 +35,11 @@ CHALLENGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <div class="captcha-box" data-sitekey="demo-captcha">[ I'm not a robot ]</div>
 <noscript>Enable JavaScript and cookies to continue.</noscript></div></body></html>
 """
+
+
+#: A post's ``badge`` is drawn by CSS (generated content): in the screenshot, not in the DOM's text.
+BADGE_STYLE = ("<style>.post[data-badge]::before{content:attr(data-badge);display:inline-block;"
+               "background:#1d4e89;color:#fff;font-weight:600;padding:.1rem .5rem;border-radius:3px}</style>")
 
 
 def path_pattern(template: str) -> str:
@@ -59,6 +64,7 @@ class AccountSite(SiteApp):
             return
         self.route(r"/", self.home)
         self.route(r"/media/" + _ACCOUNT + r"/(?P<index>\d+)\.svg", self.media)
+        self.route(r"/media/" + _ACCOUNT + r"/(?P<index>\d+)\.png", self.media_png)
         if self.mode == "walled":
             self.route(r"/login", self.login)
             self.route(r"/login", self.login_failed, methods=("POST",))
@@ -110,12 +116,7 @@ class AccountSite(SiteApp):
                         f"{esc(self.context.resolve(u))}</a></li>" for u in data.get("links", []))
         items = []
         for i, item in enumerate(data.get("items", [])):
-            img = ""
-            if item.get("alt"):
-                img = (f'<img src="/media/{quote(account)}/{i}.svg" alt="{esc(item["alt"])}" '
-                       f'width="480" height="320">')
-            items.append(f'<article class="post">{img}<p>{esc(item["text"])}</p>'
-                         f'{time_tag(item["date"])}</article>')
+            items.append(self.render_item(account, i, item))
         body = (f'<section class="profile" data-account="{esc(account)}">'
                 f'<p class="marker">{esc_text(self.spec.get("profile_marker", self.spec["exists_marker"]))}</p>'
                 f'<h1>{esc(data["display_name"])}</h1><p class="handle">@{esc(account)}</p>'
@@ -123,7 +124,27 @@ class AccountSite(SiteApp):
                 + (f'<p class="location">{esc(data["location"])}</p>' if data.get("location") else "")
                 + (f'<ul class="links">{links}</ul>' if links else "")
                 + "</section>" + "".join(items))
-        return self.page(f"{data['display_name']} (@{account})", body)
+        return self.page(f"{data['display_name']} (@{account})", body, head=BADGE_STYLE)
+
+    @staticmethod
+    def render_item(account: str, i: int, item: dict[str, Any]) -> str:
+        """One post. Optional fields put words where a screenshot shows them but a text
+        extractor may not: ``heading``, ``caption`` (a figure caption), ``badge`` (CSS generated
+        content), ``image_text`` (words painted into a PNG), ``lang``."""
+        img = ""
+        if item.get("image_text"):
+            img = (f'<img src="/media/{quote(account)}/{i}.png" alt="{esc(item.get("alt", ""))}" '
+                   f'width="480" height="200">')
+        elif item.get("alt"):
+            img = (f'<img src="/media/{quote(account)}/{i}.svg" alt="{esc(item["alt"])}" '
+                   f'width="480" height="320">')
+        if img and item.get("caption"):
+            img = f"<figure>{img}<figcaption>{esc_text(item['caption'])}</figcaption></figure>"
+        heading = f"<h2>{esc_text(item['heading'])}</h2>" if item.get("heading") else ""
+        attrs = f' lang="{esc(item["lang"])}"' if item.get("lang") else ""
+        attrs += f' data-badge="{esc(item["badge"])}"' if item.get("badge") else ""
+        return (f'<article class="post"{attrs}>{heading}{img}<p>{esc(item["text"])}</p>'
+                f'{time_tag(item["date"])}</article>')
 
     def media(self, req: Request, account: str, index: str) -> Response:
         items = self.accounts.get(account, {}).get("items", [])
@@ -131,6 +152,13 @@ class AccountSite(SiteApp):
         if i >= len(items) or not items[i].get("alt"):
             return self.not_found()
         return Response(200, svg_image(items[i]["alt"]), "image/svg+xml")
+
+    def media_png(self, req: Request, account: str, index: str) -> Response:
+        items = self.accounts.get(account, {}).get("items", [])
+        i = int(index)
+        if i >= len(items) or not items[i].get("image_text"):
+            return self.not_found()
+        return Response(200, png_with_text(items[i]["image_text"]), "image/png")
 
     def api_user(self, req: Request, account: str) -> Response:
         data = self.accounts.get(account)
@@ -179,7 +207,8 @@ class AccountSite(SiteApp):
         docs = []
         for account, data in self.accounts.items():
             texts = [data["display_name"], f"@{account}", data.get("bio", ""), data.get("location", "")]
-            texts += [f'{it["text"]} {it.get("alt", "")}' for it in data.get("items", [])]
+            texts += [" ".join(it.get(k, "") for k in ("heading", "text", "alt", "caption"))
+                      for it in data.get("items", [])]
             dates = sorted(it["date"] for it in data.get("items", []))
             docs.append(Document(self.spec["profile_path"].replace("{account}", account),
                                  f"{data['display_name']} (@{account}) · {self.title}",
