@@ -48,7 +48,7 @@ test: deps postgres pywb oracles
 demo: deps
 	$(BIN)/vet demo --out $(DEMO_OUT)
 
-bench: deps
+bench: deps postgres
 	$(BIN)/python bench/run.py
 
 lint: venv

@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "inputs", "redaction", "render", "reports")
+EXPECTED = ("accounts", "audit", "inputs", "queue", "redaction", "render", "reports")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:
@@ -60,6 +60,11 @@ def headline(name: str, data: dict[str, Any]) -> str:
                 f"bulk {(data.get('append_bulk_per_s') or {}).get('rest')}/s, verify "
                 f"{full.get('events_per_second')} ev/s, peak {full.get('peak_rss_mib')} MiB, "
                 f"3-process mix {mix.get('aggregate_per_s')}/s ({mix.get('errors')} errors)")
+    if name == "queue":
+        runs = ", ".join(f"{r['workers']}w {r['cases_per_min']}/min (x{r.get('speedup_vs_1')})"
+                         for r in data.get("workers") or [])
+        return (f"{data.get('cases')} cases: {runs}; queue overhead {data.get('queue_overhead_s_per_job')} s/job; "
+                f"direct {(data.get('direct') or {}).get('s_per_case')} s/case")
     scalars = [f"{k}={v}" for k, v in data.items() if isinstance(v, (int, float, str, bool))][:6]
     return ", ".join(scalars)
 

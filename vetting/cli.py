@@ -49,6 +49,21 @@ def _mount_reports() -> None:
 
 _mount_reports()
 
+
+def _mount_queue() -> None:
+    from vetting.queue_cli import queue_app, worker
+
+    app.add_typer(queue_app, name="queue")
+    app.command("worker")(worker)
+
+
+def _mount_people() -> None:
+    from vetting.people.cli import mount
+    from vetting.report_cli import report_app
+
+    mount(app, case_app=case_app, report_app=report_app)
+
+
 @app.callback()
 def _main(
     workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
@@ -217,7 +232,9 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
         procedure: str = typer.Option(..., "--procedure", "-p", help="Approved procedure id."),
         by: str = typer.Option(..., "--by", help="The investigator running the search."),
         wait: bool = typer.Option(False, "--wait", help="If another process is running a case, wait for it "
-                                                        "instead of refusing.")) -> None:
+                                                        "instead of refusing."),
+        queue: bool = typer.Option(False, "--queue", help="Queue one job per case for `vet worker` "
+                                                         "(PostgreSQL workspaces).")) -> None:
     """Run (or resume) every step of the approved procedure for the candidate(s).
 
     Exits 1 when a case is incomplete or any step ended ``failed`` (named above the exit).
@@ -225,6 +242,11 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
     from vetting.engine import step_runs
     from vetting.runner import run_cases
 
+    if queue:
+        from vetting.queue_cli import needs_postgres, queue_run
+
+        needs_postgres(queue_run)(candidates, procedure, by)
+        return
     ws = open_ws(create=False)
     cases = run_cases(ws, candidates, procedure, by, console=console, wait=wait)
     incomplete = [c for c in cases if c.status != "complete"]
@@ -474,6 +496,10 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
 
     code = run_demo(out, console=console)
     raise typer.Exit(code)
+
+
+_mount_queue()
+_mount_people()  # after the commands above, so `vet --help` lists the casework first
 
 
 def decisions_file_cases(ws: Any, path: Path) -> list[str]:

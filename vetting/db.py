@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 from vetting import models, personal  # noqa: F401  (registers the tables)
+from vetting.people.models import PEOPLE_TABLES
 
 
 def make_engine(url: str) -> Engine:
@@ -90,8 +91,14 @@ def _v3(conn: Connection) -> None:
                      {"c": candidate_id, "s": secrets.token_hex(32), "t": datetime.now(UTC)})
 
 
+def _people(conn: Connection) -> None:
+    """Accounts, login attempts, sessions, case assignments, report releases, the identity provider."""
+    for model in PEOPLE_TABLES:
+        model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _people]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

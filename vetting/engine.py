@@ -182,7 +182,7 @@ def _maybe_complete(ws: Workspace, plan: CasePlan) -> Case:
     with ws.session() as s:
         case = s.get(Case, plan.case.id)
         assert case is not None
-        if case.status != "complete" and all(r.status in STEP_TERMINAL for r in runs):
+        if case.status == "open" and all(r.status in STEP_TERMINAL for r in runs):
             case.status = "complete"
             case.completed_at = utcnow()
             s.add(case)

@@ -75,11 +75,11 @@ class Case(SQLModel, table=True):
     procedure_id: str = Field(index=True)
     opened_by: str
     opened_at: datetime
-    status: str = "open"  # open | complete
+    status: str = "open"  # open | complete | cancelled
     completed_at: datetime | None = None
 
 
-STEP_TERMINAL = ("completed", "no_input", "failed")
+STEP_TERMINAL = ("completed", "no_input", "failed", "cancelled")  # cancelled: vetting/cancellation.py
 STEP_STATES = ("pending", "running") + STEP_TERMINAL
 
 

@@ -115,8 +115,15 @@ def _case_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[
         if r.status == "failed":
             out.append(f"{who}: step {r.step_id} failed after {r.attempts} attempt(s): "
                        f"{clip(r.error or 'no reason recorded', 300)}")
+    out.extend(_cancelled_deviations(runs, who))
     out.extend(_audit_deviations(ws, case, expected, runs, who))
     return out
+
+
+def _cancelled_deviations(runs: list[StepRun], who: str) -> list[str]:
+    """A cancelled step (``vet queue cancel``) is recorded, never hidden: it did not run."""
+    return [f"{who}: step {r.step_id} was cancelled ({r.error or 'no reason recorded'})"
+            for r in runs if r.status == "cancelled"]
 
 
 def _audit_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[StepRun],

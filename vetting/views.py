@@ -17,7 +17,7 @@ def readable(value: object) -> str:
     return escape(visible(value))
 
 
-STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "running": "yellow",
+STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "cancelled": "red", "running": "yellow",
                "pending": "dim"}
 
 

@@ -266,6 +266,10 @@ class StepContext:
                                         list(cfg.deny_domains), self, limits, launch_options=browser),
                          priority="cmdline")
         settings.set("CONCURRENT_REQUESTS", cfg.rate_limit.concurrency_total, priority="cmdline")
+        from vetting.queue.hostslots import shared_pacing  # PostgreSQL: the limits hold across workers
+
+        settings.setdict(shared_pacing(self.ws, cfg.rate_limit.delay_seconds, cfg.rate_limit.concurrency_per_domain,
+                                       cfg.limits.timeout_seconds), priority="cmdline")
         settings.set("CLOSESPIDER_TIMEOUT", self.step.limits.timeout_seconds, priority="cmdline")
         settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
         for key, value in overrides.items():

@@ -182,8 +182,10 @@ class DemoServer(ThreadingHTTPServer):
         log.debug("demo web: error serving %s", client_address, exc_info=True)  # noqa: LOG014
 
 
-def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to one site."""
+def make_handler(app: SiteApp, base_url: str,
+                 on_request: Callable[[str, str, str], None] | None = None) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to one site; ``on_request(site, method, path)`` is called
+    as each request arrives (tests log request times per host with it)."""
 
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -195,6 +197,8 @@ def make_handler(app: SiteApp, base_url: str) -> type[BaseHTTPRequestHandler]:
             log.debug("%s %s " + format, app.name, self.address_string(), *args)
 
         def _serve(self) -> None:
+            if on_request is not None:
+                on_request(app.name, self.command, self.path)
             parts = urlsplit(self.path)
             try:
                 length = int(self.headers.get("Content-Length") or 0)

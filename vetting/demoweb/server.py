@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
@@ -44,10 +45,12 @@ class DemoWeb:
 
     Use as a context manager: ``with DemoWeb() as web: web.base_url("social")``. ``port=0``
     (default) picks a free port; a fixed ``port`` is used as given, with no retry.
+    ``on_request(site, method, path)``, if given, is called as each request arrives.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, on_request: Callable[[str, str, str], None] | None = None) -> None:
         self.requested_port = port
+        self.on_request = on_request
         self.port: int | None = None
         self.names = site_names()
         self._servers: dict[str, DemoServer] = {}
@@ -76,7 +79,7 @@ class DemoWeb:
         context = SiteContext(dict(self.placeholders), self._stop)
         apps = build_sites(context)
         for name, srv in self._servers.items():
-            srv.RequestHandlerClass = make_handler(apps[name], self.placeholders[name])
+            srv.RequestHandlerClass = make_handler(apps[name], self.placeholders[name], self.on_request)
             thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
                                       name=f"demoweb-{name}", daemon=True)
             thread.start()

@@ -1,0 +1,133 @@
+"""``vet worker``: run queued cases, and put back the cases of workers that died.
+
+Procrastinate's worker fetches jobs (LISTEN/NOTIFY, with polling as a fallback), sends a
+heartbeat every ``heartbeat`` seconds and runs :func:`vetting.queue.job.run_case_job`. Beside
+it runs the reaper: a job still ``doing`` whose worker has sent no heartbeat for
+``stalled_after`` seconds belongs to a dead worker (its case process died with it, see
+:mod:`vetting.queue.job`), unless its case's lock is still held (then the worker is only late
+with its heartbeats on a busy machine and its case is running: :mod:`vetting.queue.child`).
+Such a job is put back in the queue (``job.retried``), or recorded failed after
+:data:`~vetting.queue.app.RETRIES` retries, or, when someone had asked to cancel it, its steps
+left are recorded cancelled. One reaper acts at a time across all workers (an advisory lock),
+so a job is never put back twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+import psycopg
+from procrastinate import App
+from procrastinate.jobs import Status
+
+from vetting.queue.app import QUEUE, RETRIES, TASK_NAME, ensure_schema, make_app
+from vetting.queue.database import REAPER_LOCK, cancel_request, case_lock_key, libpq_conninfo
+
+log = logging.getLogger("vetting.queue.worker")
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def run_worker(ws: Any, name: str | None = None, concurrency: int = 1, heartbeat: float = 10.0,
+               stalled_after: float = 30.0, burst: bool = False, shutdown_grace: float = 30.0) -> None:
+    """Run until stopped (SIGINT/SIGTERM), or with ``burst`` until the queue is empty."""
+    # Job starts, outcomes and retries on stderr, for the service manager's journal.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(_serve(ws, name or default_name(), concurrency, heartbeat, stalled_after, burst, shutdown_grace))
+
+
+async def _serve(ws: Any, name: str, concurrency: int, heartbeat: float, stalled_after: float, burst: bool,
+                 shutdown_grace: float) -> None:
+    app = make_app(ws)
+    async with app.open_async():
+        await ensure_schema(app, ws)
+        reaper = asyncio.create_task(_reap_forever(app, ws, name, stalled_after, interval=max(1.0, heartbeat)))
+        try:
+            await app.run_worker_async(
+                queues=[QUEUE], name=name, concurrency=concurrency, wait=not burst,
+                update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
+                shutdown_graceful_timeout=shutdown_grace, abort_job_polling_interval=min(5.0, heartbeat),
+                additional_context={"workspace": ws, "worker": name})
+        finally:
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
+
+
+async def _reap_forever(app: App, ws: Any, worker: str, stalled_after: float, interval: float) -> None:
+    while True:
+        try:
+            await reap_stalled(app, ws, worker, stalled_after)
+        except Exception:  # noqa: BLE001 - a failed round is logged; the next one tries again
+            log.exception("reaping stalled jobs failed")
+        await asyncio.sleep(interval)
+
+
+async def reap_stalled(app: App, ws: Any, worker: str, stalled_after: float) -> list[int]:
+    """Put back (or close) the jobs of dead workers; return their ids. One reaper at a time."""
+    async with await psycopg.AsyncConnection.connect(libpq_conninfo(ws.database_url), autocommit=True) as conn:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (REAPER_LOCK,))
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            return []
+        try:
+            stalled = list(await app.job_manager.get_stalled_jobs(task_name=TASK_NAME,
+                                                                  seconds_since_heartbeat=stalled_after))
+            reaped = []
+            for job in stalled:
+                if await _case_running(conn, job.lock):
+                    # its case process holds the case lock: the worker is late, not dead
+                    log.warning("job %s: worker %s is late with its heartbeat, but its case is running",
+                                job.id, job.worker_id)
+                    continue
+                await _reap_one(app, ws, worker, job, stalled_after)
+                reaped.append(job.id)
+            return reaped
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (REAPER_LOCK,))
+
+
+async def _case_running(conn: psycopg.AsyncConnection, case_id: str) -> bool:
+    """Whether a case process holds the case's lock (vetting.queue.child)."""
+    key = case_lock_key(case_id)
+    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+    if row and row[0]:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return False
+    return True
+
+
+async def _reap_one(app: App, ws: Any, worker: str, job: Any, stalled_after: float) -> None:
+    case_id = job.lock
+    actor = f"system:worker/{worker}"
+    subject = f"job-{job.id}"
+    cancel = cancel_request(ws.engine, case_id)
+    if cancel is not None:
+        from vetting.cancellation import cancel_remaining_steps, committed_reason
+
+        await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+        who, why = cancel
+        steps = cancel_remaining_steps(ws, case_id, who, why)
+        ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
+                  payload={"job_id": job.id, "attempt": job.attempts + 1, "outcome": "cancelled",
+                           "cancelled_by": who, "reason": committed_reason(ws, case_id, why),
+                           "steps_cancelled": steps,
+                           "note": "its worker had died"})
+    elif job.attempts >= RETRIES:
+        await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+        ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
+                  payload={"job_id": job.id, "attempt": job.attempts + 1, "outcome": "failed",
+                           "reason": f"its worker stopped sending heartbeats (attempt {job.attempts + 1}, "
+                                     "no retry left)", "will_retry": False})
+    else:
+        await app.job_manager.retry_job(job)
+        ws.record("job.retried", actor=actor, case_id=case_id, subject=subject,
+                  payload={"job_id": job.id, "attempt": job.attempts + 2,
+                           "reason": f"its worker (id {job.worker_id}) sent no heartbeat for over "
+                                     f"{stalled_after:g} s"})
+    ws.audit.checkpoint()
