@@ -124,6 +124,7 @@ def handles_errors(fn: F) -> F:
         from vetting.caselock import CaseBusy
         from vetting.db import SchemaTooNew
         from vetting.engine import RunError
+        from vetting.queue.database import QueueNeedsPostgres
         from vetting.validation import ValidationRefused
         from vetting.workspace import WorkspaceError
 
@@ -137,7 +138,7 @@ def handles_errors(fn: F) -> F:
             for problem in exc.problems:
                 echo_error(str(problem))
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        except UnknownName as exc:
+        except (UnknownName, QueueNeedsPostgres) as exc:
             echo_error(str(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except CaseBusy as exc:
