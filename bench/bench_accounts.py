@@ -322,10 +322,10 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
     proc = procedure_for(["account-discovery"], args, "bench-accounts")
     proc["steps"][0]["sites"] = "sites.json"
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
     vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
     vet(work, "candidate", "add", "--name", "Bench Candidate", "--username", USERNAME,
-        "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
     farm.stats(reset=True)
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
            "bench-candidate", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
@@ -419,7 +419,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
             "limits": {"max_pages": max(25, args.render_pages), "timeout_seconds": 900}}
     proc = procedure_for([], args, "bench-pages", [step])
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
     vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
     out: dict[str, Any] = {"pages": args.render_pages}
     for ext in ("txt", "html"):
@@ -427,7 +427,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
         for n in range(args.render_pages):
             urls += ["--url", f"{farm.base(n % args.sites)}/page/{n}.{ext}"]
         vet(work, "candidate", "add", "--name", f"Pages {ext}", "--username", f"pages{ext}", *urls,
-            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
         cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
                f"pages-{ext}", "--procedure", "bench-pages", "--by", INVESTIGATOR]
         print(f"  pages: {' '.join(cmd[-6:])}", flush=True)

@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "queue", "redaction", "render", "reports")
+EXPECTED = ("accounts", "audit", "inputs", "queue", "redaction", "render", "reports")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:

@@ -29,8 +29,8 @@ class Built:
 def build_case(tmp_path: Path, candidate_id: str = "jane-doe", full_name: str = "Jane Doe") -> Built:
     ws = Workspace.open(tmp_path / "ws")
     approve(ws, REPO / "procedures" / "kcpd-261-1.yaml", "Capt. Rao")
-    auth = tmp_path / f"{candidate_id}-auth.txt"
-    auth.write_text("signed authorization")
+    auth = tmp_path / f"{candidate_id}-auth.pdf"
+    auth.write_bytes(b"%PDF-1.4\n% signed authorization\n")
     add_candidate(ws, CandidateInput(id=candidate_id, full_name=full_name, city="Kansas City", state="MO",
                                      usernames=["janed95"], profile_urls=["https://social.example/u/janed95"],
                                      authorization={"file": auth.name, "signed_on": "2026-10-01"}), auth, "Inv. Lee")

@@ -29,10 +29,15 @@ def workspace(tmp_path: Path):
     return Workspace.open(tmp_path / "ws")
 
 
+#: A signed authorization as the toolkit accepts one: a document (PDF) by its magic bytes.
+AUTH_PDF = (b"%PDF-1.4\n% I authorize the background investigation. Signed: J. Doe, 2026-11-01\n"
+            b"trailer\n<< >>\n%%EOF\n")
+
+
 @pytest.fixture
 def auth_file(tmp_path: Path) -> Path:
-    path = tmp_path / "authorization.txt"
-    path.write_text("I authorize the background investigation. Signed: J. Doe, 2026-11-01\n")
+    path = tmp_path / "authorization.pdf"
+    path.write_bytes(AUTH_PDF)
     return path
 
 

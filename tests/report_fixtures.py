@@ -71,8 +71,8 @@ def new_workspace(root: Path) -> Workspace:
 
 def add_candidate_case(b: Built, root: Path, candidate_id: str, full_name: str) -> CasePlan:
     """A candidate (with a date of birth the findings report must NOT show) and their case."""
-    auth = root / f"{candidate_id}-auth.txt"
-    auth.write_text(f"I authorize the background investigation. {full_name}\n")
+    auth = root / f"{candidate_id}-auth.pdf"
+    auth.write_bytes(f"%PDF-1.4\n% I authorize the background investigation. {full_name}\n".encode())
     add_candidate(b.ws, CandidateInput(
         id=candidate_id, full_name=full_name, date_of_birth=date(1996, 4, 12), city="Kansas City", state="MO",
         usernames=[candidate_id.replace("-", "")], profile_urls=[f"https://social.example/u/{candidate_id}"],

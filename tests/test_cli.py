@@ -96,8 +96,8 @@ def test_approve_invalid_procedure_changes_nothing(tmp_path: Path, procs: Path) 
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["run", "nobody", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"], 1, "no candidate 'nobody'"),
-    (["run", "jane-doe", "--procedure", "unknown-proc", "--by", "Inv. Lee"], 1, "no approved procedure 'unknown-proc'"),
+    (["run", "nobody", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"], 2, "no candidate 'nobody'"),
+    (["run", "jane-doe", "--procedure", "unknown-proc", "--by", "Inv. Lee"], 2, "no approved procedure 'unknown-proc'"),
     (["candidate", "add", "--name", "John Roe", "--by", "Inv. Lee"], 2, "no signed authorization"),
     (["candidate", "add", "--name", "John Roe", "--email", "nope", "--by", "Inv. Lee"], 2, "not an e-mail"),
     (["candidate", "add", "--name", "John Roe", "--phone", "555-0100", "--by", "Inv. Lee"], 2,
@@ -121,10 +121,11 @@ def test_foreign_workspace_refused(tmp_path: Path, procs: Path) -> None:
     assert tree_digest(foreign) == before
 
 
-def test_uniformity_of_unrun_procedure_is_uniform(approved_ws: Path) -> None:
+def test_uniformity_names_a_candidate_never_run(approved_ws: Path) -> None:
+    """Issue 9.4: a candidate of the workspace with no complete case was not searched like the others."""
     result = invoke(approved_ws, "uniformity", "--procedure", "kcpd-261-1-preemployment")
-    assert result.exit_code == 0, result.output
-    assert "uniform" in result.output
+    assert result.exit_code == 1, result.output
+    assert "jane-doe: never run under kcpd-261-1-preemployment" in result.output
 
 
 def test_case_list_shows_cases_and_pending_items(tmp_path: Path, auth_file: Path) -> None:
@@ -139,4 +140,4 @@ def test_case_list_shows_cases_and_pending_items(tmp_path: Path, auth_file: Path
     row = next(line for line in result.output.splitlines() if b.plan.case.id in line)
     assert row.rstrip(" │").endswith("1")  # one item awaits a decision
     empty = runner.invoke(app, ["--workspace", str(b.ws.root), "case", "list", "--candidate", "nobody"])
-    assert "no cases for candidate 'nobody'" in empty.output
+    assert empty.exit_code == 2 and "no candidate 'nobody'" in empty.output and "vet candidate list" in empty.output

@@ -37,7 +37,7 @@ def test_verify_clean_then_tampered(tmp_path: Path, auth_file: Path) -> None:
 
 def test_verify_detects_changed_authorization_file(tmp_path: Path, auth_file: Path) -> None:
     ws = make_ws(tmp_path, auth_file)
-    stored = next((ws / "evidence" / "sha256").rglob("*.txt"))
+    stored = next((ws / "evidence" / "sha256").rglob("*.pdf"))
     stored.write_text("a different authorization")
     result = invoke(ws, "audit", "verify")
     assert result.exit_code == 1 and str(stored.name) in result.output, result.output
@@ -59,4 +59,4 @@ def test_export_and_standalone_verify(tmp_path: Path, auth_file: Path) -> None:
 def test_show_unknown_case(tmp_path: Path, auth_file: Path) -> None:
     ws = make_ws(tmp_path, auth_file)
     result = vet("audit", "show", "case-nope", workspace=ws)
-    assert result.returncode == 1 and "no audit events" in result.stderr
+    assert result.returncode == 2 and "no case 'case-nope'" in result.stderr and "vet case list" in result.stderr

@@ -188,7 +188,9 @@ def test_search_backend_down_fails_the_step_after_retries(tmp_path: Path, auth_f
                        search={"backend": "searxng", "url": f"http://127.0.0.1:{port}"},
                        rate_limit={"delay_seconds": 0, "concurrency_per_domain": 2})
     result = vet("run", "jane-doe", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee", workspace=ws)
-    assert result.returncode == 0, result.stdout + result.stderr  # the case completes: the step is terminal
+    # The case completes (the step is terminal), but a failed step is not a full search (issue 9.4).
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 step(s) failed" in result.stderr and "web-search" in result.stderr
     with sqlite3.connect(ws / "vetting.db") as db:
         status, attempts, error = db.execute("SELECT status, attempts, error FROM steprun").fetchone()
     assert (status, attempts) == ("failed", 2)

@@ -99,7 +99,9 @@ def test_erasure_refusals(built: Built) -> None:
     with pytest.raises(ErasureError, match="--by"):
         erase_candidate(built.ws, "jane-doe", " ")
     result = vet("candidate", "erase", "nobody", "--by", "Ames", workspace=built.ws.root)
-    assert result.returncode == 1 and result.stderr.strip() == "error: no candidate 'nobody'"
+    # issue 10.2: an unknown name is exit 2, saying how to list the real ones
+    assert result.returncode == 2 and result.stderr.startswith("error: no candidate 'nobody'")
+    assert "vet candidate list" in result.stderr
 
 
 def test_a_file_missing_without_an_erasure_is_still_a_problem(built: Built) -> None:

@@ -56,6 +56,31 @@ def test_database_of_another_workspace_refused_on_postgres(tmp_path: Path, postg
     assert not (tmp_path / "b").exists()  # refused before anything was written
 
 
+def test_values_at_the_limits_fit_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
+    """Issue 10: what the parsers accept fits PostgreSQL's columns; what does not is refused first."""
+    import yaml
+
+    from vetting.yamlsource import InputError
+
+    url = postgres.new_database()
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    data = yaml.safe_load(local_procedure(tmp_path).read_text())
+    for version, accepted in ((2_147_483_647, True), (2_147_483_648, False), (10**23, False)):
+        data["version"] = version
+        path = tmp_path / f"v{version}.yaml"
+        (tmp_path / "sites").mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(data))
+        if accepted:
+            assert approve(ws, path, "Capt. Rao")[0].version == version
+        else:
+            with pytest.raises(InputError, match="version"):
+                approve(ws, path, "Capt. Rao")
+    (tmp_path / "c.yaml").write_text('full_name: "Jane\\0Doe"\n')
+    result = vet("candidate", "add", "--file", str(tmp_path / "c.yaml"), "--by", "Inv. Lee", workspace=tmp_path / "ws",
+                 env={"VETTING_DATABASE_URL": url})
+    assert result.returncode == 2 and "control character U+0000" in result.stderr, result.stderr
+
+
 def test_decision_tables_are_append_only_on_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
     url = postgres.new_database()
     ws = Workspace.open(tmp_path / "ws", database_url=url)

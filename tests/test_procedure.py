@@ -199,3 +199,23 @@ def test_unset_settings_are_not_in_the_fingerprinted_form(tmp_path: Path, base: 
     assert "retries" not in hashed["settings"]  # the shipped file spells out 2, the default
     full = json.loads(loaded.resolved)
     assert full["settings"]["rate_limit"]["concurrency_total"] == 16 and full["settings"]["retries"] == 2
+
+
+@pytest.mark.parametrize("sites,message", [("/dev/zero", "is not a regular file"), ("/tmp", "is a folder"),
+                                           ("absent.json", "no such file")])
+def test_manifest_must_be_a_bounded_regular_file(tmp_path: Path, shipped_procedure: Path, sites: str,
+                                                 message: str) -> None:
+    """`sites: /dev/zero` used to read forever; every step's manifest is a regular file of bounded size."""
+    import yaml
+
+    from vetting.procedure import load_procedure
+
+    data = yaml.safe_load(shipped_procedure.read_text())
+    for step in data["steps"]:
+        if step.get("sites"):
+            step["sites"] = sites
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError) as exc:
+        load_procedure(path)
+    assert any(p.field.endswith(".sites") and message in p.message for p in exc.value.problems), exc.value

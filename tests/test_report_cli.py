@@ -76,8 +76,8 @@ def test_paper_size(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[
 
 def test_refusals_and_bad_input(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     unknown = vet("findings", "case-nobody", "-o", str(tmp_path / "x.html"))
-    assert unknown.exit_code == 1 and "no case" in unknown.output and not (tmp_path / "x.html").exists()
-    assert vet("process", "nope", "-o", str(tmp_path / "y.html")).exit_code == 1
+    assert unknown.exit_code == 2 and "no case" in unknown.output and not (tmp_path / "x.html").exists()
+    assert vet("process", "nope", "-o", str(tmp_path / "y.html")).exit_code == 2
     assert vet("audit", "--format", "docx").exit_code == 2
     assert vet("verify-receipts", str(tmp_path / "missing.html")).exit_code == 2
 

@@ -86,7 +86,11 @@ def test_audit_report_verification_timeline_refusals_and_matrix(built: Built) ->
     rows = {tr.td.get_text(): [td.get_text() for td in tr.find_all("td")[1:]] for tr in matrix.select("tbody tr")}
     assert rows == {"jane-doe": ["completed", "completed", "completed", "complete"],
                     "omar-haddad": ["completed", "completed", "failed", "complete"]}
-    assert not soup.select(".deviation") and "Uniform:" in soup.get_text()
+    # Issue 9.4: omar-haddad's failed web search means he was not searched like jane-doe.
+    deviations = [li.get_text() for li in soup.select("ul.deviations li")]
+    assert deviations and all("omar-haddad" in d for d in deviations), deviations
+    assert any("step web-search failed" in d for d in deviations), deviations
+    assert "Uniform:" not in soup.get_text()
 
 
 def test_audit_report_highlights_deviations_and_tampering(built: Built) -> None:

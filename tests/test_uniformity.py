@@ -92,3 +92,35 @@ def test_cli_exit_code(ran) -> None:
     result = vet("uniformity", "--procedure", PROC, workspace=ws.root)
     assert result.returncode == 1
     assert "deviation" in result.stdout and "ann-one" in result.stdout
+
+
+# -- issue 9.4: uniform means every candidate was searched -------------------------------------
+def test_failed_step_is_a_deviation_with_its_reason(ran) -> None:
+    ws, db = ran
+    sql(db, "UPDATE steprun SET status='failed', error='search backend down' WHERE position=2 "
+            "AND case_id LIKE 'case-ann-one-%'")
+    ws.record("step.finished", actor="system:engine", case_id=next(
+        c.case_id for c in check_uniformity(ws, PROC).groups[0].cases if c.candidate_id == "ann-one"),
+        subject="web-search", payload={"status": "failed"})
+    report = check_uniformity(ws, PROC)
+    assert any("ann-one" in d and "step web-search failed" in d and "search backend down" in d
+               for d in report.deviations), report.deviations
+
+
+def test_step_never_run_is_a_deviation(ran) -> None:
+    ws, db = ran
+    sql(db, "UPDATE steprun SET status='pending' WHERE position=2 AND case_id LIKE 'case-ben-two-%'")
+    sql(db, "UPDATE \"case\" SET status='open' WHERE id LIKE 'case-ben-two-%'")
+    report = check_uniformity(ws, PROC)
+    assert any("ben-two" in d and "step web-search never ran" in d for d in report.deviations), report.deviations
+    assert any("ben-two: no complete case under" in d for d in report.deviations), report.deviations
+
+
+def test_candidate_never_run_is_a_deviation(ran, auth_file: Path) -> None:
+    ws, _ = ran
+    add_candidate(ws, CandidateInput(full_name="Dee Four", authorization={"file": "a", "signed_on": "2026-10-01"}),
+                  auth_file, "Inv")
+    report = check_uniformity(ws, PROC)
+    assert report.deviations == [f"dee-four: never run under {PROC} (no case): this candidate was not searched "
+                                 "like the others"]
+

@@ -122,3 +122,64 @@ def test_procedure_may_allow_findings_outside_lookback(tmp_path: Path) -> None:
     row = decide(b.ws, DecisionRequest(item.id, "validated", "her account", "Inv. Lee", ("tactical-instruments",),
                                        discredit="Pointing a rifle at an animal for fun."))
     assert row is not None and row.adverse
+
+
+# -- issue 9.7: floors no procedure can lower ---------------------------------------------------
+def _procedure_with(tmp_path: Path, **settings) -> Path:
+    import yaml
+    from case_fixtures import REPO
+
+    data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
+    data["settings"].update(settings)
+    data["version"] = 2
+    (tmp_path / "p" / "sites").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "p" / "sites" / "accounts.json").write_bytes((REPO / "procedures" / "sites" / "accounts.json").read_bytes())
+    (tmp_path / "p" / "proc.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path / "p" / "proc.yaml"
+
+
+@pytest.mark.parametrize("level", ["possible", "not_attributable", "anything"])
+def test_min_identity_below_probable_refused_at_check(tmp_path: Path, level: str) -> None:
+    from test_cli import invoke
+
+    path = _procedure_with(tmp_path, min_identity=level)
+    result = invoke(tmp_path / "ws", "procedure", "check", str(path))
+    assert result.exit_code == 2, result.output
+    line = next(x for x in result.output.splitlines() if "min_identity" in x)
+    assert "proc.yaml:" in line and "at least 'probable'" in line and "no procedure can lower" in line
+
+
+@pytest.mark.parametrize("matches", [
+    [{"kind": "full_name", "value": "Jane Doe", "where": "text:0", "snippet": "Jane Doe"}],
+    [{"kind": "full_name", "value": "Jane Doe", "where": "text:0", "snippet": "Jane Doe"},
+     {"kind": "alias", "value": "Janie Doe", "where": "title:0", "snippet": "Janie Doe"}],
+])
+def test_name_only_item_never_validated_under_any_procedure(tmp_path: Path, matches: list) -> None:
+    import json
+
+    from vetting.approvals import approve
+    from vetting.engine import open_case
+    from vetting.models import Assessment
+
+    b = build_case(tmp_path)
+    approve(b.ws, _procedure_with(tmp_path, min_identity="probable"), "Capt. Rao")
+    b.plan = open_case(b.ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")  # the lenient v2 case
+    for key, level in (("n1", "probable"), ("n2", "confirmed")):
+        item = add_item(b, key, GUN, level=level)
+        with b.ws.session() as s:
+            a = s.get(Assessment, item.id)
+            a.matches_json = json.dumps(matches)
+            s.add(a)
+            s.commit()
+        with pytest.raises(ValidationRefused, match="a name alone never establishes identity"):
+            decide(b.ws, DecisionRequest(item.id, "validated", "same name as the candidate", "Inv. Lee"))
+        assert current_decision(b.ws, item.id) is None
+    # the same level with a second, independent identifier is validated under the lenient procedure
+    other = add_item(b, "n3", "Volunteered at the food bank.", level="probable")
+    with b.ws.session() as s:
+        a = s.get(Assessment, other.id)
+        a.matches_json = json.dumps(matches + [{"kind": "username", "value": "janed95", "where": "url",
+                                                "snippet": "janed95"}])
+        s.add(a)
+        s.commit()
+    assert decide(b.ws, DecisionRequest(other.id, "validated", "name and her username", "Inv. Lee")) is not None

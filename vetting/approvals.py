@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from vetting.errors import UnknownName
 from vetting.files import write_atomic
 from vetting.models import ProcedureVersion, utcnow
 from vetting.procedure import LoadedProcedure, load_procedure, load_procedure_text
@@ -23,6 +24,10 @@ from vetting.workspace import Workspace
 
 class ApprovalError(Exception):
     """The approval or the lookup of an approved procedure is refused, with the reason."""
+
+
+class UnknownProcedure(UnknownName, ApprovalError):
+    """No approved procedure with that id (exit 2, with the command that lists them)."""
 
 
 def fingerprint_dir(fingerprint: str) -> str:
@@ -118,10 +123,11 @@ def load_approved(ws: Workspace, procedure_id: str,
         row = s.exec(q.order_by(ProcedureVersion.version.desc())).first()  # type: ignore[attr-defined]
     if row is None:
         known = sorted({v.procedure_id for v in versions(ws)})
-        raise ApprovalError(f"no approved procedure {procedure_id!r}"
+        raise UnknownProcedure(f"no approved procedure {procedure_id!r}"
                             + (f" with fingerprint {fingerprint}" if fingerprint else "")
                             + (f"; approved: {', '.join(known)}" if known else "; none approved yet")
-                            + ". A commander approves one with 'vet procedure approve FILE --by NAME'.")
+                            + ". List them with 'vet procedure list'; a commander approves one with "
+                               "'vet procedure approve FILE --by NAME'.")
     frozen = ws.procedures_dir / fingerprint_dir(row.fingerprint)
     try:
         text = (frozen / "procedure.yaml").read_text(encoding="utf-8")

@@ -13,22 +13,27 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from vetting.authorization import read_authorization
+from vetting.errors import UnknownName
 from vetting.models import Candidate, utcnow
 from vetting.personal import Revealer, commit_identifiers, reveal_identifiers
+from vetting.textfields import Date, Identifier, Label, Name
 from vetting.workspace import Workspace
-from vetting.yamlsource import InputError, Problem, load_yaml_file, validate_model
+from vetting.yamlsource import InputError, Problem, clip, load_yaml_file, validate_model
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^https?://[^\s/]+", re.I)
 _ID = r"^[a-z0-9][a-z0-9._-]{1,63}$"
+#: Most values one list identifier (aliases, e-mails, usernames...) may hold.
+MAX_LIST = 50
 
 
 class Authorization(BaseModel):
     """The candidate's signed authorization for the background investigation."""
 
     model_config = ConfigDict(extra="forbid")
-    file: str
-    signed_on: date
+    file: Identifier
+    signed_on: Date
 
 
 class CandidateInput(BaseModel):
@@ -36,23 +41,28 @@ class CandidateInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: str | None = Field(None, pattern=_ID)
-    full_name: str = Field(min_length=2)
-    aliases: list[str] = []
-    date_of_birth: date | None = None
-    city: str | None = None
-    state: str | None = None
-    emails: list[str] = []
-    phones: list[str] = []
-    usernames: list[str] = []
-    profile_urls: list[str] = []
+    full_name: Name
+    aliases: list[Name] = Field([], max_length=MAX_LIST)
+    date_of_birth: Date | None = None
+    city: Label | None = None
+    state: Label | None = None
+    emails: list[Identifier] = Field([], max_length=MAX_LIST)
+    phones: list[Label] = Field([], max_length=MAX_LIST)
+    usernames: list[str] = Field([], max_length=MAX_LIST)
+    profile_urls: list[Identifier] = Field([], max_length=MAX_LIST)
     authorization: Authorization | None = None
+
+    @field_validator("city", "state", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, v: object) -> object:
+        return None if isinstance(v, str) and v == "" else v
 
     @field_validator("emails")
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
         for e in v:
-            if not _EMAIL.match(e):
-                raise ValueError(f"{e!r} is not an e-mail address")
+            if len(e) > 254 or not _EMAIL.match(e):
+                raise ValueError(f"{clip(e)!r} is not an e-mail address")
         return v
 
     @field_validator("phones")
@@ -70,8 +80,8 @@ class CandidateInput(BaseModel):
     @classmethod
     def _urls(cls, v: list[str]) -> list[str]:
         for u in v:
-            if not _URL.match(u):
-                raise ValueError(f"{u!r} is not an http(s) URL")
+            if not _URL.match(u) or re.search(r"\s", u):
+                raise ValueError(f"{clip(u)!r} is not an http(s) URL")
         return v
 
     @field_validator("usernames")
@@ -79,7 +89,7 @@ class CandidateInput(BaseModel):
     def _usernames(cls, v: list[str]) -> list[str]:
         for u in v:
             if not re.fullmatch(r"[\w.\-]{1,64}", u):
-                raise ValueError(f"{u!r} is not a plausible username (letters, digits, . _ - only)")
+                raise ValueError(f"{clip(u)!r} is not a plausible username (letters, digits, . _ - only)")
         return v
 
     @field_validator("date_of_birth")
@@ -99,9 +109,14 @@ class CandidateError(Exception):
     """Adding a candidate is refused, with the reason."""
 
 
+class UnknownCandidate(UnknownName, CandidateError):
+    """No candidate with that id (exit 2, with the command that lists them)."""
+
+
 def slugify(name: str) -> str:
+    """The default candidate id from a name: ASCII letters and digits joined by hyphens ("" if none)."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60] or "candidate"
+    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60].strip("-")
 
 
 def load_candidate_file(path: Path) -> tuple[CandidateInput, Path | None]:
@@ -116,27 +131,31 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
                   source: str = "flags") -> Candidate:
     """Store a candidate with the sha256 of their signed authorization; refuse without one."""
     problems: list[Problem] = []
+    document = None
     if cand.authorization is None or auth_path is None:
         problems.append(Problem(source, None, "authorization",
                                 "no signed authorization: no search without one (give the file and "
                                 "its signing date)"))
     else:
-        if not auth_path.is_file():
-            problems.append(Problem(source, None, "authorization.file", f"{auth_path} does not exist"))
-        elif auth_path.stat().st_size == 0:
-            problems.append(Problem(source, None, "authorization.file", f"{auth_path} is empty"))
+        document, refusal = read_authorization(auth_path)
+        if refusal:
+            problems.append(Problem(source, None, "authorization.file", refusal))
         if cand.authorization.signed_on > date.today():
             problems.append(Problem(source, None, "authorization.signed_on", "is in the future"))
     if not by.strip():
         problems.append(Problem(source, None, "--by", "name the investigator adding the candidate"))
     candidate_id = cand.id or slugify(cand.full_name)
-    with ws.session() as s:
-        if s.get(Candidate, candidate_id) is not None:
-            problems.append(Problem(source, None, "id", f"candidate {candidate_id!r} already exists"))
+    if not re.match(_ID, candidate_id):
+        problems.append(Problem(source, None, "id", f"the name {clip(cand.full_name, 40)!r} gives no usable id "
+                                                    "(letters a-z and digits); give one with --id or 'id:'"))
+    else:
+        with ws.session() as s:
+            if s.get(Candidate, candidate_id) is not None:
+                problems.append(Problem(source, None, "id", f"candidate {candidate_id!r} already exists"))
     if problems:
         raise InputError(problems)
-    assert cand.authorization is not None and auth_path is not None
-    rel, digest = ws.store_bytes(auth_path.read_bytes(), suffix=auth_path.suffix)
+    assert cand.authorization is not None and auth_path is not None and document is not None
+    rel, digest = ws.store_bytes(document.data, suffix=document.suffix)
     identifiers = cand.identifiers()
     try:
         row = _record_candidate(ws, candidate_id, cand, identifiers, rel, digest, by, source)
@@ -192,8 +211,9 @@ def get_candidate(ws: Workspace, candidate_id: str) -> Candidate:
         row = s.get(Candidate, candidate_id)
         if row is None:
             known = [c.id for c in s.exec(select(Candidate))]
-            raise CandidateError(f"no candidate {candidate_id!r}"
-                                 + (f"; known: {', '.join(known)}" if known else ""))
+            raise UnknownCandidate(f"no candidate {clip(candidate_id, 80)!r}"
+                              + (f"; known: {clip(', '.join(known), 200)}" if known else "")
+                              + ". List them with 'vet candidate list'.")
         return row
 
 

@@ -1,15 +1,16 @@
 """``vet``: the command line of the vetting toolkit.
 
 Each command is a few lines over library functions. Errors in input files exit 2 with every
-problem listed (file, line, field, what is wrong); refusals (no authorization, unapproved
-procedure, foreign workspace) exit 1 with the reason; neither changes the workspace.
+problem listed (file, line, field, what is wrong), one line each; a name that does not exist
+exits 2 saying how to list the real ones; refusals (no authorization, unapproved procedure,
+foreign workspace) exit 1 with the reason; a case busy in another process exits 3; none of
+them changes the workspace. docs/cli.md lists every exit code.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ import typer
 from rich.table import Table
 
 from vetting import __version__
-from vetting.cli_support import console, handles_errors, open_ws, state
+from vetting.cli_support import console, handles_errors, open_ws, shown, state
 from vetting.safetext import visible
 from vetting.views import readable
 from vetting.yamlsource import InputError
@@ -73,6 +74,13 @@ def _main(
     if version:
         console.print(f"vet {__version__}")
         raise typer.Exit(0)
+    from vetting.cli_support import check_arguments, echo_error
+
+    try:
+        check_arguments(_main, {"workspace": workspace})
+    except InputError as exc:
+        echo_error(str(exc.problems[0]))
+        raise typer.Exit(2) from None
     state.workspace = workspace
 
 
@@ -85,7 +93,7 @@ def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file."
 
     loaded = load_procedure(file)
     proc = loaded.procedure
-    console.print(f"[green]valid[/]: {proc.id} version {proc.version}: {proc.title}")
+    console.print(f"[green]valid[/]: {shown(proc.id)} version {proc.version}: {shown(proc.title)}")
     console.print(f"steps: {len(proc.steps)}, review categories: {len(proc.categories)}, "
                   f"network: {proc.settings.network}")
     typer.echo(f"fingerprint: {loaded.fingerprint}")
@@ -100,7 +108,7 @@ def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file
 
     version, new = approve(open_ws(), file, by)
     word = "approved" if new else "already approved"
-    console.print(f"{word}: {version.procedure_id} version {version.version} by {version.approved_by}")
+    console.print(f"{word}: {shown(version.procedure_id)} version {version.version} by {shown(version.approved_by)}")
     typer.echo(f"fingerprint: {version.fingerprint}")
 
 
@@ -149,15 +157,22 @@ def candidate_add(
         raw: dict[str, Any] = {"id": candidate_id, "full_name": full_name, "aliases": alias,
                                "date_of_birth": dob, "city": city, "state": region, "emails": email,
                                "phones": phone, "usernames": username, "profile_urls": url}
-        if authorization is not None or signed_on is not None:
-            raw["authorization"] = {"file": str(authorization or ""), "signed_on": signed_on or str(date.today())}
+        if authorization is not None and signed_on is None:
+            raise InputError([Problem("command line", None, "--signed-on",
+                                      "required with --authorization: the date the candidate signed it "
+                                      "(YYYY-MM-DD)")])
+        if signed_on is not None and authorization is None:
+            raise InputError([Problem("command line", None, "--authorization",
+                                      "--signed-on was given without the signed authorization file")])
+        if authorization is not None:
+            raw["authorization"] = {"file": str(authorization), "signed_on": signed_on}
         from vetting.yamlsource import LocatedDocument, validate_model
 
         cand = validate_model(CandidateInput, LocatedDocument("command line", raw))
         auth_path = authorization
         source = "command line"
     row = add_candidate(open_ws(), cand, auth_path, by, source=source)
-    console.print(f"added candidate [bold]{row.id}[/] ({cand.full_name}); authorization sha256 "
+    console.print(f"added candidate [bold]{shown(row.id)}[/] ({shown(cand.full_name)}); authorization sha256 "
                   f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
 
 
@@ -170,10 +185,20 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
 
     The audit log keeps verifying: it holds commitments, never the values. Irreversible.
     """
-    from vetting.erasure import ErasureError, erase_candidate
+    from sqlmodel import select
 
+    from vetting.caselock import case_locks
+    from vetting.erasure import ErasureError, erase_candidate
+    from vetting.lookup import require_candidate
+    from vetting.models import Case
+
+    ws = open_ws(create=False)
+    require_candidate(ws, candidate)
+    with ws.session() as s:
+        cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate))]
     try:
-        result = erase_candidate(open_ws(create=False), candidate, by, reason)
+        with case_locks(ws, cases, "erase"):  # never while a run or a decision writes one of their cases
+            result = erase_candidate(ws, candidate, by, reason)
     except ErasureError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -207,9 +232,15 @@ def candidate_list() -> None:
 def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
         procedure: str = typer.Option(..., "--procedure", "-p", help="Approved procedure id."),
         by: str = typer.Option(..., "--by", help="The investigator running the search."),
+        wait: bool = typer.Option(False, "--wait", help="If another process is running a case, wait for it "
+                                                        "instead of refusing."),
         queue: bool = typer.Option(False, "--queue", help="Queue one job per case for `vet worker` "
                                                          "(PostgreSQL workspaces).")) -> None:
-    """Run (or resume) every step of the approved procedure for the candidate(s)."""
+    """Run (or resume) every step of the approved procedure for the candidate(s).
+
+    Exits 1 when a case is incomplete or any step ended ``failed`` (named above the exit).
+    """
+    from vetting.engine import step_runs
     from vetting.runner import run_cases
 
     if queue:
@@ -218,28 +249,40 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
         needs_postgres(queue_run)(candidates, procedure, by)
         return
     ws = open_ws(create=False)
-    cases = run_cases(ws, candidates, procedure, by, console=console)
+    cases = run_cases(ws, candidates, procedure, by, console=console, wait=wait)
     incomplete = [c for c in cases if c.status != "complete"]
-    raise typer.Exit(1 if incomplete else 0)
+    failed = [(c.id, r.step_id) for c in cases for r in step_runs(ws, c.id) if r.status == "failed"]
+    if failed:
+        typer.echo(f"error: {len(failed)} step(s) failed: "
+                   + ", ".join(f"{case} {step}" for case, step in failed)
+                   + "; the case is complete but not a full search: see 'vet uniformity'", err=True)
+    raise typer.Exit(1 if incomplete or failed else 0)
 
 
 @case_app.command("list")
 @handles_errors
 def case_list(candidate: str = typer.Option(None, "--candidate", help="Only this candidate's cases.")) -> None:
     """Every case: candidate, procedure version, status, and how many items await a decision."""
+    from vetting.lookup import require_candidate
     from vetting.views import print_cases
 
-    print_cases(console, open_ws(create=False), candidate)
+    ws = open_ws(create=False)
+    if candidate is not None:
+        require_candidate(ws, candidate)
+    print_cases(console, ws, candidate)
 
 
 @app.command("uniformity")
 @handles_errors
 def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Procedure id.")) -> None:
     """Print the candidates x steps matrix; exit 1 naming any deviation from the procedure."""
+    from vetting.lookup import require_procedure
     from vetting.uniformity import check_uniformity
     from vetting.views import print_uniformity
 
-    report = check_uniformity(open_ws(create=False), procedure)
+    ws = open_ws(create=False)
+    require_procedure(ws, procedure)
+    report = check_uniformity(ws, procedure)
     print_uniformity(console, report)
     raise typer.Exit(0 if report.uniform else 1)
 
@@ -249,10 +292,13 @@ def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Pro
 @handles_errors
 def review(case: str = typer.Argument(..., help="Case id."),
            all_items: bool = typer.Option(False, "--all", help="Also items already decided.")) -> None:
-    """Show each collected item awaiting a decision: identity evidence, leads, screenshot."""
+    """Show each collected item awaiting a decision: identity evidence, leads, screenshot, damage."""
+    from vetting.lookup import require_case
     from vetting.views import print_review
 
-    print_review(console, open_ws(create=False), case, pending_only=not all_items)
+    ws = open_ws(create=False)
+    require_case(ws, case)
+    print_review(console, ws, case, pending_only=not all_items)
 
 
 @app.command("validate")
@@ -270,25 +316,27 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
                  [], "--evidence-image", help="An image of the page hiring staff may see as the finding's evidence "
                  "(CSS selector or address; repeatable). Every other image is covered in their report."),
              file: Path = typer.Option(None, "--file", "-f",
-                                       help="A decisions file: a batch, all or nothing.")) -> None:
+                                       help="A decisions file: a batch, all or nothing."),
+             wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
     """Record a named person's decision on an item, after re-hashing its evidence."""
-    from vetting.validation import DecisionRequest, ValidationRefused, apply_decisions_file, decide
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.lookup import require_item
+    from vetting.validation import DecisionRequest, apply_decisions_file, decide
     from vetting.yamlsource import Problem
 
     ws = open_ws(create=False)
     if file is not None:
-        rows = apply_decisions_file(ws, file)
+        with case_locks(ws, decisions_file_cases(ws, file), "validate", wait=wait or DECISION_WAIT_SECONDS):
+            rows = apply_decisions_file(ws, file)
         typer.echo(f"applied {len(rows)} decision(s) from {file}")
         return
     missing = [n for n, v in (("ITEM", item), ("--decision", decision), ("--reason", reason), ("--by", by)) if not v]
     if missing:
         raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
-    try:
+    target = require_item(ws, item)
+    with case_locks(ws, [target.case_id], "validate", wait=wait or DECISION_WAIT_SECONDS):
         row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes,
                                          tuple(evidence_image)))
-    except ValidationRefused as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
     assert row is not None
     note = " (adverse: needs a second person's concurrence: vet concur)" if row.adverse else ""
     typer.echo(f"decision {row.id}: {row.decision} {row.item_id} by {row.decided_by}{note}")
@@ -298,28 +346,41 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
 @handles_errors
 def concur_cmd(decision: int = typer.Argument(..., help="Decision id."),
                by: str = typer.Option(..., "--by", help="The second person."),
-               reason: str = typer.Option("", "--reason")) -> None:
+               reason: str = typer.Option("", "--reason"),
+               wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
     """Concur with an adverse finding (a second person; never the one who decided)."""
-    from vetting.validation import ValidationRefused, concur
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.lookup import require_decision
+    from vetting.validation import concur
 
-    try:
-        row = concur(open_ws(create=False), decision, by, reason)
-    except ValidationRefused as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+    ws = open_ws(create=False)
+    target = require_decision(ws, decision)
+    with case_locks(ws, [target.case_id], "concur", wait=wait or DECISION_WAIT_SECONDS):
+        row = concur(ws, decision, by, reason)
     typer.echo(f"decision {decision}: concurred by {row.concurred_by}")
 
 
 # -- audit -----------------------------------------------------------------------------------
 @audit_app.command("verify")
 @handles_errors
-def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence re-hashing to one case.")) -> None:
+def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence re-hashing to one case."),
+                 expect_key: str = typer.Option(None, "--expect-key", envvar="VETTING_EXPECT_KEY",
+                                                help="The audit public key's fingerprint (sha256 hex) the log "
+                                                     "must be signed with; default: the one pinned in "
+                                                     "workspace.json.")) -> None:
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
     from audit import verify_log
+    from vetting.custody import check_expected_key
     from vetting.log_index import check_index
+    from vetting.lookup import require_case
 
     ws = open_ws(create=False)
+    if case is not None:
+        require_case(ws, case)
+    key_problem, fingerprint = check_expected_key(ws, expect_key)
     report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
+    if key_problem:
+        typer.echo(f"PROBLEM key: {key_problem}")
     for problem in report.problems:
         typer.echo(f"PROBLEM {visible(problem)}")
     if report.suppressed:
@@ -333,13 +394,16 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
         typer.echo(f"{len(index)} row(s) of the decision tables disagree with the log")
     if report.unsigned_tail:
         typer.echo(f"note: the last {report.unsigned_tail} event(s) are not yet covered by a signed checkpoint")
-    raise typer.Exit(0 if report.ok and not index else 1)
+    if fingerprint:
+        typer.echo(f"signing key fingerprint: {fingerprint}")
+    raise typer.Exit(0 if report.ok and not index and not key_problem else 1)
 
 
 @audit_app.command("show")
 @handles_errors
 def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     """Print a case's timeline from the audit log."""
+    from vetting.lookup import require_case
     from vetting.models import Case
     from vetting.personal import Revealer
     from vetting.views import print_timeline
@@ -347,6 +411,7 @@ def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     ws = open_ws(create=False)
     events = list(ws.audit.events(case_id=case))
     if not events:
+        require_case(ws, case)
         typer.echo(f"error: no audit events for case {case!r}", err=True)
         raise typer.Exit(1)
     with ws.session() as s:
@@ -407,13 +472,12 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     """Convert a WhatsMyName or Sherlock manifest to the project's format, listing refused entries."""
     import json
 
-    from spiders.sites import ManifestError, parse_manifest, read_manifest_file
-    from vetting.yamlsource import Problem
+    from spiders.sites import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
+    from vetting.yamlsource import Problem, read_bytes_file
 
+    data = read_bytes_file(file, max_bytes=MAX_MANIFEST_BYTES)  # a regular file: /dev/zero is refused
     try:
-        manifest = parse_manifest(read_manifest_file(file))
-    except OSError as exc:
-        raise InputError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
+        manifest = parse_manifest(data)
     except ManifestError as exc:
         raise InputError([Problem(str(file), None, "", str(exc))]) from None
     if source:
@@ -460,6 +524,10 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
                                   help="Folder for the demo's workspace and outputs.")) -> None:
     """Serve the bundled demo web on loopback and run the whole chain for the sample candidates."""
     from vetting.demo import run_demo
+    from vetting.yamlsource import Problem
+
+    if out.exists() and not out.is_dir():
+        raise InputError([Problem("command line", None, "--out", f"{out} exists and is not a folder")])
 
     code = run_demo(out, console=console)
     raise typer.Exit(code)
@@ -469,8 +537,40 @@ _mount_queue()
 _mount_people()  # after the commands above, so `vet --help` lists the casework first
 
 
-def main() -> None:
-    app(prog_name="vet")
+def decisions_file_cases(ws: Any, path: Path) -> list[str]:
+    """The cases a decisions file writes (its items' cases, or its candidates' cases)."""
+    from sqlmodel import select
+
+    from vetting.models import Case, Item
+    from vetting.validation import load_decisions_file
+
+    _, entries = load_decisions_file(path)
+    out: set[str] = set()
+    with ws.session() as s:
+        for e in entries:
+            if e.request.item_id:
+                item = s.get(Item, e.request.item_id)
+                if item is not None:
+                    out.add(item.case_id)
+            elif e.candidate:
+                out.update(c.id for c in s.exec(select(Case).where(Case.candidate_id == e.candidate)))
+    return sorted(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``vet`` entry point: usage errors too are one line on stderr (exit 2), never a box."""
+    from vetting.cli_support import echo_error
+
+    try:
+        result = app(args=argv, prog_name="vet", standalone_mode=False)
+    except typer.Abort:
+        echo_error("aborted")
+        return 1
+    except typer.TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        echo_error(f"{message} (see 'vet --help')")
+        return int(getattr(exc, "exit_code", 2))
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -59,6 +59,16 @@ class FindingPublic(_Public):
     reached: str = ""  # how the collector reached the page, back to its step input (masked)
 
 
+class DamagedFinding(_Public):
+    """A finding whose stored evidence no longer verifies: never shown, always announced."""
+
+    item_id: str
+    url: str
+    decision_id: int
+    categories: list[str]
+    damage: list[str]
+
+
 UNREACHED_OUTCOMES = ("not_public", "blocked", "refused", "error", "not_checked", "not_collected")
 
 
@@ -88,6 +98,9 @@ class FindingsData(_Public):
     validated_without_findings: int
     unreached: list[Unreached]
     failed_steps: list[tuple[str, str]]
+    # Findings whose evidence changed or vanished since validation: the report refuses to
+    # render with any (vet report findings), or names each in a notice (--allow-damaged).
+    damaged: list[DamagedFinding] = []
     disposed: str = ""  # set once the candidate's personal data was erased: why nothing is shown
 
 
@@ -123,6 +136,7 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
     protected_cats = {c["id"] for c in proc["categories"] if c.get("protected_conduct")}
     counts = {cid: 0 for cid in cats}
     findings: list[FindingPublic] = []
+    damaged: list[DamagedFinding] = []
     clean = 0
     with ws.session() as values:
         reveal = Revealer(values, candidate.id)
@@ -134,9 +148,12 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
             concurrence = concurrence_for(ws, decision.id) if decision.id is not None else None
             if decision.adverse and concurrence is None:
                 continue  # adverse findings need a second person's concurrence
-            if verify_item_evidence(ws, item):
-                continue  # evidence changed since validation: never reported
             finding_ids = json.loads(decision.findings_json)
+            damage = verify_item_evidence(ws, item)
+            if damage:  # evidence changed since validation: never shown, and never silently dropped
+                damaged.append(DamagedFinding(item_id=item.id, url=item.final_url or item.url,
+                                              decision_id=decision.id or 0, categories=finding_ids, damage=damage))
+                continue
             if not finding_ids:
                 clean += 1
             assessment = assessments.get(item.id)
@@ -153,7 +170,8 @@ def findings_data(ws: Workspace, case_id: str) -> FindingsData:
         procedure_id=version.procedure_id, procedure_title=version.title, procedure_version=version.version,
         fingerprint=version.fingerprint, approved_by=version.approved_by, case_status=case.status,
         categories=[(cats[c], counts[c]) for c in cats], findings=findings, validated_without_findings=clean,
-        unreached=unreached, failed_steps=[(r.step_id, r.error or "") for r in runs if r.status == "failed"])
+        unreached=unreached, failed_steps=[(r.step_id, r.error or "") for r in runs if r.status == "failed"],
+        damaged=damaged)
 
 
 def _public(item: Item, decision: Decision, concurred_by: str | None, assessment: Assessment | None,

@@ -19,16 +19,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from spiders.sites import MAX_MANIFEST_BYTES
 from vetting.collector_kinds import COLLECTOR_KINDS
 from vetting.yamlsource import (
     InputError,
     LocatedDocument,
     Problem,
+    clip,
     dotted,
-    load_yaml_file,
     load_yaml_text,
+    read_bytes_file,
+    read_text_file,
     validate_model,
 )
+
+#: Largest site manifest a step may reference (WhatsMyName's whole list is about 0.5 MB).
 
 #: Candidate identifiers a procedure may template its inputs from.
 IDENTIFIERS = (
@@ -39,6 +44,8 @@ IDENTIFIERS = (
 LIST_IDENTIFIERS = {"aliases", "emails", "phones", "usernames", "profile_urls"}
 
 IDENTITY_LEVELS = ("not_attributable", "possible", "probable", "confirmed")
+#: The levels a procedure may set as its minimum: never below "probable".
+MIN_IDENTITY_ALLOWED = ("probable", "confirmed")
 SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 
 
@@ -83,7 +90,7 @@ class Settings(_Strict):
     # Older items stay out of findings unless the written process says otherwise.
     findings_outside_lookback: bool = False
     network: Literal["public", "loopback"] = "public"
-    min_identity: Literal["possible", "probable", "confirmed"] = "confirmed"
+    min_identity: str = "confirmed"
     user_agent: str = Field(min_length=8)
     contact: str = Field(min_length=3)
     rate_limit: RateLimit = RateLimit()
@@ -92,6 +99,16 @@ class Settings(_Strict):
     allow_domains: list[str] = []
     deny_domains: list[str] = []
     search: SearchBackend | None = None
+
+    @field_validator("min_identity")
+    @classmethod
+    def _floor(cls, v: str) -> str:
+        # Policy floor (invariant 3): no written process may let a weaker attribution than
+        # "probable" be validated as the candidate's.
+        if v not in MIN_IDENTITY_ALLOWED:
+            raise ValueError(f"cannot be {v!r}: the minimum identity level is at least 'probable' "
+                             f"(allowed: {', '.join(MIN_IDENTITY_ALLOWED)}); no procedure can lower this floor")
+        return v
 
     @field_validator("user_agent")
     @classmethod
@@ -182,7 +199,7 @@ class Procedure(_Strict):
 
     id: str = Field(pattern=SLUG)
     title: str = Field(min_length=3)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2_147_483_647)  # a 32-bit INTEGER column on PostgreSQL
     author: str = Field(min_length=2)
     policy: list[str] = Field(min_length=1)
     description: str = ""
@@ -266,9 +283,8 @@ def _fold_prose(value: Any, key: str | None = None) -> Any:
 
 def load_procedure(path: Path) -> LoadedProcedure:
     """Load, validate and fingerprint a procedure file; raise InputError listing every problem."""
-    doc = load_yaml_file(path)
-    source_text = path.read_text(encoding="utf-8")
-    return _validate(doc, source_text, path)
+    source_text = read_text_file(path)
+    return _validate(load_yaml_text(source_text, str(path)), source_text, path)
 
 
 def load_procedure_text(text: str, path: Path, manifests: dict[str, bytes] | None = None) -> LoadedProcedure:
@@ -290,10 +306,11 @@ def _validate(doc: LocatedDocument, source_text: str, path: Path,
             continue
         manifest_path = (path.parent / step.sites).resolve()
         try:
-            manifests[step.id] = manifest_path.read_bytes()
-        except OSError:
-            problems.append(Problem(doc.source, doc.line_of(("steps", i, "sites")),
-                                    dotted(("steps", i, "sites")), f"manifest {manifest_path} cannot be read"))
+            # A regular file of bounded size: `sites: /dev/zero` must not read forever.
+            manifests[step.id] = read_bytes_file(manifest_path, max_bytes=MAX_MANIFEST_BYTES)
+        except InputError as exc:
+            problems.append(Problem(doc.source, doc.line_of(("steps", i, "sites")), dotted(("steps", i, "sites")),
+                                    f"manifest {clip(manifest_path, 200)} cannot be read: {exc.problems[0].message}"))
             continue
         from vetting.collector_kinds import check_manifest
 

@@ -20,7 +20,6 @@ the fields bound in the clear are checked.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +53,13 @@ def read_receipts(html: str) -> dict[str, Any]:
     block = BeautifulSoup(html, "html.parser").find("script", id="receipts")
     if block is None or block.get("type") != "application/json":
         raise ValueError("the report has no receipts block (<script type=\"application/json\" id=\"receipts\">)")
-    data = json.loads(block.string or "")
+    from vetting.yamlsource import InputError, load_json_bytes
+
+    try:  # the one JSON parser: depth, numbers and duplicate keys bounded (block text quotes content)
+        data = load_json_bytes((block.string or "").encode("utf-8"), "receipts block",
+                               max_bytes=100 * 1024 * 1024, check_strings=False)
+    except InputError as exc:
+        raise ValueError(exc.problems[0].message) from None
     if not isinstance(data, dict) or data.get("format") != RECEIPTS_FORMAT:
         raise ValueError(f"the receipts block is not in the {RECEIPTS_FORMAT} format")
     return data
@@ -223,10 +228,19 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
     from audit.events import canonical_json
     from audit.merkle import leaf_hash
 
-    html = report.read_text(encoding="utf-8") if isinstance(report, Path) else report
     result = ReceiptCheck()
     problems = result.problems
     assert problems is not None
+    if isinstance(report, Path):
+        from vetting.yamlsource import InputError, read_text_file
+
+        try:
+            html = read_text_file(report, max_bytes=200 * 1024 * 1024)
+        except InputError as exc:  # a binary, huge or unreadable file is a problem, not a traceback
+            problems.append(f"receipts: {exc.problems[0].message}")
+            return result
+    else:
+        html = report
     try:
         data = read_receipts(html)
         cp = data["checkpoint"]

@@ -6,6 +6,7 @@ few lines over :mod:`vetting.reports`; every file written is a ``report.rendered
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -36,18 +37,41 @@ def _check_paper(paper: str) -> str:
 
 
 def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str,
-            paper: str = "A4") -> None:
+            paper: str = "A4", allow_damaged: bool = False) -> None:
+    from vetting.errors import DamagedEvidence
+    from vetting.lookup import require_case, require_procedure
     from vetting.reports import render_report
+    from vetting.yamlsource import InputError, Problem, clip
 
     fmt = _check_format(fmt)
+    paper = _check_paper(paper)
     ws = open_ws(create=False)
+    if kind == "findings" and subject is not None:
+        require_case(ws, subject)
+    elif subject is not None:
+        procedure_id, _, fingerprint = subject.partition("@")
+        require_procedure(ws, procedure_id, fingerprint or None)
     path = out if out is not None else Path(f"{stem}.{fmt}")
+    if not path.name or path.is_dir():
+        raise InputError([Problem("command line", None, "--out", f"{clip(path)} is a folder, not a file name")])
+    if not path.parent.is_dir():
+        raise InputError([Problem("command line", None, "--out", f"folder {clip(path.parent)} does not exist")])
     try:
-        written = render_report(ws, kind, subject, fmt, path, by, paper=_check_paper(paper))
+        written = render_report(ws, kind, subject, fmt, path, by, paper=paper, allow_damaged=allow_damaged)
+    except DamagedEvidence as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
     except LookupError as exc:
         typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written}")
+    if allow_damaged and kind == "findings":
+        from vetting.report_data import findings_data
+
+        damaged = findings_data(ws, subject or "").damaged
+        if damaged:
+            typer.echo(f"warning: {len(damaged)} finding(s) left out for damaged evidence; the report says so "
+                       "at its top", err=True)
 
 
 @report_app.command("findings")
@@ -56,9 +80,12 @@ def findings(case: str = typer.Argument(..., help="Case id (see 'vet audit show'
              fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
              out: Path = typer.Option(None, "-o", "--out", help="Output file (default findings-CASE.FORMAT)."),
              by: str = typer.Option("system:cli", "--by", help=BY_HELP),
-             paper: str = typer.Option("A4", "--paper", help=PAPER_HELP)) -> None:
-    """The validated findings of one case, for hiring staff."""
-    _render("findings", case, fmt, out, by, f"findings-{case}", paper)
+             paper: str = typer.Option("A4", "--paper", help=PAPER_HELP),
+             allow_damaged: bool = typer.Option(False, "--allow-damaged",
+                                                help="Render even if a finding's evidence no longer verifies; "
+                                                     "the report then names each such finding in a notice.")) -> None:
+    """The validated findings of one case, for hiring staff (refused if a finding's evidence is damaged)."""
+    _render("findings", case, fmt, out, by, f"findings-{case}", paper, allow_damaged)
 
 
 @report_app.command("process")
@@ -90,9 +117,17 @@ def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings repo
     from vetting.reports import verify_receipts
 
     if not report.is_file():
-        typer.echo(f"error: {report} does not exist", err=True)
+        typer.echo(f"error: {report} does not exist or is not a file", err=True)
         raise typer.Exit(2)
-    result = verify_receipts(open_ws(create=False), report)
+    from vetting.custody import check_expected_key
+
+    ws = open_ws(create=False)
+    result = verify_receipts(ws, report)
+    # The log's key must be the pinned one (workspace.json or VETTING_EXPECT_KEY): receipts
+    # re-signed with a replaced key prove nothing.
+    key_problem, _ = check_expected_key(ws, os.environ.get("VETTING_EXPECT_KEY"))
+    if key_problem:
+        result.problems = [*(result.problems or []), f"key: {key_problem}"]
     for problem in result.problems or []:
         typer.echo(f"PROBLEM {visible(problem)}")
     if result.disposed:

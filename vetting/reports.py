@@ -34,6 +34,7 @@ from markupsafe import Markup
 from sqlmodel import select
 
 from vetting.bundled import templates_dir
+from vetting.errors import DamagedEvidence
 from vetting.files import write_atomic
 from vetting.models import Case, ProcedureVersion
 from vetting.receipts import ReceiptCheck, read_receipts, verify_receipts
@@ -204,17 +205,22 @@ class Document:
     generated_at: datetime
 
 
-def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock = utc_clock) -> Document:
+def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock = utc_clock, *,
+                   allow_damaged: bool = False) -> Document:
     """Gather the data of one report and render its HTML.
 
     ``subject`` is a case id (findings), a procedure id or ``id@fingerprint`` (process), or a
-    procedure id or None (audit).
+    procedure id or None (audit). A findings report with a finding whose evidence no longer
+    verifies is refused (:class:`DamagedEvidence`) unless ``allow_damaged``, when it carries a
+    notice naming each such finding and its damage.
     """
     at = clock()
     if kind == "findings":
         if not subject:
             raise ValueError("a findings report needs a case id")
         report = findings_report(ws, subject)
+        if report.data.damaged and not allow_damaged:
+            raise DamagedEvidence(damage_summary(report.data.damaged))
         html = findings_html(report, at)
         # The report is checked against the log before anyone reads it: a table edited behind
         # the log's back (a category added, a concurrer renamed) stops it here.
@@ -234,6 +240,14 @@ def build_document(ws: Workspace, kind: str, subject: str | None, clock: Clock =
         stem = f"audit-{subject}" if subject else "audit"
         return Document(kind, stem, None, audit_html(audit_report(ws, subject), at), at)
     raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+def damage_summary(damaged: Sequence[Any]) -> str:
+    """One line naming every damaged finding and what is wrong with its evidence."""
+    parts = [f"finding {d.item_id} (decision {d.decision_id}, {d.url}): {'; '.join(d.damage)}" for d in damaged]
+    return (f"{len(damaged)} validated finding(s) rest on evidence that no longer verifies: "
+            + " | ".join(parts) + ". Run 'vet audit verify'; to render anyway with a notice naming them, "
+            "pass --allow-damaged")
 
 
 def record_rendered(ws: Workspace, doc: Document, fmt: str, path: Path, data: bytes, by: str) -> str:
@@ -267,9 +281,9 @@ def write_documents(ws: Workspace, docs: Sequence[tuple[Document, str, Path]], b
 
 
 def render_report(ws: Workspace, kind: str, subject: str | None, fmt: str, out: Path, by: str,
-                  clock: Clock = utc_clock, paper: str = "A4") -> Path:
+                  clock: Clock = utc_clock, paper: str = "A4", allow_damaged: bool = False) -> Path:
     """Render one report in one format to ``out`` and record it."""
-    doc = build_document(ws, kind, subject, clock)
+    doc = build_document(ws, kind, subject, clock, allow_damaged=allow_damaged)
     return write_documents(ws, [(doc, fmt, out)], by, paper)[0]
 
 

@@ -4,6 +4,11 @@ For each approved fingerprint of a procedure, every case must have run exactly t
 procedure's ordered step list, each step started in order and ended in a terminal state. The
 check reads both the step records and the audit log (which cannot be edited without
 detection), and names every deviation it finds.
+
+Uniform means every candidate was searched the same way, so these are deviations too, each
+named with its reason: a step that ended ``failed`` (that candidate was not searched the way
+the others were), a step never run, and a candidate in the workspace with no complete case
+under the procedure (never run, or a run left unfinished).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from vetting.models import STEP_TERMINAL, Case, ProcedureVersion, StepRun
+from vetting.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun
 from vetting.workspace import Workspace
+from vetting.yamlsource import clip
 
 
 @dataclass
@@ -62,7 +68,26 @@ def check_uniformity(ws: Workspace, procedure_id: str) -> UniformityReport:
                 group.cases.append(CaseRow(case.id, case.candidate_id, case.status,
                                            {r.step_id: r.status for r in runs}))
                 report.deviations.extend(_case_deviations(ws, case, expected, runs))
+        if versions:
+            report.deviations.extend(_candidates_not_searched(s, procedure_id))
     return report
+
+
+def _candidates_not_searched(s, procedure_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every candidate of the workspace without a complete case under this procedure."""
+    out = []
+    cases = list(s.exec(select(Case).where(Case.procedure_id == procedure_id)))
+    for candidate in s.exec(select(Candidate).order_by(Candidate.id)):
+        mine = [c for c in cases if c.candidate_id == candidate.id]
+        if any(c.status == "complete" for c in mine):
+            continue
+        if not mine:
+            out.append(f"{candidate.id}: never run under {procedure_id} (no case): this candidate was not "
+                       "searched like the others")
+        else:
+            out.append(f"{candidate.id}: no complete case under {procedure_id} "
+                       f"({', '.join(c.id + ' is ' + c.status for c in mine)})")
+    return out
 
 
 def _case_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[StepRun]) -> list[str]:
@@ -79,6 +104,17 @@ def _case_deviations(ws: Workspace, case: Case, expected: list[str], runs: list[
         for r in runs:
             if r.status not in STEP_TERMINAL:
                 out.append(f"{who}: marked complete but step {r.step_id} is {r.status}")
+    else:
+        for r in runs:
+            if r.status == "pending":
+                out.append(f"{who}: step {r.step_id} never ran")
+            elif r.status == "running":
+                out.append(f"{who}: step {r.step_id} started but never finished (run interrupted; run the "
+                           "case again to resume)")
+    for r in runs:
+        if r.status == "failed":
+            out.append(f"{who}: step {r.step_id} failed after {r.attempts} attempt(s): "
+                       f"{clip(r.error or 'no reason recorded', 300)}")
     out.extend(_cancelled_deviations(runs, who))
     out.extend(_audit_deviations(ws, case, expected, runs, who))
     return out

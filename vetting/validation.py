@@ -94,6 +94,19 @@ def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
     return problems
 
 
+#: Match kinds that are the candidate's name (full name or alias): one identifier class.
+NAME_KINDS = frozenset({"full_name", "alias"})
+
+
+def name_only_match(matches_json: str) -> str:
+    """The names matched when nothing but the name matched (the floor no procedure lowers), else ""."""
+    matches = json.loads(matches_json or "[]")
+    kinds = {m.get("kind") for m in matches}
+    if kinds and kinds <= NAME_KINDS:
+        return ", ".join(sorted({str(m.get("value", "")) for m in matches}))[:120]
+    return ""
+
+
 def current_decision(ws: Workspace, item_id: str) -> Decision | None:
     """The decision in force: the newest one not superseded by another."""
     with ws.session() as s:
@@ -161,6 +174,10 @@ def _check(ws: Workspace, req: DecisionRequest, *, record_refusal: bool) -> _Che
             ws.audit.checkpoint()
         raise ValidationRefused("the stored evidence changed or is missing: " + "; ".join(problems))
     if req.decision == "validated":
+        name_only = name_only_match(assessment.matches_json)
+        if name_only:
+            raise ValidationRefused(f"the only identifier this item matches is the candidate's name ({name_only}): "
+                                    "a name alone never establishes identity, under any procedure")
         if not meets_minimum(assessment.identity_level, proc.settings.min_identity):
             raise ValidationRefused(
                 f"identity level is {assessment.identity_level}, below the procedure's minimum "

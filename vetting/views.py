@@ -8,6 +8,7 @@ from rich.table import Table
 
 from vetting.safetext import visible
 from vetting.uniformity import UniformityReport
+from vetting.yamlsource import clip
 
 
 def readable(value: object) -> str:
@@ -22,10 +23,10 @@ STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "cance
 
 def print_uniformity(console: Console, report: UniformityReport) -> None:
     if not report.groups:
-        console.print(f"no approved version of procedure {report.procedure_id!r}")
+        console.print(f"no approved version of procedure {report.procedure_id!r}", markup=False)
     for group in report.groups:
-        table = Table(title=f"{report.procedure_id} v{group.version} {group.fingerprint[:23]}… "
-                            f"(approved by {group.approved_by})")
+        table = Table(title=escape(f"{report.procedure_id} v{group.version} {group.fingerprint[:23]}… "
+                                   f"(approved by {clip(group.approved_by)})"))
         table.add_column("candidate")
         for i, step in enumerate(group.steps, 1):
             table.add_column(f"{i}. {step}")
@@ -69,7 +70,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
 
     from vetting.models import Assessment
     from vetting.reached import describe_chain
-    from vetting.validation import current_decision, decision_reason, reviewable_items
+    from vetting.validation import current_decision, decision_reason, reviewable_items, verify_item_evidence
 
     items = reviewable_items(ws, case_id)
     shown = 0
@@ -100,6 +101,11 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
                 lines.append("  [yellow]no date on the item: check it is within the lookback window[/]")
             if a.truncated:
                 lines.append("  [yellow]very long item: only its first part was screened; read the rest[/]")
+        damage = verify_item_evidence(ws, item)
+        if damage:
+            lines.append("[bold red]DAMAGED EVIDENCE[/]: the stored evidence no longer verifies; it cannot be "
+                         "validated or reported until this is resolved ('vet audit verify'):")
+            lines.extend(f"  [red]- {escape(problem)}[/]" for problem in damage)
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
             lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
@@ -109,7 +115,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
                          f"{readable(decision_reason(ws, decision))}")
         console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
         shown += 1
-    console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}")
+    console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}", markup=False)
 
 
 def _get_item(ws, item_id: str):  # type: ignore[no-untyped-def]
@@ -168,4 +174,4 @@ def print_cases(console: Console, ws, candidate_id: str | None = None) -> None: 
                       states, str(pending))
     console.print(table)
     if not cases:
-        console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""))
+        console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""), markup=False)

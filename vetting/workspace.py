@@ -6,10 +6,14 @@ Layout::
     vetting.db            SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
     evidence/             content-addressed artifacts (sha256/ab/cdef...) and WARC files
     keys/                 the audit log's Ed25519 signing key and checkpoints.log
+                          (or the folder VETTING_KEYS_DIR names)
+    locks/                one lock file per case being written (vetting.caselock)
     evidence/procedures/<fp>/  the approved procedure text and manifests, frozen at approval
 
 A folder that has other content and no marker is refused, so a typo in ``--workspace``
-never scatters files into someone's home directory.
+never scatters files into someone's home directory. Everything is private to its owner
+(0700 folders, 0600 files: vetting.custody), and ``workspace.json`` pins the fingerprint of
+the audit key.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from sqlmodel import Session
 
 from vetting import __version__
+from vetting.custody import PIN_FIELD, current_fingerprint, keys_dir, make_private, tighten
 from vetting.db import make_engine, sqlite_url, upgrade
 from vetting.files import write_atomic
 from vetting.models import utcnow
@@ -85,7 +90,7 @@ class Workspace:
     def __init__(self, root: Path, database_url: str | None = None):
         self.root = root
         self.evidence_root = root / "evidence"
-        self.key_dir = root / "keys"
+        self.key_dir = keys_dir(root)
         self.procedures_dir = self.evidence_root / "procedures"
         self.database_url = database_url or sqlite_url(root / "vetting.db")
         self.engine = make_engine(self.database_url)
@@ -97,6 +102,7 @@ class Workspace:
     def open(cls, root: Path | None = None, *, create: bool = True,
              database_url: str | None = None) -> Workspace:
         """Open (and on first use create) a workspace; refuse missing or foreign folders."""
+        make_private()
         root = Path(root) if root is not None else default_root()
         database_url = database_url or os.environ.get("VETTING_DATABASE_URL") or None
         marker = root / MARKER
@@ -116,6 +122,7 @@ class Workspace:
             raise WorkspaceError(f"{marker} is not a vetting workspace marker ({exc})") from None
         ws = cls(root, database_url)
         ws.id = str(info["id"])
+        tighten(ws)
         ws._check_database()
         return ws
 
@@ -123,11 +130,12 @@ class Workspace:
     def _create(cls, root: Path, database_url: str | None) -> Workspace:
         if database_url:
             cls._refuse_foreign_database(database_url)
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
         ws = cls(root, database_url)
         ws.id = str(uuid.uuid4())
         for d in (ws.evidence_root, ws.key_dir, ws.procedures_dir):  # procedures_dir is inside evidence_root
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tighten(ws)
         upgrade(ws.engine)
         with ws.engine.begin() as conn:
             from sqlalchemy import text
@@ -139,9 +147,11 @@ class Workspace:
             conn.execute(text("INSERT INTO meta (key, value) VALUES ('workspace_id', :v)"), {"v": ws.id})
         ws.audit.create_schema()
         tmp = root / (MARKER + ".tmp")
+        # create_schema made the signing key; the marker pins its fingerprint.
         tmp.write_text(json.dumps({"kind": "vetting-workspace", "id": ws.id,
                                    "created_at": utcnow().isoformat(),
-                                   "created_by_version": __version__}, indent=2) + "\n")
+                                   "created_by_version": __version__,
+                                   PIN_FIELD: current_fingerprint(ws.key_dir)}, indent=2) + "\n")
         tmp.replace(root / MARKER)
         ws.record("workspace.created", actor="system:workspace",
                   payload={"toolkit_version": __version__})
