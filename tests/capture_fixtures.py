@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from conftest import REPO, vet
+from conftest import AUTH_PDF, REPO, vet
 
 PROCEDURE = "kcpd-261-1-preemployment"
 
@@ -36,8 +36,8 @@ def capture_case(base: Path) -> Captured:
     from vetting.demoweb import DemoWeb
 
     base.mkdir(parents=True, exist_ok=True)
-    auth = base / "authorization.txt"
-    auth.write_text("Signed authorization (fictional).\n")
+    auth = base / "authorization.pdf"
+    auth.write_bytes(AUTH_PDF)
     with DemoWeb() as web:
         urls = [web.base_url("social") + "/u/casey_nav"]
         data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from conftest import AUTH_PDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -576,8 +577,8 @@ def screened_table(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[
     approve(ws, Path(__file__).resolve().parent.parent / "procedures" / "kcpd-261-1.yaml", "Capt. Rao")
     plans = {}
     for person in (MARIA, LIZ, CASEY):
-        auth = tmp / f"{person['id']}.txt"
-        auth.write_text("signed authorization")
+        auth = tmp / f"{person['id']}.pdf"
+        auth.write_bytes(AUTH_PDF)
         add_candidate(ws, CandidateInput(**person, authorization={"file": auth.name, "signed_on": "2026-10-01"}),
                       auth, "Inv. Lee")
         plans[person["id"]] = open_case(ws, person["id"], "kcpd-261-1-preemployment", "Inv. Lee")
