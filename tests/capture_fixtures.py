@@ -42,7 +42,9 @@ def capture_case(base: Path) -> Captured:
         urls = [web.base_url("social") + "/u/casey_nav"]
         data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
         data["settings"].update(network="loopback", rate_limit={"delay_seconds": 0.05, "concurrency_per_domain": 4})
+        # One page exactly: links from it to other profiles are test_pages.py's business.
         step = dict(data["steps"][0], inputs=[], sources=urls)
+        step["limits"] = dict(step.get("limits", {}), max_depth=0)
         data["steps"] = [step]
         proc = base / "proc.yaml"
         proc.write_text(yaml.safe_dump(data, sort_keys=False))
