@@ -133,7 +133,8 @@ def _procedure_with(tmp_path: Path, **settings) -> Path:
     data["settings"].update(settings)
     data["version"] = 2
     (tmp_path / "p" / "sites").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "p" / "sites" / "accounts.json").write_bytes((REPO / "procedures" / "sites" / "accounts.json").read_bytes())
+    (tmp_path / "p" / "sites" / "whatsmyname.json").write_bytes(
+        (REPO / "procedures" / "sites" / "whatsmyname.json").read_bytes())
     (tmp_path / "p" / "proc.yaml").write_text(yaml.safe_dump(data))
     return tmp_path / "p" / "proc.yaml"
 
