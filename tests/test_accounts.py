@@ -27,12 +27,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
+from vetting.demoweb.http import DemoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -280,7 +282,7 @@ class Crawls:
 @pytest.fixture(scope="module")
 def crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawls]:
     web = ReplayWeb()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(web))
+    server = DemoServer(("127.0.0.1", 0), make_handler(web))
     server.daemon_threads = True
     web.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -30,12 +30,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
 import pytest
+
+from vetting.demoweb.http import DemoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("VETTING_CHROMIUM", "/usr/bin/chromium")
@@ -151,11 +153,11 @@ def attack_page(port: int, tport: int, tport6: int | None) -> bytes:
         script.append(f"try {{ new Worker({json.dumps(hop)}); }} catch (e) {{}}")
     return (f"""<!doctype html><html><head><title>Attack</title><style>{' '.join(css)}</style></head><body>
 <h1>Alex's public profile</h1>
+<script>fetch("/api/get").catch(() => {{}});</script>
 <link rel="stylesheet" href="/gzipped.css">
 <img src="/allowed.png" alt="allowed"> <img src="/go2/ok?to=%2Fredirected.png" alt="redirected">
 {''.join(body)}
-<script>fetch("/api/get").catch(() => {{}});
-{chr(10).join(script)}</script></body></html>""").encode()
+<script>{chr(10).join(script)}</script></body></html>""").encode()
 
 
 def robots_page() -> bytes:
@@ -250,9 +252,9 @@ def web() -> Iterator[Web]:
                 return self._send(200, b"{}", "application/json")
             return self._send(404, b"", "text/plain")
 
-    servers = [ThreadingHTTPServer((PUBLIC_HOST, 0), Handler)]
+    servers = [DemoServer((PUBLIC_HOST, 0), Handler)]
     state["port"] = port = servers[0].server_address[1]
-    servers.append(ThreadingHTTPServer((ROBOTS_HOST, port), Handler))
+    servers.append(DemoServer((ROBOTS_HOST, port), Handler))
     for s in servers:
         s.daemon_threads = True
         threading.Thread(target=s.serve_forever, daemon=True).start()

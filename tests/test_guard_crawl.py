@@ -27,13 +27,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from w3lib.url import safe_url_string
+
+from vetting.demoweb.http import DemoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 UA = "KCPD-Vetting/1.0 (+https://agency.example/vetting)"
@@ -174,7 +176,7 @@ def make_handler(web: Web) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class V6Server(ThreadingHTTPServer):
+class V6Server(DemoServer):
     address_family = socket.AF_INET6
 
 
@@ -214,8 +216,8 @@ def _make_ca(tmp: Path) -> tuple[str, str, str]:
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     w = Web()
     handler = make_handler(w)
-    servers: list[ThreadingHTTPServer] = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    servers: list[DemoServer] = []
+    srv = DemoServer(("127.0.0.1", 0), handler)
     srv.daemon_threads = True
     w.port = srv.server_address[1]
     servers.append(srv)
@@ -228,7 +230,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         w.port6 = None
     ca, cert, key = _make_ca(tmp_path_factory.mktemp("tls"))
     w.ca_file = ca
-    tls = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    tls = DemoServer(("127.0.0.1", 0), handler)
     tls.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)

@@ -169,6 +169,10 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    #: socketserver's default listen backlog is 5: a browser rendering a page with many
+    #: subresources overflows it, the kernel drops the SYNs, and each dropped connection is
+    #: retried after 1, 3, 7, 15... seconds, so a render stalls for a minute on a quiet machine.
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (socket.getfqdn) of the address,
