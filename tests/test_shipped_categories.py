@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import SHIPPED
 
-from vetting.assessment import screening_categories
 from vetting.procedure import load_procedure
-from vetting.screening import screen
+from vetting.screening import screen, screening_categories
 
 CATEGORIES = screening_categories(load_procedure(SHIPPED).procedure.categories)
 

@@ -20,9 +20,7 @@ from vetting.identity import CandidateIdentifiers, PageEvidence, assess_identity
 from vetting.models import REVIEWABLE_KINDS, REVIEWABLE_OUTCOMES, Assessment, Candidate, Case, Item, utcnow
 from vetting.procedure import LoadedProcedure
 from vetting.reached import describe_reached, reached_of_item
-from vetting.screening import Category as ScreenCategory
-from vetting.screening import Rule as ScreenRule
-from vetting.screening import screen
+from vetting.screening import screen, screening_categories
 from vetting.workspace import Workspace
 
 
@@ -37,16 +35,6 @@ def candidate_identifiers(ws: Workspace, candidate: Candidate) -> CandidateIdent
         city=ids.get("city") or "", state=ids.get("state") or "",
         emails=list(ids.get("emails") or []), phones=list(ids.get("phones") or []),
         usernames=list(ids.get("usernames") or []), profile_urls=list(ids.get("profile_urls") or []))
-
-
-def screening_categories(categories: Any) -> tuple[ScreenCategory, ...]:
-    """The procedure's review categories in the screener's plain form."""
-    return tuple(
-        ScreenCategory(id=c.id, title=c.title, policy=c.policy, requires_discredit=c.requires_discredit,
-                       protected_conduct=c.protected_conduct,
-                       rules=tuple(ScreenRule(id=r.id, terms=tuple(r.terms), patterns=tuple(r.patterns),
-                                              unless=tuple(r.unless)) for r in c.rules))
-        for c in categories)
 
 
 def parse_published(value: str | None) -> datetime | None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from spiders.sites import MAX_MANIFEST_BYTES
 from vetting.collector_kinds import COLLECTOR_KINDS
+from vetting.screening import check_categories, screening_categories
 from vetting.yamlsource import (
     InputError,
     LocatedDocument,
@@ -376,9 +377,6 @@ def _check_meaning(proc: Procedure, doc: LocatedDocument) -> list[Problem]:
 
 def _check_rules(proc: Procedure, doc: LocatedDocument) -> list[Problem]:
     """The screener's own checks (e.g. patterns at risk of catastrophic backtracking)."""
-    from vetting.assessment import screening_categories
-    from vetting.screening import check_categories
-
     index = {c.id: i for i, c in enumerate(proc.categories)}
     out = []
     for p in check_categories(screening_categories(proc.categories)):

@@ -34,6 +34,7 @@ from vetting.personal import Revealer
 from vetting.receipts import RECEIPTS_FORMAT
 from vetting.redaction import PictureView, redacted_pictures
 from vetting.uniformity import UniformityReport, check_uniformity
+from vetting.validation import decisions_in_force
 from vetting.workspace import Workspace
 
 #: Pictures larger than this are not embedded (the report stays openable); the report says so.
@@ -152,18 +153,13 @@ def _decision_events(ws: Workspace, case_id: str, tree_size: int) -> dict[tuple[
 
 
 def _decisions_in_force(ws: Workspace, case_id: str) -> tuple[dict[str, Decision], set[int]]:
-    """Per item, the decision in force (the rule of ``validation.current_decision``: the newest
-    one not superseded), and the ids of decisions with a concurrence; two queries per case."""
+    """Per item, the decision in force (``validation.decisions_in_force``), and the ids of
+    decisions with a concurrence; two queries per case."""
     with ws.session() as s:
-        rows = list(s.exec(select(Decision).where(Decision.case_id == case_id).order_by(Decision.id)))
+        rows = list(s.exec(select(Decision).where(Decision.case_id == case_id)))
         concurred = set(s.exec(select(Concurrence.decision_id).join(Decision, Decision.id == Concurrence.decision_id)
                                .where(Decision.case_id == case_id)))
-    superseded = {r.supersedes for r in rows if r.supersedes is not None}
-    live: dict[str, Decision] = {}
-    for r in rows:
-        if r.id not in superseded:
-            live[r.item_id] = r
-    return live, concurred
+    return decisions_in_force(rows), concurred
 
 
 def inclusion_proofs(ws: Workspace, seqs: list[int], tree_size: int) -> dict[int, list[bytes]]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 from vetting.names import FoldedText, fold, fold_text
 from vetting.rulecheck import backtracking_risk
@@ -462,3 +463,17 @@ def _excerpt(original: str, a: int, b: int, cs: int, ce: int) -> str:
     lo, hi = max(cs, a - _EXCERPT), min(ce, b + _EXCERPT)
     text = " ".join(original[lo:hi].split())
     return ("…" if lo > cs else "") + text + ("…" if hi < ce else "")
+
+
+def screening_categories(categories: Any) -> tuple[Category, ...]:
+    """The procedure's review categories (its pydantic models) in the screener's plain form.
+
+    Duck-typed on purpose: the screener knows nothing of the procedure module, which uses this
+    to check a procedure's rules: neither module imports the other's caller.
+    """
+    return tuple(
+        Category(id=c.id, title=c.title, policy=c.policy, requires_discredit=c.requires_discredit,
+                 protected_conduct=c.protected_conduct,
+                 rules=tuple(Rule(id=r.id, terms=tuple(r.terms), patterns=tuple(r.patterns),
+                                  unless=tuple(r.unless)) for r in c.rules))
+        for c in categories)

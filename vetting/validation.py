@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,11 +286,22 @@ def _check_evidence_images(ws: Workspace, item: Item, req: DecisionRequest) -> N
             raise ValidationRefused(f"--evidence-image {spec!r} names no image or video of the archived page")
 
 
+def decisions_in_force(rows: Iterable[Decision]) -> dict[str, Decision]:
+    """The rule of which decision is in force, per item: the newest (highest id) one that no
+    other decision supersedes. ``rows`` are any set of decisions (one item's or one case's);
+    the single place this rule lives, for validation, review and the reports alike."""
+    ordered = sorted(rows, key=lambda r: r.id or 0)
+    superseded = {r.supersedes for r in ordered if r.supersedes is not None}
+    live: dict[str, Decision] = {}
+    for r in ordered:
+        if r.id not in superseded:
+            live[r.item_id] = r
+    return live
+
+
 def _in_force(s: Any, item_id: str) -> Decision | None:
-    rows = list(s.exec(select(Decision).where(Decision.item_id == item_id).order_by(Decision.id)))
-    superseded = {r.supersedes for r in rows if r.supersedes is not None}
-    live = [r for r in rows if r.id not in superseded]
-    return live[-1] if live else None
+    rows = s.exec(select(Decision).where(Decision.item_id == item_id))
+    return decisions_in_force(rows).get(item_id)
 
 
 def _check_concur(s: Any, decision_id: int, by: str) -> Decision:
