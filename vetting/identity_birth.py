@@ -14,14 +14,10 @@ import re
 from contextlib import suppress
 from datetime import date
 from itertools import islice
-from typing import TYPE_CHECKING
 
-from vetting.identity_matchers import _NOT_SELF, _Field, _original
+from vetting.identity_evidence import CandidateIdentifiers, _Collector, _Field, _original
+from vetting.identity_matchers import _NOT_SELF
 from vetting.identity_statements import near_name_statements
-
-if TYPE_CHECKING:
-    from vetting.identity import CandidateIdentifiers, _Collector
-
 
 # date of birth, age, birth year
 

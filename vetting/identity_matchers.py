@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import re
 from contextlib import suppress
-from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
 import phonenumbers
 
+from vetting.identity_evidence import CandidateIdentifiers, PageEvidence, _Collector, _Field, _original
 from vetting.identity_statements import STATE_BY_NAME, STATES, names_a_state, near_name_statements
 from vetting.names import (
-    FoldedText,
     fold,
     fold_text,
     given_name_variants,
@@ -31,10 +29,6 @@ from vetting.names import (
     name_patterns,
     parse_name,
 )
-
-if TYPE_CHECKING:
-    from vetting.identity import CandidateIdentifiers, PageEvidence, _Collector
-
 
 # --- URLs ------------------------------------------------------------------------------------
 
@@ -83,17 +77,6 @@ def _is_under(page: str, disclosed: str) -> bool:
 
 
 # --- page fields -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    text: FoldedText
-
-
-def _original(f: _Field, start: int, end: int) -> str:
-    a, b = f.text.span(start, end)
-    return f.text.original[a:b]
 
 
 # --- the matchers ----------------------------------------------------------------------------
