@@ -160,6 +160,19 @@ def attack_page(port: int, tport: int, tport6: int | None) -> bytes:
 <script>{chr(10).join(script)}</script></body></html>""").encode()
 
 
+def workers_page(tport: int, tport6: int | None) -> bytes:
+    """Shared workers (same-origin scripts redirected to each target) and icon links at each
+    target. A page's shared worker keeps Chromium's network from falling quiet, so the render
+    waits out its idle cap: this page is rendered on its own, with a short cap."""
+    script, links = [], []
+    for ti, target in enumerate(targets(tport, tport6)):
+        shared = f"/go1/sharedworker-{ti}-1?to={quote(f'http://{target}/hit/sharedworker-{ti}-1', safe='')}"
+        script.append(f"try {{ new SharedWorker({json.dumps(shared)}); }} catch (e) {{}}")
+        links.append(f'<link rel="icon" href="http://{target}/hit/icon-{ti}-0">')
+    return (f"""<!doctype html><html><head><title>Workers</title>{''.join(links)}</head><body>
+<h1>Workers</h1><script>{chr(10).join(script)}</script></body></html>""").encode()
+
+
 def robots_page() -> bytes:
     return b"""<!doctype html><html><head><title>Robots</title>
 <link rel="stylesheet" href="/private/style.css"><script src="/private/app.js"></script></head><body>
@@ -230,6 +243,8 @@ def web() -> Iterator[Web]:
                 return self._send(200, rules, "text/plain")
             if path == "/attack":
                 return self._send(200, attack_page(port, tport, tport6), "text/html; charset=utf-8")
+            if path == "/workers":
+                return self._send(200, workers_page(tport, tport6), "text/html; charset=utf-8")
             if path == "/robots-page":
                 return self._send(200, robots_page(), "text/html; charset=utf-8")
             if path == "/rebind":
@@ -327,6 +342,23 @@ def test_a_worker_script_redirected_to_each_target_is_refused(rendered: dict[str
         got = [r for r in records if f"/worker-{ti}-1" in r["url"]]
         assert got and got[0]["reason"].startswith("redirect: to ") and not got[-1]["allowed"], got
         assert got[-1]["reason"].startswith("address: ") and got[-1]["reason"].endswith("(browser script)"), got
+
+
+def test_a_shared_worker_script_redirected_to_each_target_is_refused(rendered: dict[str, Any], web: Web) -> None:
+    records = records_of(rendered, "workers")
+    for ti in range(len(targets(web.tport, web.tport6))):
+        got = [r for r in records if f"/sharedworker-{ti}-1" in r["url"]]
+        assert got and got[0]["reason"].startswith("redirect: to ") and not got[-1]["allowed"], got
+        assert got[-1]["reason"].startswith("address: "), got
+
+
+def test_favicons_never_leave_through_the_browser(rendered: dict[str, Any], web: Web) -> None:
+    """A page's icon links at every target: whatever Chromium asks for is refused and audited
+    (headless Chromium may not ask at all; the tripwires hear nothing either way)."""
+    records = records_of(rendered, "workers")
+    icons = [r for r in records if "/hit/icon-" in r["url"]]
+    assert all(not r["allowed"] and r["reason"].startswith("address: ") for r in icons), icons
+    assert not any("/hit/icon-" in p for p in web.hits.paths())
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
@@ -536,7 +568,9 @@ def _main(spec_text: str, out_path: str) -> None:
     port = spec["port"]
     scenarios = {"attack": ("public", f"http://{PUBLIC_HOST}:{port}/attack"),
                  "robots": ("loopback", f"http://{ROBOTS_HOST}:{port}/robots-page"),
-                 "rebind": ("public", f"http://{PUBLIC_HOST}:{port}/rebind")}
+                 "rebind": ("public", f"http://{PUBLIC_HOST}:{port}/rebind"),
+                 "workers": ("public", f"http://{PUBLIC_HOST}:{port}/workers")}
+    idle_ms = {"workers": 5_000}  # see workers_page
     results: dict[str, Any] = {"scenarios": {}}
     error: list[str] = []
 
@@ -552,7 +586,7 @@ def _main(spec_text: str, out_path: str) -> None:
             settings.set("LOG_LEVEL", "ERROR", priority="cmdline")
             settings.set("RETRY_ENABLED", False, priority="cmdline")
             # a loaded machine: let the attack page make every one of its attempts before the shot
-            settings.set("VETTING_BROWSER_IDLE_MS", 60_000, priority="cmdline")
+            settings.set("VETTING_BROWSER_IDLE_MS", idle_ms.get(name, 60_000), priority="cmdline")
             await AsyncCrawlerRunner(settings).crawl(PagesSpider, urls=[(url, "test")], context=ctx)
             results["scenarios"][name] = {
                 "records": sink.records,
