@@ -16,7 +16,6 @@ import secrets
 import string
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -28,7 +27,7 @@ from spiders.exchange import hop_exchanges, received_exchange
 from spiders.guard import record_failure
 from spiders.outcomes import page_kind
 from spiders.render import NON_REDIRECT_STATUSES, RenderMixin, failed_capture, request_headers, response_headers
-from spiders.sites import Manifest, NotApplicable, Site, parse_manifest
+from spiders.sites import Manifest, NotApplicable, Site, parse_manifest, read_manifest_file
 
 
 @dataclass
@@ -64,7 +63,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         if isinstance(usernames, str):
             usernames = [(u.strip(), f"usernames:{u.strip()}") for u in usernames.split(",") if u.strip()]
         if isinstance(manifest, str):
-            manifest = parse_manifest(Path(manifest).read_bytes())
+            manifest = parse_manifest(read_manifest_file(manifest))
         self.usernames = list(usernames)
         self.manifest = manifest or Manifest()
         self.context = context

@@ -32,6 +32,7 @@ The project's format (``vetting-sites/1``)::
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -42,7 +43,13 @@ FORMAT = "vetting-sites/1"
 PROTECTED_TAGS = {"user-auth", "captcha", "cloudflare", "login", "auth"}
 #: What a check may need that the guard never does; a site requiring any is not requested.
 REQUIREMENTS = ("post", "login", "captcha", "bot-wall", "custom-headers")
+#: A site manifest's limits, enforced by :func:`load_json` (documented in docs/cli.md, "Limits").
+#: Separate from ``vetting/yamlsource.py``'s because ``spiders`` never imports ``vetting``;
+#: larger in size (WhatsMyName's list is several MB) and as deep (real manifests nest 5 levels).
 MAX_MANIFEST_BYTES = 20_000_000
+MAX_MANIFEST_DEPTH = 40
+#: Digits of one integer (a 64-bit one has at most 19; Python refuses to parse over 4,300).
+MAX_MANIFEST_INT_DIGITS = 20
 MAX_PATTERN_CHARS = 500
 PLACEHOLDER = "{account}"
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")  # RFC 1123 section 2.1
@@ -220,22 +227,57 @@ def read_manifest_file(path: Any) -> bytes:
     with open(path, "rb") as fh:
         data = fh.read(MAX_MANIFEST_BYTES + 1)
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+        raise ManifestError(f"too large (over {MAX_MANIFEST_BYTES:,} bytes; at most {MAX_MANIFEST_BYTES:,})")
     return data
 
 
 def load_json(data: bytes) -> Any:
-    """JSON text to a document, or :class:`ManifestError` with one line on what is wrong."""
+    """JSON text to a document, or :class:`ManifestError` with one line on what is wrong.
+
+    Bounded before parsing: at most :data:`MAX_MANIFEST_BYTES` bytes, brackets nested at most
+    :data:`MAX_MANIFEST_DEPTH` deep (checked on the text, so a 200,000-deep file is refused
+    without recursing), integers of at most :data:`MAX_MANIFEST_INT_DIGITS` digits. Non-finite
+    numbers (``1e400``, ``NaN``) are left to each entry's checks, which refuse that entry.
+    """
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+        raise ManifestError(f"too large ({len(data):,} bytes; at most {MAX_MANIFEST_BYTES:,})")
     try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ManifestError("not UTF-8 text") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if json_depth(text) > MAX_MANIFEST_DEPTH:
+        raise ManifestError(f"nested more than {MAX_MANIFEST_DEPTH} levels deep")
+
+    def parse_int(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_MANIFEST_INT_DIGITS:
+            raise ManifestError(f"number {digits[:20]}... has more than {MAX_MANIFEST_INT_DIGITS} digits")
+        return int(digits)
+
+    try:
+        return json.loads(text, parse_int=parse_int)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise ManifestError("not usable JSON: nested too deeply") from None
+    except RecursionError:  # not reached after json_depth; kept so no input can ever give a traceback
+        raise ManifestError(f"nested more than {MAX_MANIFEST_DEPTH} levels deep") from None
+
+
+#: Escapes first, then strings, are removed before brackets are counted. In two passes, so
+#: neither pattern can backtrack: one pattern for strings with escapes would rescan to the end
+#: from every quote of an unterminated ``"\\"\\"\\"...`` (quadratic).
+_JSON_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deep the brackets of JSON ``text`` nest, outside strings (0 for a scalar).
+
+    Linear, and in C (regular expressions, ``accumulate``): a 20 MB file of brackets takes
+    under a second. Unbalanced or invalid text gives some depth, never an error (the parser refuses it).
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", _JSON_ESCAPE.sub("", text)))
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def parse_manifest(data: bytes) -> Manifest:

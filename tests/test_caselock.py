@@ -179,3 +179,74 @@ def test_validate_takes_the_case_lock_too(tmp_path: Path) -> None:
         holder.wait()
     done = invoke(b.ws.root, *args, "--wait")
     assert done.exit_code == 0, done.output
+
+
+QUEUE_HOLDER = """
+import sys, time
+from vetting.queue.child import _hold_case_lock
+conn = _hold_case_lock(sys.argv[1])
+print("held", flush=True)
+time.sleep(300)
+"""
+
+
+def test_queue_case_process_and_commands_share_one_lock(tmp_path: Path, auth_file: Path, postgres) -> None:
+    """The queue's case process and the commands lock a case under one key (PostgreSQL).
+
+    While the queue holds a case (the very function its case process runs first), a direct
+    ``vet run`` or ``vet candidate erase`` of it is refused (exit 3) in one line naming the
+    holder; while a command holds it, the queue's case process waits instead of running it.
+    """
+    from vetting.caselock import advisory_key, advisory_parts
+    from vetting.engine import open_case
+
+    url = postgres.new_database()
+    env = {"VETTING_DATABASE_URL": url}
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    vet("procedure", "approve", str(local_procedure(tmp_path)), "--by", "Capt. Rao", workspace=ws.root, env=env,
+        check=True)
+    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
+        "--by", "Inv. Lee", workspace=ws.root, env=env, check=True)
+    case_id = open_case(ws, "jane-doe", PROC, "Inv. Lee").case.id
+    ws.engine.dispose()
+
+    queued = subprocess.Popen([sys.executable, "-c", QUEUE_HOLDER, case_id], cwd=REPO, stdout=subprocess.PIPE,
+                              text=True, env=dict(os.environ, **env))
+    try:
+        assert queued.stdout is not None and queued.stdout.readline().strip() == "held"
+        for args in (RUN, ["candidate", "erase", "jane-doe", "--by", "Inv. Lee", "--reason", "retention ended"]):
+            started = time.monotonic()
+            refused = vet(*args, workspace=ws.root, env=env)
+            assert refused.returncode == 3, (args, refused.stdout + refused.stderr)
+            line = refused.stderr.strip()
+            assert "\n" not in line and "Traceback" not in line, line
+            assert f"case {case_id} is busy" in line and f"vet queue-case pid={queued.pid}" in line, line
+            assert time.monotonic() - started < 30
+    finally:
+        queued.kill()
+        queued.wait()
+
+    # The other way round: a command holds the case, the queue's real case process waits for it.
+    holder = _holder(ws.root, case_id, env)
+    child = subprocess.Popen([sys.executable, "-m", "vetting.queue.child", "--workspace", str(ws.root),
+                              "--by", "Inv. Lee", case_id], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
+    try:
+        import psycopg
+
+        from vetting.queue.database import libpq_conninfo
+
+        hi, lo = advisory_parts(advisory_key(case_id))
+
+        def child_waits() -> bool:
+            with psycopg.connect(libpq_conninfo(url)) as conn:
+                return conn.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                    "AND classid = %s AND objid = %s", (hi, lo)).fetchone() is not None
+
+        wait_for(lambda: child_waits() or child.poll() is not None, 30)
+        assert child.poll() is None, child.communicate()
+    finally:
+        child.kill()
+        child.wait()
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()

@@ -23,6 +23,11 @@ from vetting.cli import main
 
 PROC = "kcpd-261-1-preemployment"
 GENERATED = {"cli": 0}
+#: Per command (its first one or two words): how many examples ended with each exit code.
+TALLY: dict[str, dict[int, int]] = {}
+FLAG = st.just(None)
+#: Set if an example ever started the reactor (a crawl: the network); none may.
+REACTOR: list[list[str]] = []
 
 HOSTILE = st.one_of(
     st.text(max_size=30),
@@ -51,10 +56,22 @@ def env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     (root / "cand.yaml").write_text("full_name: Pat Example\nauthorization: {file: auth.pdf, signed_on: 2026-10-01}\n")
     (root / "dec.yaml").write_text(f"decisions:\n  - item: {item.id}\n    decision: rejected\n    reason: not hers\n"
                                    "    by: Inv. Lee\n")
+    from vetting.candidates import CandidateInput, add_candidate
+
+    add_candidate(b.ws, CandidateInput(id="sam-erase", full_name="Sam Erase",
+                                       authorization={"file": "auth.pdf", "signed_on": "2026-10-01"}),
+                  root / "auth.pdf", "Inv. Lee")  # the candidate `candidate erase` may erase
     b.ws.engine.dispose()
     files = [str(root / "auth.pdf"), str(root / "cand.yaml"), str(root / "dec.yaml"),
              str(REPO / "procedures" / "kcpd-261-1.yaml"), str(root)]
-    return {"ws": b.ws.root, "root": root, "case": b.plan.case.id, "item": item.id, "files": files}
+    with pytest.MonkeyPatch.context() as mp:
+        def no_reactor(*args, **kwargs):  # type: ignore[no-untyped-def]
+            REACTOR.append(["reactor started"])
+            raise RuntimeError("an example started the reactor (a crawl)")
+
+        mp.setattr("vetting.reactor.run_in_reactor", no_reactor)
+        mp.setattr("vetting.runner.run_in_reactor", no_reactor)
+        yield {"ws": b.ws.root, "root": root, "case": b.plan.case.id, "item": item.id, "files": files}
 
 
 def commands(e: dict) -> st.SearchStrategy[list[str]]:
@@ -65,9 +82,10 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
     date = slot(["2026-10-01", "1990-05-06"])
     number = st.one_of(slot(["1", "2"]), st.integers(-(2**70), 2**70).map(str))
 
-    def opts(*pairs: tuple[str, st.SearchStrategy[str]]) -> st.SearchStrategy[list[str]]:
+    def opts(*pairs: tuple[str, st.SearchStrategy[str | None]]) -> st.SearchStrategy[list[str]]:
+        """Any subset of the options, in any order; a FLAG is given without a value."""
         return st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs)).flatmap(
-            lambda chosen: st.tuples(*[v.map(lambda x, f=f: [f, x]) for f, v in chosen]).map(
+            lambda chosen: st.tuples(*[v.map(lambda x, f=f: [f] if x is None else [f, x]) for f, v in chosen]).map(
                 lambda parts: [x for p in parts for x in p]))
 
     def cmd(*head: str | st.SearchStrategy[str], options: st.SearchStrategy[list[str]] | None = None):
@@ -103,6 +121,28 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
         cmd("sites", "import", files, options=opts(("--out", out))),
         # never a real run: the reactor cannot start twice in one process (and runs are tested for real)
         cmd("run", HOSTILE.filter(lambda s: s != "jane-doe"), options=opts(("--procedure", proc), ("--by", name))),
+        # erasing the case's candidate would empty every later example: only a candidate kept for it
+        cmd("candidate", "erase", slot(["sam-erase"]).filter(lambda s: s != "jane-doe"),
+            options=opts(("--by", name), ("--reason", HOSTILE))),
+        cmd("evidence", "export", case, options=opts(("--out", out), ("-o", out), ("--by", name))),
+        # never a real check (the network, and the reactor): none of these files is a site list
+        cmd("sites", "health", files, options=opts(("--procedure", files), ("--all", FLAG))),
+        cmd("queue", "status"),
+        cmd("queue", "cancel", case, options=opts(("--by", name), ("--reason", HOSTILE), ("--wait", number))),
+        cmd("case", "assign", case, name),
+        cmd("case", "unassign", case, name),
+        cmd("report", "release", case, slot(["hiring", "hr.lee"])),
+        cmd("report", "revoke", case, slot(["hiring", "hr.lee"])),
+        cmd("user", "add", slot(["hr.lee", "admin"]),
+            options=opts(("--name", name), ("--role", slot(["hiring", "admin", "investigator"])),
+                         ("--badge", HOSTILE), ("--email", HOSTILE), ("--oidc-issuer", HOSTILE),
+                         ("--oidc-subject", HOSTILE), ("--bootstrap-admin", FLAG))),
+        cmd("user", "list", options=st.sampled_from([[], ["--roles"]])),
+        cmd(st.just("user"), st.sampled_from(["disable", "enable", "reset", "unlock"]), slot(["hr.lee", "admin"])),
+        cmd("user", "roles", slot(["hr.lee", "admin"]),
+            options=opts(("--grant", slot(["hiring", "admin"])), ("--revoke", slot(["hiring", "admin"])))),
+        cmd("user", "idp", options=opts(("--issuer", HOSTILE), ("--client-id", HOSTILE))),
+        cmd("whoami"),
     )
 
 
@@ -114,7 +154,7 @@ def run_vet(ws: Path, argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@settings(max_examples=400, deadline=timedelta(seconds=15), database=None,
+@settings(max_examples=800, deadline=timedelta(seconds=15), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(data=st.data())
@@ -124,6 +164,11 @@ def test_every_command_answers_every_argument(env, data) -> None:  # type: ignor
     (env["root"] / "out").mkdir(exist_ok=True)
     before = tree_digest(env["ws"])
     code, out, err = run_vet(env["ws"], argv)
+    assert not REACTOR, f"{argv!r} started a crawl"
+    words = " ".join(argv[:1] if argv[0] in ("run", "review", "validate", "concur", "uniformity", "whoami")
+                     else argv[:2])
+    TALLY.setdefault(words, {}).setdefault(code, 0)
+    TALLY[words][code] += 1
     assert code in (0, 1, 2, 3), (code, err[-500:])
     assert "Traceback" not in out + err and "internal error" not in err, err[-500:]
     assert len(err) < 20_000, "refusals are short: long values are clipped"
@@ -135,4 +180,7 @@ def test_every_command_answers_every_argument(env, data) -> None:  # type: ignor
 
 
 def test_report_generated_counts() -> None:
+    """Not an assertion of behaviour: how many examples ran, per command and exit code (-s shows it)."""
     print("hypothesis CLI examples generated:", GENERATED)
+    for words, codes in sorted(TALLY.items()):
+        print(f"  {words}: {sum(codes.values())} ({', '.join(f'exit {c}: {n}' for c, n in sorted(codes.items()))})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,16 @@ def test_real_manifest_subsets_import_with_every_refusal_explained(tmp_path: Pat
         assert all(line.split(":", 1)[1].strip() for line in lines)
 
 
+#: A manifest just over the size limit (25 MB), valid JSON: refused before it is parsed.
+BIG = b'{"sites": [' + b",".join([b'{"name": "x%07d"}' % n for n in range(1_191_000)]) + b"]}"
+
+
 @pytest.mark.parametrize("content,message", [
-    (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+    (b"[" * 200_000 + b"]" * 200_000, "nested more than 40 levels deep"),
+    (b'{"sites": ' + b"[" * 40 + b"]" * 40 + b"}", "nested more than 40 levels deep"),
+    (b'{"sites": [{"name": "A", "e_string": "' + b"[{" * 100 + b'\\"[["}]}', None),  # brackets in text: not nesting
+    (BIG, "bytes; at most 20,000,000)"),
+    (b'{"sites": [{"name": "A", "e_code": ' + b"9" * 5000 + b"}]}", "has more than 20 digits"),
     (b'{"sites": [{"name": "A", "uri_check": "https://a.example/{account}", "e_code": 1e400, "e_string": "x",'
      b' "m_code": 404, "m_string": "y"}]}', None),
     (b'{"A": {"url": "https://a.example/{}", "errorType": []}}', None),
@@ -71,13 +80,16 @@ def test_hostile_files_one_line_no_traceback(tmp_path: Path, content: bytes, mes
     src = tmp_path / "in.json"
     src.write_bytes(content)
     out = tmp_path / "out.json"
+    started = time.monotonic()
     result = vet("sites", "import", str(src), "--out", str(out), workspace=tmp_path / "ws", timeout=60)
+    assert time.monotonic() - started < 20  # imports included; the refusal itself takes well under a second
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     if message is None:  # the entry is refused with its reason, the file is still written
         assert result.returncode == 0 and "refused A:" in result.stdout, result.stdout + result.stderr
         assert json.loads(out.read_text())["sites"] == []
     else:
-        assert result.returncode == 2 and message in result.stderr and str(src) in result.stderr
+        assert result.returncode == 2 and message in result.stderr and str(src) in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert not out.exists()
 
 

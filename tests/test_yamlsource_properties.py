@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vetting.yamlsource import InputError, load_json_bytes, load_yaml_text
@@ -86,7 +86,10 @@ def _parses_or_refuses(text: str) -> None:
     except InputError as exc:
         assert exc.problems and all("\n" not in str(p) and len(str(p)) < 2000 for p in exc.problems)
         return
-    assert doc.data is not None
+    # A null document (`~`, `null`, a lone `!`) parses to None, as YAML says; the file loaders
+    # then refuse it ("expected a mapping of fields"). Anything else is a value.
+    if doc.data is None:
+        assert yaml.compose(text, Loader=yaml.SafeLoader).tag == "tag:yaml.org,2002:null", repr(text)
 
 
 @bounded(120)
@@ -98,6 +101,8 @@ def test_yaml_documents_parse_or_refuse(text: str) -> None:
 
 @bounded(100)
 @given(st.binary(max_size=3000))
+@example(b"!").via("found by this test: a null document")
+@example(b"~")
 def test_yaml_random_bytes(data: bytes) -> None:
     GENERATED["yaml-bytes"] = GENERATED.get("yaml-bytes", 0) + 1
     try:
@@ -144,6 +149,41 @@ def test_json_parses_or_refuses(data: bytes) -> None:
         load_json_bytes(data, "x.json")
     except InputError as exc:
         assert exc.problems and all("\n" not in str(p) for p in exc.problems)
+
+
+@st.composite
+def manifest_documents(draw) -> bytes:  # type: ignore[no-untyped-def]
+    """Site manifests of the three formats with hostile entries, or any hostile JSON."""
+    entry = st.dictionaries(st.sampled_from(["name", "uri_check", "e_code", "e_string", "m_code", "m_string",
+                                             "url", "errorType", "errorMsg", "errorCode", "cat", "known",
+                                             "headers", "regexCheck"]), json_values, max_size=8)
+    kind = draw(st.sampled_from(["any", "wmn", "sherlock", "own", "deep-inside"]))
+    if kind == "any":
+        return draw(json_documents())
+    if kind == "wmn":
+        return json.dumps({"sites": draw(st.lists(entry, max_size=4))}).encode()
+    if kind == "sherlock":
+        return json.dumps(draw(st.dictionaries(st.text(max_size=8), entry, min_size=1, max_size=4))).encode()
+    if kind == "own":
+        return json.dumps({"format": "vetting-sites/1", "sites": draw(st.lists(entry, max_size=4))}).encode()
+    depth = draw(st.integers(30, 5_000))
+    return b'{"sites": [{"name": "A", "headers": ' + b"[" * depth + b"]" * depth + b"}]}"
+
+
+@bounded(120)
+@given(manifest_documents())
+def test_site_manifests_parse_or_refuse(data: bytes) -> None:
+    """spiders/sites.py's own bounded reader (spiders never import vetting): a manifest, with
+    refused entries explained, or ManifestError in one line; nothing else, whatever the bytes."""
+    from spiders.sites import ManifestError, parse_manifest
+
+    GENERATED["manifest"] = GENERATED.get("manifest", 0) + 1
+    try:
+        manifest = parse_manifest(data)
+    except ManifestError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert all(name is not None and reason and "\n" not in reason for name, reason in manifest.rejected)
 
 
 # -- the three file kinds, through their loaders, against a workspace --------------------------

@@ -143,7 +143,12 @@ def _read_holder(fd: int) -> str:
 
 # -- PostgreSQL: a session advisory lock on a held connection ---------------------------------
 def advisory_key(case_id: str) -> int:
-    """The signed 64-bit advisory-lock key of a case (namespaced so other locks never clash)."""
+    """The signed 64-bit advisory-lock key of a case (namespaced so other locks never clash).
+
+    The only source of the key: the commands (here) and the queue's case process
+    (:mod:`vetting.queue.child`) lock a case under this same key, so neither runs while the
+    other holds the case, and the reaper (:mod:`vetting.queue.worker`) sees either holder.
+    """
     return int.from_bytes(hashlib.sha256(b"vetting-case\0" + case_id.encode()).digest()[:8], "big", signed=True)
 
 
@@ -151,12 +156,9 @@ def advisory_key(case_id: str) -> int:
 def _pg_lock(ws: Any, case_id: str, command: str, wait: bool | float,
              on_wait: Callable[[str], None] | None) -> Iterator[None]:
     key = advisory_key(case_id)
-    me = _me(command)
     conn = ws.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        # NAMEDATALEN: application_name keeps 63 bytes.
-        label = f"vet {command} pid={me['pid']} host={me['host']}"[:63]
-        conn.execute(text("SELECT set_config('application_name', :v, false)"), {"v": label})
+        conn.execute(text("SELECT set_config('application_name', :v, false)"), {"v": session_label(command)})
         announced = False
         deadline = _deadline(wait)
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
@@ -179,12 +181,27 @@ def _pg_lock(ws: Any, case_id: str, command: str, wait: bool | float,
         conn.close()
 
 
-def _pg_holder(conn: Any, key: int) -> str:
+def session_label(command: str) -> str:
+    """The ``application_name`` of a lock's connection: how a refused command names its holder."""
+    me = _me(command)
+    return f"vet {command} pid={me['pid']} host={me['host']}"[:63]  # NAMEDATALEN: 63 bytes kept
+
+
+def advisory_parts(key: int) -> tuple[int, int]:
+    """``pg_locks``' (classid, objid) of a 64-bit advisory key (objsubid 1)."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(text(
-        "SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1"),
-        {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).first()
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+#: Who holds an advisory key in this database (``pg_locks`` spans the whole server).
+HOLDER_SQL = ("SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+              "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {hi} AND l.objid = {lo} "
+              "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+def _pg_holder(conn: Any, key: int) -> str:
+    hi, lo = advisory_parts(key)
+    row = conn.execute(text(HOLDER_SQL.format(hi=":hi", lo=":lo")), {"hi": hi, "lo": lo}).first()
     if row is None:
         return "another process"
     since = row[1].astimezone(UTC).isoformat(timespec="seconds") if row[1] else ""

@@ -6,7 +6,10 @@ browser ends with the process, not with the worker. The case resumes where it st
 ``vet run``: steps already terminal are kept, items already captured are not fetched again.
 
 Before anything else the process takes the case's advisory lock in PostgreSQL (a session
-lock: the server frees it when the process dies) and holds it to the end. It is the proof that
+lock: the server frees it when the process dies) and holds it to the end. It is the same lock
+as the commands' (:func:`vetting.caselock.advisory_key`): a ``vet run``, ``validate``,
+``concur`` or ``candidate erase`` of the case is refused while it runs (exit 3, naming this
+process), and it waits for one of them to finish. It is the proof that
 the case is running: the reaper never puts back a job whose case lock is held (a worker late
 with its heartbeats, not dead), and a second process for one case waits for the first.
 
@@ -61,10 +64,14 @@ def _hold_case_lock(case_id: str) -> object:
 
     import psycopg
 
-    from vetting.queue.database import case_lock_key, libpq_conninfo
+    from vetting.caselock import advisory_key, session_label
+    from vetting.queue.database import libpq_conninfo
 
-    conn = psycopg.connect(libpq_conninfo(os.environ["VETTING_DATABASE_URL"]), autocommit=True)
-    conn.execute("SELECT pg_advisory_lock(%s)", (case_lock_key(case_id),))
+    # The commands' key (vetting.caselock): a direct `vet run` of a queued case is refused
+    # naming this process, and this process waits for a direct one to finish.
+    conn = psycopg.connect(libpq_conninfo(os.environ["VETTING_DATABASE_URL"]), autocommit=True,
+                           application_name=session_label("queue-case"))
+    conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(case_id),))
     return conn
 
 

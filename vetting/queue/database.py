@@ -39,13 +39,6 @@ def libpq_conninfo(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def case_lock_key(case_id: str) -> int:
-    """The advisory lock a case process holds while it runs the case (signed 64-bit)."""
-    import hashlib
-
-    return int.from_bytes(hashlib.sha256(b"vetting.case\n" + case_id.encode()).digest()[:8], "big", signed=True)
-
-
 #: Advisory lock keys (one namespace for the toolkit's queue).
 SCHEMA_LOCK = 0x76657474_0001
 REAPER_LOCK = 0x76657474_0002

@@ -24,8 +24,9 @@ import psycopg
 from procrastinate import App
 from procrastinate.jobs import Status
 
+from vetting.caselock import HOLDER_SQL, advisory_key, advisory_parts
 from vetting.queue.app import QUEUE, RETRIES, TASK_NAME, ensure_schema, make_app
-from vetting.queue.database import REAPER_LOCK, cancel_request, case_lock_key, libpq_conninfo
+from vetting.queue.database import REAPER_LOCK, cancel_request, libpq_conninfo
 
 log = logging.getLogger("vetting.queue.worker")
 
@@ -93,13 +94,14 @@ async def reap_stalled(app: App, ws: Any, worker: str, stalled_after: float) -> 
 
 
 async def _case_running(conn: psycopg.AsyncConnection, case_id: str) -> bool:
-    """Whether a case process holds the case's lock (vetting.queue.child)."""
-    key = case_lock_key(case_id)
-    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
-    if row and row[0]:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        return False
-    return True
+    """Whether a process holds the case's lock (vetting.queue.child, or a direct ``vet run``).
+
+    Read from ``pg_locks`` rather than by trying the lock: a try would hold the case for an
+    instant, and a ``vet run`` of it at that instant would be refused as busy.
+    """
+    hi, lo = advisory_parts(advisory_key(case_id))
+    row = await (await conn.execute(HOLDER_SQL.format(hi="%s", lo="%s"), (hi, lo))).fetchone()
+    return row is not None
 
 
 async def _reap_one(app: App, ws: Any, worker: str, job: Any, stalled_after: float) -> None:
