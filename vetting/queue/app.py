@@ -14,18 +14,14 @@ from procrastinate import App, PsycopgConnector, RetryStrategy
 from sqlalchemy import text
 
 from vetting.queue.database import SCHEMA_LOCK, ensure_tables, libpq_conninfo, require_postgres
+from vetting.queue.job import QUEUE, RETRIES, RETRY_WAIT, TASK_NAME, run_case_job
 
-TASK_NAME = "vetting.run_case"
-QUEUE = "cases"
-RETRIES = 2  # after the first attempt: three attempts in all
-RETRY_WAIT = 5  # seconds
+__all__ = ["QUEUE", "RETRIES", "RETRY_WAIT", "TASK_NAME", "ensure_schema", "make_app"]
 
 
 def make_app(ws: Any) -> App:
     """The app for this workspace's PostgreSQL database (refuses any other database)."""
     require_postgres(ws)
-    from vetting.queue.job import run_case_job
-
     app = App(connector=PsycopgConnector(conninfo=libpq_conninfo(ws.database_url), min_size=1, max_size=4))
     app.task(name=TASK_NAME, queue=QUEUE, pass_context=True,
              retry=RetryStrategy(max_attempts=RETRIES, wait=RETRY_WAIT))(run_case_job)

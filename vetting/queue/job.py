@@ -27,6 +27,11 @@ from procrastinate import JobContext
 from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason
 
+#: The task's name and queue, and its retry policy (the app registers the task with them).
+TASK_NAME = "vetting.run_case"
+QUEUE = "cases"
+RETRIES = 2  # after the first attempt: three attempts in all
+RETRY_WAIT = 5  # seconds
 #: Seconds a cancelled case process gets to end after SIGTERM before SIGKILL.
 TERMINATE_GRACE = 5.0
 PR_SET_PDEATHSIG = 1
@@ -69,8 +74,6 @@ async def end_case_process(proc: asyncio.subprocess.Process) -> None:
 
 async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
     """The task: run (or resume) the case in a child process; raise so a failure is retried."""
-    from vetting.queue.app import RETRIES
-
     ws = context.additional_context["workspace"]
     worker = context.additional_context["worker"]
     job = context.job
@@ -117,8 +120,6 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
 async def _after_cancel(context: JobContext, ws: Any, case_id: str, actor: str, subject: str, attempt: int) -> None:
     """The case's process has ended: record why. A person's cancel ends the job ``aborted``
     (raises :class:`JobAborted`); a worker shutdown lets Procrastinate put the job back."""
-    from vetting.queue.app import RETRIES
-
     job = context.job
     if context.abort_reason() == AbortReason.USER_REQUEST:
         from vetting.cancellation import cancel_remaining_steps, committed_reason

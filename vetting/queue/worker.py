@@ -7,7 +7,7 @@ it runs the reaper: a job still ``doing`` whose worker has sent no heartbeat for
 :mod:`vetting.queue.job`), unless its case's lock is still held (then the worker is only late
 with its heartbeats on a busy machine and its case is running: :mod:`vetting.queue.child`).
 Such a job is put back in the queue (``job.retried``), or recorded failed after
-:data:`~vetting.queue.app.RETRIES` retries, or, when someone had asked to cancel it, its steps
+:data:`~vetting.queue.job.RETRIES` retries, or, when someone had asked to cancel it, its steps
 left are recorded cancelled. One reaper acts at a time across all workers (an advisory lock),
 so a job is never put back twice.
 """
