@@ -369,7 +369,6 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
                                                      "must be signed with; default: the one pinned in "
                                                      "workspace.json.")) -> None:
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
-    from audit import verify_log
     from vetting.custody import check_expected_key
     from vetting.log_index import check_index
     from vetting.lookup import require_case
@@ -378,7 +377,7 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     if case is not None:
         require_case(ws, case)
     key_problem, fingerprint = check_expected_key(ws, expect_key)
-    report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
+    report = ws.verify(case)
     if key_problem:
         typer.echo(f"PROBLEM key: {key_problem}")
     for problem in report.problems:
