@@ -338,3 +338,42 @@ def test_an_upload_failing_halfway_records_nothing_and_is_retried(tmp_path: Path
     shutil.rmtree(ws / "evidence")
     ok = verify(ws, env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+# -- several workers on PostgreSQL, evidence in the bucket ------------------------------------------
+
+@pytest.mark.slow
+def test_three_workers_ten_cases_every_object_matches_its_event(tmp_path: Path, moto: dict, postgres, demo_web,
+                                                                auth_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue test of tests/test_queue.py with the bucket as the evidence store: each case runs
+    once, every stored object's sha256 is what its audit event recorded, and verification passes
+    from the bucket alone."""
+    from queue_fixtures import all_finished, job_states, queue_workspace, start_worker, stop_workers, wait_for
+
+    cases, pages = 10, 2
+    prefix = f"queue-{uuid.uuid4().hex[:8]}"
+    for k, v in s3_env(moto, prefix).items():
+        monkeypatch.setenv(k, v)  # the workers (env_for copies os.environ) and this process alike
+    url = postgres.new_database()
+    monkeypatch.setenv("VETTING_DATABASE_URL", url)
+    root = tmp_path / "ws"
+    ws = queue_workspace(root, url, demo_web, cases, pages, 0.05, auth_file)
+    env = {"VETTING_DATABASE_URL": url}
+    queued = vet("run", *[f"qc-{i:02d}" for i in range(cases)], "--procedure", PROCEDURE, "--by", "Det. Sam Ortiz",
+                 "--queue", workspace=root, env=env)
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    workers = [start_worker(root, url, f"w{n}", tmp_path) for n in range(3)]
+    try:
+        wait_for(lambda: all_finished(ws, cases), 900, f"{cases} cases on 3 workers")
+    finally:
+        stop_workers(workers)
+    states = job_states(ws)
+    assert len(states) == cases and all(s == ["succeeded"] for s in states.values()), states
+    started = [e for e in ws.audit.events() if e.action == "job.started"]
+    assert sorted(e.case_id for e in started) == sorted(states)  # each case ran exactly once
+    captured = [(e.case_id, e.subject) for e in ws.audit.events() if e.action == "item.captured"]
+    assert len(captured) == len(set(captured)) == cases * (pages + 1)
+    assert_bucket_matches_log(root, prefix)
+    shutil.rmtree(root / "evidence")
+    ok = vet("audit", "verify", workspace=root, env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
