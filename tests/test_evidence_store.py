@@ -144,6 +144,16 @@ def assert_bucket_matches_log(ws: Path, prefix: str) -> tuple[dict[str, bytes], 
     return stored, named
 
 
+def wsx_case(ws) -> str:
+    """The id of the workspace's one case."""
+    from sqlmodel import select
+
+    from vetting.models import Case
+
+    with ws.session() as s:
+        return next(iter(s.exec(select(Case.id))))
+
+
 def verify(ws: Path, env: dict) -> subprocess.CompletedProcess:
     return vet("audit", "verify", workspace=ws, env=env)
 
@@ -228,9 +238,11 @@ def test_an_upload_is_checked_before_it_counts(tmp_path: Path, moto: dict) -> No
 # -- a real case run ---------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dict) -> None:
+def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dict,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     prefix = f"run-{uuid.uuid4().hex[:8]}"
     env = s3_env(moto, prefix)
+    monkeypatch.setenv("VETTING_EVIDENCE_URL", env["VETTING_EVIDENCE_URL"])  # this process's workspaces too
     ws, done = run_case(tmp_path, env)
     assert done.returncode == 0, done.stdout + done.stderr
     stored, named = assert_bucket_matches_log(ws, prefix)
@@ -240,11 +252,25 @@ def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dic
     ok = verify(ws, env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "OK:" in ok.stdout
+    # Reports re-hash each finding's evidence (files and WARC records) from the bucket too.
+    from sqlmodel import select
 
-    # Overwrite one content file and the sealed WARC: both are found, naming event and key.
+    from vetting.models import Item
+    from vetting.report_data import audit_report
+    from vetting.validation import verify_item_evidence
     from vetting.workspace import Workspace
 
     wsx = Workspace.open(ws, create=False)
+    with wsx.session() as s:
+        items = list(s.exec(select(Item)))
+    assert any(a.get("warc") for i in items for a in i.artifacts())
+    assert all(verify_item_evidence(wsx, i) == [] for i in items), [verify_item_evidence(wsx, i) for i in items]
+    assert audit_report(wsx).verify.ok
+    exported = vet("evidence", "export", wsx_case(wsx), "--out", str(tmp_path / "case.wacz"), workspace=ws, env=env)
+    assert exported.returncode == 0, exported.stdout + exported.stderr  # the WARCs come from the bucket
+    assert "1 WARC files" in exported.stdout, exported.stdout
+
+    # Overwrite one content file and the sealed WARC: both are found, naming event and key.
     seal = next(e for e in wsx.audit.events() if e.action == "evidence.warc_sealed")
     capture = next(e for e in wsx.audit.events() if e.action == "item.captured" and e.payload["artifacts"])
     art = capture.payload["artifacts"][0]
@@ -255,6 +281,9 @@ def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dic
     assert f"object s3://{BUCKET}/{prefix}/sha256/{art['sha256']} changed since event {capture.seq}" in bad.stdout
     sealed_key = f"s3://{BUCKET}/{prefix}/sha256/{seal.payload['sealed_file']['sha256']}"
     assert f"event {seal.seq}" in bad.stdout and sealed_key in bad.stdout, bad.stdout
+    fresh = Workspace.open(ws, create=False)  # a new process: nothing cached
+    damaged = [p for i in items for p in verify_item_evidence(fresh, i)]
+    assert damaged and not audit_report(fresh).verify.ok, damaged
 
 
 WRAPPER = """
