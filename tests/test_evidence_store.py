@@ -215,6 +215,32 @@ def test_library_evidence_goes_to_the_bucket_and_verifies_from_it(tmp_path: Path
     assert f"no object s3://{BUCKET}/{key}" in text, text
 
 
+def test_erasure_removes_the_candidates_objects_from_the_bucket(tmp_path: Path, moto: dict,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from case_fixtures import add_item, build_case
+
+    from vetting.erasure import erase_candidate
+
+    prefix = f"erase-{uuid.uuid4().hex[:8]}"
+    for k, v in s3_env(moto, prefix).items():
+        monkeypatch.setenv(k, v)
+    built = build_case(tmp_path)
+    ws = built.ws
+    procedure_objects = set(objects(prefix))  # the frozen procedure and the authorization so far
+    item = add_item(built, "p1", "a page of Jane's")
+    mine = {f"{prefix}/sha256/{a['sha256']}" for a in item.artifacts()}
+    auth = hashlib.sha256(b"%PDF-1.4\n% signed authorization\n").hexdigest()  # build_case's authorization
+    mine.add(f"{prefix}/sha256/{auth}")
+    assert mine <= set(objects(prefix))
+    result = erase_candidate(ws, "jane-doe", "Records Clerk", "retention ended")
+    assert not result.objects_retained
+    assert {n.removeprefix(f"s3://{BUCKET}/") for n in result.objects_removed} == mine
+    assert set(objects(prefix)) == procedure_objects - mine
+    report = ws.verify()  # the objects are gone by design: disposed, not missing
+    assert report.ok, report.problems
+    assert report.files_disposed >= 1
+
+
 def test_an_upload_is_checked_before_it_counts(tmp_path: Path, moto: dict) -> None:
     """A file that changed between hashing and upload is refused; an existing object with the same
     content is kept; one with other bytes under the name is replaced by the right bytes."""

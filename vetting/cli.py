@@ -202,6 +202,10 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
     except ErasureError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    if result.objects_removed or result.objects_retained:
+        typer.echo(f"evidence bucket: {len(result.objects_removed)} object(s) removed"
+                   + (f", {len(result.objects_retained)} retained by the bucket (e.g. Object Lock retention): "
+                      + "; ".join(result.objects_retained) if result.objects_retained else ""))
     if result.already_erased:
         typer.echo(f"candidate {candidate} was already erased; {len(result.files_removed)} leftover file(s) removed")
         return

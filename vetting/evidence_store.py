@@ -206,6 +206,25 @@ class S3Store:
             raise FileNotFoundError(f"{rel}: no object {self.name(sha256)}")
         return b"".join(chunks)
 
+    def delete(self, sha256: str) -> str | None:
+        """Remove the object and every version of it; None when gone, else why it stays (Object
+        Lock retention, no permission: the bucket refuses, as configured)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.key(sha256)
+        try:
+            pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+            for page in pages:
+                for version in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if version["Key"] == key:
+                        self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version["VersionId"])
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+            if self.open_object(sha256) is not None:
+                return "still readable after deletion"
+        except (BotoCoreError, ClientError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
     def objects(self) -> dict[str, int]:
         """Every object under the prefix: key -> size (tests and audits)."""
         out: dict[str, int] = {}
