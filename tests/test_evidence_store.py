@@ -277,7 +277,7 @@ def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dic
     shutil.rmtree(ws / "evidence")  # verification reads the bucket, not the local copies
     ok = verify(ws, env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "OK:" in ok.stdout
+    assert "OK:" in ok.stdout and f"evidence read from s3://{BUCKET}/{prefix}" in ok.stdout, ok.stdout
     # Reports re-hash each finding's evidence (files and WARC records) from the bucket too.
     from sqlmodel import select
 

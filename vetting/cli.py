@@ -382,6 +382,8 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
         require_case(ws, case)
     key_problem, fingerprint = check_expected_key(ws, expect_key)
     report = ws.verify(case)
+    if ws.evidence_store.remote:
+        typer.echo(f"evidence read from {ws.evidence_store.url} (the local evidence folder is not trusted)")
     if key_problem:
         typer.echo(f"PROBLEM key: {key_problem}")
     for problem in report.problems:

@@ -11,6 +11,8 @@ attempt fails and is retried, and nothing names an object the bucket does not ho
 An event's recorded sha256 is therefore also the object's name: verification and reports read
 the object ``prefix/sha256/<recorded sha256>`` from the bucket, streamed and hashed, and never
 trust the local copy (audit/verify.py takes the :class:`S3Store` as its evidence source).
+Erasing a candidate removes their objects too, every version (vetting/erasure.py), unless the
+bucket's Object Lock retention refuses it.
 
 Settings (environment): ``VETTING_EVIDENCE_URL`` (``s3://bucket[/prefix]``; unset or a plain
 folder = the local folder), ``VETTING_S3_ENDPOINT_URL`` (an S3-compatible endpoint such as MinIO,
@@ -224,15 +226,6 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
-
-    def objects(self) -> dict[str, int]:
-        """Every object under the prefix: key -> size (tests and audits)."""
-        out: dict[str, int] = {}
-        start = f"{self.prefix}/sha256/" if self.prefix else "sha256/"
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
-            for obj in page.get("Contents", []):
-                out[obj["Key"]] = int(obj["Size"])
-        return out
 
 
 def store_for(root: Path, url: str | None = None) -> LocalStore | S3Store:
