@@ -226,11 +226,18 @@ def _event_rows(engine: Engine, batch: int) -> Iterator[Any]:
 
 def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
                case_id: str | None = None, *, public_key: Ed25519PublicKey | None = None,
-               max_problems: int = 1000, batch: int = 2000) -> VerifyReport:
+               max_problems: int = 1000, batch: int = 2000, evidence_source: Any = None) -> VerifyReport:
     """Verify the whole log; evidence re-hashing limited to ``case_id``'s events if given.
 
     ``public_key`` pins the verification key (e.g. one published by the agency);
     by default the public key in ``key_dir`` is used.
+
+    ``evidence_source``: evidence kept in an object store, content-addressed, read instead of the
+    files under ``evidence_root`` (which then only names the paths). Any object with
+    ``chunks(sha256)`` (an iterator over the object's bytes, or None when there is no such object),
+    ``download(sha256, dest) -> bool`` and ``name(sha256)`` (how a problem names the object), e.g.
+    ``vetting.evidence_store.S3Store``: an artifact is the object of its recorded sha256, a sealed
+    file the object of its seal's sha256, a record is read from its file's latest sealed object.
     """
     key_dir = Path(key_dir)
     report = VerifyReport()
@@ -264,6 +271,7 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     disposals = _Disposals()
     seals: dict[str, tuple[int, Any]] = {}  # evidence file -> its latest seal (event seq, sealed_file)
     record_files = OpenFiles()  # WARC files stay open across events (closed below)
+    deferred: list[tuple[int, Any]] = []  # (event, warc_records) read from the object store at the end
 
     def file_missing(rel: str, seq: int, problem: str) -> None:
         missing.append((seq, rel, problem))
@@ -317,9 +325,12 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
             check_root(size, CompactRange(size, stack).root())
         if (evidence is not None and payload is not None and "artifacts" in payload
                 and (case_id is None or ev_case == case_id)):
-            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out, file_missing)
+            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out, file_missing,
+                                                     evidence_source)
         if evidence is not None and payload is not None and (case_id is None or ev_case == case_id):
-            if "warc_records" in payload:
+            if "warc_records" in payload and evidence_source is not None:
+                deferred.append((seq, payload["warc_records"]))  # their file's seal comes later in the log
+            elif "warc_records" in payload:
                 report.records_checked += check_records(seq, payload["warc_records"], evidence, out.add,
                                                         safe_evidence_path, record_files, file_missing)
             if "sealed_file" in payload:
@@ -328,7 +339,9 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
             disposals.add(seq, payload["disposed_evidence"], out)
 
     record_files.close()
-    if evidence is not None:
+    if evidence is not None and evidence_source is not None:
+        _check_remote_files(evidence_source, seals, deferred, report, out, file_missing)
+    elif evidence is not None:
         report.files_checked += check_sealed(seals, evidence, out.add, safe_evidence_path, file_missing)
     disposed: set[str] = set()
     for recorded_at, rel, problem in missing:
@@ -382,7 +395,67 @@ class _Disposals:
         return any(rel.startswith(prefix) and at > recorded_at for prefix, at in self.prefixes)
 
 
-def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems, missing: FileMissing) -> int:
+def _check_remote_files(source: Any, seals: dict[str, tuple[int, Any]], deferred: list[tuple[int, Any]],
+                        report: VerifyReport, out: _Problems, missing: FileMissing) -> None:
+    """Sealed files and the records events name, read from the object store: each file's latest
+    sealed object is streamed into a temporary file once, re-hashed against its seal, and its
+    records are re-hashed from there."""
+    import tempfile
+
+    by_file: dict[str, list[tuple[int, list[Any]]]] = {}
+    for seq, records in deferred:
+        if not isinstance(records, list):
+            out.add(f"event {seq}", "payload 'warc_records' is not a list")
+            continue
+        groups: dict[str, list[Any]] = {}
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict) or not isinstance(rec.get("file"), str):
+                out.add(f"event {seq}", f"record #{i} is not an object with file, offset, length and sha256")
+                continue
+            groups.setdefault(rec["file"], []).append(rec)
+        for rel, recs in groups.items():
+            by_file.setdefault(rel, []).append((seq, recs))
+    with tempfile.TemporaryDirectory(prefix="vet-verify-") as tmp:
+        local = Path(tmp) / "object"
+        for rel in sorted(set(seals) | set(by_file)):
+            if safe_evidence_path(Path(tmp), rel) is None:
+                where = seals[rel][0] if rel in seals else by_file[rel][0][0]
+                out.add(f"event {where}", f"evidence file {rel!r} escapes the evidence root")
+                continue
+            seal = seals.get(rel)
+            if seal is None:
+                for seq, _ in by_file.get(rel, []):
+                    missing(rel, seq, f"never sealed into the object store (its records are named by event {seq})")
+                continue
+            seq, sealed = seal
+            if not (isinstance(sealed, dict) and isinstance(sealed.get("size"), int)
+                    and isinstance(sealed.get("sha256"), str)):
+                out.add(f"event {seq}", "payload 'sealed_file' is not an object with path, size and sha256")
+                continue
+            name = source.name(sealed["sha256"])
+            if not source.download(sealed["sha256"], local):
+                missing(rel, seq, f"missing: no object {name} (sealed by event {seq})")
+                for rseq, _ in by_file.get(rel, []):
+                    missing(rel, rseq, f"missing: no object {name} (its records are named by event {rseq})")
+                continue
+
+            def add(where: str, message: str, name: str = name) -> None:
+                out.add(where, f"{message} [object {name}]")
+
+            def resolve(root: Path, r: str) -> Path:
+                return local
+            report.files_checked += check_sealed({rel: seal}, Path(tmp), add, resolve, missing)
+            files = OpenFiles()
+            try:
+                for rseq, recs in by_file.get(rel, []):
+                    report.records_checked += check_records(rseq, recs, Path(tmp), add, resolve, files, missing)
+            finally:
+                files.close()
+            local.unlink(missing_ok=True)
+
+
+def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems, missing: FileMissing,
+                     source: Any = None) -> int:
     """Re-hash the files an event recorded; returns how many files were hashed.
 
     Missing files are handed to ``missing``: whether they are a problem is known only at the
@@ -402,6 +475,19 @@ def _check_artifacts(seq: int, artifacts: Any, root: Path, out: _Problems, missi
         full = safe_evidence_path(root, rel)
         if full is None:
             out.add(where, f"artifact path {rel!r} escapes the evidence root")
+            continue
+        if source is not None:  # the object store's copy, never the local one
+            chunks = source.chunks(want)
+            if chunks is None:
+                missing(rel, seq, f"missing: no object {source.name(want)} (recorded by event {seq})")
+                continue
+            h = hashlib.sha256()
+            for chunk in chunks:
+                h.update(chunk)
+            checked += 1
+            if h.hexdigest() != want:
+                out.add(f"file {rel}", f"object {source.name(want)} changed since event {seq} recorded it "
+                                       f"(sha256 {h.hexdigest()}, recorded {want})")
             continue
         if not full.is_file():
             missing(rel, seq, f"missing (recorded by event {seq})")

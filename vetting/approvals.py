@@ -101,7 +101,9 @@ def _record_approval(ws: Workspace, version: ProcedureVersion, proc: Any, loaded
 
 def _freeze(ws: Workspace, path: Path, data: bytes) -> tuple[str, str]:
     write_atomic(path, data)
-    return path.relative_to(ws.evidence_root).as_posix(), hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    ws.store_file(path, digest)  # in the bucket, when evidence is kept in one, before it is recorded
+    return path.relative_to(ws.evidence_root).as_posix(), digest
 
 
 def versions(ws: Workspace, procedure_id: str | None = None) -> list[ProcedureVersion]:

@@ -202,6 +202,10 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
     except ErasureError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    if result.objects_removed or result.objects_retained:
+        typer.echo(f"evidence bucket: {len(result.objects_removed)} object(s) removed"
+                   + (f", {len(result.objects_retained)} retained by the bucket (e.g. Object Lock retention): "
+                      + "; ".join(result.objects_retained) if result.objects_retained else ""))
     if result.already_erased:
         typer.echo(f"candidate {candidate} was already erased; {len(result.files_removed)} leftover file(s) removed")
         return
@@ -369,7 +373,6 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
                                                      "must be signed with; default: the one pinned in "
                                                      "workspace.json.")) -> None:
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
-    from audit import verify_log
     from vetting.custody import check_expected_key
     from vetting.log_index import check_index
     from vetting.lookup import require_case
@@ -378,7 +381,9 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     if case is not None:
         require_case(ws, case)
     key_problem, fingerprint = check_expected_key(ws, expect_key)
-    report = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root, case_id=case)
+    report = ws.verify(case)
+    if ws.evidence_store.remote:
+        typer.echo(f"evidence read from {ws.evidence_store.url} (the local evidence folder is not trusted)")
     if key_problem:
         typer.echo(f"PROBLEM key: {key_problem}")
     for problem in report.problems:

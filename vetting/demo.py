@@ -57,7 +57,6 @@ def fresh_folder(out: Path) -> Path:
 
 def run_demo(out: Path, console: Console | None = None) -> int:
     """Run the demo; return the exit code (0 when every case is complete and uniform)."""
-    from audit import verify_log
     from vetting.approvals import approve
     from vetting.candidates import add_candidate, load_candidate_file
     from vetting.demoweb import DemoWeb
@@ -112,7 +111,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     for case in cases:  # one signed evidence package per case (docs/evidence.md)
         export_case(ws, case.id, out / "evidence" / f"{case.id}.wacz", DEMO_INVESTIGATOR)
     console.print(f"wrote {len(cases)} evidence packages (signed WACZ) under {out / 'evidence'}")
-    verified = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
+    verified = ws.verify()
     console.print(f"audit log: {verified.summary()}")
     complete = all(c.status == "complete" for c in cases)
     console.print(f"\nworkspace: {ws_dir}\nprocedure as approved: {proc_path}\n"

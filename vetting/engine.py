@@ -121,8 +121,11 @@ async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCal
                 await collector.collect(ctx)
                 error = None
             except Exception as exc:  # noqa: BLE001 - every failure is recorded, then retried
-                ctx.close()
                 error = f"attempt {run.attempts}: {type(exc).__name__}: {exc}"
+                try:
+                    ctx.close()
+                except Exception as closing:  # noqa: BLE001 - e.g. the WARC's upload failed again
+                    error += f"; closing: {type(closing).__name__}: {closing}"
             run.requests_allowed += ctx.requests_allowed
             run.requests_refused += ctx.requests_refused
             run.items += ctx.items_saved

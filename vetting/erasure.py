@@ -48,6 +48,8 @@ class ErasureResult:
     files_removed: list[str] = field(default_factory=list)
     files_kept_shared: list[str] = field(default_factory=list)
     already_erased: bool = False
+    objects_removed: list[str] = field(default_factory=list)  # bucket objects (VETTING_EVIDENCE_URL)
+    objects_retained: list[str] = field(default_factory=list)  # "s3://...: why" (Object Lock retention...)
 
 
 def _evidence_of(ws: Workspace, candidate: Candidate, case_ids: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -104,6 +106,8 @@ def erase_candidate(ws: Workspace, candidate_id: str, by: str, reason: str = "")
         result.values_erased = len(values)
         ws.audit.checkpoint()
     result.files_removed = _remove_files(ws, remove, warc_dirs)
+    if ws.evidence_store.remote:
+        result.objects_removed, result.objects_retained = _remove_objects(ws, candidate, remove, case_ids)
     compact(ws)
     return result
 
@@ -127,6 +131,37 @@ def _blank_collected(s: Any, case_ids: list[str]) -> None:
         run.error = "[erased]" if run.error else run.error
         s.add(run)
     s.flush()
+
+
+def _hex_of(rel: str) -> str | None:
+    """The sha256 a content-addressed path is named by (``sha256/ab/<hex>.suffix``)."""
+    name = rel.rsplit("/", 1)[-1].split(".", 1)[0].lower()
+    return name if len(name) == 64 and all(c in "0123456789abcdef" for c in name) else None
+
+
+def _remove_objects(ws: Workspace, candidate: Candidate, remove: list[str],
+                    case_ids: list[str]) -> tuple[list[str], list[str]]:
+    """The bucket's copies of the removed files and of the cases' sealed WARC files (every seal,
+    every version), except objects another candidate's evidence also is (content addressing)."""
+    store = ws.evidence_store
+    with ws.session() as s:
+        others = list(s.exec(select(Item).where(Item.case_id.not_in(case_ids)))) if case_ids else \
+            list(s.exec(select(Item)))  # type: ignore[attr-defined]
+        shared = {str(a.get("sha256", "")).lower() for i in others for a in i.artifacts()}
+        shared |= {c.authorization_sha256.lower() for c in s.exec(select(Candidate)) if c.id != candidate.id}
+    shas = {h for h in map(_hex_of, remove) if h}
+    for case_id in case_ids:
+        for ev in ws.audit.events(case_id=case_id):
+            if ev.action == "evidence.warc_sealed":
+                shas.add(str((ev.payload.get("sealed_file") or {}).get("sha256", "")).lower())
+    removed, retained = [], []
+    for sha in sorted(shas - shared - {""}):
+        why = store.delete(sha)
+        if why is None:
+            removed.append(store.name(sha))
+        else:
+            retained.append(f"{store.name(sha)}: {why}")
+    return removed, retained
 
 
 def _remove_files(ws: Workspace, paths: list[str], dirs: list[str]) -> list[str]:

@@ -38,7 +38,7 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -136,17 +136,20 @@ def export_case(ws: Workspace, case_id: str, out: Path, actor: str) -> ExportRes
         items = list(s.exec(select(Item).where(Item.case_id == case_id).order_by(Item.captured_at)))
     if case is None:
         raise ExportError(f"no case {case_id!r} (see `vet case list`)")
-    warc_dir = ws.evidence_root / "warc" / case_id
-    warcs = sorted(warc_dir.glob("*.warc.gz")) if warc_dir.is_dir() else []
+    events = list(ws.audit.events(case_id=case_id))
+    files = _warc_files(ws, case_id, events)  # evidence-relative path -> the file to read
+    warcs = list(files.values())
     if not warcs:
         raise ExportError(f"case {case_id} has no WARC evidence to package (was it run?)")
 
+    def resolve(root: Path, rel: str) -> Path | None:
+        return files.get(rel) or safe_evidence_path(root, rel)
+
     problems: list[str] = []
-    events = list(ws.audit.events(case_id=case_id))
     for ev in events:
         if "warc_records" in ev.payload:
             check_records(ev.seq, ev.payload["warc_records"], ws.evidence_root,
-                          lambda where, msg: problems.append(f"{where}: {msg}"), safe_evidence_path)
+                          lambda where, msg: problems.append(f"{where}: {msg}"), resolve)
     if problems:
         raise ExportError(f"evidence of case {case_id} is damaged, not packaged: {problems[0]}"
                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
@@ -163,7 +166,7 @@ def export_case(ws: Workspace, case_id: str, out: Path, actor: str) -> ExportRes
         audit_lines.append(json.dumps({"event": ev.document(), "leaf_hash": ev.leaf_hash.hex(),
                                        "tree_size": checkpoint.tree_size,
                                        "inclusion_proof": [h.hex() for h in proof]}, sort_keys=True))
-    pages = _pages(ws, items)
+    pages = _pages(ws, items, files)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vetting-wacz-") as tmp:
@@ -171,7 +174,8 @@ def export_case(ws: Workspace, case_id: str, out: Path, actor: str) -> ExportRes
         pages_file = tmpdir / "pages.jsonl"
         header = {"format": "json-pages-1.0", "id": "pages", "title": f"Captured pages of {case_id}"}
         pages_file.write_text("\n".join(json.dumps(p) for p in [header, *pages]) + "\n", encoding="utf-8")
-        staged = [tmpdir / f"{w.parent.name}-{w.name}" for w in warcs]  # unique names inside archive/
+        staged = [tmpdir / f"{PurePosixPath(rel).parent.name}-{PurePosixPath(rel).name}"  # unique in archive/
+                  for rel in files]
         for src, dst in zip(warcs, staged, strict=True):
             shutil.copyfile(src, dst)
         base = tmpdir / "base.wacz"
@@ -201,7 +205,18 @@ def _log_public_pem(ws: Workspace) -> bytes:
     return cps.public_key_pem(cps.load_public_key(Path(ws.key_dir)))
 
 
-def _pages(ws: Workspace, items: list[Any]) -> list[dict[str, Any]]:
+def _warc_files(ws: Workspace, case_id: str, events: list[Any]) -> dict[str, Path]:
+    """The case's WARC files: from the evidence folder, or, when evidence is kept in a bucket, each
+    file's latest sealed object (downloaded and re-hashed against its seal)."""
+    if ws.evidence_store.remote:
+        rels = sorted({str(e.subject) for e in events if e.action == "evidence.warc_sealed"})
+        return {rel: ws.warc_file(rel) for rel in rels}
+    warc_dir = ws.evidence_root / "warc" / case_id
+    found = sorted(warc_dir.glob("*.warc.gz")) if warc_dir.is_dir() else []
+    return {p.relative_to(ws.evidence_root).as_posix(): p for p in found}
+
+
+def _pages(ws: Workspace, items: list[Any], files: dict[str, Path]) -> list[dict[str, Any]]:
     """One entry per captured page with a response record: its URL and WARC date, as replay
     tools look them up."""
     from spiders.warc import read_record
@@ -213,7 +228,8 @@ def _pages(ws: Workspace, items: list[Any]) -> list[dict[str, Any]]:
         response = next((a for a in item.artifacts() if a.get("kind") == "response" and a.get("warc")), None)
         if response is None or not any(a.get("kind") == "screenshot" for a in item.artifacts()):
             continue
-        headers, _ = read_record(ws.evidence_path(response["warc"]), int(response["offset"]))
+        headers, _ = read_record(files.get(response["warc"]) or ws.evidence_path(response["warc"]),
+                                 int(response["offset"]))
         # an account rendered at its public profile URL (not the check URL) replays from there
         url = item.meta().get("rendered_url") or headers.get("WARC-Target-URI", item.final_url or item.url)
         pages.append({"id": item.id, "url": url,

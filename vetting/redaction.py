@@ -96,13 +96,13 @@ def picture_job(ws: Workspace, item_id: str,
         source = next((a for a in artifacts if a["kind"] == "response"), None)
     if source is None:
         return "no picture: nothing of the page's HTML was archived"
-    dom = ws.evidence_path(source["path"]).read_bytes()
+    dom = ws.read_evidence(source["path"], source["sha256"])
     if hashlib.sha256(dom).hexdigest() != source["sha256"]:
         return "no picture: the archived page no longer matches its sha256"
     if not _html(dom):
         return "no picture: the archived content is not an HTML page"
     shot = next((a for a in artifacts if a["kind"] == "screenshot"), None)
-    screenshot = ws.evidence_path(shot["path"]).read_bytes() if shot else None
+    screenshot = ws.read_evidence(shot["path"], shot["sha256"]) if shot else None
     if screenshot is not None and hashlib.sha256(screenshot).hexdigest() != shot["sha256"]:
         screenshot = None
     proc = json.loads(version.canonical_json)
@@ -179,7 +179,7 @@ def redacted_pictures(ws: Workspace, case_id: str, item_ids: Sequence[str]) -> d
         payload = recorded.get(job.key)
         if payload is not None:
             try:
-                png = ws.evidence_path(payload["redacted"]["path"]).read_bytes()
+                png = ws.read_evidence(payload["redacted"]["path"], payload["redacted"]["sha256"])
             except OSError:
                 png = b""
             if hashlib.sha256(png).hexdigest() == payload["redacted"]["sha256"]:

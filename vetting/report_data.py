@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from audit import Checkpoint, Event, VerifyReport, verify_log
+from audit import Checkpoint, Event, VerifyReport
 from audit.checkpoints import load_public_key, public_key_fingerprint
 from vetting.findings import FindingPublic, FindingsData, findings_data
 from vetting.models import Case, Concurrence, Decision, ProcedureVersion
@@ -414,7 +414,7 @@ def case_audit(ws: Workspace, case: Case, tree_size: int) -> CaseAudit:
 def audit_report(ws: Workspace, procedure_id: str | None = None) -> AuditReport:
     """The verifier's result, uniformity and each case's trail (all procedures, or one)."""
     checkpoint = current_checkpoint(ws)
-    verify = verify_log(ws.engine, ws.key_dir, evidence_root=ws.evidence_root)
+    verify = ws.verify()
     with ws.session() as s:
         q = select(Case)
         if procedure_id is not None:

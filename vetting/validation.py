@@ -73,7 +73,7 @@ def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
         problems.append("the item has no stored evidence")
     for art in artifacts:
         try:
-            data = ws.evidence_path(art["path"]).read_bytes()
+            data = ws.read_evidence(art["path"], art["sha256"])
         except OSError:
             problems.append(f"{art['kind']} file {art['path']} is missing")
             continue
@@ -81,14 +81,14 @@ def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
             problems.append(f"{art['kind']} file {art['path']} no longer matches its sha256")
         if art.get("warc"):
             try:
-                _, payload = read_record(ws.evidence_path(art["warc"]), int(art["offset"]))
+                _, payload = read_record(ws.warc_file(art["warc"]), int(art["offset"]))
             except Exception as exc:  # noqa: BLE001 - any read failure is a broken record
                 problems.append(f"{art['kind']} WARC record in {art['warc']} unreadable: {exc}")
                 continue
             if hashlib.sha256(payload).hexdigest() != art["sha256"]:
                 problems.append(f"{art['kind']} WARC record in {art['warc']} no longer matches its sha256")
             elif art.get("record_sha256"):  # the whole record: WARC headers (URI, date, IP) too
-                whole, _ = record_bytes(ws.evidence_path(art["warc"]), int(art["offset"]))
+                whole, _ = record_bytes(ws.warc_file(art["warc"]), int(art["offset"]))
                 if hashlib.sha256(whole).hexdigest() != art["record_sha256"]:
                     problems.append(f"{art['kind']} WARC record in {art['warc']} at offset {art['offset']}: "
                                     "its headers changed since capture (whole-record sha256 differs)")
@@ -276,7 +276,7 @@ def _check_evidence_images(ws: Workspace, item: Item, req: DecisionRequest) -> N
         (a for a in item.artifacts() if a["kind"] == "response"), None)
     if source is None:
         raise ValidationRefused(f"item {item.id} has no archived page to mark an image of")
-    html = ws.evidence_path(source["path"]).read_bytes().decode("utf-8", errors="replace")
+    html = ws.read_evidence(source["path"], source["sha256"]).decode("utf-8", errors="replace")
     for spec in req.evidence_images:
         try:
             count = marked_media(html, item.final_url or item.url, spec)

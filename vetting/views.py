@@ -141,7 +141,7 @@ def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
                                                                      None)
     if dom is None:
         return []
-    html = ws.evidence_path(dom["path"]).read_text(encoding="utf-8", errors="replace")
+    html = ws.read_evidence(dom["path"], dom["sha256"]).decode("utf-8", errors="replace")
     found = media_addresses(html, item.final_url or item.url)
     if not found:
         return []

@@ -4,7 +4,9 @@ Layout::
 
     workspace.json        marker: this folder is a vetting workspace, and its id
     vetting.db            SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
-    evidence/             content-addressed artifacts (sha256/ab/cdef...) and WARC files
+    evidence/             content-addressed artifacts (sha256/ab/cdef...) and WARC files; with
+                          VETTING_EVIDENCE_URL=s3://... the working copy, every final file
+                          also uploaded to the bucket (vetting.evidence_store)
     keys/                 the audit log's Ed25519 signing key and checkpoints.log
                           (or the folder VETTING_KEYS_DIR names)
     locks/                one lock file per case being written (vetting.caselock)
@@ -94,6 +96,12 @@ class Workspace:
         self.procedures_dir = self.evidence_root / "procedures"
         self.database_url = database_url or sqlite_url(root / "vetting.db")
         self.engine = make_engine(self.database_url)
+        from vetting.evidence_store import EvidenceStoreError, store_for
+
+        try:  # VETTING_EVIDENCE_URL: the evidence folder (default) or an S3-compatible bucket
+            self.evidence_store = store_for(self.evidence_root)
+        except EvidenceStoreError as exc:
+            raise WorkspaceError(str(exc)) from None
         self.id = ""
         self._audit: Any = None
 
@@ -252,14 +260,53 @@ class Workspace:
         """Store ``data`` content-addressed; return (path relative to the evidence root, sha256).
 
         Written to a temporary file, fsynced, then renamed: a kill never leaves a partial
-        artifact under its final name.
+        artifact under its final name. With an object store (``VETTING_EVIDENCE_URL``) the file
+        is then uploaded and checked, before the caller records it (a failure raises).
         """
         digest = hashlib.sha256(data).hexdigest()
         rel = Path("sha256") / digest[:2] / (digest + suffix)
         path = self.evidence_root / rel
         if not path.exists():
             write_atomic(path, data)
+        self.evidence_store.put_file(path, digest)
         return rel.as_posix(), digest
+
+    def store_file(self, path: Path, sha256: str) -> None:
+        """A final evidence file already in the evidence folder (a frozen procedure, a sealed
+        WARC): uploaded and checked when the store is a bucket, before its event is recorded."""
+        self.evidence_store.put_file(path, sha256)
+
+    def read_evidence(self, rel: str, sha256: str) -> bytes:
+        """A recorded evidence file's bytes: from the bucket when evidence is kept in one (by the
+        recorded sha256, its content address), else from the evidence folder."""
+        if self.evidence_store.remote:
+            return self.evidence_store.read(rel, sha256)
+        return self.evidence_path(rel).read_bytes()
+
+    def warc_file(self, rel: str) -> Path:
+        """A WARC file to read records from: with a bucket, its latest sealed object (downloaded,
+        re-hashed against the seal); else the file in the evidence folder."""
+        if not self.evidence_store.remote:
+            return self.evidence_path(rel)
+        from sqlalchemy import select
+
+        from audit.store import audit_event
+
+        with self.engine.connect() as conn:
+            payload = conn.execute(select(audit_event.c.payload).where(
+                audit_event.c.action == "evidence.warc_sealed", audit_event.c.subject == rel
+            ).order_by(audit_event.c.seq.desc()).limit(1)).scalar()
+        if payload is None:
+            raise FileNotFoundError(f"{rel} was never sealed into {self.evidence_store.url}")
+        return self.evidence_store.cached(json.loads(payload)["sealed_file"]["sha256"])
+
+    def verify(self, case_id: str | None = None) -> Any:
+        """``audit.verify_log`` of this workspace, evidence read from where it is kept."""
+        from audit import verify_log
+
+        source = self.evidence_store if self.evidence_store.remote else None
+        return verify_log(self.engine, self.key_dir, evidence_root=self.evidence_root, case_id=case_id,
+                          evidence_source=source)
 
     def evidence_path(self, rel: str) -> Path:
         path = (self.evidence_root / rel).resolve()

@@ -122,6 +122,7 @@ class StepContext:
     _writer: Any = None  # the one thread doing every write of the attempt during a crawl, in order
     _lock: Any = field(default_factory=threading.Lock)
     _records: list[dict[str, Any]] = field(default_factory=list)  # WARC records of the capture being saved
+    _seal_failed: bool = False  # this attempt's WARC could not be sealed (its upload failed)
 
     def __post_init__(self) -> None:
         with self.ws.session() as s:
@@ -321,7 +322,7 @@ class StepContext:
         if self._warc is None:
             from spiders.warc import WarcEvidenceWriter
 
-            path = self.ws.evidence_root / "warc" / self.case.id / f"{self.position:02d}-{self.step.id}.warc.gz"
+            path = self._warc_path()
             path.parent.mkdir(parents=True, exist_ok=True)
             self._warc = WarcEvidenceWriter(path, {
                 "software": f"vetting/{__version__}", "operator": self.operator,
@@ -371,20 +372,46 @@ class StepContext:
             self._writer = None
         self.flush_requests()
         if self._warc is not None:
-            self._warc.close()
-            self.seal(self._warc.path)
-            self._warc = None
+            warc, self._warc = self._warc, None  # closed once, even when sealing fails
+            warc.close()
+            self._seal_failed = True  # until it is sealed: a failed attempt's cleanup does not try again
+            self.seal(warc.path)
+            self._seal_failed = False
+        elif self.ws.evidence_store.remote and not self._seal_failed:
+            self._seal_left_over()
+
+    def _warc_path(self) -> Path:
+        return self.ws.evidence_root / "warc" / self.case.id / f"{self.position:02d}-{self.step.id}.warc.gz"
+
+    def _seal_left_over(self) -> None:
+        """An earlier attempt wrote records to the step's WARC file and its seal (the upload) failed,
+        or the worker died before it: this attempt wrote nothing new, so it seals the file now, or
+        the bucket would never hold records that item events name."""
+        path = self._warc_path()
+        if not path.is_file():
+            return
+        rel, size = self._warc_rel(path), path.stat().st_size
+        sealed = None
+        for event in self.ws.audit.events(case_id=self.case.id):
+            if event.action == "evidence.warc_sealed" and event.subject == rel:
+                sealed = (event.payload.get("sealed_file") or {}).get("size")
+        if sealed != size:
+            self.seal(path)
 
     def seal(self, path: Path) -> None:
         """Record the closed WARC file's sha256 and size (``evidence.warc_sealed``): a resumed
-        run appends to the file and seals it again; verification checks the latest seal."""
+        run appends to the file and seals it again; verification checks the latest seal. With a
+        bucket the file is uploaded under its content address first; a failed upload raises and
+        nothing is sealed (the step attempt fails)."""
         from spiders.warc import sha256_prefix
 
         size = path.stat().st_size
+        digest = sha256_prefix(path, size)
+        self.ws.store_file(path, digest)  # in the bucket (when evidence is kept in one) before it is sealed
         self.ws.record("evidence.warc_sealed", actor=self.actor, case_id=self.case.id, subject=self._warc_rel(path),
                        payload={"step": self.step.id,
                                 "sealed_file": {"path": self._warc_rel(path), "size": size,
-                                                "sha256": sha256_prefix(path, size)}})
+                                                "sha256": digest}})
 
     # -- Scrapy settings ------------------------------------------------------------------
     def scrapy_settings(self, **overrides: Any) -> Settings:
