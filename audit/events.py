@@ -164,10 +164,13 @@ def canonical_bytes_parsed(seq: int, time: str, actor: str, action: str, case_id
     no cycle possible); the same bytes, with the payload encoder built once."""
     if type(seq) is not int:
         raise TypeError("seq must be an int")
-    return (f'{{"action":{_jstr(action)},"actor":{_jstr(actor)},"case_id":{_jstr(case_id)},'
+    enc = _encode_str  # _jstr, inlined: this runs for every event of the log
+    return (f'{{"action":{"null" if action is None else enc(action)},'
+            f'"actor":{"null" if actor is None else enc(actor)},'
+            f'"case_id":{"null" if case_id is None else enc(case_id)},'
             f'"payload":{_encode_parsed(payload)},"seq":{seq},'
-            f'"subject":{_jstr(subject)},"time":{_jstr(time)},"v":{EVENT_VERSION}}}'
-            ).encode()
+            f'"subject":{"null" if subject is None else enc(subject)},'
+            f'"time":{"null" if time is None else enc(time)},"v":{EVENT_VERSION}}}').encode()
 
 
 @dataclass(frozen=True)

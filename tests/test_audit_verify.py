@@ -594,3 +594,18 @@ def test_a_record_at_a_negative_offset_is_a_problem_not_a_crash(tmp_path: Path) 
     assert report.records_checked == 3
     assert [p.where for p in report.problems] == ["file a.warc.gz offset -1", "file a.warc.gz offset 0"]
     assert all("cut short" in p.message for p in report.problems)
+
+
+def test_the_verifiers_payload_parser_answers_as_json_loads() -> None:
+    import json
+
+    from audit.verify import _loads
+
+    for text in ['{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}x', '{"a":', '[1]', '{"a":NaN}', '{"a":1,"a":2}',
+                 "{}", '{"a":"\\ud800"}', b'{"a":1}', "", "{" * 100_000, '\ufeff{"a":1}']:
+        def answer(parse, text=text):  # type: ignore[no-untyped-def]
+            try:
+                return ("ok", repr(parse(text)))
+            except (ValueError, TypeError, RecursionError) as exc:
+                return (type(exc).__name__, str(exc))
+        assert answer(_loads) == answer(json.loads), text[:20]
