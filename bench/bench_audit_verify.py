@@ -382,7 +382,7 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"written {out.relative_to(ROOT)}")
     finally:
-        if not args.keep and not args.verify_only:
+        if not args.keep:  # with --verify-only, work is an empty folder of its own
             shutil.rmtree(work, ignore_errors=True)
 
 
