@@ -130,6 +130,49 @@ def canonical_bytes(seq: int, time: str, actor: str, action: str, case_id: str |
             ).encode()
 
 
+def _parsed_encoder() -> Any:
+    """``CANONICAL_ENCODER.encode`` for values fresh from ``json.loads``, a third faster.
+
+    ``JSONEncoder.encode`` builds json's C encoder anew for every call, with a dict to detect
+    cycles; a parsed value cannot hold a cycle, so the verifier builds it once, without. Same
+    settings, same bytes (checked here; where the C encoder is missing or differs, the plain
+    ``encode`` is used).
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return CANONICAL_ENCODER.encode
+    try:
+        encoder = make(None, CANONICAL_ENCODER.default, _encode_str, None, ":", ",", True, False, False)
+
+        def encode(value: Any) -> str:
+            return "".join(encoder(value, 0))
+
+        sample = {"b": [1, 2.5, -0.0, 1e300, None, True, "\u00e9\u2028\"\\"], "a": {"z": {}, "y": []}}
+        if encode(sample) == CANONICAL_ENCODER.encode(sample):
+            return encode
+    except (TypeError, ValueError):
+        pass
+    return CANONICAL_ENCODER.encode
+
+
+_encode_parsed = _parsed_encoder()
+
+
+def canonical_bytes_parsed(seq: int, time: str, actor: str, action: str, case_id: str | None,
+                           subject: str | None, payload: dict[str, Any]) -> bytes:
+    """:func:`canonical_bytes` of a payload just parsed by ``json.loads`` (the verifier's case:
+    no cycle possible); the same bytes, with the payload encoder built once."""
+    if type(seq) is not int:
+        raise TypeError("seq must be an int")
+    enc = _encode_str  # _jstr, inlined: this runs for every event of the log
+    return (f'{{"action":{"null" if action is None else enc(action)},'
+            f'"actor":{"null" if actor is None else enc(actor)},'
+            f'"case_id":{"null" if case_id is None else enc(case_id)},'
+            f'"payload":{_encode_parsed(payload)},"seq":{seq},'
+            f'"subject":{"null" if subject is None else enc(subject)},'
+            f'"time":{"null" if time is None else enc(time)},"v":{EVENT_VERSION}}}').encode()
+
+
 @dataclass(frozen=True)
 class Event:
     """An event as stored: its fields plus the hashes that bind it into the log."""

@@ -14,6 +14,7 @@ offset and the event, so an auditor can go straight to it.
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,21 @@ class OpenFiles:
             if fh is not None:
                 fh.close()
         self.handles.clear()
+
+
+def _pread(fd: int, length: int, offset: int) -> bytes:
+    """``length`` bytes at ``offset`` in one call (no seek, no buffer copy); fewer at the end of the file."""
+    if length < 0 or offset < 0:
+        return b""
+    data = os.pread(fd, length, offset)
+    if len(data) == length or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < length and (more := os.pread(fd, length - got, offset + got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def check_records(seq: int, records: Any, root: Path, add: AddProblem, resolve: ResolvePath,
@@ -86,12 +102,11 @@ def check_records(seq: int, records: Any, root: Path, add: AddProblem, resolve: 
                     absent(rel, f"missing (its records are named by event {seq})")
                     handles[rel] = None
                 else:
-                    handles[rel] = full.open("rb")
+                    handles[rel] = full.open("rb", buffering=0)
             fh = handles[rel]
             if fh is None:
                 continue
-            fh.seek(rec["offset"])
-            member = fh.read(rec["length"])
+            member = _pread(fh.fileno(), rec["length"], rec["offset"])
             checked += 1
             if len(member) != rec["length"]:
                 add(where, f"record cut short: {len(member)} of {rec['length']} bytes left (event {seq}); "

@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "inputs", "queue", "redaction", "render", "reports")
+EXPECTED = ("accounts", "audit", "audit_verify", "inputs", "queue", "redaction", "render", "reports")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:
@@ -60,6 +60,12 @@ def headline(name: str, data: dict[str, Any]) -> str:
                 f"bulk {(data.get('append_bulk_per_s') or {}).get('rest')}/s, verify "
                 f"{full.get('events_per_second')} ev/s, peak {full.get('peak_rss_mib')} MiB, "
                 f"3-process mix {mix.get('aggregate_per_s')}/s ({mix.get('errors')} errors)")
+    if name == "audit_verify":
+        cli, split = data.get("cli") or {}, data.get("split") or {}
+        return (f"{split.get('events')} events, {(data.get('evidence') or {}).get('mb')} MB evidence: "
+                f"vet audit verify {cli.get('best_s')} s, peak {cli.get('peak_rss_mib')} MiB; "
+                f"{split.get('events_per_s')} ev/s, evidence {split.get('evidence_mb_per_s')} MB/s "
+                f"(targets met: {data.get('meets_targets')})")
     if name == "queue":
         runs = ", ".join(f"{r['workers']}w {r['cases_per_min']}/min (x{r.get('speedup_vs_1')})"
                          for r in data.get("workers") or [])

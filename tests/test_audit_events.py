@@ -77,3 +77,19 @@ def test_lone_surrogates_refused() -> None:
                 "payload": {}} | kwargs
         with pytest.raises(ValueError, match="lone surrogate"):
             validate_fields(**args)
+
+
+def test_the_verifiers_encoder_writes_the_same_bytes() -> None:
+    """canonical_bytes_parsed (the verifier's, encoder built once) == canonical_bytes."""
+    import json
+
+    from audit.events import _encode_parsed, canonical_bytes_parsed
+
+    payloads = [{}, {"z": [1, 2.5, -0.0, 1e300, None, True, False], "a": "é\u2014\n\u2028\"\\", "m": {"y": 1, "x": {}}},
+                {"n": 12345678901234567890, "f": 0.1, "e": 1e-7, "s": "\x00\x1f\U0001f600", "l": [[], [{}]]}]
+    for payload in payloads:
+        parsed = json.loads(json.dumps(payload))
+        args = (3, "2026-11-24T08:00:00.000001Z", "a", "x.done", None, "s", parsed)
+        assert canonical_bytes_parsed(*args) == canonical_bytes(*args)
+    with pytest.raises(ValueError):
+        _encode_parsed(json.loads('{"x": NaN}'))

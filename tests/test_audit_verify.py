@@ -551,3 +551,61 @@ def test_verify_memory_does_not_grow_with_the_log(tmp_path: Path) -> None:
     grow_to(32_000)
     large = peak()
     assert large < small * 1.15, (small, large)
+
+
+def test_evidence_paths_answer_as_safe_evidence_path(tmp_path: Path) -> None:
+    """The verifier's folder-caching resolver gives safe_evidence_path's answer for every path."""
+    from audit.verify import EvidencePaths
+
+    root = tmp_path / "ev"
+    (root / "sha256" / "ab").mkdir(parents=True)
+    (root / "sha256" / "ab" / "f.body").write_text("x")
+    (tmp_path / "secret").write_text("s")
+    (root / "sha256" / "ab" / "out").symlink_to(tmp_path / "secret")
+    (root / "sha256" / "ab" / "in").symlink_to(root / "sha256" / "ab" / "f.body")
+    (root / "away").symlink_to(tmp_path)                      # a folder leading out ...
+    (tmp_path / "back").symlink_to(root / "sha256" / "ab" / "f.body")  # ... and a link back in
+    (root / "inner").symlink_to(root / "sha256")              # a folder link that stays inside
+    rels = ["sha256/ab/f.body", "sha256/ab/out", "sha256/ab/in", "sha256/ab/gone", "sha256/zz/gone",
+            "away/secret", "away/back", "inner/ab/f.body", "inner/ab/out", "sha256/./ab/f.body",
+            "sha256//ab/f.body", "sha256/ab/", "../secret", "sha256/../../secret", "/etc/passwd",
+            "~/x", "a\\b", "a\x00b", "", "f.body", "sha256", "."]
+    paths = EvidencePaths()
+    for _ in range(2):  # the second round answers from the folder cache
+        for rel in rels:
+            assert paths(root, rel) == safe_evidence_path(root, rel), rel
+
+
+def test_a_record_at_a_negative_offset_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "ev").mkdir()
+    member = gzip.compress(b"WARC/1.1\r\n\r\n")
+    (tmp_path / "ev" / "a.warc.gz").write_bytes(member)
+    log = AuditLog(create_engine(f"sqlite:///{tmp_path / 'a.db'}"), tmp_path / "k", "v/x")
+    log.create_schema()
+    digest = hashlib.sha256(b"WARC/1.1\r\n\r\n").hexdigest()
+    log.append("item.captured", actor="x", payload={"warc_records": [
+        {"file": "a.warc.gz", "offset": 0, "length": len(member), "sha256": digest},
+        {"file": "a.warc.gz", "offset": -1, "length": len(member), "sha256": digest},
+        {"file": "a.warc.gz", "offset": 0, "length": -1, "sha256": digest}]})
+    log.checkpoint()
+    report = verify_log(log.engine, tmp_path / "k", evidence_root=tmp_path / "ev")
+    assert report.records_checked == 3
+    assert [p.where for p in report.problems] == ["file a.warc.gz offset -1", "file a.warc.gz offset 0"]
+    assert all("cut short" in p.message for p in report.problems)
+
+
+def test_the_verifiers_payload_parser_answers_as_json_loads() -> None:
+    import json
+
+    from audit.verify import _loads
+
+    for text in ['{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}x', '{"a":', '[1]', '{"a":NaN}', '{"a":1,"a":2}',
+                 "{}", '{"a":"\\ud800"}', b'{"a":1}', "", "{" * 100_000, '\ufeff{"a":1}']:
+        def answer(parse, text=text):  # type: ignore[no-untyped-def]
+            try:
+                return ("ok", repr(parse(text)))
+            except (ValueError, TypeError, RecursionError) as exc:
+                return (type(exc).__name__, str(exc))
+        assert answer(_loads) == answer(json.loads), text[:20]

@@ -163,3 +163,32 @@ def test_internal_errors_are_one_line_exit_4(tmp_path: Path, vet_main) -> None:
     result = vet_main(tmp_path / "ws", "candidate", "list")
     err = result.stderr.decode()
     assert result.returncode == 4 and err.count("\n") == 1 and "internal error" in err and "Traceback" not in err
+
+
+def test_a_run_error_is_a_refusal_though_the_engine_is_imported_only_when_used(capsys) -> None:  # type: ignore[no-untyped-def]
+    """handles_errors looks RunError up when handling (vet audit verify never imports the engine)."""
+    import typer
+
+    from vetting.cli_support import handles_errors
+    from vetting.errors import EXIT_INTERNAL, EXIT_REFUSED
+
+    @handles_errors
+    def refused() -> None:
+        from vetting.engine import RunError
+
+        raise RunError("no such case")
+
+    @handles_errors
+    def broken() -> None:
+        raise ValueError("boom")
+
+    for fn, code, line in ((refused, EXIT_REFUSED, "error: no such case"),
+                           (broken, EXIT_INTERNAL, "error: internal error: ValueError: boom")):
+        with pytest.raises(typer.Exit) as exc:
+            fn()
+        assert exc.value.exit_code == code
+        assert capsys.readouterr().err.startswith(line)
+    code = ("import sys\nfrom vetting.cli_support import handles_errors\n"
+            "handles_errors(lambda: None)()\nprint('vetting.engine' in sys.modules, 'scrapy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.split() == ["False", "False"]

@@ -14,6 +14,7 @@ import errno
 import functools
 import inspect
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,6 +115,21 @@ def echo_error(message: str) -> None:
     typer.echo(f"error: {one_line(message, 1000)}", err=True)
 
 
+class _NotLoaded(Exception):
+    """Stands in for an exception class whose module was never imported (so never raised)."""
+
+
+def _run_error() -> type[Exception]:
+    """``vetting.engine.RunError`` if the engine was imported, which it is whenever it raised one.
+
+    Looked up when an exception is being handled, not imported up front: the engine imports
+    Scrapy and the collectors, a quarter of a second that commands like ``vet audit verify``
+    never use.
+    """
+    engine = sys.modules.get("vetting.engine")
+    return engine.RunError if engine is not None else _NotLoaded
+
+
 def handles_errors(fn: F) -> F:
     """Turn the toolkit's refusals into one-line messages and documented exit codes."""
 
@@ -123,7 +139,6 @@ def handles_errors(fn: F) -> F:
         from vetting.candidates import CandidateError
         from vetting.caselock import CaseBusy
         from vetting.db import SchemaTooNew
-        from vetting.engine import RunError
         from vetting.queue.database import QueueNeedsPostgres
         from vetting.validation import ValidationRefused
         from vetting.workspace import WorkspaceError
@@ -147,7 +162,7 @@ def handles_errors(fn: F) -> F:
         except ValidationRefused as exc:
             typer.echo(f"refused: {one_line(exc, 1000)}", err=True)
             raise typer.Exit(EXIT_REFUSED) from None
-        except (ApprovalError, CandidateError, RunError, WorkspaceError, SchemaTooNew, DamagedEvidence) as exc:
+        except (ApprovalError, CandidateError, _run_error(), WorkspaceError, SchemaTooNew, DamagedEvidence) as exc:
             echo_error(str(exc))
             raise typer.Exit(EXIT_REFUSED) from None
         except OSError as exc:
