@@ -43,8 +43,11 @@ from audit.store import audit_checkpoint, audit_event
 READ_CHUNK = 1 << 20
 # Threads re-hashing the evidence while the main thread checks the events (0: inline, in the main thread).
 HASH_THREADS = 2
-_BATCH_ITEMS = 32      # artifacts + records handed to a hashing thread at a time
+_BATCH_ITEMS = 128     # artifacts + records handed to a hashing thread at a time
 _BATCHES_PER_THREAD = 4  # batches in flight per thread: memory stays bounded, the threads stay busy
+# An event whose records are smaller than this is re-hashed in the main thread: handing small reads
+# to a thread costs more GIL hand-offs than the hashing it frees.
+_SMALL_EVENT = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -540,7 +543,7 @@ class _InOrder:
         self.report = report
         self.pool = pool
         self.window = window
-        self.queue: deque[Any] = deque()  # (where, message) | Future[_Collected]
+        self.queue: deque[Any] = deque()  # (where, message) | _Collected | Future[_Collected]
         self.jobs: list[tuple[int, Any, Any]] = []  # the open batch, not yet submitted
         self.items = 0
         self.in_flight = 0
@@ -557,6 +560,16 @@ class _InOrder:
     def job(self, hasher: _Hasher, seq: int, arts: Any, recs: Any) -> None:
         if self.pool is None:
             self._take(hasher.events([(seq, arts, recs)]))
+            return
+        if type(recs) is list and sum(r.get("length", 0) for r in recs if type(r) is dict
+                                      and type(r.get("length")) is int) < _SMALL_EVENT:
+            got = hasher.events([(seq, arts, recs)])  # inline, queued behind what is ahead of it
+            if self.jobs:
+                self._submit()
+            if self.queue:
+                self.queue.append(got)
+            else:
+                self._take(got)
             return
         self.hasher = hasher
         self.jobs.append((seq, arts, recs))
@@ -590,6 +603,10 @@ class _InOrder:
         if type(head) is tuple:
             self.queue.popleft()
             self.out.add(*head)
+            return True
+        if type(head) is _Collected:
+            self.queue.popleft()
+            self._take(head)
             return True
         if not wait and not head.done():
             return False

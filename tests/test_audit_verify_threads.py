@@ -115,15 +115,18 @@ def test_threads_report_what_inline_reports_in_the_same_order(
     assert not any(("sha256/05/" in w or w == "file sha256/03/10-1.bin") and m.startswith("missing")
                    and int(m.rstrip(")").rsplit(" ", 1)[1]) < 200
                    for w, m in found)                         # deleted, but disposed of by event 200
-    for batch_items in (1, 3, 32):
-        monkeypatch.setattr(verify, "_BATCH_ITEMS", batch_items)
-        for threads in (1, 2, 4, 2):
-            assert problems(*tampered, hash_threads=threads) == inline, (batch_items, threads)
+    for small_event in (0, 1 << 10, verify._SMALL_EVENT):  # all, some or few events to the threads
+        monkeypatch.setattr(verify, "_SMALL_EVENT", small_event)
+        for batch_items in (1, 3, 32):
+            monkeypatch.setattr(verify, "_BATCH_ITEMS", batch_items)
+            for threads in (1, 2, 4, 2):
+                assert problems(*tampered, hash_threads=threads) == inline, (small_event, batch_items, threads)
 
 
 def test_threads_keep_the_cap_on_listed_problems(tampered: tuple[Path, Path, Path],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify, "_BATCH_ITEMS", 2)
+    monkeypatch.setattr(verify, "_SMALL_EVENT", 1 << 10)
     inline = problems(*tampered, hash_threads=0, max_problems=25)
     assert len(inline[0]) == 25 and inline[1][0] > 0
     for _ in range(3):
