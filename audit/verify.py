@@ -23,7 +23,10 @@ import json
 import json.scanner
 import os
 import stat
+import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,6 +41,13 @@ from audit.records import FileMissing, OpenFiles, ResolvePath, check_records, ch
 from audit.store import audit_checkpoint, audit_event
 
 READ_CHUNK = 1 << 20
+# Threads re-hashing the evidence while the main thread checks the events (0: inline, in the main thread).
+HASH_THREADS = 2
+_BATCH_ITEMS = 128     # artifacts + records handed to a hashing thread at a time
+_BATCHES_PER_THREAD = 4  # batches in flight per thread: memory stays bounded, the threads stay busy
+# An event whose records are smaller than this is re-hashed in the main thread: handing small reads
+# to a thread costs more GIL hand-offs than the hashing it frees.
+_SMALL_EVENT = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -287,7 +297,8 @@ def _event_rows(engine: Engine, batch: int) -> Iterator[Any]:
 
 def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
                case_id: str | None = None, *, public_key: Ed25519PublicKey | None = None,
-               max_problems: int = 1000, batch: int = 2000, evidence_source: Any = None) -> VerifyReport:
+               max_problems: int = 1000, batch: int = 2000, evidence_source: Any = None,
+               hash_threads: int = HASH_THREADS) -> VerifyReport:
     """Verify the whole log; evidence re-hashing limited to ``case_id``'s events if given.
 
     ``public_key`` pins the verification key (e.g. one published by the agency);
@@ -299,6 +310,11 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     ``download(sha256, dest) -> bool`` and ``name(sha256)`` (how a problem names the object), e.g.
     ``vetting.evidence_store.S3Store``: an artifact is the object of its recorded sha256, a sealed
     file the object of its seal's sha256, a record is read from its file's latest sealed object.
+
+    ``hash_threads``: threads re-hashing the local evidence (artifacts, records, sealed files)
+    while the main thread checks the events (hashlib and zlib release the GIL on large buffers);
+    0 re-hashes inline. The problems, and their order, are the same whatever the number: the
+    threads' findings are taken back in log order. The object store's reads stay inline.
     """
     key_dir = Path(key_dir)
     report = VerifyReport()
@@ -317,95 +333,109 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     for c in claims:
         by_size.setdefault(c.size, []).append(c)
 
-    def check_root(size: int, root: bytes) -> None:
-        for c in by_size.pop(size, ()):
-            if c.root != root:
-                out.add(f"checkpoint {c.idx}",
-                        f"signed root for size {size} does not match the tree of events "
-                        f"0..{size - 1}" if size else "signed root of the empty log is wrong")
-
-    check_root(0, EMPTY_ROOT)
-
     evidence = Path(evidence_root) if evidence_root is not None else None
     # (event, file, problem) recorded but absent: disposed of by a later event, or a problem
     missing: list[tuple[int, str, str]] = []
     disposals = _Disposals()
     seals: dict[str, tuple[int, Any]] = {}  # evidence file -> its latest seal (event seq, sealed_file)
-    record_files = OpenFiles()  # WARC files stay open across events (closed below)
     deferred: list[tuple[int, Any]] = []  # (event, warc_records) read from the object store at the end
     paths = EvidencePaths()
+    local = evidence is not None and evidence_source is None
+    hasher = _Hasher(evidence, paths) if local else None  # type: ignore[arg-type]
+    pool = (ThreadPoolExecutor(hash_threads, thread_name_prefix="vet-verify-hash")
+            if local and hash_threads > 0 else None)
+    sink = _InOrder(out, missing, report, pool, max(1, hash_threads) * _BATCHES_PER_THREAD)
     buffer = memoryview(bytearray(READ_CHUNK))
 
     def file_missing(rel: str, seq: int, problem: str) -> None:
         missing.append((seq, rel, problem))
+
+    def check_root(size: int, root: bytes) -> None:
+        for c in by_size.pop(size, ()):
+            if c.root != root:
+                sink.add(f"checkpoint {c.idx}",
+                         f"signed root for size {size} does not match the tree of events "
+                         f"0..{size - 1}" if size else "signed root of the empty log is wrong")
+
+    check_root(0, EMPTY_ROOT)
+
     # The hot loop: everything bound to locals, the compact range inlined (stack + size).
     sha256 = hashlib.sha256
     loads, canonical = _loads, canonical_bytes_parsed
+    add = sink.add
     stack: list[bytes] = []
     size = 0
     expected = 0
     prev_chain = CHAIN_SEED
     last_seq = -1
     after_gap = False
-    for seq, time, actor, action, ev_case, subject, payload_text, stored_leaf, stored_chain in \
-            _event_rows(engine, batch):
-        if seq != expected:
-            span = f"event {expected}" if seq == expected + 1 else f"event {expected}..{seq - 1}"
-            out.add(span, f"missing (sequence jumps from {expected - 1} to {seq})")
-            after_gap = True
-        payload: Any = None
-        leaf = bytes(stored_leaf)   # stands in for the tree if the contents cannot be hashed
-        try:
-            payload = loads(payload_text)
-            if type(payload) is not dict:
-                raise ValueError("not a JSON object")
-        except (ValueError, TypeError) as exc:
-            out.add(f"event {seq}", f"payload is not a valid JSON object ({exc})")
-            payload = None
-        else:
+    try:
+        for seq, time, actor, action, ev_case, subject, payload_text, stored_leaf, stored_chain in \
+                _event_rows(engine, batch):
+            if seq != expected:
+                span = f"event {expected}" if seq == expected + 1 else f"event {expected}..{seq - 1}"
+                add(span, f"missing (sequence jumps from {expected - 1} to {seq})")
+                after_gap = True
+            payload: Any = None
+            leaf = bytes(stored_leaf)   # stands in for the tree if the contents cannot be hashed
             try:
-                leaf = sha256(b"\x00" + canonical(seq, time, actor, action, ev_case, subject,
-                                                    payload)).digest()
+                payload = loads(payload_text)
+                if type(payload) is not dict:
+                    raise ValueError("not a JSON object")
             except (ValueError, TypeError) as exc:
-                out.add(f"event {seq}", f"fields cannot be serialized ({exc})")
+                add(f"event {seq}", f"payload is not a valid JSON object ({exc})")
+                payload = None
             else:
-                if leaf != stored_leaf:
-                    out.add(f"event {seq}", "leaf hash does not match its contents")
-        if not after_gap and sha256(prev_chain + stored_leaf).digest() != stored_chain:
-            out.add(f"event {seq}", "chain hash does not follow from the previous event"
+                try:
+                    leaf = sha256(b"\x00" + canonical(seq, time, actor, action, ev_case, subject,
+                                                        payload)).digest()
+                except (ValueError, TypeError) as exc:
+                    add(f"event {seq}", f"fields cannot be serialized ({exc})")
+                else:
+                    if leaf != stored_leaf:
+                        add(f"event {seq}", "leaf hash does not match its contents")
+            if not after_gap and sha256(prev_chain + stored_leaf).digest() != stored_chain:
+                add(f"event {seq}", "chain hash does not follow from the previous event"
                     if seq else "chain hash does not follow from the chain seed")
-        after_gap = False
-        prev_chain = bytes(stored_chain)
-        h, n = leaf, size
-        while n & 1:
-            h = sha256(b"\x01" + stack.pop() + h).digest()
-            n >>= 1
-        stack.append(h)
-        size += 1
-        expected = seq + 1
-        last_seq = seq
-        if size in by_size:
-            check_root(size, CompactRange(size, stack).root())
-        if (evidence is not None and payload is not None and "artifacts" in payload
-                and (case_id is None or ev_case == case_id)):
-            report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out, file_missing,
-                                                     paths, buffer, evidence_source)
-        if evidence is not None and payload is not None and (case_id is None or ev_case == case_id):
-            if "warc_records" in payload and evidence_source is not None:
-                deferred.append((seq, payload["warc_records"]))  # their file's seal comes later in the log
-            elif "warc_records" in payload:
-                report.records_checked += check_records(seq, payload["warc_records"], evidence, out.add,
-                                                        paths, record_files, file_missing)
-            if "sealed_file" in payload:
-                seals[str((payload["sealed_file"] or {}).get("path", ""))] = (seq, payload["sealed_file"])
-        if payload is not None and "disposed_evidence" in payload:
-            disposals.add(seq, payload["disposed_evidence"], out)
-
-    record_files.close()
-    if evidence is not None and evidence_source is not None:
-        _check_remote_files(evidence_source, seals, deferred, report, out, file_missing)
-    elif evidence is not None:
-        report.files_checked += check_sealed(seals, evidence, out.add, paths, file_missing)
+            after_gap = False
+            prev_chain = bytes(stored_chain)
+            h, n = leaf, size
+            while n & 1:
+                h = sha256(b"\x01" + stack.pop() + h).digest()
+                n >>= 1
+            stack.append(h)
+            size += 1
+            expected = seq + 1
+            last_seq = seq
+            if size in by_size:
+                check_root(size, CompactRange(size, stack).root())
+            if evidence is not None and payload is not None and (case_id is None or ev_case == case_id):
+                if local:
+                    arts = payload.get("artifacts", _ABSENT)
+                    recs = payload.get("warc_records", _ABSENT)
+                    if arts is not _ABSENT or recs is not _ABSENT:
+                        sink.job(hasher, seq, arts, recs)  # type: ignore[arg-type]
+                else:
+                    if "artifacts" in payload:
+                        sink.drain()
+                        report.files_checked += _check_artifacts(seq, payload["artifacts"], evidence, out,
+                                                                 file_missing, paths, buffer, evidence_source)
+                    if "warc_records" in payload:
+                        deferred.append((seq, payload["warc_records"]))  # their file's seal comes later
+                if "sealed_file" in payload:
+                    seals[str((payload["sealed_file"] or {}).get("path", ""))] = (seq, payload["sealed_file"])
+            if payload is not None and "disposed_evidence" in payload:
+                disposals.add(seq, payload["disposed_evidence"], sink)
+        sink.drain(wait=True)
+        if evidence is not None and evidence_source is not None:
+            _check_remote_files(evidence_source, seals, deferred, report, out, file_missing)
+        elif hasher is not None:
+            sink.sealed(hasher, seals)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if hasher is not None:
+            hasher.close()
     disposed: set[str] = set()
     for recorded_at, rel, problem in missing:
         if disposals.covers(rel, recorded_at):
@@ -430,6 +460,174 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
                     out.add(f"checkpoint {c.idx}",
                             f"covers {size} events but only {frontier.size} are stored")
     return report
+
+
+_ABSENT: Any = object()  # a payload without artifacts / warc_records
+
+
+class _Collected:
+    """A hashing job's findings, taken back by the main thread in log order."""
+
+    __slots__ = ("problems", "missing", "files", "records")
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+        self.missing: list[tuple[int, str, str]] = []
+        self.files = 0
+        self.records = 0
+
+    def add(self, where: str, message: str) -> None:
+        self.problems.append((where, message))
+
+    def file_missing(self, rel: str, seq: int, problem: str) -> None:
+        self.missing.append((seq, rel, problem))
+
+
+class _Hasher:
+    """Re-hashes local evidence, in any thread: each thread has its own read buffer and open
+    WARC files (they stay open across events; all are closed by :meth:`close`)."""
+
+    def __init__(self, root: Path, paths: EvidencePaths) -> None:
+        self.root = root
+        self.paths = paths
+        self._local = threading.local()
+        self._all_files: list[OpenFiles] = []
+        self._lock = threading.Lock()
+
+    def _state(self) -> tuple[memoryview, OpenFiles]:
+        st = self._local
+        try:
+            return st.buffer, st.files
+        except AttributeError:
+            st.buffer, st.files = memoryview(bytearray(READ_CHUNK)), OpenFiles()
+            with self._lock:
+                self._all_files.append(st.files)
+            return st.buffer, st.files
+
+    def events(self, jobs: list[tuple[int, Any, Any]]) -> _Collected:
+        """Artifacts, then records, of each event, in the order given."""
+        buffer, files = self._state()
+        got = _Collected()
+        for seq, arts, recs in jobs:
+            if arts is not _ABSENT:
+                got.files += _check_artifacts(seq, arts, self.root, got, got.file_missing, self.paths, buffer)
+            if recs is not _ABSENT:
+                got.records += check_records(seq, recs, self.root, got.add, self.paths, files, got.file_missing)
+        return got
+
+    def sealed(self, rel: str, seal: tuple[int, Any]) -> _Collected:
+        got = _Collected()
+        got.files += check_sealed({rel: seal}, self.root, got.add, self.paths, got.file_missing)
+        return got
+
+    def close(self) -> None:
+        with self._lock:
+            for files in self._all_files:
+                files.close()
+            self._all_files.clear()
+
+
+class _InOrder:
+    """Problems in log order while evidence is re-hashed in worker threads.
+
+    A queue, in log order, of the main thread's problems and of batches of hashing jobs (at most
+    ``window`` of them submitted and not yet taken back: memory stays bounded). A problem goes
+    straight to the report when nothing is ahead of it; a batch's findings are taken back when it
+    reaches the head of the queue. Without a pool the jobs run at once, in the main thread.
+    """
+
+    def __init__(self, out: _Problems, missing: list[tuple[int, str, str]], report: VerifyReport,
+                 pool: ThreadPoolExecutor | None, window: int) -> None:
+        self.out = out
+        self.missing = missing
+        self.report = report
+        self.pool = pool
+        self.window = window
+        self.queue: deque[Any] = deque()  # (where, message) | _Collected | Future[_Collected]
+        self.jobs: list[tuple[int, Any, Any]] = []  # the open batch, not yet submitted
+        self.items = 0
+        self.in_flight = 0
+        self.hasher: _Hasher | None = None
+
+    def add(self, where: str, message: str) -> None:
+        if self.jobs:
+            self._submit()
+        if self.queue:
+            self.queue.append((where, message))
+        else:
+            self.out.add(where, message)
+
+    def job(self, hasher: _Hasher, seq: int, arts: Any, recs: Any) -> None:
+        if self.pool is None:
+            self._take(hasher.events([(seq, arts, recs)]))
+            return
+        if type(recs) is list and sum(r.get("length", 0) for r in recs if type(r) is dict
+                                      and type(r.get("length")) is int) < _SMALL_EVENT:
+            got = hasher.events([(seq, arts, recs)])  # inline, queued behind what is ahead of it
+            if self.jobs:
+                self._submit()
+            if self.queue:
+                self.queue.append(got)
+            else:
+                self._take(got)
+            return
+        self.hasher = hasher
+        self.jobs.append((seq, arts, recs))
+        self.items += (len(arts) if type(arts) is list else 1) + (len(recs) if type(recs) is list else 1)
+        if self.items >= _BATCH_ITEMS:
+            self._submit()
+
+    def sealed(self, hasher: _Hasher, seals: dict[str, tuple[int, Any]]) -> None:
+        """Each sealed file re-hashed (in the pool, if any); findings in path order."""
+        for rel in sorted(seals):
+            if self.pool is None:
+                self._take(hasher.sealed(rel, seals[rel]))
+            else:
+                self._push(self.pool.submit(hasher.sealed, rel, seals[rel]))
+        self.drain(wait=True)
+
+    def _submit(self) -> None:
+        assert self.pool is not None and self.hasher is not None
+        jobs, self.jobs, self.items = self.jobs, [], 0
+        self._push(self.pool.submit(self.hasher.events, jobs))
+
+    def _push(self, future: Future[_Collected]) -> None:
+        self.queue.append(future)
+        self.in_flight += 1
+        while self.in_flight > self.window:
+            self._pop_head(wait=True)
+        self.drain()
+
+    def _pop_head(self, wait: bool) -> bool:
+        head = self.queue[0]
+        if type(head) is tuple:
+            self.queue.popleft()
+            self.out.add(*head)
+            return True
+        if type(head) is _Collected:
+            self.queue.popleft()
+            self._take(head)
+            return True
+        if not wait and not head.done():
+            return False
+        self.queue.popleft()
+        self.in_flight -= 1
+        self._take(head.result())
+        return True
+
+    def drain(self, wait: bool = False) -> None:
+        """Take back what is done at the head of the queue (``wait``: everything, the open batch too)."""
+        if wait and self.jobs:
+            self._submit()
+        while self.queue and self._pop_head(wait):
+            pass
+
+    def _take(self, got: _Collected) -> None:
+        for where, message in got.problems:
+            self.out.add(where, message)
+        self.missing.extend(got.missing)
+        self.report.files_checked += got.files
+        self.report.records_checked += got.records
 
 
 class _Disposals:
