@@ -118,6 +118,17 @@ def _holder(ws: Path, case_id: str, env: dict | None = None) -> subprocess.Popen
     return proc
 
 
+def _workspace_with_jane(tmp_path: Path, auth_file: Path, url: str | None, env: dict[str, str]) -> Workspace:
+    """A workspace (SQLite, or the PostgreSQL database ``url``) with the procedure approved and
+    Jane Doe added, through the CLI."""
+    ws = Workspace.open(tmp_path / "ws", database_url=url)
+    vet("procedure", "approve", str(local_procedure(tmp_path)), "--by", "Capt. Rao", workspace=ws.root, env=env,
+        check=True)
+    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
+        "--by", "Inv. Lee", workspace=ws.root, env=env, check=True)
+    return ws
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth_file: Path, backend: str,
                                                             request) -> None:
@@ -126,11 +137,7 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
     if backend == "postgresql":
         url = request.getfixturevalue("postgres").new_database()
         env = {"VETTING_DATABASE_URL": url}
-    ws = Workspace.open(tmp_path / "ws", database_url=url)
-    vet("procedure", "approve", str(local_procedure(tmp_path)), "--by", "Capt. Rao", workspace=ws.root, env=env,
-        check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
-        "--by", "Inv. Lee", workspace=ws.root, env=env, check=True)
+    ws = _workspace_with_jane(tmp_path, auth_file, url, env)
     from vetting.runner import planned_case_ids
 
     (case_id,) = planned_case_ids(ws, ["jane-doe"], PROC)
@@ -202,11 +209,7 @@ def test_queue_case_process_and_commands_share_one_lock(tmp_path: Path, auth_fil
 
     url = postgres.new_database()
     env = {"VETTING_DATABASE_URL": url}
-    ws = Workspace.open(tmp_path / "ws", database_url=url)
-    vet("procedure", "approve", str(local_procedure(tmp_path)), "--by", "Capt. Rao", workspace=ws.root, env=env,
-        check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
-        "--by", "Inv. Lee", workspace=ws.root, env=env, check=True)
+    ws = _workspace_with_jane(tmp_path, auth_file, url, env)
     case_id = open_case(ws, "jane-doe", PROC, "Inv. Lee").case.id
     ws.engine.dispose()
 
