@@ -288,6 +288,14 @@ class Workspace:
         re-hashed against the seal); else the file in the evidence folder."""
         if not self.evidence_store.remote:
             return self.evidence_path(rel)
+        sealed = self.latest_seal(rel)
+        if sealed is None:
+            raise FileNotFoundError(f"{rel} was never sealed into {self.evidence_store.url}")
+        return self.evidence_store.cached(sealed["sha256"])
+
+    def latest_seal(self, rel: str) -> dict[str, Any] | None:
+        """The ``sealed_file`` (path, size, sha256) of the latest ``evidence.warc_sealed`` event
+        of the WARC file ``rel``, or None if it was never sealed."""
         from sqlalchemy import select
 
         from audit.store import audit_event
@@ -297,8 +305,9 @@ class Workspace:
                 audit_event.c.action == "evidence.warc_sealed", audit_event.c.subject == rel
             ).order_by(audit_event.c.seq.desc()).limit(1)).scalar()
         if payload is None:
-            raise FileNotFoundError(f"{rel} was never sealed into {self.evidence_store.url}")
-        return self.evidence_store.cached(json.loads(payload)["sealed_file"]["sha256"])
+            return None
+        sealed = json.loads(payload).get("sealed_file")
+        return sealed if isinstance(sealed, dict) else None
 
     def verify(self, case_id: str | None = None) -> Any:
         """``audit.verify_log`` of this workspace, evidence read from where it is kept."""

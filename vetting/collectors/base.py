@@ -390,12 +390,8 @@ class StepContext:
         path = self._warc_path()
         if not path.is_file():
             return
-        rel, size = self._warc_rel(path), path.stat().st_size
-        sealed = None
-        for event in self.ws.audit.events(case_id=self.case.id):
-            if event.action == "evidence.warc_sealed" and event.subject == rel:
-                sealed = (event.payload.get("sealed_file") or {}).get("size")
-        if sealed != size:
+        sealed = self.ws.latest_seal(self._warc_rel(path))
+        if sealed is None or sealed.get("size") != path.stat().st_size:
             self.seal(path)
 
     def seal(self, path: Path) -> None:
