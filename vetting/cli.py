@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from vetting import __version__
-from vetting.cli_support import console, handles_errors, open_ws, shown, state
+from vetting.cli_support import acting, console, handles_errors, shown, state
 from vetting.safetext import visible
 from vetting.views import readable
 from vetting.yamlsource import InputError
@@ -101,12 +101,11 @@ def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file."
 
 @procedure_app.command("approve")
 @handles_errors
-def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file."),
-                      by: str = typer.Option(..., "--by", help="The approving commander's name.")) -> None:
-    """Record a commander's approval of this exact procedure (by fingerprint)."""
-    from vetting.approvals import approve
+def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file.")) -> None:
+    """Record your approval, as a commander, of this exact procedure (by fingerprint)."""
+    from vetting.services.procedures import approve_procedure
 
-    version, new = approve(open_ws(), file, by)
+    version, new = approve_procedure(*acting(), file)
     word = "approved" if new else "already approved"
     console.print(f"{word}: {shown(version.procedure_id)} version {version.version} by {shown(version.approved_by)}")
     typer.echo(f"fingerprint: {version.fingerprint}")
@@ -116,10 +115,10 @@ def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file
 @handles_errors
 def procedure_list() -> None:
     """List approved procedure versions."""
-    from vetting.approvals import versions
+    from vetting.services.procedures import list_procedures
 
     table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
-    for v in versions(open_ws(create=False)):
+    for v in list_procedures(*acting()):
         table.add_row(readable(v.procedure_id), str(v.version), readable(v.approved_by),
                       v.approved_at.isoformat(timespec="seconds"), v.fingerprint)
     console.print(table)
@@ -142,12 +141,13 @@ def candidate_add(
     url: list[str] = typer.Option([], "--url", help="Disclosed profile URL (repeatable)."),
     authorization: Path = typer.Option(None, "--authorization", help="The signed authorization file."),
     signed_on: str = typer.Option(None, "--signed-on", help="Date the authorization was signed, YYYY-MM-DD."),
-    by: str = typer.Option(..., "--by", help="The investigator adding the candidate."),
 ) -> None:
     """Add a candidate with identifiers and the signed authorization (no authorization, no search)."""
-    from vetting.candidates import CandidateInput, add_candidate, load_candidate_file
+    from vetting.candidates import CandidateInput, load_candidate_file
+    from vetting.services.candidates import add_candidate
     from vetting.yamlsource import Problem
 
+    ws, account = acting()  # before reading any file: who adds is known first
     if file is not None:
         cand, auth_path = load_candidate_file(file)
         source = str(file)
@@ -171,7 +171,7 @@ def candidate_add(
         cand = validate_model(CandidateInput, LocatedDocument("command line", raw))
         auth_path = authorization
         source = "command line"
-    row = add_candidate(open_ws(), cand, auth_path, by, source=source)
+    row = add_candidate(ws, account, cand, auth_path, source=source)
     console.print(f"added candidate [bold]{shown(row.id)}[/] ({shown(cand.full_name)}); authorization sha256 "
                   f"{row.authorization_sha256[:16]}…, signed {row.authorization_signed_on}")
 
@@ -179,26 +179,16 @@ def candidate_add(
 @candidate_app.command("erase")
 @handles_errors
 def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
-                    by: str = typer.Option(..., "--by", help="Who erases the candidate's personal data."),
                     reason: str = typer.Option("", "--reason", help="Why (e.g. the retention period ended).")) -> None:
     """Erase a candidate's personal data (values, secret, collected content, evidence files).
 
     The audit log keeps verifying: it holds commitments, never the values. Irreversible.
     """
-    from sqlmodel import select
+    from vetting.erasure import ErasureError
+    from vetting.services.candidates import erase_candidate
 
-    from vetting.caselock import case_locks
-    from vetting.erasure import ErasureError, erase_candidate
-    from vetting.lookup import require_candidate
-    from vetting.models import Case
-
-    ws = open_ws(create=False)
-    require_candidate(ws, candidate)
-    with ws.session() as s:
-        cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate))]
     try:
-        with case_locks(ws, cases, "erase"):  # never while a run or a decision writes one of their cases
-            result = erase_candidate(ws, candidate, by, reason)
+        result = erase_candidate(*acting(), candidate, reason)
     except ErasureError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -220,11 +210,12 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
 @handles_errors
 def candidate_list() -> None:
     """List candidates."""
-    from vetting.candidates import candidate_name, list_candidates
+    from vetting.candidates import candidate_name
+    from vetting.services.candidates import list_candidates
 
-    ws = open_ws(create=False)
+    ws, account = acting()
     table = Table("id", "name", "authorization signed", "added by")
-    for c in list_candidates(ws):
+    for c in list_candidates(ws, account):
         table.add_row(readable(c.id), readable(candidate_name(ws, c)), str(c.authorization_signed_on),
                       readable(c.added_by))
     console.print(table)
@@ -235,7 +226,6 @@ def candidate_list() -> None:
 @handles_errors
 def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
         procedure: str = typer.Option(..., "--procedure", "-p", help="Approved procedure id."),
-        by: str = typer.Option(..., "--by", help="The investigator running the search."),
         wait: bool = typer.Option(False, "--wait", help="If another process is running a case, wait for it "
                                                         "instead of refusing."),
         queue: bool = typer.Option(False, "--queue", help="Queue one job per case for `vet worker` "
@@ -245,15 +235,15 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
     Exits 1 when a case is incomplete or any step ended ``failed`` (named above the exit).
     """
     from vetting.engine import step_runs
-    from vetting.runner import run_cases
+    from vetting.services.cases import run_cases
 
+    ws, account = acting()
     if queue:
         from vetting.queue_cli import needs_postgres, queue_run
 
-        needs_postgres(queue_run)(candidates, procedure, by)
+        needs_postgres(queue_run)(ws, account, candidates, procedure)
         return
-    ws = open_ws(create=False)
-    cases = run_cases(ws, candidates, procedure, by, console=console, wait=wait)
+    cases = run_cases(ws, account, candidates, procedure, console=console, wait=wait)
     incomplete = [c for c in cases if c.status != "complete"]
     failed = [(c.id, r.step_id) for c in cases for r in step_runs(ws, c.id) if r.status == "failed"]
     if failed:
@@ -267,26 +257,20 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
 @handles_errors
 def case_list(candidate: str = typer.Option(None, "--candidate", help="Only this candidate's cases.")) -> None:
     """Every case: candidate, procedure version, status, and how many items await a decision."""
-    from vetting.lookup import require_candidate
+    from vetting.services.cases import list_cases
     from vetting.views import print_cases
 
-    ws = open_ws(create=False)
-    if candidate is not None:
-        require_candidate(ws, candidate)
-    print_cases(console, ws, candidate)
+    print_cases(console, list_cases(*acting(), candidate), candidate)
 
 
 @app.command("uniformity")
 @handles_errors
 def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Procedure id.")) -> None:
     """Print the candidates x steps matrix; exit 1 naming any deviation from the procedure."""
-    from vetting.lookup import require_procedure
-    from vetting.uniformity import check_uniformity
+    from vetting.services.procedures import check_uniformity
     from vetting.views import print_uniformity
 
-    ws = open_ws(create=False)
-    require_procedure(ws, procedure)
-    report = check_uniformity(ws, procedure)
+    report = check_uniformity(*acting(), procedure)
     print_uniformity(console, report)
     raise typer.Exit(0 if report.uniform else 1)
 
@@ -297,12 +281,12 @@ def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Pro
 def review(case: str = typer.Argument(..., help="Case id."),
            all_items: bool = typer.Option(False, "--all", help="Also items already decided.")) -> None:
     """Show each collected item awaiting a decision: identity evidence, leads, screenshot, damage."""
-    from vetting.lookup import require_case
+    from vetting.services.review import review_queue
     from vetting.views import print_review
 
-    ws = open_ws(create=False)
-    require_case(ws, case)
-    print_review(console, ws, case, pending_only=not all_items)
+    ws, account = acting()
+    entries, collected = review_queue(ws, account, case, pending_only=not all_items)
+    print_review(console, ws, case, entries, collected)
 
 
 @app.command("validate")
@@ -310,7 +294,6 @@ def review(case: str = typer.Argument(..., help="Case id."),
 def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
              decision: str = typer.Option(None, "--decision", help="validated | rejected | unverifiable"),
              reason: str = typer.Option(None, "--reason", help="Why: what was checked."),
-             by: str = typer.Option(None, "--by", help="The person deciding."),
              finding: list[str] = typer.Option([], "--finding", help="Review category the item shows (repeatable)."),
              discredit: str = typer.Option("", "--discredit", help="How lawful off-duty conduct brings discredit."),
              mitigating: str = typer.Option("", "--mitigating",
@@ -322,26 +305,21 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
              file: Path = typer.Option(None, "--file", "-f",
                                        help="A decisions file: a batch, all or nothing."),
              wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
-    """Record a named person's decision on an item, after re-hashing its evidence."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.lookup import require_item
-    from vetting.validation import DecisionRequest, apply_decisions_file, decide
+    """Record your decision on an item (or a file of them), after re-hashing its evidence."""
+    from vetting.services.review import apply_decisions_file, decide
+    from vetting.validation import DecisionRequest
     from vetting.yamlsource import Problem
 
-    ws = open_ws(create=False)
+    ws, account = acting()
     if file is not None:
-        with case_locks(ws, decisions_file_cases(ws, file), "validate", wait=wait or DECISION_WAIT_SECONDS):
-            rows = apply_decisions_file(ws, file)
-        typer.echo(f"applied {len(rows)} decision(s) from {file}")
+        rows = apply_decisions_file(ws, account, file, wait=wait)
+        typer.echo(f"applied {len(rows)} decision(s) from {file} as {account.login}")
         return
-    missing = [n for n, v in (("ITEM", item), ("--decision", decision), ("--reason", reason), ("--by", by)) if not v]
+    missing = [n for n, v in (("ITEM", item), ("--decision", decision), ("--reason", reason)) if not v]
     if missing:
         raise InputError([Problem("command line", None, m, "required (or give --file)") for m in missing])
-    target = require_item(ws, item)
-    with case_locks(ws, [target.case_id], "validate", wait=wait or DECISION_WAIT_SECONDS):
-        row = decide(ws, DecisionRequest(item, decision, reason, by, tuple(finding), discredit, mitigating, supersedes,
-                                         tuple(evidence_image)))
-    assert row is not None
+    row = decide(ws, account, DecisionRequest(item, decision, reason, account.actor, tuple(finding), discredit,
+                                              mitigating, supersedes, tuple(evidence_image)), wait=wait)
     note = " (adverse: needs a second person's concurrence: vet concur)" if row.adverse else ""
     typer.echo(f"decision {row.id}: {row.decision} {row.item_id} by {row.decided_by}{note}")
 
@@ -349,18 +327,12 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
 @app.command("concur")
 @handles_errors
 def concur_cmd(decision: int = typer.Argument(..., help="Decision id."),
-               by: str = typer.Option(..., "--by", help="The second person."),
                reason: str = typer.Option("", "--reason"),
                wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
-    """Concur with an adverse finding (a second person; never the one who decided)."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.lookup import require_decision
-    from vetting.validation import concur
+    """Concur, as a supervisor, with another account's adverse finding (the two-person rule)."""
+    from vetting.services.review import concur
 
-    ws = open_ws(create=False)
-    target = require_decision(ws, decision)
-    with case_locks(ws, [target.case_id], "concur", wait=wait or DECISION_WAIT_SECONDS):
-        row = concur(ws, decision, by, reason)
+    row = concur(*acting(), decision, reason, wait=wait)
     typer.echo(f"decision {decision}: concurred by {row.concurred_by}")
 
 
@@ -374,14 +346,11 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
                                                      "workspace.json.")) -> None:
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
     from vetting.custody import check_expected_key
-    from vetting.log_index import check_index
-    from vetting.lookup import require_case
+    from vetting.services.reports import verify_audit
 
-    ws = open_ws(create=False)
-    if case is not None:
-        require_case(ws, case)
+    ws, account = acting()
+    report, index = verify_audit(ws, account, case)
     key_problem, fingerprint = check_expected_key(ws, expect_key)
-    report = ws.verify(case)
     if ws.evidence_store.remote:
         typer.echo(f"evidence read from {ws.evidence_store.url} (the local evidence folder is not trusted)")
     if key_problem:
@@ -391,7 +360,6 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
     if report.suppressed:
         typer.echo(f"... and {report.suppressed} more problem(s)")
     # The decision tables are the log's index: each row must say what its event says.
-    index = check_index(ws)
     for row_problem in index:
         typer.echo(f"PROBLEM {visible(str(row_problem))}")
     typer.echo(report.summary())
@@ -408,15 +376,14 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
 @handles_errors
 def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     """Print a case's timeline from the audit log."""
-    from vetting.lookup import require_case
     from vetting.models import Case
     from vetting.personal import Revealer
+    from vetting.services.cases import case_timeline
     from vetting.views import print_timeline
 
-    ws = open_ws(create=False)
-    events = list(ws.audit.events(case_id=case))
+    ws, account = acting()
+    events = case_timeline(ws, account, case)
     if not events:
-        require_case(ws, case)
         typer.echo(f"error: no audit events for case {case!r}", err=True)
         raise typer.Exit(1)
     with ws.session() as s:
@@ -426,22 +393,16 @@ def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
 
 @audit_app.command("export")
 @handles_errors
-def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write the export into."),
-                 by: str = typer.Option("system:cli", "--by", help="Who exports.")) -> None:
+def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write the export into.")) -> None:
     """Write the log as JSON Lines plus checkpoints and the public key, for third-party verification."""
-    from audit.export import export_log
+    from vetting.services.reports import export_audit
 
-    ws = open_ws(create=False)
+    ws, account = acting()
     try:
-        result = export_log(ws.engine, ws.key_dir, out)
+        result = export_audit(ws, account, out)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    # Recorded after the export it describes, with the root the export carries.
-    ws.record("audit.exported", actor=by, payload={"out": str(out), "tree_size": result.tree_size,
-                                                   "root": result.root.hex() if isinstance(result.root, bytes)
-                                                   else str(result.root)})
-    ws.audit.checkpoint()
     typer.echo(f"exported {result.events} events to {out}; verify with: python {out}/standalone_verify.py {out}")
 
 
@@ -449,14 +410,14 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
 @evidence_app.command("export")
 @handles_errors
 def evidence_export(case: str = typer.Argument(..., help="Case id (see `vet case list`)."),
-                    out: Path = typer.Option(..., "-o", "--out", help="The .wacz file to write."),
-                    by: str = typer.Option("system:cli", "--by", help="Who exports.")) -> None:
+                    out: Path = typer.Option(..., "-o", "--out", help="The .wacz file to write.")) -> None:
     """Write the case's evidence as a signed WACZ 1.1.1 with its audit events and their proofs."""
-    from vetting.evidence_export import ExportError, export_case
+    from vetting.evidence_export import ExportError
+    from vetting.services.reports import export_evidence
 
-    ws = open_ws(create=False)
+    ws, account = acting()
     try:
-        result = export_case(ws, case, out, by)
+        result = export_evidence(ws, account, case, out)
     except (ExportError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -540,26 +501,6 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
 
 _mount_queue()
 _mount_people()  # after the commands above, so `vet --help` lists the casework first
-
-
-def decisions_file_cases(ws: Any, path: Path) -> list[str]:
-    """The cases a decisions file writes (its items' cases, or its candidates' cases)."""
-    from sqlmodel import select
-
-    from vetting.models import Case, Item
-    from vetting.validation import load_decisions_file
-
-    _, entries = load_decisions_file(path)
-    out: set[str] = set()
-    with ws.session() as s:
-        for e in entries:
-            if e.request.item_id:
-                item = s.get(Item, e.request.item_id)
-                if item is not None:
-                    out.add(item.case_id)
-            elif e.candidate:
-                out.update(c.id for c in s.exec(select(Case).where(Case.candidate_id == e.candidate)))
-    return sorted(out)
 
 
 def main(argv: list[str] | None = None) -> int:

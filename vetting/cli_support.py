@@ -22,7 +22,15 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from vetting.errors import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERNAL, EXIT_REFUSED, DamagedEvidence, UnknownName
+from vetting.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    EXIT_INTERNAL,
+    EXIT_REFUSED,
+    AccessRefused,
+    DamagedEvidence,
+    UnknownName,
+)
 from vetting.yamlsource import INT_MAX, INT_MIN, InputError, Problem, check_text, clip, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,8 +98,6 @@ def check_arguments(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
             if not isinstance(v, str):
                 continue
             message = check_text(v, max_chars=MAX_ARG_CHARS) or path_message
-            if message is None and name == "by" and not v.strip():
-                message = "name the person acting (it is recorded in the audit log)"
             if message is None and name not in MULTILINE_OPTIONS:
                 line_break = next((i for i, ch in enumerate(v) if ch in "\t\n\r"), None)
                 if line_break is not None:
@@ -139,6 +145,7 @@ def handles_errors(fn: F) -> F:
         from vetting.candidates import CandidateError
         from vetting.caselock import CaseBusy
         from vetting.db import SchemaTooNew
+        from vetting.people.sessions import NotAuthenticated
         from vetting.queue.database import QueueNeedsPostgres
         from vetting.validation import ValidationRefused
         from vetting.workspace import WorkspaceError
@@ -159,8 +166,11 @@ def handles_errors(fn: F) -> F:
         except CaseBusy as exc:
             echo_error(str(exc))
             raise typer.Exit(EXIT_BUSY) from None
-        except ValidationRefused as exc:
+        except (ValidationRefused, AccessRefused) as exc:
             typer.echo(f"refused: {one_line(exc, 1000)}", err=True)
+            raise typer.Exit(EXIT_REFUSED) from None
+        except NotAuthenticated as exc:
+            echo_error(f"not logged in: {exc}")
             raise typer.Exit(EXIT_REFUSED) from None
         except (ApprovalError, CandidateError, _run_error(), WorkspaceError, SchemaTooNew, DamagedEvidence) as exc:
             echo_error(str(exc))
@@ -191,3 +201,14 @@ def open_ws(create: bool = True) -> Any:
     from vetting.workspace import Workspace
 
     return Workspace.open(state.workspace, create=create)
+
+
+def acting(create: bool = False) -> tuple[Any, Any]:
+    """The workspace and the account logged in to it (``vet login``): who every act is recorded as.
+
+    Refuses (exit 1, one line) with no session, or an expired, idle, ended or revoked one.
+    """
+    from vetting.people.sessions import current_account
+
+    ws = open_ws(create=create)
+    return ws, current_account(ws)

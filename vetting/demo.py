@@ -1,10 +1,14 @@
 """``vet demo``: the whole chain, end to end, on the bundled fictional demo web.
 
-It serves the demo web on loopback, makes a fresh workspace in ``OUT/workspace``, approves
-the shipped procedure with the ``loopback`` network profile (the only change, besides
-pointing the search step at the demo's search service and the account step at the demo's
-site manifest), adds the sample candidates with their signed authorizations, runs every case
-and writes what it produced under ``OUT``. Nothing leaves the loopback interface.
+It serves the demo web on loopback, makes a fresh workspace in ``OUT/workspace`` with
+fictional accounts of every role (``OUT/accounts.txt``, 0600) and acts as them through the
+service layer, as people at the CLI would. The commander approves the shipped procedure with
+the ``loopback`` network profile (the only change, besides pointing the search step at the
+demo's search service and the account step at the demo's site manifest); an investigator adds
+the sample candidates with their signed authorizations; the automation account runs every
+case; the supervisor assigns them; each investigator applies their decisions; the supervisor
+concurs; the commander releases one findings report to the hiring account, which renders it;
+everything produced is written under ``OUT``. Nothing leaves the loopback interface.
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ from rich.table import Table
 from vetting.bundled import shipped_procedure
 from vetting.workspace import MARKER, Workspace, WorkspaceError
 
-DEMO_COMMANDER = "Capt. Dana Whitfield (demo commander, fictional)"
-DEMO_INVESTIGATOR = "Det. Sam Ortiz (demo investigator, fictional)"
-DEMO_DECISIONS = Path(__file__).resolve().parent / "demoweb" / "decisions-demo.yaml"
+#: The demo accounts (vetting/demo_accounts.py) that take each part of the chain.
+DEMO_COMMANDER, DEMO_SUPERVISOR, DEMO_RUNNER, DEMO_HIRING = "dwhitfield", "amoreno", "demo-bot", "hjones"
+DEMO_DIR = Path(__file__).resolve().parent / "demoweb"
+#: Each investigator's decisions file (the cases in it are assigned to them).
+DEMO_DECISIONS = {"sortiz": "decisions-demo-sortiz.yaml", "kosei": "decisions-demo-kosei.yaml"}
+DEMO_CONCURRENCES = DEMO_DIR / "concurrences-demo.yaml"
+#: The candidate whose findings report is released to the hiring account.
+DEMO_RELEASED = "jordan-hale"
 
 
 def demo_procedure(shipped: Path, web: Any, manifest_name: str) -> dict[str, Any]:
@@ -56,15 +65,11 @@ def fresh_folder(out: Path) -> Path:
 
 
 def run_demo(out: Path, console: Console | None = None) -> int:
-    """Run the demo; return the exit code (0 when every case is complete and uniform)."""
-    from vetting.approvals import approve
-    from vetting.candidates import add_candidate, load_candidate_file
+    """Run the demo as its accounts; return the exit code (0 when every case is complete and uniform)."""
+    from vetting.candidates import load_candidate_file
+    from vetting.demo_accounts import create_demo_people, fresh_account, write_accounts_file
     from vetting.demoweb import DemoWeb
-    from vetting.engine import open_case
-    from vetting.reports import render_all
-    from vetting.runner import run_plans
-    from vetting.uniformity import check_uniformity
-    from vetting.validation import apply_decisions_file
+    from vetting.services import candidates, cases, procedures, reports, review
     from vetting.views import print_uniformity
 
     console = console or Console()
@@ -79,7 +84,15 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         proc_path.write_text(yaml.safe_dump(proc_data, sort_keys=False, allow_unicode=True, width=100),
                              encoding="utf-8")
         ws = Workspace.open(ws_dir)
-        version, _ = approve(ws, proc_path, DEMO_COMMANDER)
+        people = create_demo_people(ws)
+        accounts_file = write_accounts_file(out / "accounts.txt", people, ws_dir)
+        console.print(f"demo accounts (fictional): {', '.join(f'{p.login} ({p.role})' for p in people.values())}; "
+                      f"their passwords and TOTP secrets: {accounts_file} (0600)")
+
+        def who(login: str):  # type: ignore[no-untyped-def] - each act checks the person's session anew
+            return fresh_account(ws, people[login])
+
+        version, _ = procedures.approve_procedure(ws, who(DEMO_COMMANDER), proc_path)
         console.print(f"approved {version.procedure_id} v{version.version} ({version.fingerprint}) "
                       f"by {DEMO_COMMANDER}")
         cand_dir = out / "candidates"
@@ -91,34 +104,59 @@ def run_demo(out: Path, console: Console | None = None) -> int:
             cand, auth = load_candidate_file(resolved)
             if cand.authorization is not None:
                 auth = source.parent / cand.authorization.file
-            row = add_candidate(ws, cand, auth, DEMO_INVESTIGATOR, source=str(resolved))
+            row = candidates.add_candidate(ws, who("sortiz"), cand, auth, source=str(resolved))
             candidate_ids.append(row.id)
-        console.print(f"added {len(candidate_ids)} candidates: {', '.join(candidate_ids)}")
-        plans = [open_case(ws, cid, version.procedure_id, DEMO_INVESTIGATOR) for cid in candidate_ids]
-        cases = run_plans(ws, plans, DEMO_INVESTIGATOR, console)
-        decisions = out / "decisions-demo.yaml"
-        decisions.write_text(web.resolve(DEMO_DECISIONS.read_text(encoding="utf-8")), encoding="utf-8")
-    applied = apply_decisions_file(ws, decisions)
-    console.print(f"applied {len(applied)} demo decisions from {decisions} (labelled DEMO: fictional reviewers)")
-    report = check_uniformity(ws, version.procedure_id)
+        console.print(f"added {len(candidate_ids)} candidates as sortiz: {', '.join(candidate_ids)}")
+        run = cases.run_cases(ws, who(DEMO_RUNNER), candidate_ids, version.procedure_id, console=console)
+        files = {login: out / name for login, name in DEMO_DECISIONS.items()}
+        for path in files.values():
+            path.write_text(web.resolve((DEMO_DIR / path.name).read_text(encoding="utf-8")), encoding="utf-8")
+        concurrences = yaml.safe_load(web.resolve(DEMO_CONCURRENCES.read_text(encoding="utf-8")))["concurrences"]
+    # The automation account's cases are nobody's until the supervisor assigns them: each
+    # investigator gets the cases their decisions file decides; sortiz, the rest.
+    by_case = {c.candidate_id: c.id for c in run}
+    owner = {d["candidate"]: login for login, path in files.items()
+             for d in yaml.safe_load(path.read_text(encoding="utf-8"))["decisions"]}
+    for candidate_id, case_id in sorted(by_case.items()):
+        cases.assign_case(ws, who(DEMO_SUPERVISOR), case_id, owner.get(candidate_id, "sortiz"))
+    applied = [row for login, path in files.items() for row in review.apply_decisions_file(ws, who(login), path)]
+    console.print(f"applied {len(applied)} demo decisions as {', '.join(files)} (fictional reviewers)")
+    for entry in concurrences:
+        decision = _decision_at(ws, applied, entry["candidate"], entry["url"])
+        review.concur(ws, who(DEMO_SUPERVISOR), decision, entry["reason"])
+    console.print(f"{len(concurrences)} concurrences by {DEMO_SUPERVISOR}")
+    report = procedures.check_uniformity(ws, who(DEMO_COMMANDER), version.procedure_id)
     print_uniformity(console, report)
-    print_collection_summary(console, ws, [c.id for c in cases])
-    print_review_summary(console, ws, [c.id for c in cases])
-    reports = render_all(ws, out / "reports", DEMO_COMMANDER)
-    console.print(f"wrote {len(reports)} reports (HTML and PDF) under {out / 'reports'}")
-    from vetting.evidence_export import export_case
-
-    for case in cases:  # one signed evidence package per case (docs/evidence.md)
-        export_case(ws, case.id, out / "evidence" / f"{case.id}.wacz", DEMO_INVESTIGATOR)
-    console.print(f"wrote {len(cases)} evidence packages (signed WACZ) under {out / 'evidence'}")
+    print_collection_summary(console, ws, [c.id for c in run])
+    print_review_summary(console, ws, [c.id for c in run])
+    released = by_case[DEMO_RELEASED]
+    reports.release_report(ws, who(DEMO_COMMANDER), released, DEMO_HIRING)
+    written = reports.render_all(ws, who(DEMO_COMMANDER), out / "reports")
+    console.print(f"wrote {len(written)} reports (HTML and PDF) under {out / 'reports'} as {DEMO_COMMANDER}")
+    hiring_dir = out / "reports" / f"released-to-{DEMO_HIRING}"
+    hiring_dir.mkdir(exist_ok=True)
+    hiring_copy = reports.render_findings(ws, who(DEMO_HIRING), released, "html",
+                                          hiring_dir / f"findings-{released}.html")
+    console.print(f"released the findings of {released} to {DEMO_HIRING}, who rendered {hiring_copy}")
+    for case in run:  # one signed evidence package per case (docs/evidence.md)
+        reports.export_evidence(ws, who(DEMO_COMMANDER), case.id, out / "evidence" / f"{case.id}.wacz")
+    console.print(f"wrote {len(run)} evidence packages (signed WACZ) under {out / 'evidence'}")
     verified = ws.verify()
     console.print(f"audit log: {verified.summary()}")
-    complete = all(c.status == "complete" for c in cases)
-    console.print(f"\nworkspace: {ws_dir}\nprocedure as approved: {proc_path}\n"
-                  f"candidates: {cand_dir}\ndecisions: {decisions}\nreports: {out / 'reports'}\n"
-                  f"evidence packages: {out / 'evidence'}\n"
+    complete = all(c.status == "complete" for c in run)
+    console.print(f"\nworkspace: {ws_dir}\naccounts: {accounts_file}\nprocedure as approved: {proc_path}\n"
+                  f"candidates: {cand_dir}\ndecisions: {', '.join(str(f) for f in files.values())}\n"
+                  f"reports: {out / 'reports'}\nevidence packages: {out / 'evidence'}\n"
                   f"demo took {time.monotonic() - started:.1f} s")
     return 0 if complete and report.uniform and verified.ok else 1
+
+
+def _decision_at(ws: Workspace, applied: list[Any], candidate_id: str, url: str) -> int:
+    """The id of the demo decision on ``candidate_id``'s item at ``url``."""
+    from vetting.validation import resolve_item
+
+    item_id = resolve_item(ws, candidate_id, url)
+    return next(int(d.id) for d in applied if d.item_id == item_id)
 
 
 def print_collection_summary(console: Console, ws: Workspace, case_ids: list[str]) -> None:

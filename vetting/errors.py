@@ -34,3 +34,11 @@ class UnknownName(LookupError):
 class DamagedEvidence(Exception):
     """A report would rest on evidence that no longer verifies (exit 1); the message names
     each finding and its damage. ``--allow-damaged`` renders with a prominent notice instead."""
+
+
+class AccessRefused(Exception):
+    """The acting account may not take this act (exit 1): its roles or its cases do not allow it,
+    or the two-person rule does not. The message says which; the refusal is an audit event."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "access refused"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from vetting.cli_support import console, handles_errors, open_ws
+from vetting.cli_support import acting, console, handles_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,11 +36,11 @@ def needs_postgres(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def queue_run(candidates: list[str], procedure: str, by: str) -> None:
-    """``vet run --queue``: one job per case, for the workers."""
-    from vetting.queue.control import defer_cases
+def queue_run(ws: Any, account: Any, candidates: list[str], procedure: str) -> None:
+    """``vet run --queue``: one job per case, for the workers; each job runs as ``account``."""
+    from vetting.services.cases import queue_cases
 
-    deferred = defer_cases(open_ws(create=False), candidates, procedure, by)
+    deferred = queue_cases(ws, account, candidates, procedure)
     for d in deferred:
         job = f" (job {d.job_id})" if d.job_id is not None else ""
         typer.echo(f"{d.case_id}: {d.note}{job}")
@@ -52,9 +52,9 @@ def queue_run(candidates: list[str], procedure: str, by: str) -> None:
 @handles_errors
 def status() -> None:
     """Queued, running, failed, done and cancelled jobs, one line per case."""
-    from vetting.queue.control import queue_status
+    from vetting.services.cases import queue_status
 
-    report = queue_status(open_ws(create=False))
+    report = queue_status(*acting())
     table = Table("case", "candidate", "job", "state", "attempt", "steps", "since")
     for j in report.jobs:
         table.add_row(j.case_id, j.candidate_id, str(j.job_id), j.state, str(j.attempts),
@@ -67,13 +67,12 @@ def status() -> None:
 @needs_postgres
 @handles_errors
 def cancel(case: str = typer.Argument(..., help="Case id (vet queue status lists them)."),
-           by: str = typer.Option(..., "--by", help="Who cancels (recorded with every step cancelled)."),
            reason: str = typer.Option(..., "--reason", help="Why the case is stopped."),
            wait: float = typer.Option(60.0, "--wait", help="Seconds to wait for the worker to end the case.")) -> None:
     """Stop a case: its process is ended and the steps left are recorded cancelled."""
-    from vetting.queue.control import cancel_case
+    from vetting.services.cases import cancel_case
 
-    result = cancel_case(open_ws(create=False), case, by, reason, wait_seconds=wait)
+    result = cancel_case(*acting(), case, reason, wait_seconds=wait)
     jobs = ", ".join(map(str, result.jobs))
     if not result.confirmed:
         typer.echo(f"{case}: cancel requested (job {jobs}); its worker has not confirmed within {wait:g} s: "
@@ -96,10 +95,10 @@ def worker(name: str = typer.Option(None, "--name", help="Worker name in the aud
                                                 help="On SIGTERM, seconds a running case gets to finish before "
                                                      "its process is ended and its job put back in the queue."),
            burst: bool = typer.Option(False, "--burst", help="Stop when the queue is empty.")) -> None:
-    """Run queued cases, each in its own process, until stopped (SIGINT/SIGTERM)."""
-    from vetting.queue.worker import run_worker
+    """Run queued cases, each in its own process, until stopped (SIGINT/SIGTERM); needs an automation login."""
+    from vetting.services.cases import start_worker
 
     if stalled_after <= heartbeat:
         raise typer.BadParameter("must be longer than --heartbeat", param_hint="--stalled-after")
-    run_worker(open_ws(create=False), name=name, concurrency=concurrency, heartbeat=heartbeat,
+    start_worker(*acting(), name=name, concurrency=concurrency, heartbeat=heartbeat,
                stalled_after=stalled_after, burst=burst, shutdown_grace=shutdown_grace)

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import typer
 
-from vetting.cli_support import handles_errors, open_ws
+from vetting.cli_support import acting, handles_errors
 from vetting.safetext import visible
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
                          no_args_is_help=True)
 
 FORMAT_HELP = "html (self-contained) or pdf (printed by Chromium)."
-BY_HELP = "Who renders the report (recorded in the audit log)."
 PAPER_HELP = "Paper size of a PDF: A4 or Letter."
 
 
@@ -36,28 +35,30 @@ def _check_paper(paper: str) -> str:
     raise typer.BadParameter("must be A4 or Letter", param_hint="--paper")
 
 
-def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str,
+def _render(kind: str, subject: str | None, fmt: str, out: Path | None, stem: str,
             paper: str = "A4", allow_damaged: bool = False) -> None:
     from vetting.errors import DamagedEvidence
-    from vetting.lookup import require_case, require_procedure
-    from vetting.reports import render_report
+    from vetting.services import reports
     from vetting.yamlsource import InputError, Problem, clip
 
     fmt = _check_format(fmt)
     paper = _check_paper(paper)
-    ws = open_ws(create=False)
-    if kind == "findings" and subject is not None:
-        require_case(ws, subject)
-    elif subject is not None:
-        procedure_id, _, fingerprint = subject.partition("@")
-        require_procedure(ws, procedure_id, fingerprint or None)
+    ws, account = acting()
     path = out if out is not None else Path(f"{stem}.{fmt}")
     if not path.name or path.is_dir():
         raise InputError([Problem("command line", None, "--out", f"{clip(path)} is a folder, not a file name")])
     if not path.parent.is_dir():
         raise InputError([Problem("command line", None, "--out", f"folder {clip(path.parent)} does not exist")])
     try:
-        written = render_report(ws, kind, subject, fmt, path, by, paper=paper, allow_damaged=allow_damaged)
+        if kind == "findings":
+            assert subject is not None
+            written = reports.render_findings(ws, account, subject, fmt, path, paper=paper,
+                                              allow_damaged=allow_damaged)
+        elif kind == "process":
+            assert subject is not None
+            written = reports.render_process(ws, account, subject, fmt, path, paper=paper)
+        else:
+            written = reports.render_audit(ws, account, subject, fmt, path, paper=paper)
     except DamagedEvidence as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -79,13 +80,12 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
 def findings(case: str = typer.Argument(..., help="Case id (see 'vet audit show')."),
              fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
              out: Path = typer.Option(None, "-o", "--out", help="Output file (default findings-CASE.FORMAT)."),
-             by: str = typer.Option("system:cli", "--by", help=BY_HELP),
              paper: str = typer.Option("A4", "--paper", help=PAPER_HELP),
              allow_damaged: bool = typer.Option(False, "--allow-damaged",
                                                 help="Render even if a finding's evidence no longer verifies; "
                                                      "the report then names each such finding in a notice.")) -> None:
     """The validated findings of one case, for hiring staff (refused if a finding's evidence is damaged)."""
-    _render("findings", case, fmt, out, by, f"findings-{case}", paper, allow_damaged)
+    _render("findings", case, fmt, out, f"findings-{case}", paper, allow_damaged)
 
 
 @report_app.command("process")
@@ -93,10 +93,9 @@ def findings(case: str = typer.Argument(..., help="Case id (see 'vet audit show'
 def process(procedure: str = typer.Argument(..., help="Approved procedure id (latest version), or ID@FINGERPRINT."),
             fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
             out: Path = typer.Option(None, "-o", "--out", help="Output file (default process-ID.FORMAT)."),
-            by: str = typer.Option("system:cli", "--by", help=BY_HELP),
             paper: str = typer.Option("A4", "--paper", help=PAPER_HELP)) -> None:
     """The approved written process as a document, with its version history, for commanders."""
-    _render("process", procedure, fmt, out, by, f"process-{procedure.partition('@')[0]}", paper)
+    _render("process", procedure, fmt, out, f"process-{procedure.partition('@')[0]}", paper)
 
 
 @report_app.command("audit")
@@ -104,25 +103,24 @@ def process(procedure: str = typer.Argument(..., help="Approved procedure id (la
 def audit(procedure: str = typer.Option(None, "--procedure", "-p", help="Limit to one procedure id."),
           fmt: str = typer.Option("html", "--format", "-f", help=FORMAT_HELP),
           out: Path = typer.Option(None, "-o", "--out", help="Output file (default audit.FORMAT)."),
-          by: str = typer.Option("system:cli", "--by", help=BY_HELP),
           paper: str = typer.Option("A4", "--paper", help=PAPER_HELP)) -> None:
     """Audit-log verification, uniformity matrix, timelines and refused requests, for commanders."""
-    _render("audit", procedure, fmt, out, by, f"audit-{procedure}" if procedure else "audit", paper)
+    _render("audit", procedure, fmt, out, f"audit-{procedure}" if procedure else "audit", paper)
 
 
 @report_app.command("verify-receipts")
 @handles_errors
 def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings report in HTML.")) -> None:
     """Re-check a findings report's receipts against this workspace's audit log; exit 1 on any problem."""
-    from vetting.reports import verify_receipts
+    from vetting.services.reports import verify_receipts
 
     if not report.is_file():
         typer.echo(f"error: {report} does not exist or is not a file", err=True)
         raise typer.Exit(2)
     from vetting.custody import check_expected_key
 
-    ws = open_ws(create=False)
-    result = verify_receipts(ws, report)
+    ws, account = acting()
+    result = verify_receipts(ws, account, report)
     # The log's key must be the pinned one (workspace.json or VETTING_EXPECT_KEY): receipts
     # re-signed with a replaced key prove nothing.
     key_problem, _ = check_expected_key(ws, os.environ.get("VETTING_EXPECT_KEY"))

@@ -116,8 +116,24 @@ def current_decision(ws: Workspace, item_id: str) -> Decision | None:
 
 def reviewable_items(ws: Workspace, case_id: str) -> list[Item]:
     with ws.session() as s:
-        return list(s.exec(select(Item).where(Item.case_id == case_id, Item.kind.in_(REVIEWABLE_KINDS),  # type: ignore[attr-defined]
-                                              Item.outcome.in_(REVIEWABLE_OUTCOMES)).order_by(Item.id)))  # type: ignore[attr-defined]
+        return _reviewable(s, case_id)
+
+
+def _reviewable(s: Any, case_id: str) -> list[Item]:
+    return list(s.exec(select(Item).where(Item.case_id == case_id, Item.kind.in_(REVIEWABLE_KINDS),  # type: ignore[attr-defined]
+                                          Item.outcome.in_(REVIEWABLE_OUTCOMES)).order_by(Item.id)))  # type: ignore[attr-defined]
+
+
+def items_and_decisions(ws: Workspace, case_id: str) -> list[tuple[Item, Decision | None]]:
+    """Each reviewable item of a case with its decision in force (None: it awaits a decision).
+
+    The one place the "awaiting a decision" rule lives (review queue, case list, web pages),
+    read in one database session for the whole case.
+    """
+    with ws.session() as s:
+        items = _reviewable(s, case_id)
+        live = decisions_in_force(s.exec(select(Decision).where(Decision.case_id == case_id)))
+    return [(item, live.get(item.id)) for item in items]
 
 
 @dataclass
@@ -311,7 +327,7 @@ def _check_concur(s: Any, decision_id: int, by: str) -> Decision:
     existing = s.exec(select(Concurrence).where(Concurrence.decision_id == decision_id)).first()
     if not decision.adverse:
         raise ValidationRefused(f"decision {decision_id} is not an adverse finding; nothing to concur with")
-    if _same_person(decision.decided_by, by):
+    if decision.decided_by == by.strip():
         raise ValidationRefused(f"{by} made decision {decision_id}; a second person must concur")
     if existing is not None:
         raise ValidationRefused(f"decision {decision_id} already has the concurrence of {existing.concurred_by}")
@@ -353,10 +369,6 @@ def concur(ws: Workspace, decision_id: int, by: str, reason: str = "") -> Concur
     return row
 
 
-def _same_person(a: str, b: str) -> bool:
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
-
-
 def decision_reason(ws: Workspace, decision: Decision) -> str:
     """A decision's reason, read back from the personal values ([erased] once erased)."""
     from vetting.personal import Revealer
@@ -376,10 +388,18 @@ class BatchEntry:
 
     line: int | None
     request: DecisionRequest
-    concur_by: str | None
-    concur_reason: str
     candidate: str | None
     url: str | None
+
+
+#: Fields a decisions file once had and no longer may: who decides is the logged-in account,
+#: and a file never concurs (concurrence is its own act by a second account).
+_REFUSED_FIELDS = {
+    "by": "the decider is the logged-in account (vet whoami), never a name in the file: remove 'by'",
+    "concur_by": ("a decisions file cannot concur: concurrence is its own act by a second logged-in "
+                  "account (vet concur DECISION): remove 'concur_by'"),
+    "concur_reason": "a decisions file cannot concur (vet concur DECISION --reason): remove 'concur_reason'",
+}
 
 
 def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
@@ -395,14 +415,11 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
         url: str | None = None
         decision: str = Field(pattern="^(validated|rejected|unverifiable)$")
         reason: str = Field(min_length=5)
-        by: str = Field(min_length=2)
         findings: list[str] = []
         discredit: str = ""
         mitigating: str = ""
         supersedes: int | None = None
         evidence_images: list[str] = []
-        concur_by: str | None = None
-        concur_reason: str = ""
 
         @model_validator(mode="after")
         def _target(self) -> _One:
@@ -418,14 +435,22 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
     doc = load_yaml_file(path)
     if not isinstance(doc.data, dict):
         raise InputError([Problem(str(path), 1, "", "expected a mapping with a 'decisions' list")])
+    listed = doc.data.get("decisions")
+    if isinstance(listed, list):
+        refused = [Problem(str(path), doc.line_of(("decisions", n, key)) or doc.line_of(("decisions", n)),
+                           f"decisions[{n}].{key}", why)
+                   for n, entry in enumerate(listed) if isinstance(entry, dict)
+                   for key, why in _REFUSED_FIELDS.items() if key in entry]
+        if refused:
+            raise InputError(refused)
     parsed = validate_model(_File, doc)
     entries = []
     for n, d in enumerate(parsed.decisions):
         entries.append(BatchEntry(doc.line_of(("decisions", n)),
-                                  DecisionRequest(d.item or "", d.decision, d.reason, d.by, tuple(d.findings),
+                                  DecisionRequest(d.item or "", d.decision, d.reason, "", tuple(d.findings),
                                                   d.discredit, d.mitigating, d.supersedes,
                                                   tuple(d.evidence_images)),
-                                  d.concur_by, d.concur_reason, d.candidate, d.url))
+                                  d.candidate, d.url))
     return parsed.label, entries
 
 
@@ -446,8 +471,8 @@ def resolve_item(ws: Workspace, candidate_id: str, url: str) -> str:
     return found[0].id
 
 
-def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
-    """Check every entry first, then apply them all in ONE transaction (all or nothing).
+def apply_decisions_file(ws: Workspace, path: Path, by: str) -> list[Decision]:
+    """``by``'s decisions: check every entry first, then apply them all in ONE transaction (all or nothing).
 
     Two entries for one item are refused (a revision of a decision made in the same file has
     no decision id to cite yet). A failure while writing rolls the whole file back.
@@ -459,6 +484,7 @@ def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
     checked: list[_Checked] = []
     first_line: dict[str, int | None] = {}
     for e in entries:
+        e.request.by = by
         try:
             if not e.request.item_id:
                 e.request.item_id = resolve_item(ws, e.candidate or "", e.url or "")
@@ -468,8 +494,6 @@ def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
                                         + (f" (line {where})" if where else "") + "; one decision per item per file")
             first_line[e.request.item_id] = e.line
             checked.append(_check(ws, e.request, record_refusal=False))
-            if e.concur_by is not None and _same_person(e.concur_by, e.request.by):
-                raise ValidationRefused(f"{e.concur_by} cannot concur with their own decision")
         except ValidationRefused as exc:
             problems.append(Problem(str(path), e.line, f"decision for {e.request.item_id or e.url}", str(exc)))
     if problems:
@@ -477,12 +501,8 @@ def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
     applied = []
     try:
         with ws.transaction() as tx:
-            for e, c in zip(entries, checked, strict=True):
-                row = _write_decision(tx, c)
-                assert row.id is not None
-                if e.concur_by is not None and row.adverse:
-                    _write_concurrence(tx, row.id, e.concur_by, e.concur_reason)
-                applied.append(row)
+            for c in checked:
+                applied.append(_write_decision(tx, c))
     except (ValidationRefused, PersonalDataErased) as exc:
         raise InputError([Problem(str(path), None, "decisions", f"nothing applied: {exc}")]) from None
     except (IntegrityError, OperationalError) as exc:

@@ -62,24 +62,21 @@ def print_timeline(console: Console, events: list, reveal=lambda v: v or "") -> 
     console.print(table)
 
 
-def print_review(console: Console, ws, case_id: str, pending_only: bool = True) -> None:  # type: ignore[no-untyped-def]
-    """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each."""
+def print_review(console: Console, ws, case_id: str, entries, collected: int) -> None:  # type: ignore[no-untyped-def]
+    """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each.
+
+    ``entries`` come from :func:`vetting.services.review.review_queue`, which decides what
+    awaits a decision; this only displays them.
+    """
     import json
 
     from rich.panel import Panel
 
-    from vetting.models import Assessment
     from vetting.reached import describe_chain
-    from vetting.validation import current_decision, decision_reason, reviewable_items, verify_item_evidence
+    from vetting.validation import decision_reason
 
-    items = reviewable_items(ws, case_id)
-    shown = 0
-    for item in items:
-        decision = current_decision(ws, item.id)
-        if pending_only and decision is not None:
-            continue
-        with ws.session() as s:
-            a = s.get(Assessment, item.id)
+    for entry in entries:
+        item, a, decision = entry.item, entry.assessment, entry.decision
         lines = [f"[bold]{readable(item.title or item.url)}[/]", f"url: {readable(item.final_url or item.url)}",
                  f"kind: {item.kind}   captured: {item.captured_at:%Y-%m-%d %H:%M}Z",
                  f"reached: {readable(describe_chain(item, lambda i: _get_item(ws, i)))}"]
@@ -101,11 +98,10 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
                 lines.append("  [yellow]no date on the item: check it is within the lookback window[/]")
             if a.truncated:
                 lines.append("  [yellow]very long item: only its first part was screened; read the rest[/]")
-        damage = verify_item_evidence(ws, item)
-        if damage:
+        if entry.damage:
             lines.append("[bold red]DAMAGED EVIDENCE[/]: the stored evidence no longer verifies; it cannot be "
                          "validated or reported until this is resolved ('vet audit verify'):")
-            lines.extend(f"  [red]- {escape(problem)}[/]" for problem in damage)
+            lines.extend(f"  [red]- {escape(problem)}[/]" for problem in entry.damage)
         shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
         if shots:
             lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
@@ -114,8 +110,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
             lines.append(f"decision {decision.id}: {decision.decision} by {readable(decision.decided_by)}: "
                          f"{readable(decision_reason(ws, decision))}")
         console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
-        shown += 1
-    console.print(f"{shown} item(s) shown of {len(items)} collected in {case_id}", markup=False)
+    console.print(f"{len(entries)} item(s) shown of {collected} collected in {case_id}", markup=False)
 
 
 def _get_item(ws, item_id: str):  # type: ignore[no-untyped-def]
@@ -149,29 +144,13 @@ def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
         f"  {readable(u)}" for u in found]
 
 
-def print_cases(console: Console, ws, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    """The cases table: where an investigator finds the CASE ids the other commands take."""
-    from sqlmodel import select
-
-    from vetting.engine import step_runs
-    from vetting.models import Case, ProcedureVersion
-    from vetting.validation import current_decision, reviewable_items
-
-    table = Table("case", "candidate", "procedure", "status", "steps", "items to decide")
-    with ws.session() as s:
-        query = select(Case).order_by(Case.candidate_id, Case.opened_at)
-        if candidate_id:
-            query = query.where(Case.candidate_id == candidate_id)
-        cases = list(s.exec(query))
-        versions = {v.fingerprint: v for v in s.exec(select(ProcedureVersion))}
-    for case in cases:
-        runs = step_runs(ws, case.id)
-        states = ", ".join(f"{r.status}" for r in runs)
-        pending = sum(1 for i in reviewable_items(ws, case.id) if current_decision(ws, i.id) is None)
-        version = versions[case.fingerprint]
-        table.add_row(readable(case.id), readable(case.candidate_id), f"{version.procedure_id} v{version.version}",
-                      case.status,
-                      states, str(pending))
+def print_cases(console: Console, rows, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """The cases table (rows from :func:`vetting.services.cases.list_cases`): where an
+    investigator finds the CASE ids the other commands take."""
+    table = Table("case", "candidate", "procedure", "status", "steps", "items to decide", "assigned to")
+    for row in rows:
+        table.add_row(readable(row.case.id), readable(row.case.candidate_id), row.procedure, row.case.status,
+                      ", ".join(row.steps), str(row.awaiting), ", ".join(row.assigned) or "nobody")
     console.print(table)
-    if not cases:
+    if not rows:
         console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""), markup=False)

@@ -19,24 +19,13 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from vetting.people.accounts import AccountError, record_refusal
+from vetting.people.accounts import AccountError
 from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
+from vetting.people.permissions import authorize
 
 if TYPE_CHECKING:
     from vetting.workspace import Workspace
-
-ASSIGNERS = ("supervisor", "commander")
-RELEASERS = ("supervisor", "commander")
-
-
-def _require(ws: Workspace, actor: Account, roles: tuple[str, ...], what: str, act: str, case_id: str,
-             subject: str) -> None:
-    if actor.status != ACTIVE or not any(actor.has_role(r) for r in roles):
-        reason = f"{actor.login} may not {what}: it needs the role {' or '.join(roles)}"
-        record_refusal(ws, actor, act, reason, subject=subject, case_id=case_id)
-        raise AccountError(reason)
-
 
 def _target(s, login: str, role: str) -> Account:  # type: ignore[no-untyped-def]
     row = s.get(Account, login)
@@ -59,7 +48,7 @@ def _case(s, case_id: str) -> None:  # type: ignore[no-untyped-def]
 # -- assignments -----------------------------------------------------------------------------
 def assign_case(ws: Workspace, case_id: str, login: str, *, actor: Account,
                 now: Clock = system_clock) -> CaseAssignment:
-    _require(ws, actor, ASSIGNERS, "assign cases", "case.assign", case_id, login)
+    authorize(ws, actor, "case.assign", case_id, subject=login)
     with ws.session() as s:
         _case(s, case_id)
         _target(s, login, "investigator")
@@ -74,6 +63,19 @@ def assign_case(ws: Workspace, case_id: str, login: str, *, actor: Account,
     return row
 
 
+def assign_opener(ws: Workspace, case_id: str, account: Account, *, now: Clock = system_clock) -> CaseAssignment:
+    """The investigator who opened a case by running it is assigned to it (the service checked ``case.open``)."""
+    with ws.session() as s:
+        row = CaseAssignment(case_id=case_id, login=account.login, assigned_by=account.login, assigned_at=now())
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+    ws.record("case.assigned", actor=account.actor, case_id=case_id, subject=account.login,
+              payload={"assignment": row.id, "opened_the_case": True})
+    ws.audit.checkpoint()
+    return row
+
+
 def _open_assignment(s, case_id: str, login: str) -> CaseAssignment | None:  # type: ignore[no-untyped-def]
     return s.exec(select(CaseAssignment).where(CaseAssignment.case_id == case_id, CaseAssignment.login == login,
                                                CaseAssignment.ended_at == None)).first()  # noqa: E711
@@ -81,7 +83,7 @@ def _open_assignment(s, case_id: str, login: str) -> CaseAssignment | None:  # t
 
 def end_assignment(ws: Workspace, case_id: str, login: str, *, actor: Account,
                    now: Clock = system_clock) -> CaseAssignment:
-    _require(ws, actor, ASSIGNERS, "end assignments", "case.unassign", case_id, login)
+    authorize(ws, actor, "case.unassign", case_id, subject=login)
     with ws.session() as s:
         row = _open_assignment(s, case_id, login)
         if row is None:
@@ -123,7 +125,7 @@ def _open_release(s, case_id: str, login: str) -> ReportRelease | None:  # type:
 def release_report(ws: Workspace, case_id: str, login: str, *, actor: Account,
                    now: Clock = system_clock) -> ReportRelease:
     """Release a case's findings report to one named hiring account."""
-    _require(ws, actor, RELEASERS, "release findings reports", "report.release", case_id, login)
+    authorize(ws, actor, "report.release", case_id, subject=login)
     with ws.session() as s:
         _case(s, case_id)
         _target(s, login, "hiring")
@@ -140,7 +142,7 @@ def release_report(ws: Workspace, case_id: str, login: str, *, actor: Account,
 
 def revoke_release(ws: Workspace, case_id: str, login: str, *, actor: Account,
                    now: Clock = system_clock) -> ReportRelease:
-    _require(ws, actor, RELEASERS, "revoke report releases", "report.revoke", case_id, login)
+    authorize(ws, actor, "report.revoke", case_id, subject=login)
     with ws.session() as s:
         row = _open_release(s, case_id, login)
         if row is None:
@@ -159,6 +161,12 @@ def released_cases(ws: Workspace, login: str) -> list[str]:
     with ws.session() as s:
         return sorted(r.case_id for r in s.exec(select(ReportRelease).where(
             ReportRelease.login == login, ReportRelease.revoked_at == None)))  # noqa: E711
+
+
+def has_release(ws: Workspace, case_id: str, login: str) -> bool:
+    """Whether the findings report of ``case_id`` is released to ``login`` now."""
+    with ws.session() as s:
+        return _open_release(s, case_id, login) is not None
 
 
 def may_read_report(ws: Workspace, account: Account, case_id: str) -> bool:

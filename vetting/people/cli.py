@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from vetting.cli_support import console, handles_errors, open_ws
+from vetting.cli_support import acting, console, handles_errors, open_ws
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -292,48 +292,37 @@ def whoami() -> None:
 
 
 # -- assignment and release ---------------------------------------------------------------------
-def _acting():  # type: ignore[no-untyped-def]
-    from vetting.people.sessions import current_account
-
-    ws = open_ws(create=False)
-    return ws, current_account(ws)
-
-
 def case_assign(case: str = typer.Argument(..., help="Case id."),
                 investigator: str = typer.Argument(..., help="The investigator's login.")) -> None:
     """Assign a case to an investigator (a supervisor's or commander's act)."""
-    from vetting.people.assignments import assign_case
+    from vetting.services.cases import assign_case
 
-    ws, actor = _acting()
-    assign_case(ws, case, investigator, actor=actor)
+    assign_case(*acting(), case, investigator)
     typer.echo(f"case {case} assigned to {investigator}")
 
 
 def case_unassign(case: str = typer.Argument(...), investigator: str = typer.Argument(...)) -> None:
     """End an investigator's assignment to a case."""
-    from vetting.people.assignments import end_assignment
+    from vetting.services.cases import unassign_case
 
-    ws, actor = _acting()
-    end_assignment(ws, case, investigator, actor=actor)
+    unassign_case(*acting(), case, investigator)
     typer.echo(f"case {case} no longer assigned to {investigator}")
 
 
 def report_release(case: str = typer.Argument(..., help="Case id."),
                    to: str = typer.Argument(..., help="The hiring account's login.")) -> None:
     """Release a case's findings report to a named hiring account (a supervisor's or commander's act)."""
-    from vetting.people.assignments import release_report
+    from vetting.services.reports import release_report
 
-    ws, actor = _acting()
-    release_report(ws, case, to, actor=actor)
+    release_report(*acting(), case, to)
     typer.echo(f"findings report of case {case} released to {to}")
 
 
 def report_revoke(case: str = typer.Argument(...), to: str = typer.Argument(...)) -> None:
     """Revoke a release of a case's findings report."""
-    from vetting.people.assignments import revoke_release
+    from vetting.services.reports import revoke_release
 
-    ws, actor = _acting()
-    revoke_release(ws, case, to, actor=actor)
+    revoke_release(*acting(), case, to)
     typer.echo(f"release of case {case} to {to} revoked")
 
 

@@ -1,4 +1,4 @@
-"""One case in one process: ``python -m vetting.queue.child --workspace DIR --by NAME CASE``.
+"""One case in one process: ``python -m vetting.queue.child --workspace DIR --actor user:LOGIN CASE``.
 
 What a queue job starts (:mod:`vetting.queue.job`). A fresh process per case gets its own
 Twisted reactor (which cannot restart) and its own browser, and a crash, a leak or a hung
@@ -27,7 +27,8 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vetting.queue.child")
     parser.add_argument("--workspace", required=True, type=Path)
-    parser.add_argument("--by", required=True, help="The investigator who queued the case.")
+    parser.add_argument("--actor", required=True,
+                        help="The audit actor of the account that queued the case (from the job, set by the worker).")
     parser.add_argument("case_id")
     args = parser.parse_args(argv)
     lock = _hold_case_lock(args.case_id)  # noqa: F841 - held until the process ends
@@ -49,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if case.status != "open":
             print(f"{case.id}: {case.status}")
             return 0
-        plan = open_case(ws, case.candidate_id, case.procedure_id, args.by, fingerprint=case.fingerprint)
-        result = run_in_reactor(lambda: run_case(ws, plan, args.by))
+        plan = open_case(ws, case.candidate_id, case.procedure_id, args.actor, fingerprint=case.fingerprint)
+        result = run_in_reactor(lambda: run_case(ws, plan, args.actor))
     except (ApprovalError, CandidateError, RunError, WorkspaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -53,7 +53,7 @@ class CaseJobFailed(Exception):
 
 async def start_case_process(ws: Any, case_id: str, by: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "vetting.queue.child", "--workspace", str(ws.root), "--by", by, case_id,
+        sys.executable, "-m", "vetting.queue.child", "--workspace", str(ws.root), "--actor", by, case_id,
         env=dict(os.environ, VETTING_DATABASE_URL=ws.database_url),
         start_new_session=True, preexec_fn=_die_with_parent)
 

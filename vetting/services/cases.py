@@ -1,0 +1,180 @@
+"""Cases: running (or queueing) the search, cancelling it, listing cases, assigning them.
+
+Who may run what: an investigator opens a new case by running it, and the case is then
+assigned to them (``case.assigned``, recorded as opened by them); afterwards only an
+investigator the case is assigned to resumes it. An automation account (the demo, scripts)
+may open and run any case but decides nothing: its cases wait for a supervisor or commander
+to assign them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vetting.people.permissions import authorize
+from vetting.services.registry import service
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vetting.models import Case
+    from vetting.people.models import Account, CaseAssignment
+    from vetting.workspace import Workspace
+
+
+def _authorize_cases(ws: Workspace, account: Account, case_ids: list[str]) -> list[str]:
+    """Check the account may run each case (opening the new ones); return the ids of the new ones."""
+    from vetting.models import Case
+
+    with ws.session() as s:
+        new = [cid for cid in case_ids if s.get(Case, cid) is None]
+    for cid in dict.fromkeys(case_ids):
+        if cid in new:
+            authorize(ws, account, "case.open", subject=cid)
+        else:
+            authorize(ws, account, "case.run", cid)
+    return new
+
+
+def _open_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str,
+                new: list[str]) -> list[Any]:
+    from vetting.people.assignments import assign_opener
+    from vetting.runner import plan_cases
+
+    plans = plan_cases(ws, candidate_ids, procedure_id, account.actor)
+    if account.has_role("investigator"):
+        for plan in plans:
+            if plan.case.id in new:
+                assign_opener(ws, plan.case.id, account)
+    return plans
+
+
+@service("case.run", "case.open")
+def run_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str, *,
+              console: Console | None = None, wait: bool = False) -> list[Case]:
+    """Run (or resume) every step of the approved procedure for each candidate's case.
+
+    Everything is checked before the first request: the candidates, the procedure, the
+    account's right to each case; then each case's lock is held until its run ends.
+    """
+    from rich.console import Console
+
+    from vetting.caselock import case_locks
+    from vetting.runner import planned_case_ids, run_plans
+
+    console = console or Console()
+    case_ids = planned_case_ids(ws, candidate_ids, procedure_id)
+    _authorize_cases(ws, account, case_ids)
+    with case_locks(ws, case_ids, "run", wait=wait, on_wait=lambda m: console.print(m, markup=False)):
+        new = _authorize_cases(ws, account, case_ids)  # again under the locks: another may have opened one
+        plans = _open_cases(ws, account, candidate_ids, procedure_id, new)
+        return run_plans(ws, plans, account.actor, console)
+
+
+@service("case.run", "case.open")
+def queue_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str) -> list[Any]:
+    """``vet run --queue``: one job per case for the workers (PostgreSQL); the job runs as this account."""
+    from vetting.queue.control import defer_cases
+    from vetting.runner import planned_case_ids
+
+    new = _authorize_cases(ws, account, planned_case_ids(ws, candidate_ids, procedure_id))
+    deferred = defer_cases(ws, candidate_ids, procedure_id, account.actor)
+    if account.has_role("investigator"):
+        from vetting.people.assignments import assign_opener, is_assigned
+
+        for d in deferred:
+            if d.case_id in new and not is_assigned(ws, d.case_id, account.login):
+                assign_opener(ws, d.case_id, account)
+    return deferred
+
+
+@service("case.cancel")
+def cancel_case(ws: Workspace, account: Account, case_id: str, reason: str, *, wait_seconds: float = 60.0) -> Any:
+    from vetting.lookup import require_case
+    from vetting.queue.control import cancel_case as cancel
+
+    authorize(ws, account, "case.cancel", case_id)
+    require_case(ws, case_id)
+    return cancel(ws, case_id, account.actor, reason, wait_seconds=wait_seconds)
+
+
+@service("queue.status")
+def queue_status(ws: Workspace, account: Account) -> Any:
+    from vetting.queue.control import queue_status as status
+
+    authorize(ws, account, "queue.status")
+    return status(ws)
+
+
+@service("queue.work")
+def start_worker(ws: Workspace, account: Account, **options: Any) -> None:
+    """Run queued cases until stopped; each job runs as the account that queued it."""
+    from vetting.queue.worker import run_worker
+
+    authorize(ws, account, "queue.work")
+    run_worker(ws, **options)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One line of the case list: what an investigator needs to find the CASE ids."""
+
+    case: Case
+    procedure: str  # "id vN"
+    steps: list[str]  # each step's status, in order
+    awaiting: int  # reviewable items without a decision in force
+    assigned: list[str]  # logins of the investigators assigned
+
+
+@service("case.list")
+def list_cases(ws: Workspace, account: Account, candidate_id: str | None = None) -> list[CaseRow]:
+    from sqlmodel import select
+
+    from vetting.engine import step_runs
+    from vetting.lookup import require_candidate
+    from vetting.models import Case, ProcedureVersion
+    from vetting.people.assignments import assigned_investigators
+    from vetting.validation import items_and_decisions
+
+    authorize(ws, account, "case.list")
+    if candidate_id is not None:
+        require_candidate(ws, candidate_id)
+    with ws.session() as s:
+        query = select(Case).order_by(Case.candidate_id, Case.opened_at)
+        if candidate_id:
+            query = query.where(Case.candidate_id == candidate_id)
+        cases = list(s.exec(query))
+        versions = {v.fingerprint: v for v in s.exec(select(ProcedureVersion))}
+    rows = []
+    for case in cases:
+        version = versions[case.fingerprint]
+        awaiting = sum(1 for _, d in items_and_decisions(ws, case.id) if d is None)
+        rows.append(CaseRow(case, f"{version.procedure_id} v{version.version}",
+                            [r.status for r in step_runs(ws, case.id)], awaiting,
+                            assigned_investigators(ws, case.id)))
+    return rows
+
+
+@service("case.assign")
+def assign_case(ws: Workspace, account: Account, case_id: str, login: str) -> CaseAssignment:
+    from vetting.people.assignments import assign_case as assign
+
+    return assign(ws, case_id, login, actor=account)
+
+
+@service("case.unassign")
+def unassign_case(ws: Workspace, account: Account, case_id: str, login: str) -> CaseAssignment:
+    from vetting.people.assignments import end_assignment
+
+    return end_assignment(ws, case_id, login, actor=account)
+
+
+@service("case.timeline")
+def case_timeline(ws: Workspace, account: Account, case_id: str) -> list[Any]:
+    """The case's audit events, oldest first (an unknown case is refused as unknown, exit 2)."""
+    from vetting.lookup import require_case
+
+    authorize(ws, account, "case.timeline", case_id)
+    require_case(ws, case_id)
+    return list(ws.audit.events(case_id=case_id))

@@ -1,0 +1,146 @@
+"""Review: the queue of items awaiting a decision, decisions, and the second person's concurrence.
+
+The two-person rule is checked here on accounts: the concurring account must not be the one
+whose decision it is, and must not carry the same employee or badge number (one person with
+two accounts is still one person). A decisions file decides as the logged-in account and can
+never concur: concurrence is its own act, by a second account that logs in itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vetting.people.permissions import authorize, authorize_role, refuse
+from vetting.services.registry import service
+
+if TYPE_CHECKING:
+    from vetting.models import Assessment, Concurrence, Decision, Item
+    from vetting.people.models import Account
+    from vetting.validation import DecisionRequest
+    from vetting.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    """One item of the review queue, with what the reviewer needs beside it."""
+
+    item: Item
+    assessment: Assessment | None
+    decision: Decision | None  # the decision in force; None while it awaits one
+    damage: list[str]  # the evidence's re-hash problems (empty when it verifies)
+
+
+@service("case.review")
+def review_queue(ws: Workspace, account: Account, case_id: str, *, pending_only: bool = True
+                 ) -> tuple[list[ReviewEntry], int]:
+    """The items of a case awaiting a decision (or all of them), and how many were collected."""
+    from vetting.lookup import require_case
+    from vetting.models import Assessment
+    from vetting.validation import items_and_decisions, verify_item_evidence
+
+    authorize(ws, account, "case.review", case_id)
+    require_case(ws, case_id)
+    pairs = items_and_decisions(ws, case_id)
+    chosen = [(item, d) for item, d in pairs if d is None or not pending_only]
+    with ws.session() as s:
+        assessments = {item.id: s.get(Assessment, item.id) for item, _ in chosen}
+    return [ReviewEntry(item, assessments[item.id], d, verify_item_evidence(ws, item)) for item, d in chosen], \
+        len(pairs)
+
+
+def _decision_cases(ws: Workspace, item_ids: list[str]) -> list[str]:
+    from vetting.models import Item
+
+    with ws.session() as s:
+        return sorted({row.case_id for i in item_ids if (row := s.get(Item, i)) is not None})
+
+
+@service("case.decide")
+def decide(ws: Workspace, account: Account, request: DecisionRequest, *, wait: bool | float = False) -> Decision:
+    """Record the account's decision on one item of a case assigned to it."""
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.lookup import require_item
+    from vetting.validation import decide as record
+
+    authorize_role(ws, account, "case.decide", subject=request.item_id)  # before saying which items exist
+    target = require_item(ws, request.item_id)
+    authorize(ws, account, "case.decide", target.case_id, subject=request.item_id)
+    request.by = account.actor
+    with case_locks(ws, [target.case_id], "validate", wait=wait or DECISION_WAIT_SECONDS):
+        row = record(ws, request)
+    assert row is not None
+    return row
+
+
+def decisions_file_cases(ws: Workspace, path: Path) -> list[str]:
+    """The cases a decisions file writes (its items' cases, or its candidates' cases)."""
+    from sqlmodel import select
+
+    from vetting.models import Case, Item
+    from vetting.validation import load_decisions_file
+
+    _, entries = load_decisions_file(path)
+    out: set[str] = set()
+    with ws.session() as s:
+        for e in entries:
+            if e.request.item_id:
+                item = s.get(Item, e.request.item_id)
+                if item is not None:
+                    out.add(item.case_id)
+            elif e.candidate:
+                out.update(c.id for c in s.exec(select(Case).where(Case.candidate_id == e.candidate)))
+    return sorted(out)
+
+
+@service("case.decide")
+def apply_decisions_file(ws: Workspace, account: Account, path: Path, *, wait: bool | float = False
+                         ) -> list[Decision]:
+    """A batch of the account's decisions, all or nothing; every case it touches must be assigned to it."""
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.validation import apply_decisions_file as apply
+
+    cases = decisions_file_cases(ws, path)  # parses the file first: a malformed file is exit 2
+    if not cases:  # it names no existing item: the role is checked, then the file is refused as it is
+        authorize_role(ws, account, "case.decide", subject=str(path))
+    for case_id in cases:
+        authorize(ws, account, "case.decide", case_id, subject=str(path))
+    with case_locks(ws, cases, "validate", wait=wait or DECISION_WAIT_SECONDS):
+        return apply(ws, path, account.actor)
+
+
+@service("case.concur")
+def concur(ws: Workspace, account: Account, decision_id: int, reason: str = "", *,
+           wait: bool | float = False) -> Concurrence:
+    """A second account concurs with an adverse finding; never the account (or person) that decided."""
+    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.lookup import require_decision
+    from vetting.validation import concur as record
+
+    authorize_role(ws, account, "case.concur", subject=f"decision-{decision_id}")
+    target = require_decision(ws, decision_id)
+    authorize(ws, account, "case.concur", target.case_id, subject=f"decision-{decision_id}")
+    same = _same_person(ws, target.decided_by, account)
+    if same:
+        raise refuse(ws, account, "case.concur", f"{account.login} cannot concur with decision {decision_id}: "
+                     f"{same}; a second person must concur (two-person rule)", case_id=target.case_id,
+                     subject=f"decision-{decision_id}")
+    with case_locks(ws, [target.case_id], "concur", wait=wait or DECISION_WAIT_SECONDS):
+        return record(ws, decision_id, account.actor, reason)
+
+
+def _same_person(ws: Workspace, decided_by: str, account: Account) -> str:
+    """Why the decider and ``account`` are one person ("" if they are not): the same account, or
+    two accounts with the same employee or badge number. Names are never compared."""
+    from vetting.people.models import Account as AccountRow
+
+    if decided_by == account.actor:
+        return "it made that decision"
+    if not decided_by.startswith("user:") or not account.badge.strip():
+        return ""
+    with ws.session() as s:
+        decider = s.get(AccountRow, decided_by.removeprefix("user:"))
+    if decider is not None and decider.badge.strip().casefold() == account.badge.strip().casefold():
+        return f"the decision was made by {decider.login}, an account of the same employee number {account.badge}"
+    return ""
