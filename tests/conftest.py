@@ -103,3 +103,13 @@ def captured(tmp_path_factory: pytest.TempPathFactory):
     from capture_fixtures import capture_case
 
     return capture_case(tmp_path_factory.mktemp("captured"))
+
+
+@pytest.fixture
+def team(tmp_path: Path):
+    """A fresh workspace with one logged-in account of every role (tests/team.py)."""
+    from team import make_team
+
+    from vetting.workspace import Workspace
+
+    return make_team(Workspace.open(tmp_path / "ws"), tmp_path)

@@ -60,7 +60,7 @@ def test_adverse_needs_a_second_person(built) -> None:
                                            discredit="Pointing a rifle at an animal for fun, posted publicly."))
     assert row is not None and row.adverse
     with pytest.raises(ValidationRefused, match="a second person must concur"):
-        concur(built.ws, row.id, "inv.  LEE")
+        concur(built.ws, row.id, "Inv. Lee")
     done = concur(built.ws, row.id, "Sgt. Park", "agree")
     assert done.concurred_by == "Sgt. Park"
     with pytest.raises(ValidationRefused, match="already has the concurrence"):
