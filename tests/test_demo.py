@@ -5,12 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,19 +30,94 @@ def demo(tmp_path_factory) -> Path:
     return out
 
 
+def demo_accounts(demo: Path) -> dict[str, dict[str, str]]:
+    """``accounts.txt``: one section per login, ``key = value`` lines."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in (demo / "accounts.txt").read_text().splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+        elif " = " in line and not line.startswith("#"):
+            key, value = line.split(" = ", 1)
+            current[key] = value
+    return sections
+
+
+@pytest.fixture(scope="module")
+def logged_in(demo: Path, tmp_path_factory) -> Callable[[str], dict[str, str]]:
+    """Log in to the demo workspace as one of its accounts (the real ``vet login``, password and
+    TOTP code from accounts.txt); returns the environment of commands acting as that account."""
+    import time
+
+    import pyotp
+
+    sessions: dict[str, dict[str, str]] = {}
+    accounts = demo_accounts(demo)
+
+    def login(name: str) -> dict[str, str]:
+        if name not in sessions:
+            env = {"XDG_CONFIG_HOME": str(tmp_path_factory.mktemp(f"config-{name}"))}
+            for _ in range(2):  # a code already used by the demo's own login waits for the next step
+                code = pyotp.TOTP(accounts[name]["totp_secret"]).now()
+                result = subprocess.run([sys.executable, "-m", "vetting.cli", "--workspace", str(demo / "workspace"),
+                                         "login", name], input=f"{accounts[name]['password']}\n{code}\n",
+                                        capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+                if result.returncode == 0:
+                    break
+                time.sleep(31 - time.time() % 30)
+            assert result.returncode == 0, result.stderr
+            sessions[name] = env
+        return sessions[name]
+
+    return login
+
+
 def rows(demo: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(demo / "workspace" / "vetting.db") as db:
         return db.execute(sql).fetchall()
 
 
-def test_every_case_complete_and_uniform(demo: Path) -> None:
+def test_every_case_complete_and_uniform(demo: Path, logged_in) -> None:
     cases = rows(demo, "SELECT candidate_id, status FROM 'case' ORDER BY candidate_id")
     assert len(cases) >= 3 and all(status == "complete" for _, status in cases)
     steps = rows(demo, "SELECT case_id, group_concat(step_id, ',') FROM (SELECT * FROM steprun ORDER BY position) "
                        "GROUP BY case_id")
     assert len({s for _, s in steps}) == 1  # the identical step list for everyone
     assert "uniform: every case ran the procedure's steps in order" in (demo / "stdout.txt").read_text()
-    assert vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=demo / "workspace").returncode == 0
+    assert vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=demo / "workspace",
+               env=logged_in("dwhitfield")).returncode == 0
+
+
+def test_the_demo_runs_as_its_accounts(demo: Path) -> None:
+    """accounts.txt is the user's alone; every act of the chain names the account that took it."""
+    import stat
+
+    accounts = demo_accounts(demo)
+    assert stat.S_IMODE((demo / "accounts.txt").stat().st_mode) == 0o600
+    roles = {login: a["role"] for login, a in accounts.items()}
+    assert {"investigator", "supervisor", "commander", "hiring", "admin", "automation"} == set(roles.values())
+    assert all(a.get("totp_secret") and a.get("password") for a in accounts.values() if a["role"] != "automation")
+    actors = {action: {a for (a,) in rows(demo, f"SELECT DISTINCT actor FROM audit_event WHERE action='{action}'")}
+              for action in ("procedure.approved", "candidate.added", "case.opened", "item.validated",
+                             "item.rejected", "item.concurred", "case.assigned", "report.released",
+                             "report.rendered", "evidence.exported")}
+    assert actors["procedure.approved"] == {"user:dwhitfield"}
+    assert actors["candidate.added"] == {"user:sortiz"}
+    assert actors["case.opened"] == {"user:demo-bot"}
+    assert actors["item.validated"] == {"user:sortiz", "user:kosei"}
+    assert actors["item.concurred"] == {"user:amoreno"}
+    assert actors["case.assigned"] == {"user:amoreno"}  # the bot's cases: the supervisor assigns them
+    assert actors["report.released"] == {"user:dwhitfield"}
+    assert actors["report.rendered"] == {"user:dwhitfield", "user:hjones"}
+    # Nothing in the log names a person by free text any more: an account, the system or a collector.
+    free = rows(demo, "SELECT DISTINCT actor FROM audit_event WHERE actor NOT LIKE 'user:%' "
+                      "AND actor NOT LIKE 'system:%' AND actor NOT LIKE 'collector:%'")
+    assert free == []
+    # The two-person rule held: no concurrence by the account whose decision it is.
+    same = rows(demo, "SELECT d.id FROM decision d JOIN concurrence c ON c.decision_id = d.id "
+                      "WHERE c.concurred_by = d.decided_by")
+    assert same == []
+    assert list((demo / "released-to-hjones").glob("findings-case-jordan-hale-*.html"))
 
 
 def test_no_input_recorded_for_the_candidate_without_usernames(demo: Path) -> None:
@@ -62,14 +138,14 @@ def test_every_collector_and_guard_decision_shows(demo: Path) -> None:
     assert any("unreliable" in r for r in reasons), reasons
 
 
-def test_evidence_is_valid_warc_and_audit_verifies(demo: Path) -> None:
+def test_evidence_is_valid_warc_and_audit_verifies(demo: Path, logged_in) -> None:
     warcs = sorted((demo / "workspace" / "evidence" / "warc").rglob("*.warc.gz"))
     assert warcs
     check = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", "-v", *map(str, warcs)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout[-3000:]
     assert "digest pass" in check.stdout and "sha256" not in check.stderr
-    result = vet("audit", "verify", workspace=demo / "workspace")
+    result = vet("audit", "verify", workspace=demo / "workspace", env=logged_in("dwhitfield"))
     assert result.returncode == 0, result.stdout
 
 
@@ -105,7 +181,7 @@ def test_guard_decisions_on_the_hostile_links(demo: Path) -> None:
     assert "http://10.0.0.5/" in refused and "http://169.254.169.254/latest/meta-data/" in refused
 
 
-def test_reports_written_and_receipts_verify(demo: Path) -> None:
+def test_reports_written_and_receipts_verify(demo: Path, logged_in) -> None:
     reports = demo / "reports"
     cases = [c for (c,) in rows(demo, "SELECT id FROM 'case'")]
     for case in cases:
@@ -114,10 +190,11 @@ def test_reports_written_and_receipts_verify(demo: Path) -> None:
     assert (reports / "audit.pdf").read_bytes().startswith(b"%PDF")
     assert list(reports.glob("process-*.html"))
     jordan = next(reports.glob("findings-case-jordan-hale-*.html"))
-    result = vet("report", "verify-receipts", str(jordan), workspace=demo / "workspace")
+    result = vet("report", "verify-receipts", str(jordan), workspace=demo / "workspace", env=logged_in("hjones"))
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='report.rendered'")}
-    assert len(rendered) == len(list(reports.iterdir()))
+    hiring = list((demo / "released-to-hjones").iterdir())  # the hiring account's own rendering
+    assert len(hiring) == 1 and len(rendered) == len(list(reports.iterdir())) + len(hiring)
 
 
 # -- what hiring staff see: redacted pictures, and no masked term anywhere ------------------
@@ -224,9 +301,11 @@ def test_reviewers_words_do_not_leak_through_the_receipts(demo: Path) -> None:
     import yaml
     from leakcheck import found_terms, html_text_and_pictures, terms_in
 
-    batch = yaml.safe_load((demo / "decisions-demo.yaml").read_text())["decisions"]
-    words = [" ".join(str(d.get(k, "")) for k in ("reason", "mitigating", "discredit", "concur_reason"))
-             for d in batch]
+    batch = [d for path in sorted(demo.glob("decisions-demo-*.yaml")) for d in yaml.safe_load(path.read_text())["decisions"]]
+    from vetting.demo import DEMO_CONCURRENCES
+
+    batch += yaml.safe_load(DEMO_CONCURRENCES.read_text())["concurrences"]
+    words = [" ".join(str(d.get(k, "")) for k in ("reason", "mitigating", "discredit")) for d in batch]
     terms = terms_in(*words)
     assert terms  # "Posts disparage a religious group": the demo's reasons do name one
     for html_path in sorted((demo / "reports").glob("findings-*.html")):
@@ -247,7 +326,7 @@ def _all_bytes(root: Path) -> Iterator[tuple[str, bytes]]:
                     pass
 
 
-def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Path, tmp_path: Path) -> None:
+def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Path, tmp_path: Path, logged_in) -> None:
     """On a copy of the demo's workspace (real WARCs, screenshots, search queries): erase Jordan."""
     ws = tmp_path / "workspace"
     shutil.copytree(demo / "workspace", ws)
@@ -260,19 +339,20 @@ def test_erasing_a_demo_candidate_leaves_no_value_and_the_log_verifies(demo: Pat
               "Concur: reckless driving and brandishing"]
     before = {v for v in values for _, data in _all_bytes(ws) if v.encode() in data}
     assert before == set(values)  # the grep can fail: each value is there before erasure
-    erased = vet("candidate", "erase", "jordan-hale", "--by", "Records Officer Ames (fictional)",
-                 "--reason", "retention period ended", workspace=ws)
+    commander = logged_in("dwhitfield")  # the copy has the demo's sessions: the same token works in it
+    erased = vet("candidate", "erase", "jordan-hale", "--reason", "retention period ended", workspace=ws,
+                 env=commander)
     assert erased.returncode == 0 and "erased candidate jordan-hale" in erased.stdout, erased.stderr
     left = sorted({(name, v) for name, data in _all_bytes(ws) for v in values if v.encode() in data})
     assert left == []
     assert not list((ws / "evidence" / "warc").glob("case-jordan-hale-*"))
-    verify = vet("audit", "verify", workspace=ws)
+    verify = vet("audit", "verify", workspace=ws, env=commander)
     assert verify.returncode == 0 and "disposed by design" in verify.stdout, verify.stdout[-3000:]
     jordan = next((demo / "reports").glob("findings-case-jordan-hale-*.html"))
-    old = vet("report", "verify-receipts", str(jordan), workspace=ws)
+    old = vet("report", "verify-receipts", str(jordan), workspace=ws, env=commander)
     assert old.returncode == 0 and "DISPOSED" in old.stdout, old.stdout + old.stderr
     case = next(p.name.removeprefix("findings-").removesuffix(".html") for p in [jordan])
-    new = vet("report", "findings", case, "-o", str(tmp_path / "after.html"), workspace=ws)
+    new = vet("report", "findings", case, "-o", str(tmp_path / "after.html"), workspace=ws, env=commander)
     assert new.returncode == 0 and "Disposed:" in (tmp_path / "after.html").read_text(), new.stderr
 
 

@@ -133,7 +133,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     reports.release_report(ws, who(DEMO_COMMANDER), released, DEMO_HIRING)
     written = reports.render_all(ws, who(DEMO_COMMANDER), out / "reports")
     console.print(f"wrote {len(written)} reports (HTML and PDF) under {out / 'reports'} as {DEMO_COMMANDER}")
-    hiring_dir = out / "reports" / f"released-to-{DEMO_HIRING}"
+    hiring_dir = out / f"released-to-{DEMO_HIRING}"  # what the hiring account itself rendered
     hiring_dir.mkdir(exist_ok=True)
     hiring_copy = reports.render_findings(ws, who(DEMO_HIRING), released, "html",
                                           hiring_dir / f"findings-{released}.html")
