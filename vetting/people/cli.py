@@ -117,11 +117,15 @@ def user_list(roles: bool = typer.Option(False, "--roles", help="Instead: the ro
     from vetting.people.accounts import disable_inactive, list_accounts
 
     if roles:
+        from vetting.people.models import ROLES
+        from vetting.people.permissions import PERMISSIONS
         from vetting.people.roles import ROLE_PURPOSE
 
-        role_table = Table("role", "may do")
-        for role, purpose in ROLE_PURPOSE.items():
-            role_table.add_row(role, purpose)
+        role_table = Table("role", "for", "acts (scope)")
+        for role in ROLES:
+            acts = [f"{name} ({act.scopes[role]})" if act.per_case else name
+                    for name, act in PERMISSIONS.items() if role in act.scopes]
+            role_table.add_row(role, ROLE_PURPOSE[role], "\n".join(acts) or "accounts only (vet user ...)")
         console.print(role_table)
         return
     ws, _ = _acting_admin("account.list")
