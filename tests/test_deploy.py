@@ -18,6 +18,8 @@ def test_compose_file_runs_real_worker_commands() -> None:
     help_text = CliRunner().invoke(app, ["worker", "--help"], env={"COLUMNS": "200"}).output
     for flag in (a for a in worker["command"] if a.startswith("--")):
         assert flag in help_text, f"compose passes {flag}, which vet worker does not have"
+    assert worker["command"][worker["command"].index("--key-file") + 1] == "/run/secrets/worker_key"
+    assert "worker_key" in worker["secrets"] and compose["secrets"]["worker_key"]["file"]
     env = worker["environment"]
     assert env["VETTING_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert "workspace:/workspace" in worker["volumes"] and env["VETTING_HOME"] == "/workspace"

@@ -313,3 +313,25 @@ def test_no_command_takes_by() -> None:
         assert "--by" not in options, path
         seen += 1
     assert seen > 40
+
+
+def test_a_worker_service_logs_in_with_its_key_file(team, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`vet worker --login BOT --key-file F`: the real automation login, then the act is checked."""
+    from vetting.people.accounts import add_account
+
+    _, creds = add_account(team.ws, login="worker-bot", name="Queue workers", roles=["automation"],
+                           actor=team.account("root-admin"))
+    key = tmp_path / "worker_key"
+    key.write_text("vak_wrong\n")
+    wrong = team.vet("sortiz", "worker", "--login", "worker-bot", "--key-file", str(key), "--burst")
+    assert wrong.returncode == 1 and "login refused" in wrong.stderr, wrong.stderr
+    key.write_text((creds.automation_key or "") + "\n")
+    # Logged in and allowed: it gets as far as the queue, which needs PostgreSQL (exit 2, one line).
+    ok = team.vet("sortiz", "worker", "--login", "worker-bot", "--key-file", str(key), "--burst")
+    assert ok.returncode == 2 and "PostgreSQL" in ok.stderr, ok.stderr
+    events = [e for e in team.ws.audit.events() if e.subject == "worker-bot"]
+    assert [e.action for e in events][-2:] == ["auth.login_failed", "auth.login"]
+    half = team.vet("sortiz", "worker", "--login", "worker-bot", "--burst")
+    assert half.returncode == 2 and "give both --login and --key-file" in half.stderr
+    human = team.vet("sortiz", "worker", "--burst")  # sortiz is logged in, but workers are automation's act
+    assert human.returncode == 1 and "needs the role automation" in human.stderr, human.stderr

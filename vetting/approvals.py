@@ -41,7 +41,7 @@ def approve(ws: Workspace, path: Path, by: str) -> tuple[ProcedureVersion, bool]
     already approved with different content.
     """
     if not by.strip():
-        raise ApprovalError("--by must name the approving commander")
+        raise ApprovalError("the approval must name the approving account")
     loaded = load_procedure(path)
     proc = loaded.procedure
     with ws.session() as s:
@@ -129,7 +129,7 @@ def load_approved(ws: Workspace, procedure_id: str,
                             + (f" with fingerprint {fingerprint}" if fingerprint else "")
                             + (f"; approved: {', '.join(known)}" if known else "; none approved yet")
                             + ". List them with 'vet procedure list'; a commander approves one with "
-                               "'vet procedure approve FILE --by NAME'.")
+                               "'vet procedure approve FILE'.")
     frozen = ws.procedures_dir / fingerprint_dir(row.fingerprint)
     try:
         text = (frozen / "procedure.yaml").read_text(encoding="utf-8")

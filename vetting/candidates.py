@@ -143,7 +143,7 @@ def add_candidate(ws: Workspace, cand: CandidateInput, auth_path: Path | None, b
         if cand.authorization.signed_on > date.today():
             problems.append(Problem(source, None, "authorization.signed_on", "is in the future"))
     if not by.strip():
-        problems.append(Problem(source, None, "--by", "name the investigator adding the candidate"))
+        problems.append(Problem(source, None, "actor", "name the account adding the candidate"))
     candidate_id = cand.id or slugify(cand.full_name)
     if not re.match(_ID, candidate_id):
         problems.append(Problem(source, None, "id", f"the name {clip(cand.full_name, 40)!r} gives no usable id "

@@ -145,7 +145,7 @@ def handles_errors(fn: F) -> F:
         from vetting.candidates import CandidateError
         from vetting.caselock import CaseBusy
         from vetting.db import SchemaTooNew
-        from vetting.people.sessions import NotAuthenticated
+        from vetting.people.sessions import LoginRefused, NotAuthenticated
         from vetting.queue.database import QueueNeedsPostgres
         from vetting.validation import ValidationRefused
         from vetting.workspace import WorkspaceError
@@ -171,6 +171,9 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(EXIT_REFUSED) from None
         except NotAuthenticated as exc:
             echo_error(f"not logged in: {exc}")
+            raise typer.Exit(EXIT_REFUSED) from None
+        except LoginRefused as exc:
+            echo_error(str(exc))
             raise typer.Exit(EXIT_REFUSED) from None
         except (ApprovalError, CandidateError, _run_error(), WorkspaceError, SchemaTooNew, DamagedEvidence) as exc:
             echo_error(str(exc))

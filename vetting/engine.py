@@ -52,7 +52,7 @@ def open_case(ws: Workspace, candidate_id: str, procedure_id: str, by: str,
               fingerprint: str | None = None) -> CasePlan:
     """Open (or find, to resume) the case of a candidate under the latest approved version."""
     if not by.strip():
-        raise RunError("--by must name the investigator running the search")
+        raise RunError("the run must name the account running the search")
     candidate = get_candidate(ws, candidate_id)
     if candidate_erased(ws, candidate.id):
         raise RunError(f"candidate {candidate_id}'s personal data was erased: there is nothing to search with")

@@ -78,7 +78,7 @@ def erase_candidate(ws: Workspace, candidate_id: str, by: str, reason: str = "")
     say they were disposed.
     """
     if not by.strip():
-        raise ErasureError("--by must name who erases the candidate's data")
+        raise ErasureError("the erasure must name the account erasing the candidate's data")
     with ws.session() as s:
         candidate = s.get(Candidate, candidate_id)
         if candidate is None:

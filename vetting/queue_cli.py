@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -82,6 +83,17 @@ def cancel(case: str = typer.Argument(..., help="Case id (vet queue status lists
     typer.echo(f"{case}: cancelled (job {jobs}); steps recorded cancelled: {steps}")
 
 
+def _key_login(login: str, key_file: Path) -> tuple[Any, Any]:
+    """The workspace and the automation account whose key is in ``key_file`` (a real login, audited)."""
+    from vetting.cli_support import open_ws
+    from vetting.people.sessions import login_automation
+    from vetting.yamlsource import read_bytes_file
+
+    key = read_bytes_file(key_file, max_bytes=1024).decode("utf-8", "replace").strip()
+    ws = open_ws(create=False)
+    return ws, login_automation(ws, login, key, kind="worker").account
+
+
 @needs_postgres
 @handles_errors
 def worker(name: str = typer.Option(None, "--name", help="Worker name in the audit log (default HOST-PID)."),
@@ -94,11 +106,23 @@ def worker(name: str = typer.Option(None, "--name", help="Worker name in the aud
            shutdown_grace: float = typer.Option(30.0, "--shutdown-grace", min=0.0,
                                                 help="On SIGTERM, seconds a running case gets to finish before "
                                                      "its process is ended and its job put back in the queue."),
-           burst: bool = typer.Option(False, "--burst", help="Stop when the queue is empty.")) -> None:
-    """Run queued cases, each in its own process, until stopped (SIGINT/SIGTERM); needs an automation login."""
+           burst: bool = typer.Option(False, "--burst", help="Stop when the queue is empty."),
+           login: str = typer.Option(None, "--login", help="Log in as this automation account with --key-file "
+                                                           "(a service: no token file, no terminal)."),
+           key_file: Path = typer.Option(None, "--key-file", help="File holding the automation account's key "
+                                                                  "(a secret mounted for the service).")) -> None:
+    """Run queued cases, each in its own process, until stopped (SIGINT/SIGTERM); an automation account's act.
+
+    Either log in first (``vet login BOT --key``) or give ``--login`` and ``--key-file``. Each
+    job runs as the account that queued it.
+    """
     from vetting.services.cases import start_worker
 
     if stalled_after <= heartbeat:
         raise typer.BadParameter("must be longer than --heartbeat", param_hint="--stalled-after")
-    start_worker(*acting(), name=name, concurrency=concurrency, heartbeat=heartbeat,
+    if (login is None) != (key_file is None):
+        raise typer.BadParameter("give both --login and --key-file, or neither (then: vet login first)",
+                                 param_hint="--key-file")
+    ws, account = acting() if login is None else _key_login(login, key_file)
+    start_worker(ws, account, name=name, concurrency=concurrency, heartbeat=heartbeat,
                stalled_after=stalled_after, burst=burst, shutdown_grace=shutdown_grace)

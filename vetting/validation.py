@@ -155,7 +155,7 @@ def _check(ws: Workspace, req: DecisionRequest, *, record_refusal: bool) -> _Che
     if req.decision not in DECISIONS:
         raise ValidationRefused(f"decision must be one of {', '.join(DECISIONS)}, not {req.decision!r}")
     if not req.by.strip():
-        raise ValidationRefused("--by must name the person deciding")
+        raise ValidationRefused("a decision must name the account deciding")
     if len(req.reason.strip()) < 5:
         raise ValidationRefused("a decision needs a reason (at least a few words)")
     with ws.session() as s:
@@ -357,7 +357,7 @@ def concur(ws: Workspace, decision_id: int, by: str, reason: str = "") -> Concur
     Checked, written and recorded in one transaction under the log's write lock.
     """
     if not by.strip():
-        raise ValidationRefused("--by must name the person concurring")
+        raise ValidationRefused("a concurrence must name the account concurring")
     try:
         with ws.transaction() as tx:
             row = _write_concurrence(tx, decision_id, by, reason)

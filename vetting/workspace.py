@@ -119,8 +119,8 @@ class Workspace:
                 raise WorkspaceError(f"{root} is not a vetting workspace (no {MARKER}) and is not "
                                      "empty; refusing to write into it")
             if not create:
-                raise WorkspaceError(f"no workspace at {root}; approve a procedure or add a "
-                                     "candidate first, or pass --workspace")
+                raise WorkspaceError(f"no workspace at {root}; create one with 'vet user add LOGIN "
+                                     "--name NAME --bootstrap-admin', or pass --workspace")
             return cls._create(root, database_url)
         try:
             info = json.loads(marker.read_text(encoding="utf-8"))

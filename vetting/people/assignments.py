@@ -9,8 +9,9 @@ the acting account as actor and the case id as the event's case. Who may act:
   ``hiring``, and revokes the release; hiring staff read only what is released to them
   (:func:`may_read_report`).
 
-The service layer (issue 13 part 3) calls these to decide whether an investigator may act
-on a case and what a hiring account may read.
+Who may assign or release is the permission table's (:mod:`vetting.people.permissions`), checked
+here too so the acts cannot be taken around it; the service layer (:mod:`vetting.services`)
+is what the CLI and the web application call.
 """
 
 from __future__ import annotations

@@ -38,8 +38,10 @@ def people_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (AccountError, LoginRefused, NotAuthenticated, PasswordRuleError, TokenFileError,
-                TotpKeyError, OidcError) as exc:
+        except NotAuthenticated as exc:
+            typer.echo(f"error: not logged in: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except (AccountError, LoginRefused, PasswordRuleError, TokenFileError, TotpKeyError, OidcError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 

@@ -148,7 +148,7 @@ def cancel_case(ws: Any, case_id: str, by: str, reason: str, wait_seconds: float
 
     by, reason = by.strip(), reason.strip()
     if not by:
-        raise RunError("--by must name the person cancelling")
+        raise RunError("the cancellation must name the account cancelling")
     app = make_app(ws)
     with ws.session() as s:
         if s.get(Case, case_id) is None:
