@@ -107,6 +107,21 @@ def write_accounts_file(path: Path, people: dict[str, DemoPerson], workspace: Pa
     return path
 
 
+def session_folders(ws: Workspace, people: dict[str, DemoPerson], root: Path) -> dict[str, dict[str, str]]:
+    """Each person's session token in a config folder of their own (``root/config-LOGIN``, 0700/0600),
+    as ``vet login`` would keep it; returns the environment of a ``vet`` acting as each one
+    (benchmarks and scripts drive the real CLI as the demo's people this way)."""
+    from vetting.people.tokenfile import write_token
+
+    envs = {}
+    for login, person in people.items():
+        home = root / f"config-{login}"
+        write_token(ws.id, {"workspace_id": ws.id, "workspace": str(ws.root.resolve()), "login": login,
+                            "token": person.token}, home)
+        envs[login] = {"XDG_CONFIG_HOME": str(home)}
+    return envs
+
+
 def fresh_account(ws: Workspace, person: DemoPerson) -> Account:
     """The person's account through their session (as every command gets it: token checked)."""
     from vetting.people.sessions import account_for_token

@@ -19,17 +19,18 @@ class TokenFileError(Exception):
     """The token file is missing, unreadable, or readable by others."""
 
 
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+def config_dir(home: Path | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/vetting`` (or ``home/vetting``: a script keeping sessions for several accounts)."""
+    base = str(home) if home is not None else os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "vetting"
 
 
-def token_path(workspace_id: str) -> Path:
-    return config_dir() / "sessions" / f"{workspace_id}.json"
+def token_path(workspace_id: str, home: Path | None = None) -> Path:
+    return config_dir(home) / "sessions" / f"{workspace_id}.json"
 
 
-def write_token(workspace_id: str, data: dict[str, Any]) -> Path:
-    path = token_path(workspace_id)
+def write_token(workspace_id: str, data: dict[str, Any], home: Path | None = None) -> Path:
+    path = token_path(workspace_id, home)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
