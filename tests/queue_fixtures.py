@@ -1,6 +1,10 @@
 """Shared set-up for the job-queue tests and bench: a PostgreSQL workspace with a small
 procedure (one ``pages`` step over each candidate's disclosed URLs, all JSON on the demo web,
-so no browser is needed), candidates, real ``vet worker`` processes, and waiting on jobs."""
+so no browser is needed), candidates, real ``vet worker`` processes, and waiting on jobs.
+
+The workspace has the logged-in team of tests/team.py, its token folders beside the workspace
+folder (``ws_root.parent / "config-LOGIN"``): the investigator queues, the supervisor cancels,
+and the workers log in as the automation account ``bot``."""
 
 from __future__ import annotations
 
@@ -14,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from team import Team, make_team
 
 REPO = Path(__file__).resolve().parent.parent
 PROCEDURE_ID = "kcpd-261-1-preemployment"
-INVESTIGATOR = "Det. Sam Ortiz"
+INVESTIGATOR = "sortiz"  # the login of the investigator who adds the candidates and queues their cases
+SUPERVISOR = "amoreno"  # cancels
+AUTOMATION = "bot"  # every worker's login
 
 
 def queue_procedure(path: Path, delay: float, concurrency: int = 1, retries: int = 1) -> Path:
@@ -40,36 +47,52 @@ def candidate_urls(web: Any, index: int, pages: int) -> list[str]:
 
 
 def queue_workspace(root: Path, database_url: str, web: Any, candidates: int, pages: int, delay: float,
-                    auth_file: Path, concurrency: int = 1) -> Any:
-    """Approve the procedure and add ``candidates`` candidates (qc-00, qc-01, ...)."""
+                    auth_file: Path, concurrency: int = 1) -> Team:
+    """The workspace's team (``team.ws`` is the workspace), the procedure approved by the
+    commander and ``candidates`` candidates (qc-00, qc-01, ...) added by the investigator."""
     from vetting.approvals import approve
     from vetting.candidates import CandidateInput, add_candidate
     from vetting.workspace import Workspace
 
-    ws = Workspace.open(root, database_url=database_url)
-    approve(ws, queue_procedure(root.parent / "queue-procedure.yaml", delay, concurrency), "Capt. Dana Whitfield")
+    team = make_team(Workspace.open(root, database_url=database_url), root.parent)
+    ws = team.ws
+    approve(ws, queue_procedure(root.parent / "queue-procedure.yaml", delay, concurrency),
+            team.account("dwhitfield").actor)
+    investigator = team.account(INVESTIGATOR).actor
     for i in range(candidates):
         add_candidate(ws, CandidateInput(id=f"qc-{i:02d}", full_name=f"Queue Candidate {i:02d}",
                                          profile_urls=candidate_urls(web, i, pages),
                                          authorization={"file": "a", "signed_on": "2026-10-01"}),
-                      auth_file, INVESTIGATOR)
-    return ws
+                      auth_file, investigator)
+    return team
 
 
 def vet_cmd(ws_root: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "vetting.cli", "--workspace", str(ws_root), *args]
 
 
-def env_for(database_url: str) -> dict[str, str]:
-    return dict(os.environ, VETTING_DATABASE_URL=database_url, COLUMNS="200", NO_COLOR="1")
+def login_folder(ws_root: Path, login: str) -> Path:
+    """The token folder of ``login`` in a workspace made by :func:`queue_workspace`."""
+    return Team(None, ws_root.parent).folder(login)
+
+
+def env_for(database_url: str, ws_root: Path | None = None, login: str | None = None) -> dict[str, str]:
+    """The environment of a ``vet`` subprocess on the database; logged in as ``login`` when given."""
+    env = dict(os.environ, VETTING_DATABASE_URL=database_url, COLUMNS="200", NO_COLOR="1")
+    if login is not None:
+        assert ws_root is not None, "give the workspace whose login is meant"
+        env["XDG_CONFIG_HOME"] = str(login_folder(ws_root, login))
+    return env
 
 
 def start_worker(ws_root: Path, database_url: str, name: str, log_dir: Path, heartbeat: float = 1.0,
                  stalled_after: float = 4.0, concurrency: int = 1, *extra: str) -> subprocess.Popen:
+    """A real ``vet worker``, logged in as the automation account."""
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(vet_cmd(ws_root, "worker", "--name", name, "--heartbeat", str(heartbeat),
                                     "--stalled-after", str(stalled_after), "--concurrency", str(concurrency), *extra),
-                            cwd=REPO, env=env_for(database_url), stdout=log, stderr=subprocess.STDOUT)
+                            cwd=REPO, env=env_for(database_url, ws_root, AUTOMATION), stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
 def stop_workers(workers: Iterable[subprocess.Popen], timeout: float = 60) -> None:

@@ -12,14 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, vet
+from conftest import REPO
+from team import Team, make_team
 from test_engine import cli_workspace, local_procedure, shipped_step
 
 from vetting.caselock import CaseBusy, case_lock
 from vetting.workspace import Workspace
 
 PROC = "kcpd-261-1-preemployment"
-RUN = ["run", "jane-doe", "--procedure", PROC, "--by", "Inv. Lee"]
+RUN = ["run", "jane-doe", "--procedure", PROC]  # as the investigator sortiz (tests/team.py)
 
 HOLDER = """
 import sys, time
@@ -57,19 +58,20 @@ def lock_holder_pid(ws: Path) -> int | None:
 
 def test_second_run_refused_waiter_takes_over_after_kill_9(tmp_path: Path, demo_web, auth_file: Path) -> None:
     urls = [demo_web.base_url("news") + f"/no-such-article-{n}" for n in range(12)]
-    ws = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
-                       rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
-    first = vet_popen(ws, *RUN)
+    team = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
+                         rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
+    ws = team.ws.root
+    first = vet_popen(ws, *RUN, env=team.env("sortiz"))
     try:
         wait_for(lambda: lock_holder_pid(ws) == first.pid or first.poll() is not None)
         assert first.poll() is None, first.communicate()
         # A second run of the same case, at the same time: refused, naming the holder.
-        second = vet("run", *RUN[1:], workspace=ws)
+        second = team.vet("sortiz", *RUN)
         assert second.returncode == 3, second.stdout + second.stderr
         line = second.stderr.strip()
         assert "\n" not in line and f"pid {first.pid}" in line and "since" in line and "--wait" in line
         # A waiting run starts once the holder is gone, even killed with SIGKILL.
-        waiter = vet_popen(ws, *RUN, "--wait")
+        waiter = vet_popen(ws, *RUN, "--wait", env=team.env("sortiz"))
         wait_for(lambda: "waiting" in _peek(waiter) or waiter.poll() is not None, 30)
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
@@ -84,9 +86,9 @@ def test_second_run_refused_waiter_takes_over_after_kill_9(tmp_path: Path, demo_
         (steps_started,) = db.execute("SELECT count(*) FROM audit_event WHERE action='step.started'").fetchone()
     assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
     assert steps_started == 2  # the killed run and the resumed one; the refused run started nothing
-    uniform = vet("uniformity", "--procedure", PROC, workspace=ws)
+    uniform = team.vet("sortiz", "uniformity", "--procedure", PROC)
     assert uniform.returncode == 0, uniform.stdout
-    assert vet("audit", "verify", workspace=ws).returncode == 0
+    assert team.vet("sortiz", "audit", "verify").returncode == 0
     # Custody (issue 9.5): the database, the WARCs and every evidence file are the owner's only.
     from test_custody import modes
 
@@ -118,15 +120,14 @@ def _holder(ws: Path, case_id: str, env: dict | None = None) -> subprocess.Popen
     return proc
 
 
-def _workspace_with_jane(tmp_path: Path, auth_file: Path, url: str | None, env: dict[str, str]) -> Workspace:
-    """A workspace (SQLite, or the PostgreSQL database ``url``) with the procedure approved and
-    Jane Doe added, through the CLI."""
-    ws = Workspace.open(tmp_path / "ws", database_url=url)
-    vet("procedure", "approve", str(local_procedure(tmp_path)), "--by", "Capt. Rao", workspace=ws.root, env=env,
-        check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
-        "--by", "Inv. Lee", workspace=ws.root, env=env, check=True)
-    return ws
+def _workspace_with_jane(tmp_path: Path, auth_file: Path, url: str | None, env: dict[str, str]) -> Team:
+    """A workspace (SQLite, or the PostgreSQL database ``url``) with its logged-in team, the
+    procedure approved by the commander and Jane Doe added by the investigator, through the CLI."""
+    team = make_team(Workspace.open(tmp_path / "ws", database_url=url), tmp_path)
+    team.vet("dwhitfield", "procedure", "approve", str(local_procedure(tmp_path)), env=env, check=True)
+    team.vet("sortiz", "candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file),
+             "--signed-on", "2026-10-01", env=env, check=True)
+    return team
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -137,13 +138,14 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
     if backend == "postgresql":
         url = request.getfixturevalue("postgres").new_database()
         env = {"VETTING_DATABASE_URL": url}
-    ws = _workspace_with_jane(tmp_path, auth_file, url, env)
+    team = _workspace_with_jane(tmp_path, auth_file, url, env)
+    ws = team.ws
     from vetting.runner import planned_case_ids
 
     (case_id,) = planned_case_ids(ws, ["jane-doe"], PROC)
     holder = _holder(ws.root, case_id, env)
     try:
-        refused = vet(*RUN, workspace=ws.root, env=env)
+        refused = team.vet("sortiz", *RUN, env=env)
         assert refused.returncode == 3, refused.stdout + refused.stderr
         assert f"pid {holder.pid}" in refused.stderr or f"pid={holder.pid}" in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr
@@ -169,23 +171,54 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
 def test_validate_takes_the_case_lock_too(tmp_path: Path) -> None:
     """Every command that writes a case takes its lock: a decision while a run holds it is refused."""
     from case_fixtures import add_item, build_case
-    from test_cli import invoke, tree_digest
+    from test_cli import invoke
+
+    from vetting.people.assignments import assign_case
 
     b = build_case(tmp_path)
     item = add_item(b, "a", "Volunteered at the food bank today.")
+    team = make_team(b.ws, tmp_path)
+    assign_case(b.ws, b.plan.case.id, "sortiz", actor=team.account("amoreno"))
+    team.account("sortiz")  # the session's first use (an auth event) is behind us: the refusal adds nothing
     b.ws.engine.dispose()
     holder = _holder(b.ws.root, b.plan.case.id)
     try:
-        before = tree_digest(b.ws.root)
-        args = ["validate", item.id, "--decision", "validated", "--reason", "her disclosed account", "--by", "Inv. Lee"]
-        refused = invoke(b.ws.root, *args)
+        before = casework_digest(b.ws.root)
+        args = ["validate", item.id, "--decision", "validated", "--reason", "her disclosed account"]
+        with team.acting("sortiz"):
+            refused = invoke(b.ws.root, *args)
         assert refused.exit_code == 3 and f"pid {holder.pid}" in refused.output, refused.output
-        assert tree_digest(b.ws.root) == before
+        assert casework_digest(b.ws.root) == before
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
-    done = invoke(b.ws.root, *args, "--wait")
+    with team.acting("sortiz"):
+        done = invoke(b.ws.root, *args, "--wait")
     assert done.exit_code == 0, done.output
+    from vetting.validation import items_and_decisions
+
+    (decided,) = [d for i, d in items_and_decisions(b.ws, b.plan.case.id) if i.id == item.id]
+    assert decided is not None and decided.decided_by == "user:sortiz"
+
+
+def casework_digest(root: Path) -> str:
+    """``test_cli.tree_digest`` of everything but the login bookkeeping: using a session moves its
+    idle clock (``last_used_at`` of the session and the account rows), which is not casework."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.name.endswith(("-wal", "-shm")):
+            continue
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        if path.suffix == ".db":
+            with sqlite3.connect(path) as db:
+                h.update("\n".join(line for line in db.iterdump()
+                                   if not line.startswith(('INSERT INTO "authsession"', 'INSERT INTO "account"')))
+                         .encode())
+        else:
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 QUEUE_HOLDER = """
@@ -209,17 +242,22 @@ def test_queue_case_process_and_commands_share_one_lock(tmp_path: Path, auth_fil
 
     url = postgres.new_database()
     env = {"VETTING_DATABASE_URL": url}
-    ws = _workspace_with_jane(tmp_path, auth_file, url, env)
-    case_id = open_case(ws, "jane-doe", PROC, "Inv. Lee").case.id
+    from vetting.people.assignments import assign_case
+
+    team = _workspace_with_jane(tmp_path, auth_file, url, env)
+    ws = team.ws
+    case_id = open_case(ws, "jane-doe", PROC, "user:sortiz").case.id
+    assign_case(ws, case_id, "sortiz", actor=team.account("amoreno"))  # so sortiz may run it: only the lock refuses
     ws.engine.dispose()
 
     queued = subprocess.Popen([sys.executable, "-c", QUEUE_HOLDER, case_id], cwd=REPO, stdout=subprocess.PIPE,
                               text=True, env=dict(os.environ, **env))
     try:
         assert queued.stdout is not None and queued.stdout.readline().strip() == "held"
-        for args in (RUN, ["candidate", "erase", "jane-doe", "--by", "Inv. Lee", "--reason", "retention ended"]):
+        for login, args in (("sortiz", RUN),
+                            ("dwhitfield", ["candidate", "erase", "jane-doe", "--reason", "retention ended"])):
             started = time.monotonic()
-            refused = vet(*args, workspace=ws.root, env=env)
+            refused = team.vet(login, *args, env=env)
             assert refused.returncode == 3, (args, refused.stdout + refused.stderr)
             line = refused.stderr.strip()
             assert "\n" not in line and "Traceback" not in line, line
@@ -232,7 +270,7 @@ def test_queue_case_process_and_commands_share_one_lock(tmp_path: Path, auth_fil
     # The other way round: a command holds the case, the queue's real case process waits for it.
     holder = _holder(ws.root, case_id, env)
     child = subprocess.Popen([sys.executable, "-m", "vetting.queue.child", "--workspace", str(ws.root),
-                              "--by", "Inv. Lee", case_id], cwd=REPO, stdout=subprocess.PIPE,
+                              "--actor", "user:sortiz", case_id], cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
     try:
         import psycopg

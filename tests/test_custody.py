@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import stat
 from pathlib import Path
+from unittest import mock
 
-from conftest import vet
+from team import Team, make_team
 
 from vetting.workspace import Workspace
 
@@ -23,13 +25,20 @@ def modes(root: Path) -> list[str]:
     return loose
 
 
+def make_team_ws(tmp_path: Path, auth_file: Path, env: dict | None = None) -> Team:
+    """The workspace ``tmp_path / "ws"`` (made under ``env``, as the commands see it) with its
+    logged-in team, the shipped procedure approved and Jane Doe added through the CLI."""
+    with mock.patch.dict(os.environ, env or {}):
+        team = make_team(Workspace.open(tmp_path / "ws"), tmp_path)
+    team.vet("dwhitfield", "procedure", "approve",
+             str(Path(__file__).resolve().parent.parent / "procedures" / "kcpd-261-1.yaml"), env=env, check=True)
+    team.vet("sortiz", "candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file),
+             "--signed-on", "2026-10-01", env=env, check=True)
+    return team
+
+
 def make_ws(tmp_path: Path, auth_file: Path, env: dict | None = None) -> Path:
-    ws = tmp_path / "ws"
-    vet("procedure", "approve", str(Path(__file__).resolve().parent.parent / "procedures" / "kcpd-261-1.yaml"),
-        "--by", "Capt. Rao", workspace=ws, env=env, check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
-        "--by", "Inv. Lee", workspace=ws, env=env, check=True)
-    return ws
+    return make_team_ws(tmp_path, auth_file, env).ws.root
 
 
 def test_workspace_private_to_its_owner(tmp_path: Path, auth_file: Path) -> None:
@@ -51,24 +60,30 @@ def test_older_loose_workspace_tightened_on_open(tmp_path: Path) -> None:
 def test_keys_may_live_elsewhere(tmp_path: Path, auth_file: Path) -> None:
     keys = tmp_path / "agency-keys"
     env = {"VETTING_KEYS_DIR": str(keys)}
-    ws = make_ws(tmp_path, auth_file, env)
+    team = make_team_ws(tmp_path, auth_file, env)
+    ws = team.ws.root
     assert (keys / "audit-ed25519.key").is_file() and not (ws / "keys").exists()
     assert stat.S_IMODE(keys.stat().st_mode) == 0o700
-    assert vet("audit", "verify", workspace=ws, env=env).returncode == 0
+    assert team.vet("sortiz", "audit", "verify", env=env).returncode == 0
     # Without the setting a fresh key would be made in ws/keys: the pinned fingerprint refuses it.
-    result = vet("audit", "verify", workspace=ws)
+    result = team.vet("sortiz", "audit", "verify")
     assert result.returncode == 1 and "PROBLEM key" in result.stdout
 
 
 def test_expect_key_and_pin_fail_a_log_resigned_with_another_key(tmp_path: Path, auth_file: Path) -> None:
-    ws = make_ws(tmp_path, auth_file)
+    team = make_team_ws(tmp_path, auth_file)
+    ws = team.ws.root
+
+    def vet(*args: str, **kwargs):  # noqa: ANN202 - as the investigator: verifying is casework
+        return team.vet("sortiz", *args, **kwargs)
+
     pinned = json.loads((ws / "workspace.json").read_text())["audit_key_sha256"]
-    ok = vet("audit", "verify", "--expect-key", pinned, workspace=ws)
+    ok = vet("audit", "verify", "--expect-key", pinned)
     assert ok.returncode == 0 and f"signing key fingerprint: {pinned}" in ok.stdout
-    assert vet("audit", "verify", "--expect-key", "sha256:" + pinned.upper(), workspace=ws).returncode == 0
-    bad = vet("audit", "verify", "--expect-key", "0" * 64, workspace=ws)
+    assert vet("audit", "verify", "--expect-key", "sha256:" + pinned.upper()).returncode == 0
+    bad = vet("audit", "verify", "--expect-key", "0" * 64)
     assert bad.returncode == 1 and "not " + "0" * 64 in bad.stdout
-    garbled = vet("audit", "verify", "--expect-key", "xyz", workspace=ws)
+    garbled = vet("audit", "verify", "--expect-key", "xyz")
     assert garbled.returncode == 2 and "64 hexadecimal digits" in garbled.stderr
 
     # The attacker replaces keys/ and rebuilds a fresh, internally consistent log.
@@ -83,16 +98,16 @@ def test_expect_key_and_pin_fail_a_log_resigned_with_another_key(tmp_path: Path,
 
     assert current_fingerprint(ws / "keys") != pinned
     # The new key signs the new log (only the decision tables' index notices the rows without events)...
-    loose = vet("audit", "verify", "--expect-key", current_fingerprint(ws / "keys"), workspace=ws)
+    loose = vet("audit", "verify", "--expect-key", current_fingerprint(ws / "keys"))
     assert "PROBLEM key" not in loose.stdout, loose.stdout
     # ...but not against the pinned fingerprint, from workspace.json or from --expect-key.
     for args in ((), ("--expect-key", pinned)):
-        result = vet("audit", "verify", *args, workspace=ws)
+        result = vet("audit", "verify", *args)
         assert result.returncode == 1, result.stdout
         assert "the key folder" in result.stdout and "was replaced or the log was re-signed" in result.stdout
-    env_pin = vet("audit", "verify", workspace=ws, env={"VETTING_EXPECT_KEY": pinned})
+    env_pin = vet("audit", "verify", env={"VETTING_EXPECT_KEY": pinned})
     assert env_pin.returncode == 1
     receipts = tmp_path / "r.html"
     receipts.write_text("<html></html>")
-    checked = vet("report", "verify-receipts", str(receipts), workspace=ws)
+    checked = vet("report", "verify-receipts", str(receipts))
     assert checked.returncode == 1 and "PROBLEM key:" in checked.stdout

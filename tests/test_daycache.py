@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from conftest import vet
+from team import Team, make_team
 
 from vetting.bundled import shipped_procedure
 from vetting.demo import demo_procedure
 from vetting.workspace import Workspace
 
-INV = "Inv. Lee"
+INV = "sortiz"  # the investigator of tests/team.py
 
 
 def _events(ws: Path, case_id: str) -> list:
@@ -37,12 +37,12 @@ def _verdicts(ws: Path, case_id: str) -> dict[str, tuple[str, str]]:
         return {key.split(":")[1]: (outcome, reason) for key, outcome, reason in rows}
 
 
-def _run(ws: Path, auth: Path, name: str, username: str) -> str:
-    vet("candidate", "add", "--name", name, "--username", username, "--authorization", str(auth),
-        "--signed-on", "2026-10-01", "--by", INV, workspace=ws, check=True)
+def _run(team: Team, auth: Path, name: str, username: str) -> str:
+    team.vet(INV, "candidate", "add", "--name", name, "--username", username, "--authorization", str(auth),
+             "--signed-on", "2026-10-01", check=True)
     candidate = name.lower().replace(" ", "-")
-    vet("run", candidate, "--procedure", "kcpd-261-1-preemployment", "--by", INV, workspace=ws, check=True)
-    return _case(ws, candidate)
+    team.vet(INV, "run", candidate, "--procedure", "kcpd-261-1-preemployment", check=True)
+    return _case(team.ws.root, candidate)
 
 
 def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_web, auth_file: Path) -> None:
@@ -52,10 +52,11 @@ def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_we
     data["steps"] = [s for s in data["steps"] if s["collector"] == "accounts"]
     (tmp_path / "proc.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     ws = tmp_path / "ws"
-    vet("procedure", "approve", str(tmp_path / "proc.yaml"), "--by", "Capt. Rao", workspace=ws, check=True)
+    team = make_team(Workspace.open(ws), tmp_path)
+    team.vet("dwhitfield", "procedure", "approve", str(tmp_path / "proc.yaml"), check=True)
 
-    first = _run(ws, auth_file, "Alpha Person", "zz-nobody-alpha")
-    second = _run(ws, auth_file, "Beta Person", "zz-nobody-beta")
+    first = _run(team, auth_file, "Alpha Person", "zz-nobody-alpha")
+    second = _run(team, auth_file, "Beta Person", "zz-nobody-beta")
 
     first_events, second_events = _events(ws, first), _events(ws, second)
     checked = [e for e in first_events if e.action == "sites.health_checked"]
@@ -94,7 +95,7 @@ def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_we
     with sqlite3.connect(ws / "vetting.db") as db:
         old = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
         db.execute("UPDATE reuse_cache SET fetched_at = ?", (old,))
-    third = _run(ws, auth_file, "Gamma Person", "zz-nobody-gamma")
+    third = _run(team, auth_file, "Gamma Person", "zz-nobody-gamma")
     third_events = _events(ws, third)
     assert [e for e in third_events if e.action == "sites.health_checked"]
     assert not [e for e in third_events if e.action in ("sites.health_reused", "robots.reused")]

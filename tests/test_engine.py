@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, vet
+from conftest import REPO
+from team import Team, make_team
 
 from vetting.approvals import approve
 from vetting.candidates import CandidateInput, add_candidate
@@ -104,19 +105,20 @@ def test_case_is_candidate_times_fingerprint(ws_with_candidate) -> None:
 
 # -- real runs of `vet run` -----------------------------------------------------------------------
 
-def cli_workspace(tmp_path: Path, auth_file: Path, steps: list[dict], **settings) -> Path:
-    """A workspace set up through the real CLI: the shipped procedure with ``steps`` and
-    ``settings`` changed, approved, and one candidate (jane-doe) added."""
+def cli_workspace(tmp_path: Path, auth_file: Path, steps: list[dict], **settings) -> Team:
+    """A workspace (``tmp_path / "ws"``, with its logged-in team) set up through the real CLI: the
+    shipped procedure with ``steps`` and ``settings`` changed, approved by the commander, and one
+    candidate (jane-doe) added by the investigator sortiz."""
     data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
     data["settings"].update(network="loopback", **settings)
     data["steps"] = steps
     proc = tmp_path / "proc.yaml"
     proc.write_text(yaml.safe_dump(data, sort_keys=False))
-    ws = tmp_path / "ws"
-    vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file), "--signed-on", "2026-10-01",
-        "--by", "Inv. Lee", workspace=ws, check=True)
-    return ws
+    team = make_team(Workspace.open(tmp_path / "ws"), tmp_path)
+    team.vet("dwhitfield", "procedure", "approve", str(proc), check=True)
+    team.vet("sortiz", "candidate", "add", "--name", "Jane Doe", "--authorization", str(auth_file),
+             "--signed-on", "2026-10-01", check=True)
+    return team
 
 
 def shipped_step(position: int, **changes) -> dict:
@@ -126,11 +128,13 @@ def shipped_step(position: int, **changes) -> dict:
 def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web, auth_file: Path) -> None:
     """Kill -9 `vet run` mid-step, run it again: every URL captured exactly once, log verifies."""
     urls = [demo_web.base_url("news") + f"/no-such-article-{n}" for n in range(24)]
-    ws = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
-                       rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
+    team = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
+                         rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
+    ws = team.ws.root
     cmd = [sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "jane-doe",
-           "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"]
-    proc_run = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+           "--procedure", "kcpd-261-1-preemployment"]
+    proc_run = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, **team.env("sortiz")))
 
     def items() -> int:
         try:
@@ -150,20 +154,20 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     with sqlite3.connect(ws / "vetting.db") as db:
         assert db.execute("SELECT status FROM steprun").fetchone()[0] == "running"
 
-    result = vet("run", "jane-doe", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee", workspace=ws)
+    result = team.vet("sortiz", "run", "jane-doe", "--procedure", "kcpd-261-1-preemployment")
     assert result.returncode == 0, result.stdout + result.stderr
     with sqlite3.connect(ws / "vetting.db") as db:
         keys = [k for (k,) in db.execute("SELECT key FROM item")]
         status, attempts = db.execute("SELECT status, attempts FROM steprun").fetchone()
     assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
     assert (status, attempts) == ("completed", 2)
-    verify = vet("audit", "verify", workspace=ws)
+    verify = team.vet("sortiz", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
     warcs = sorted((ws / "evidence" / "warc").rglob("*.warc.gz"))
     check = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", *map(str, warcs)],
                            capture_output=True, text=True)
     assert warcs and check.returncode == 0, check.stdout + check.stderr
-    uniform = vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=ws)
+    uniform = team.vet("sortiz", "uniformity", "--procedure", "kcpd-261-1-preemployment")
     assert uniform.returncode == 0, uniform.stdout
     # the resumed run fetched only what was missing
     from vetting.personal import Revealer
@@ -184,10 +188,11 @@ def test_search_backend_down_fails_the_step_after_retries(tmp_path: Path, auth_f
     with socket.socket() as s:  # a loopback port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ws = cli_workspace(tmp_path, auth_file, [shipped_step(2)], retries=1,
-                       search={"backend": "searxng", "url": f"http://127.0.0.1:{port}"},
-                       rate_limit={"delay_seconds": 0, "concurrency_per_domain": 2})
-    result = vet("run", "jane-doe", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee", workspace=ws)
+    team = cli_workspace(tmp_path, auth_file, [shipped_step(2)], retries=1,
+                         search={"backend": "searxng", "url": f"http://127.0.0.1:{port}"},
+                         rate_limit={"delay_seconds": 0, "concurrency_per_domain": 2})
+    ws = team.ws.root
+    result = team.vet("sortiz", "run", "jane-doe", "--procedure", "kcpd-261-1-preemployment")
     # The case completes (the step is terminal), but a failed step is not a full search (issue 9.4).
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 step(s) failed" in result.stderr and "web-search" in result.stderr

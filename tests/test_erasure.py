@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import vet
 from report_fixtures import CLEAN, DRUGS, GUN, HOSTILE_TEXT, PRIVATE_NOTE, REJECTED, Built
+from team import Team, make_team
 
 from audit import verify_log
 from vetting.engine import RunError, open_case
@@ -43,6 +43,11 @@ def grep(root: Path, values: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+def people(built: Built, tmp_path: Path) -> Team:
+    """The logged-in team of the built workspace (token folders apart from the reports in tmp_path)."""
+    return make_team(built.ws, tmp_path / "people")
+
+
 def test_every_value_is_somewhere_before_erasure(built: Built) -> None:
     """The grep below can fail: before erasure each value is in the workspace."""
     missing = [v for v in JANE_VALUES if not grep(built.ws.root, [v])]
@@ -64,7 +69,8 @@ def test_erasure_leaves_no_value_and_the_log_verifies(built: Built, tmp_path: Pa
     assert report.ok, report.problems
     assert report.files_disposed >= len([f for f in result.files_removed if f.startswith("sha256/")])
     assert check_index(ws) == []
-    cli = vet("audit", "verify", workspace=ws.root)
+    team = people(built, tmp_path)
+    cli = team.vet("sortiz", "audit", "verify")
     assert cli.returncode == 0, cli.stdout
     assert "disposed by design" in cli.stdout
     # the reports: the new one says disposed; the old one's receipts still check, except personal fields
@@ -74,7 +80,7 @@ def test_erasure_leaves_no_value_and_the_log_verifies(built: Built, tmp_path: Pa
     assert grep(tmp_path, ["Jane Doe"]) == [("before.html", "Jane Doe")]
     check = verify_receipts(ws, old_report)
     assert check.ok and "erased by Records Officer Ames" in check.disposed
-    out = vet("report", "verify-receipts", str(old_report), workspace=ws.root)
+    out = team.vet("sortiz", "report", "verify-receipts", str(old_report))
     assert out.returncode == 0 and "DISPOSED" in out.stdout
     audit_html = render_report(ws, "audit", None, "html", tmp_path / "audit.html", "Capt. X").read_text()
     assert "Disposed" in audit_html and "[erased]" in audit_html
@@ -93,12 +99,12 @@ def test_nothing_more_is_recorded_about_an_erased_candidate(built: Built) -> Non
     assert again.already_erased and again.event_seq is None
 
 
-def test_erasure_refusals(built: Built) -> None:
+def test_erasure_refusals(built: Built, tmp_path: Path) -> None:
     with pytest.raises(ErasureError, match="no candidate"):
         erase_candidate(built.ws, "nobody", "Records Officer Ames")
-    with pytest.raises(ErasureError, match="--by"):
+    with pytest.raises(ErasureError, match="must name who erases"):
         erase_candidate(built.ws, "jane-doe", " ")
-    result = vet("candidate", "erase", "nobody", "--by", "Ames", workspace=built.ws.root)
+    result = people(built, tmp_path).vet("dwhitfield", "candidate", "erase", "nobody")
     # issue 10.2: an unknown name is exit 2, saying how to list the real ones
     assert result.returncode == 2 and result.stderr.startswith("error: no candidate 'nobody'")
     assert "vet candidate list" in result.stderr

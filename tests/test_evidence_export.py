@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from capture_fixtures import Captured
-from conftest import REPO, vet
+from conftest import REPO
 
 CHROMIUM = os.environ.get("VETTING_CHROMIUM", "/usr/bin/chromium")
 PYWB = REPO / ".venv-pywb" / "bin"
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="no Chromiu
 @pytest.fixture(scope="module")
 def package(captured: Captured, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wacz") / "case.wacz"
-    result = vet("evidence", "export", captured.case_id, "-o", str(out), "--by", "Det. Cole", workspace=captured.ws)
+    result = captured.team().vet("amoreno", "evidence", "export", captured.case_id, "-o", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "wrote" in result.stdout and out.is_file()
     return out
@@ -122,7 +122,7 @@ def test_the_signature_verifies_with_the_public_key_alone_and_binds_datapackage(
         for info in src.infolist():
             data = src.read(info)
             if info.filename == "audit/events.jsonl":
-                data = data.replace(b"Inv. Lee", b"Inv. Lie", 1)
+                data = data.replace(b"user:sortiz", b"user:sortia", 1)
             dst.writestr(info, data)
     result = wacz_validate(changed)
     assert result.returncode != 0 and "Validation failed" in result.stdout, result.stdout
@@ -169,15 +169,17 @@ def test_a_damaged_warc_is_never_packaged(captured: Captured, tmp_path: Path) ->
     data[len(data) // 2] ^= 0x40
     warc.write_bytes(bytes(data))
     out = tmp_path / "bad.wacz"
-    result = vet("evidence", "export", copy.case_id, "-o", str(out), workspace=copy.ws)
+    result = copy.team().vet("sortiz", "evidence", "export", copy.case_id, "-o", str(out))
     assert result.returncode == 1 and not out.exists()
     assert result.stderr.startswith(f"error: evidence of case {copy.case_id} is damaged, not packaged: file ")
     assert "Traceback" not in result.stderr
 
 
 def test_an_unknown_case_is_one_clear_line(captured: Captured, tmp_path: Path) -> None:
-    result = vet("evidence", "export", "case-nobody", "-o", str(tmp_path / "x.wacz"), workspace=captured.ws)
-    assert result.returncode == 1 and result.stderr.strip() == "error: no case 'case-nobody' (see `vet case list`)"
+    result = captured.team().vet("amoreno", "evidence", "export", "case-nobody", "-o", str(tmp_path / "x.wacz"))
+    # an unknown name exits 2 naming the real ones, like every other command (the service checks the case)
+    assert result.returncode == 2 and result.stderr == (f"error: no case 'case-nobody'; known: {captured.case_id}. "
+                                                        "List them with 'vet case list'.\n")
 
 
 # -- replay: pywb inside Chromium, no live request ---------------------------------------------------

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import vet
 from report_fixtures import Built, add_candidate_case, add_item, new_workspace, run_steps
+from team import Team, make_team
 
 from vetting.evidence_images import is_address, marked_media
 from vetting.validation import DecisionRequest, ValidationRefused, apply_decisions_file, decide
@@ -41,6 +41,16 @@ def case(tmp_path: Path) -> Built:
     run_steps(b, "kim-r")
     add_item(b, "kim-r", "photo", PAGE.split("<body>")[1].split("</body>")[0], title="Photos")
     return b
+
+
+def investigator(case: Built, tmp_path: Path) -> Team:
+    """The workspace's logged-in team, with the case assigned to the investigator sortiz."""
+    from vetting.people.assignments import assign_case
+
+    team = make_team(case.ws, tmp_path / "people")
+    assign_case(case.ws, case.case_id("kim-r"), "sortiz", actor=team.account("amoreno"))
+    case.ws.engine.dispose()
+    return team
 
 
 def _request(marks: tuple[str, ...], decision: str = "validated") -> DecisionRequest:
@@ -77,22 +87,24 @@ def test_a_recorded_mark_is_in_the_validated_event(case: Built) -> None:
 def test_decisions_file_and_cli_take_marks(case: Built, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("decisions:\n  - item: item-kim-r-photo\n    decision: validated\n"
-                   "    reason: disclosed account, reviewed\n    by: Det. Sam Ortiz\n"
+                   "    reason: disclosed account, reviewed\n"
                    "    evidence_images: ['#nothing']\n")
     from vetting.yamlsource import InputError
 
     with pytest.raises(InputError) as err:
-        apply_decisions_file(case.ws, bad)
+        apply_decisions_file(case.ws, bad, "user:sortiz")
     assert "names no image or video" in str(err.value.problems[0]) and "bad.yaml" in str(err.value.problems[0])
-    case.ws.engine.dispose()
-    result = vet("validate", "item-kim-r-photo", "--decision", "validated", "--reason", "disclosed account, reviewed",
-                 "--by", "Det. Sam Ortiz", "--evidence-image", "video.missing", workspace=case.ws.root)
+    team = investigator(case, tmp_path)
+    result = team.vet("sortiz", "validate", "item-kim-r-photo", "--decision", "validated",
+                      "--reason", "disclosed account, reviewed", "--evidence-image", "video.missing")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "refused: --evidence-image 'video.missing' names no image or video of the archived page"]
-    result = vet("validate", "item-kim-r-photo", "--decision", "validated", "--reason", "disclosed account, reviewed",
-                 "--by", "Det. Sam Ortiz", "--evidence-image", "#gang", workspace=case.ws.root)
+    result = team.vet("sortiz", "validate", "item-kim-r-photo", "--decision", "validated",
+                      "--reason", "disclosed account, reviewed", "--evidence-image", "#gang")
     assert result.returncode == 0, result.stderr
+    event = [e for e in case.ws.audit.events() if e.action == "item.validated"][-1]
+    assert event.actor == "user:sortiz" and len(event.payload["evidence_images"]) == 1
 
 
 def test_media_addresses_list_what_can_be_marked() -> None:
@@ -103,8 +115,7 @@ def test_media_addresses_list_what_can_be_marked() -> None:
     assert all(marked_media(PAGE, URL, a) == 1 for a in media_addresses(PAGE, URL))
 
 
-def test_vet_review_lists_the_pictures_an_investigator_can_mark(case: Built) -> None:
-    case.ws.engine.dispose()
-    result = vet("review", case.case_id("kim-r"), workspace=case.ws.root)
+def test_vet_review_lists_the_pictures_an_investigator_can_mark(case: Built, tmp_path: Path) -> None:
+    result = investigator(case, tmp_path).vet("sortiz", "review", case.case_id("kim-r"))
     assert result.returncode == 0, result.stderr
     assert "--evidence-image" in result.stdout and "https://social.example/media/u/7.jpg" in result.stdout

@@ -17,10 +17,12 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
 from conftest import AUTH_PDF, REPO, vet
+from team import Team, make_team
 
 PROCEDURE = "kcpd-261-1-preemployment"
 BUCKET = "evidence"
@@ -104,14 +106,24 @@ def s3_env(moto: dict, prefix: str) -> dict:
     return dict(moto, VETTING_EVIDENCE_URL=f"s3://{BUCKET}/{prefix}")
 
 
+def as_login(ws: Path, login: str, env: dict | None = None) -> dict:
+    """``env`` for a ``vet`` subprocess acting as ``login`` of the team :func:`run_case` made
+    (its token folders are beside the workspace folder)."""
+    return dict(env or {}, **Team(None, ws.parent).env(login))
+
+
 def run_case(base: Path, env: dict, *, wrapper: Path | None = None) -> tuple[Path, subprocess.CompletedProcess]:
-    """Approve a one-page procedure, add a candidate and `vet run` the case, evidence in the bucket."""
+    """Approve a one-page procedure (the commander), add a candidate and `vet run` the case (the
+    investigator sortiz), evidence in the bucket."""
     from vetting.demoweb import DemoWeb
+    from vetting.workspace import Workspace
 
     base.mkdir(parents=True, exist_ok=True)
     auth = base / "authorization.pdf"
     auth.write_bytes(AUTH_PDF)
     ws = base / "ws"
+    with mock.patch.dict(os.environ, env):  # the workspace made as the commands will see it
+        make_team(Workspace.open(ws), base)
     with DemoWeb() as web:
         data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
         data["settings"].update(network="loopback", rate_limit={"delay_seconds": 0.05, "concurrency_per_domain": 4})
@@ -120,16 +132,16 @@ def run_case(base: Path, env: dict, *, wrapper: Path | None = None) -> tuple[Pat
         data["steps"] = [step]
         proc = base / "proc.yaml"
         proc.write_text(yaml.safe_dump(data, sort_keys=False))
-        vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, env=env, check=True)
+        vet("procedure", "approve", str(proc), workspace=ws, env=as_login(ws, "dwhitfield", env), check=True)
         vet("candidate", "add", "--name", "Jane Doe", "--authorization", str(auth), "--signed-on", "2026-10-01",
-            "--by", "Inv. Lee", workspace=ws, env=env, check=True)
-        args = ["run", "jane-doe", "--procedure", PROCEDURE, "--by", "Inv. Lee"]
+            workspace=ws, env=as_login(ws, "sortiz", env), check=True)
+        args = ["run", "jane-doe", "--procedure", PROCEDURE]
         if wrapper is None:
-            done = vet(*args, workspace=ws, env=env)
+            done = vet(*args, workspace=ws, env=as_login(ws, "sortiz", env))
         else:
             done = subprocess.run([sys.executable, str(wrapper), "--workspace", str(ws), *args], capture_output=True,
-                                  text=True, timeout=600, env=dict(os.environ, COLUMNS="200", NO_COLOR="1", **env),
-                                  cwd=REPO)
+                                  text=True, timeout=600, cwd=REPO,
+                                  env=dict(os.environ, COLUMNS="200", NO_COLOR="1", **as_login(ws, "sortiz", env)))
     return ws, done
 
 
@@ -155,7 +167,7 @@ def wsx_case(ws) -> str:
 
 
 def verify(ws: Path, env: dict) -> subprocess.CompletedProcess:
-    return vet("audit", "verify", workspace=ws, env=env)
+    return vet("audit", "verify", workspace=ws, env=as_login(ws, "sortiz", env))
 
 
 # -- the store's own rules -----------------------------------------------------------------------
@@ -292,7 +304,8 @@ def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dic
     assert any(a.get("warc") for i in items for a in i.artifacts())
     assert all(verify_item_evidence(wsx, i) == [] for i in items), [verify_item_evidence(wsx, i) for i in items]
     assert audit_report(wsx).verify.ok
-    exported = vet("evidence", "export", wsx_case(wsx), "--out", str(tmp_path / "case.wacz"), workspace=ws, env=env)
+    exported = vet("evidence", "export", wsx_case(wsx), "--out", str(tmp_path / "case.wacz"), workspace=ws,
+                   env=as_login(ws, "sortiz", env))
     assert exported.returncode == 0, exported.stdout + exported.stderr  # the WARCs come from the bucket
     assert "1 WARC files" in exported.stdout, exported.stdout
 
@@ -412,10 +425,11 @@ def test_three_workers_ten_cases_every_object_matches_its_event(tmp_path: Path, 
     url = postgres.new_database()
     monkeypatch.setenv("VETTING_DATABASE_URL", url)
     root = tmp_path / "ws"
-    ws = queue_workspace(root, url, demo_web, cases, pages, 0.05, auth_file)
+    team = queue_workspace(root, url, demo_web, cases, pages, 0.05, auth_file)
+    ws = team.ws
     env = {"VETTING_DATABASE_URL": url}
-    queued = vet("run", *[f"qc-{i:02d}" for i in range(cases)], "--procedure", PROCEDURE, "--by", "Det. Sam Ortiz",
-                 "--queue", workspace=root, env=env)
+    queued = team.vet("sortiz", "run", *[f"qc-{i:02d}" for i in range(cases)], "--procedure", PROCEDURE, "--queue",
+                      env=env)
     assert queued.returncode == 0, queued.stdout + queued.stderr
     workers = [start_worker(root, url, f"w{n}", tmp_path) for n in range(3)]
     try:
@@ -430,5 +444,5 @@ def test_three_workers_ten_cases_every_object_matches_its_event(tmp_path: Path, 
     assert len(captured) == len(set(captured)) == cases * (pages + 1)
     assert_bucket_matches_log(root, prefix)
     shutil.rmtree(root / "evidence")
-    ok = vet("audit", "verify", workspace=root, env=env)
+    ok = team.vet("sortiz", "audit", "verify", env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr

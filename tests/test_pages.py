@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, vet
+from team import Team, make_team
 
 from spiders.links import PROFILE_LINKS_PER_PAGE, comparable, profile_links, profile_pattern
 
@@ -85,14 +86,24 @@ def crawl(tmp_path: Path, demo_web, auth_file: Path, depth: int, urls: list[str]
     proc = tmp_path / "proc.yaml"
     proc.write_text(yaml.safe_dump(data, sort_keys=False))
     ws = tmp_path / "ws"
-    vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
+    from vetting.workspace import Workspace
+
+    make_team(Workspace.open(ws), tmp_path)
+    vet("procedure", "approve", str(proc), workspace=ws, env=as_login(ws, "dwhitfield"), check=True)
     url_args = [a for u in urls for a in ("--url", demo_web.resolve(u))]
     vet("candidate", "add", "--name", "Morgan Ellis", "--city", "Kansas City", "--state", "MO", *url_args,
-        "--authorization", str(auth_file), "--signed-on", "2026-10-01", "--by", "Inv. Lee", workspace=ws, check=True)
-    result = vet("run", "morgan-ellis", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee",
-                 workspace=ws, timeout=900)
+        "--authorization", str(auth_file), "--signed-on", "2026-10-01", workspace=ws, env=as_login(ws, "sortiz"),
+        check=True)
+    result = vet("run", "morgan-ellis", "--procedure", "kcpd-261-1-preemployment", workspace=ws,
+                 env=as_login(ws, "sortiz"), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     return ws
+
+
+def as_login(ws: Path, login: str) -> dict[str, str]:
+    """The environment of a ``vet`` acting as ``login`` of the team :func:`crawl` made (tests/team.py):
+    the investigator sortiz adds, runs and reviews; the commander dwhitfield approves."""
+    return Team(None, ws.parent).env(login)
 
 
 def items(ws: Path, demo_web) -> dict[str, dict]:
@@ -189,7 +200,7 @@ def test_depth_2_follows_one_more_link_and_review_tells_the_chain(tmp_path: Path
     assert searched and searched[0]["reached"] == {"via": "search", "query": '"Morgan Ellis"',
                                                    "rank": searched[0]["reached"]["rank"]}
     case = sqlite3.connect(ws / "vetting.db").execute("SELECT id FROM \"case\"").fetchone()[0]
-    review = vet("review", case, workspace=ws)
+    review = vet("review", case, workspace=ws, env=as_login(ws, "sortiz"))
     assert review.returncode == 0, review.stderr
     text = " ".join(review.stdout.split())
     folio, linkring = demo_web.base_url("folio"), demo_web.base_url("linkring")
@@ -225,8 +236,8 @@ def test_a_resumed_step_follows_the_links_of_pages_it_does_not_fetch_again(tmp_p
     disclosed = ("request.allowed", demo_web.base_url("linkring") + "/mellis")
     fetched_before = request_events(ws).count(disclosed)
     assert fetched_before >= 1
-    result = vet("run", "morgan-ellis", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee",
-                 workspace=ws, timeout=900)
+    result = vet("run", "morgan-ellis", "--procedure", "kcpd-261-1-preemployment", workspace=ws,
+                 env=as_login(ws, "sortiz"), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     after = items(ws, demo_web)
     assert after["{folio}/p/mellis"]["outcome"] == "captured"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from conftest import vet
+from team import make_team
 from test_engine import Flaky, local_procedure
 
 from vetting.approvals import approve
@@ -32,10 +32,11 @@ def test_workspace_runs_and_verifies_on_postgres(tmp_path: Path, postgres, auth_
     # reopening finds the same workspace in the same database
     again = Workspace.open(tmp_path / "ws", database_url=url)
     assert again.id == ws.id
-    # the CLI reaches it through VETTING_DATABASE_URL
-    result = vet("audit", "verify", workspace=tmp_path / "ws", env={"VETTING_DATABASE_URL": url})
+    # the CLI reaches it through VETTING_DATABASE_URL (and its accounts there)
+    team = make_team(ws, tmp_path)
+    result = team.vet("sortiz", "audit", "verify", env={"VETTING_DATABASE_URL": url})
     assert result.returncode == 0, result.stdout + result.stderr
-    result = vet("candidate", "list", workspace=tmp_path / "ws", env={"VETTING_DATABASE_URL": url})
+    result = team.vet("sortiz", "candidate", "list", env={"VETTING_DATABASE_URL": url})
     assert "jane-doe" in result.stdout
 
 
@@ -76,8 +77,8 @@ def test_values_at_the_limits_fit_postgres(tmp_path: Path, postgres, auth_file: 
             with pytest.raises(InputError, match="version"):
                 approve(ws, path, "Capt. Rao")
     (tmp_path / "c.yaml").write_text('full_name: "Jane\\0Doe"\n')
-    result = vet("candidate", "add", "--file", str(tmp_path / "c.yaml"), "--by", "Inv. Lee", workspace=tmp_path / "ws",
-                 env={"VETTING_DATABASE_URL": url})
+    result = make_team(ws, tmp_path).vet("sortiz", "candidate", "add", "--file", str(tmp_path / "c.yaml"),
+                                         env={"VETTING_DATABASE_URL": url})
     assert result.returncode == 2 and "control character U+0000" in result.stderr, result.stderr
 
 

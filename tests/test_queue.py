@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import vet
 from queue_fixtures import (
     INVESTIGATOR,
     PROCEDURE_ID,
     REPO,
+    SUPERVISOR,
     all_finished,
     env_for,
     job_states,
@@ -44,14 +44,19 @@ def logged_web():
         yield web
 
 
+#: The audit actor of the supervisor who cancels (tests/team.py).
+CANCELLER = f"user:{SUPERVISOR}"
+
+
 def run_queue(ws_root: Path, url: str, *candidates: str) -> subprocess.CompletedProcess:
-    return subprocess.run(vet_cmd(ws_root, "run", *candidates, "--procedure", PROCEDURE_ID, "--by", INVESTIGATOR,
-                                  "--queue"), cwd=REPO, env=env_for(url), capture_output=True, text=True, timeout=300)
+    """``vet run --queue`` as the investigator."""
+    return subprocess.run(vet_cmd(ws_root, "run", *candidates, "--procedure", PROCEDURE_ID, "--queue"), cwd=REPO,
+                          env=env_for(url, ws_root, INVESTIGATOR), capture_output=True, text=True, timeout=300)
 
 
-def cli(ws_root: Path, url: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(vet_cmd(ws_root, *args), cwd=REPO, env=env_for(url), capture_output=True, text=True,
-                          timeout=300)
+def cli(ws_root: Path, url: str, *args: str, login: str = INVESTIGATOR) -> subprocess.CompletedProcess:
+    return subprocess.run(vet_cmd(ws_root, *args), cwd=REPO, env=env_for(url, ws_root, login), capture_output=True,
+                          text=True, timeout=300)
 
 
 def events(ws, action: str, case_id: str | None = None) -> list:
@@ -90,7 +95,7 @@ DELAY = 0.3
 def test_three_workers_run_each_case_once_and_keep_the_host_interval(tmp_path, postgres, logged_web,
                                                                      auth_file) -> None:
     url = postgres.new_database()
-    ws = queue_workspace(tmp_path / "ws", url, logged_web, CASES, PAGES, DELAY, auth_file)
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, CASES, PAGES, DELAY, auth_file).ws
     candidates = [f"qc-{i:02d}" for i in range(CASES)]
     queued = run_queue(tmp_path / "ws", url, *candidates)
     assert queued.returncode == 0, queued.stdout + queued.stderr
@@ -153,7 +158,7 @@ def test_killed_worker_job_is_retried_and_nothing_is_lost_or_duplicated(tmp_path
                                                                          auth_file) -> None:
     url = postgres.new_database()
     pages = 16
-    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, pages, 0.4, auth_file)
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, pages, 0.4, auth_file).ws
     assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
     first = start_worker(tmp_path / "ws", url, "doomed", tmp_path)
     try:
@@ -195,7 +200,7 @@ def test_killed_worker_job_is_retried_and_nothing_is_lost_or_duplicated(tmp_path
 def test_cancel_ends_the_case_process_and_records_cancelled_steps(tmp_path, postgres, logged_web,
                                                                   auth_file) -> None:
     url = postgres.new_database()
-    ws = queue_workspace(tmp_path / "ws", url, logged_web, 2, 40, 0.5, auth_file)
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, 2, 40, 0.5, auth_file).ws
     assert run_queue(tmp_path / "ws", url, "qc-00", "qc-01").returncode == 0
     worker = start_worker(tmp_path / "ws", url, "w0", tmp_path)
     try:
@@ -204,13 +209,13 @@ def test_cancel_ends_the_case_process_and_records_cancelled_steps(tmp_path, post
         child = running.payload["pid"]
         waiting = next(c for c in job_states(ws) if c != running.case_id)
         # the queued case first: cancelled before it ever starts
-        result = cli(tmp_path / "ws", url, "queue", "cancel", waiting, "--by", "Sgt. Alex Moreno",
-                     "--reason", "candidate withdrew")
+        result = cli(tmp_path / "ws", url, "queue", "cancel", waiting, "--reason", "candidate withdrew",
+                     login=SUPERVISOR)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "disclosed-profiles, web-search" in result.stdout
         # then the running one: its process is ended
-        result = cli(tmp_path / "ws", url, "queue", "cancel", running.case_id, "--by", "Sgt. Alex Moreno",
-                     "--reason", "wrong candidate file")
+        result = cli(tmp_path / "ws", url, "queue", "cancel", running.case_id, "--reason", "wrong candidate file",
+                     login=SUPERVISOR)
         assert result.returncode == 0, result.stdout + result.stderr
         assert not alive(child)
         assert "cancelled" in result.stdout
@@ -221,46 +226,47 @@ def test_cancel_ends_the_case_process_and_records_cancelled_steps(tmp_path, post
         rows = conn.execute(text("SELECT case_id, step_id, status, error FROM steprun ORDER BY case_id, position")).all()
         cases = dict(conn.execute(text("SELECT id, status FROM \"case\"")).all())
     assert {r.status for r in rows} == {"cancelled"}
-    assert all(r.error.startswith("cancelled by Sgt. Alex Moreno: ") for r in rows)
+    assert all(r.error.startswith(f"cancelled by {CANCELLER}: ") for r in rows)
     assert cases == {running.case_id: "cancelled", waiting: "cancelled"}
     assert len(items_by_case(ws).get(running.case_id, [])) < 41  # stopped mid-step: not everything fetched
     finished = events(ws, "step.finished", running.case_id)
     assert [(e.subject, e.payload["status"], e.actor) for e in finished] == [
-        ("disclosed-profiles", "cancelled", "Sgt. Alex Moreno"), ("web-search", "cancelled", "Sgt. Alex Moreno")]
+        ("disclosed-profiles", "cancelled", CANCELLER), ("web-search", "cancelled", CANCELLER)]
     assert len(events(ws, "job.cancelled")) == 2
     uniform = cli(tmp_path / "ws", url, "uniformity", "--procedure", PROCEDURE_ID)
     assert uniform.returncode == 1
-    assert uniform.stdout.count("was cancelled (cancelled by Sgt. Alex Moreno") == 4, uniform.stdout
+    assert uniform.stdout.count(f"was cancelled (cancelled by {CANCELLER}") == 4, uniform.stdout
     verify = cli(tmp_path / "ws", url, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     status = cli(tmp_path / "ws", url, "queue", "status")
     assert "cancelled: 2" in status.stdout, status.stdout
     # nothing left to cancel
-    again = cli(tmp_path / "ws", url, "queue", "cancel", waiting, "--by", "Sgt. Alex Moreno", "--reason", "again")
+    again = cli(tmp_path / "ws", url, "queue", "cancel", waiting, "--reason", "again", login=SUPERVISOR)
     assert again.returncode == 1 and "no queued or running job" in again.stderr
 
 
 # -- SQLite -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ("run", "jane-doe", "--procedure", PROCEDURE_ID, "--by", INVESTIGATOR, "--queue"),
-    ("worker",),
-    ("queue", "status"),
-    ("queue", "cancel", "case-x", "--by", "Sgt. Alex Moreno", "--reason", "r"),
+@pytest.mark.parametrize("login,args", [
+    (INVESTIGATOR, ("run", "jane-doe", "--procedure", PROCEDURE_ID, "--queue")),
+    ("bot", ("worker",)),
+    (INVESTIGATOR, ("queue", "status")),
+    (SUPERVISOR, ("queue", "cancel", "case-x", "--reason", "r")),
 ])
-def test_queue_commands_refuse_sqlite(tmp_path, shipped_procedure, auth_file, args) -> None:
-    ws = tmp_path / "ws"
-    vet("procedure", "approve", str(shipped_procedure), "--by", "Capt. Rao", workspace=ws, check=True)
-    vet("candidate", "add", "--name", "Jane Doe", "--username", "janed", "--authorization", str(auth_file),
-        "--signed-on", "2026-10-01", "--by", INVESTIGATOR, workspace=ws, check=True)
-    before = vet("audit", "verify", workspace=ws).stdout
-    result = vet(*args, workspace=ws)
+def test_queue_commands_refuse_sqlite(team, shipped_procedure, auth_file, login, args) -> None:
+    team.vet("dwhitfield", "procedure", "approve", str(shipped_procedure), check=True)
+    team.vet(INVESTIGATOR, "candidate", "add", "--name", "Jane Doe", "--username", "janed",
+             "--authorization", str(auth_file), "--signed-on", "2026-10-01", check=True)
+    for someone in (INVESTIGATOR, login):  # each session's first use (an auth event) is behind us
+        team.account(someone)
+    before = team.vet(INVESTIGATOR, "audit", "verify").stdout
+    result = team.vet(login, *args)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs a PostgreSQL workspace" in lines[0] and "SQLite" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
-    assert vet("audit", "verify", workspace=ws).stdout == before  # nothing was written
-    assert vet("case", "list", workspace=ws).stdout.count("case-") == 0
+    assert team.vet(INVESTIGATOR, "audit", "verify").stdout == before  # nothing was written
+    assert team.vet(INVESTIGATOR, "case", "list").stdout.count("case-") == 0
 
 
 # -- host slots (the guard's limits across processes) ------------------------------------------------
@@ -311,7 +317,7 @@ def test_host_slots_space_reservations_and_cap_concurrency(tmp_path, postgres) -
 def test_cancel_while_the_worker_is_dead_is_finished_by_the_next_worker(tmp_path, postgres, logged_web,
                                                                         auth_file) -> None:
     url = postgres.new_database()
-    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, 30, 0.5, auth_file)
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, 30, 0.5, auth_file).ws
     assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
     doomed = start_worker(tmp_path / "ws", url, "doomed", tmp_path)
     try:
@@ -319,7 +325,7 @@ def test_cancel_while_the_worker_is_dead_is_finished_by_the_next_worker(tmp_path
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
         result = cli(tmp_path / "ws", url, "queue", "cancel", next(iter(job_states(ws))),
-                     "--by", "Sgt. Alex Moreno", "--reason", "duplicate", "--wait", "2")
+                     "--reason", "duplicate", "--wait", "2", login=SUPERVISOR)
         assert result.returncode == 1 and "has not confirmed" in result.stderr, result.stdout + result.stderr
         heir = start_worker(tmp_path / "ws", url, "heir", tmp_path)
         try:
@@ -333,7 +339,7 @@ def test_cancel_while_the_worker_is_dead_is_finished_by_the_next_worker(tmp_path
         assert {r[0] for r in conn.execute(text("SELECT status FROM steprun"))} == {"cancelled"}
     assert not events(ws, "job.retried")
     finished = events(ws, "job.finished")
-    assert finished[-1].payload["outcome"] == "cancelled" and finished[-1].payload["cancelled_by"] == "Sgt. Alex Moreno"
+    assert finished[-1].payload["outcome"] == "cancelled" and finished[-1].payload["cancelled_by"] == CANCELLER
     assert cli(tmp_path / "ws", url, "audit", "verify").returncode == 0
 
 
@@ -341,7 +347,7 @@ def test_cancel_while_the_worker_is_dead_is_finished_by_the_next_worker(tmp_path
 def test_stopped_worker_puts_its_case_back_for_another(tmp_path, postgres, logged_web, auth_file) -> None:
     url = postgres.new_database()
     pages = 20
-    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, pages, 0.4, auth_file)
+    ws = queue_workspace(tmp_path / "ws", url, logged_web, 1, pages, 0.4, auth_file).ws
     assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
     leaving = start_worker(tmp_path / "ws", url, "leaving", tmp_path, 1.0, 4.0, 1, "--shutdown-grace", "1")
     try:

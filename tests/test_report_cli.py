@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 from report_fixtures import Built, build_reports_workspace
+from team import Team, make_team
 from typer.testing import CliRunner
 
 from vetting.report_cli import report_app
@@ -15,17 +16,27 @@ from vetting.report_cli import report_app
 runner = CliRunner()
 
 
+#: Who renders the reports: the commander (any case's findings, the process and audit reports).
+RENDERER = "dwhitfield"
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return build_reports_workspace(tmp_path_factory.mktemp("cli"))
 
 
+@pytest.fixture(scope="module")
+def team(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Team:
+    return make_team(built.ws, tmp_path_factory.mktemp("people"))
+
+
 @pytest.fixture
-def vet(built: Built, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """``vet report ...`` mounted the way the main CLI mounts it, on the built workspace."""
+def vet(built: Built, team: Team, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``vet report ...`` mounted the way the main CLI mounts it, on the built workspace, as the commander."""
     import vetting.cli
 
     monkeypatch.setattr(vetting.cli.state, "workspace", built.ws.root)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(team.folder(RENDERER)))
     app = typer.Typer()
     app.callback()(lambda: None)
     app.add_typer(report_app, name="report")
@@ -38,10 +49,12 @@ def last_rendered(built: Built) -> dict:
 
 def test_findings_html_and_verify_receipts(built: Built, vet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "jane.html"
-    result = vet("findings", built.case_id("jane-doe"), "-o", str(out), "--by", "Det. Sam Ortiz")
+    result = vet("findings", built.case_id("jane-doe"), "-o", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert last_rendered(built)["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    rendered = [e for e in built.ws.audit.events() if e.action == "report.rendered"][-1]
+    assert rendered.actor == f"user:{RENDERER}"  # recorded as the logged-in account
     ok = vet("verify-receipts", str(out))
     assert ok.exit_code == 0 and "OK: 8 receipt(s)" in ok.output
     out.write_text(out.read_text().replace('"role": "concurred"', '"role": "validated"', 1)

@@ -8,9 +8,20 @@ from pathlib import Path
 
 import pytest
 from report_fixtures import GUN, add_item, flag, validate
-from test_cli import invoke, tree_digest
+from team import Team, make_team
+from test_caselock import casework_digest
+from test_cli import invoke
 
 from vetting.models import Item
+
+
+def people(built, tmp_path: Path) -> Team:  # type: ignore[no-untyped-def]
+    """The built workspace's logged-in team, each session used once (its first use is an audit
+    event of its own, never mistaken for one of the commands below)."""
+    team = make_team(built.ws, tmp_path / "people")
+    for login in ("dwhitfield", "amoreno"):
+        team.account(login)
+    return team
 
 
 def gun_with_warc(built) -> Item:
@@ -63,17 +74,21 @@ def damage(built, item: Item, how: str) -> str:
 def test_findings_report_refuses_then_announces_with_allow_damaged(built, tmp_path: Path, how: str) -> None:
     item = gun_with_warc(built)
     case = built.case_id("jane-doe")
-    ok = invoke(built.ws.root, "report", "findings", case, "-o", str(tmp_path / "before.html"))
+    team = people(built, tmp_path)
+    with team.acting("dwhitfield"):
+        ok = invoke(built.ws.root, "report", "findings", case, "-o", str(tmp_path / "before.html"))
     assert ok.exit_code == 0, ok.output
     expected = damage(built, item, how)
     out = tmp_path / "after.html"
-    before = tree_digest(built.ws.root)
-    refused = invoke(built.ws.root, "report", "findings", case, "-o", str(out))
+    before = casework_digest(built.ws.root)
+    with team.acting("dwhitfield"):
+        refused = invoke(built.ws.root, "report", "findings", case, "-o", str(out))
     assert refused.exit_code == 1, refused.output
     line = refused.output.strip()
     assert "\n" not in line and item.id in line and expected in line and "--allow-damaged" in line
-    assert not out.exists() and tree_digest(built.ws.root) == before  # nothing rendered, nothing recorded
-    allowed = invoke(built.ws.root, "report", "findings", case, "-o", str(out), "--allow-damaged")
+    assert not out.exists() and casework_digest(built.ws.root) == before  # nothing rendered, nothing recorded
+    with team.acting("dwhitfield"):
+        allowed = invoke(built.ws.root, "report", "findings", case, "-o", str(out), "--allow-damaged")
     assert allowed.exit_code == 0, allowed.output
     html = out.read_text()
     notice = html[html.index('id="damaged-evidence"'):html.index("</section>")]
@@ -82,11 +97,12 @@ def test_findings_report_refuses_then_announces_with_allow_damaged(built, tmp_pa
     assert "Lake day again" not in html  # the damaged finding's content is never shown
 
 
-def test_review_shows_the_damage_beside_the_item(built) -> None:
+def test_review_shows_the_damage_beside_the_item(built, tmp_path: Path) -> None:
     item = gun_with_warc(built)
     case = built.case_id("jane-doe")
     expected = damage(built, item, "cas-changed")
-    result = invoke(built.ws.root, "review", case, "--all")
+    with people(built, tmp_path).acting("amoreno"):
+        result = invoke(built.ws.root, "review", case, "--all")
     assert result.exit_code == 0, result.output
     panel = result.output[result.output.index(item.id):]
     assert "DAMAGED EVIDENCE" in panel[:3000] and expected in panel[:3000]
@@ -94,5 +110,7 @@ def test_review_shows_the_damage_beside_the_item(built) -> None:
 
 def test_intact_case_renders_without_notice(built, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    assert invoke(built.ws.root, "report", "findings", built.case_id("jane-doe"), "-o", str(out)).exit_code == 0
+    with people(built, tmp_path).acting("dwhitfield"):
+        result = invoke(built.ws.root, "report", "findings", built.case_id("jane-doe"), "-o", str(out))
+    assert result.exit_code == 0, result.output
     assert 'id="damaged-evidence"' not in out.read_text()

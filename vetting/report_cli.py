@@ -37,7 +37,7 @@ def _check_paper(paper: str) -> str:
 
 def _render(kind: str, subject: str | None, fmt: str, out: Path | None, stem: str,
             paper: str = "A4", allow_damaged: bool = False) -> None:
-    from vetting.errors import DamagedEvidence
+    from vetting.errors import DamagedEvidence, UnknownName
     from vetting.services import reports
     from vetting.yamlsource import InputError, Problem, clip
 
@@ -62,6 +62,8 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, stem: st
     except DamagedEvidence as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
+    except UnknownName:
+        raise  # a case or procedure that does not exist: exit 2, as everywhere (handles_errors)
     except LookupError as exc:
         typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
         raise typer.Exit(1) from None
