@@ -56,19 +56,19 @@ DELAY = 0.05
 def setup(tmp: Path, pg: PrivatePostgres, web: DemoWeb, cases: int, pages: int, tag: str) -> tuple:
     root = tmp / tag
     root.mkdir()
-    auth = root / "authorization.txt"
-    auth.write_text("I authorize the background investigation. Signed.\n")
+    auth = root / "authorization.pdf"  # judged by its first bytes: a PDF
+    auth.write_bytes(b"%PDF-1.4\n% I authorize the background investigation. Signed.\n%%EOF\n")
     url = pg.new_database()
-    ws = queue_workspace(root / "ws", url, web, cases, pages, DELAY, auth)
-    return root, url, ws
+    team = queue_workspace(root / "ws", url, web, cases, pages, DELAY, auth)
+    return root, url, team.ws
 
 
 def run_with_workers(tmp: Path, pg: PrivatePostgres, web: DemoWeb, cases: int, pages: int, workers: int) -> dict:
     root, url, ws = setup(tmp, pg, web, cases, pages, f"w{workers}")
     candidates = [f"qc-{i:02d}" for i in range(cases)]
     t0 = time.perf_counter()
-    subprocess.run(vet_cmd(root / "ws", "run", *candidates, "--procedure", PROCEDURE_ID, "--by", INVESTIGATOR,
-                           "--queue"), env=env_for(url), check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(vet_cmd(root / "ws", "run", *candidates, "--procedure", PROCEDURE_ID, "--queue"),
+                   env=env_for(url, root / "ws", INVESTIGATOR), check=True, capture_output=True, cwd=ROOT)
     defer_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     procs = [start_worker(root / "ws", url, f"b{n}", root, heartbeat=2.0, stalled_after=10.0)
@@ -95,11 +95,12 @@ def run_direct(tmp: Path, pg: PrivatePostgres, web: DemoWeb, cases: int, pages: 
     root, url, ws = setup(tmp, pg, web, cases, pages, "direct")
     from vetting.engine import open_case
 
-    case_ids = [open_case(ws, f"qc-{i:02d}", PROCEDURE_ID, INVESTIGATOR).case.id for i in range(cases)]
+    actor = f"user:{INVESTIGATOR}"
+    case_ids = [open_case(ws, f"qc-{i:02d}", PROCEDURE_ID, actor).case.id for i in range(cases)]
     t0 = time.perf_counter()
     for case_id in case_ids:
         subprocess.run([sys.executable, "-m", "vetting.queue.child", "--workspace", str(root / "ws"),
-                        "--by", INVESTIGATOR, case_id], env=env_for(url), check=True, capture_output=True, cwd=ROOT)
+                        "--actor", actor, case_id], env=env_for(url), check=True, capture_output=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     return {"cases": cases, "wall_s": round(wall, 1), "s_per_case": round(wall / cases, 2)}
 
