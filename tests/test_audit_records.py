@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from capture_fixtures import Captured
-from conftest import vet
+from team import Team
 
 from vetting.workspace import Workspace
 
@@ -31,6 +31,7 @@ class Target:
     length: int
     event: int  # the item.captured event naming that record
     next_offset: int  # the record after it
+    team: Team  # the copy's logged-in team (tests/team.py)
 
 
 def response_record(captured: Captured, tmp_path: Path) -> Target:
@@ -42,7 +43,7 @@ def response_record(captured: Captured, tmp_path: Path) -> Target:
     rec = next(r for r in recs if r["type"] == "response")
     nxt = next(r for r in recs if r["offset"] == rec["offset"] + rec["length"])
     return Target(copy.ws, copy.ws / "evidence" / rec["file"], rec["file"], rec["offset"], rec["length"], ev.seq,
-                  nxt["offset"])
+                  nxt["offset"], copy.team())
 
 
 def flip(path: Path, at: int, mask: int = 0x01) -> None:
@@ -51,15 +52,16 @@ def flip(path: Path, at: int, mask: int = 0x01) -> None:
     path.write_bytes(bytes(data))
 
 
-def verify(ws: Path) -> tuple[int, str]:
-    result = vet("audit", "verify", workspace=ws)
+def verify(t: Target) -> tuple[int, str]:
+    """`vet audit verify` of the copy, as its commander."""
+    result = t.team.vet("dwhitfield", "audit", "verify")
     assert "Traceback" not in result.stdout + result.stderr
     return result.returncode, result.stdout
 
 
 def test_the_untouched_evidence_verifies_record_by_record(captured: Captured, tmp_path: Path) -> None:
     t = response_record(captured, tmp_path)
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 0, out
     ws = Workspace.open(t.ws)
     named = sum(len(e.payload.get("warc_records", [])) for e in ws.audit.events())
@@ -71,7 +73,7 @@ def test_the_untouched_evidence_verifies_record_by_record(captured: Captured, tm
 def test_a_byte_flipped_in_a_record_header(captured: Captured, tmp_path: Path) -> None:
     t = response_record(captured, tmp_path)
     flip(t.warc, t.offset + 30)  # inside the deflate stream, among the WARC headers
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1
     assert f"PROBLEM file {t.rel} offset {t.offset}: record unreadable" in out and f"(event {t.event})" in out, out
     assert f"PROBLEM file {t.rel}: changed since event" in out  # and the file's seal
@@ -80,18 +82,18 @@ def test_a_byte_flipped_in_a_record_header(captured: Captured, tmp_path: Path) -
 def test_a_byte_flipped_in_a_payload(captured: Captured, tmp_path: Path) -> None:
     t = response_record(captured, tmp_path)
     flip(t.warc, t.offset + t.length - 40)  # late in the member: the page body
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"PROBLEM file {t.rel} offset {t.offset}: record" in out and f"event {t.event}" in out, out
 
 
 def test_a_byte_flipped_at_a_gzip_member_boundary(captured: Captured, tmp_path: Path) -> None:
     t = response_record(captured, tmp_path)
     flip(t.warc, t.next_offset, 0xFF)  # the next member's first magic byte
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"PROBLEM file {t.rel} offset {t.next_offset}: record unreadable" in out, out
     flip(t.warc, t.next_offset, 0xFF)  # restore it, then break the member's trailer (CRC) instead
     flip(t.warc, t.next_offset - 5)
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"PROBLEM file {t.rel} offset {t.offset}: record unreadable" in out, out
 
 
@@ -99,7 +101,7 @@ def test_a_byte_flipped_in_a_gzip_header_is_caught_by_the_file_seal(captured: Ca
     t = response_record(captured, tmp_path)
     flip(t.warc, t.offset + 4)  # the gzip header's MTIME: decompresses to the same record
     assert gzip.decompress(t.warc.read_bytes()[t.offset:t.offset + t.length])
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"offset {t.offset}" not in out  # the record itself is intact...
     assert f"PROBLEM file {t.rel}: changed since event" in out, out  # ...the sealed file is not
 
@@ -119,7 +121,7 @@ def test_a_header_rewritten_and_regzipped(captured: Captured, tmp_path: Path) ->
     member = zlib.compressobj(9, zlib.DEFLATED, 31)
     regz = member.compress(forged) + member.flush()
     t.warc.write_bytes(data[:t.offset] + regz + data[t.offset + t.length:])
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1
     assert f"PROBLEM file {t.rel} offset {t.offset}: record" in out and f"event {t.event}" in out, out
 
@@ -150,7 +152,7 @@ def test_validation_rehashes_the_whole_record(captured: Captured, tmp_path: Path
 def test_a_deleted_warc_file(captured: Captured, tmp_path: Path) -> None:
     t = response_record(captured, tmp_path)
     t.warc.unlink()
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"PROBLEM file {t.rel}: missing (its records are named by event" in out, out
     assert f"PROBLEM file {t.rel}: missing (sealed by event" in out
 
@@ -161,7 +163,7 @@ def test_a_truncated_warc_file(captured: Captured, tmp_path: Path, keep: str) ->
     data = t.warc.read_bytes()
     cut = t.offset + t.length // 2 if keep == "half" else t.next_offset
     t.warc.write_bytes(data[:cut])
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"PROBLEM file {t.rel}: truncated: {cut} bytes" in out, out
     first_lost = t.offset if keep == "half" else t.next_offset
     assert f"PROBLEM file {t.rel} offset {first_lost}: record cut short" in out, out
@@ -173,6 +175,6 @@ def test_a_record_appended_after_the_seal(captured: Captured, tmp_path: Path) ->
     t = response_record(captured, tmp_path)
     data = t.warc.read_bytes()
     t.warc.write_bytes(data + data[t.offset:t.offset + t.length])
-    code, out = verify(t.ws)
+    code, out = verify(t)
     assert code == 1 and f"PROBLEM file {t.rel}: {t.length} bytes after offset {len(data)} were added after event" \
         in out, out

@@ -5,23 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from conftest import AUTH_PDF
-from test_cli import invoke, tree_digest
+from team import Team
+from test_cli import casework_digest, invoke_as
 
 from vetting.authorization import read_authorization
 
 
-def add(ws: Path, auth: str, *extra: str):
-    return invoke(ws, "candidate", "add", "--name", "Jane Doe", "--authorization", auth, "--signed-on",
-                  "2026-10-01", "--by", "Inv. Lee", *extra)
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    from vetting.workspace import Workspace
-
-    return Workspace.open(tmp_path / "ws").root
+def add(team: Team, auth: str, *extra: str):
+    """The investigator sortiz adds Jane Doe with this authorization file."""
+    return invoke_as(team, "sortiz", "candidate", "add", "--name", "Jane Doe", "--authorization", auth,
+                     "--signed-on", "2026-10-01", *extra)
 
 
 def test_pdf_and_images_accepted(tmp_path: Path) -> None:
@@ -33,7 +27,7 @@ def test_pdf_and_images_accepted(tmp_path: Path) -> None:
         assert refusal is None and doc is not None and doc.data == data, name
 
 
-def test_refusals_each_with_its_own_message(ws: Path, tmp_path: Path) -> None:
+def test_refusals_each_with_its_own_message(team: Team, tmp_path: Path) -> None:
     (tmp_path / "real.pdf").write_bytes(AUTH_PDF)
     os.symlink(tmp_path / "real.pdf", tmp_path / "link.pdf")
     os.symlink("/etc/passwd", tmp_path / "passwd.pdf")
@@ -50,20 +44,24 @@ def test_refusals_each_with_its_own_message(ws: Path, tmp_path: Path) -> None:
         (str(tmp_path / "empty.pdf"), "is empty"),
         (str(tmp_path / "absent.pdf"), "does not exist"),
     ]
-    before = tree_digest(ws)
+    team.account("sortiz")  # the session's first use (an audit event) is behind us: the refusals add nothing
+    before = casework_digest(team.ws.root)
     for path, message in cases:
-        result = add(ws, path)
+        result = add(team, path)
         assert result.exit_code == 2, (path, result.output)
         assert message in result.output, (path, result.output)
         assert "Traceback" not in result.output
-    assert tree_digest(ws) == before  # nothing copied into the evidence store, no candidate
+    assert casework_digest(team.ws.root) == before  # nothing copied into the evidence store, no candidate
 
 
-def test_signed_on_required_with_authorization(ws: Path, tmp_path: Path) -> None:
+def test_signed_on_required_with_authorization(team: Team, tmp_path: Path) -> None:
+    from vetting.candidates import list_candidates
+
     (tmp_path / "a.pdf").write_bytes(AUTH_PDF)
-    result = invoke(ws, "candidate", "add", "--name", "Jane Doe", "--authorization", str(tmp_path / "a.pdf"),
-                    "--by", "Inv. Lee")
+    result = invoke_as(team, "sortiz", "candidate", "add", "--name", "Jane Doe", "--authorization",
+                       str(tmp_path / "a.pdf"))
     assert result.exit_code == 2 and "--signed-on: required with --authorization" in result.output
-    result = invoke(ws, "candidate", "add", "--name", "Jane Doe", "--signed-on", "2026-10-01", "--by", "Inv. Lee")
+    result = invoke_as(team, "sortiz", "candidate", "add", "--name", "Jane Doe", "--signed-on", "2026-10-01")
     assert result.exit_code == 2 and "without the signed authorization" in result.output
-    assert add(ws, str(tmp_path / "a.pdf")).exit_code == 0
+    assert add(team, str(tmp_path / "a.pdf")).exit_code == 0
+    assert [c.added_by for c in list_candidates(team.ws)] == ["user:sortiz"]

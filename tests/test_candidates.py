@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from team import Team
 
 from vetting.candidates import (
     CandidateInput,
@@ -105,8 +106,8 @@ def test_names_are_stripped(workspace, tmp_path: Path) -> None:
     assert candidate_name(workspace, add_candidate(workspace, cand, auth, "Inv. Lee")) == "Jane Doe"
 
 
-def test_impossible_date_same_message_from_file_and_flag(workspace, tmp_path: Path, auth_file: Path) -> None:
-    from test_cli import invoke
+def test_impossible_date_same_message_from_file_and_flag(tmp_path: Path, auth_file: Path, team: Team) -> None:
+    from test_cli import invoke_as
 
     path = tmp_path / "cand.yaml"
     path.write_text("full_name: Jane Doe\ndate_of_birth: 1995-02-30\n"
@@ -114,8 +115,8 @@ def test_impossible_date_same_message_from_file_and_flag(workspace, tmp_path: Pa
     with pytest.raises(InputError) as exc:
         load_candidate_file(path)
     assert "1995-02-30 is not a valid date (no such day)" in str(exc.value)
-    result = invoke(workspace.root, "candidate", "add", "--name", "Jane Doe", "--dob", "1995-02-30",
-                    "--authorization", str(auth_file), "--signed-on", "2026-10-01", "--by", "Inv. Lee")
+    result = invoke_as(team, "sortiz", "candidate", "add", "--name", "Jane Doe", "--dob", "1995-02-30",
+                       "--authorization", str(auth_file), "--signed-on", "2026-10-01")
     assert result.exit_code == 2 and "1995-02-30 is not a valid date (no such day)" in result.output
     path.write_text('full_name: Jane Doe\ndate_of_birth: "1995-02-30"\n')
     with pytest.raises(InputError, match=r"1995-02-30 is not a valid date \(no such day\)"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from team import Team
 from typer.testing import CliRunner
 
 from vetting.cli import app
@@ -17,6 +18,12 @@ runner = CliRunner()
 
 def invoke(ws: Path, *args: str):
     return runner.invoke(app, ["--workspace", str(ws), *args])
+
+
+def invoke_as(team: Team, login: str, *args: str, **kwargs):  # type: ignore[no-untyped-def]
+    """``vet`` in this process, in the team's workspace, logged in as ``login`` (tests/team.py)."""
+    with team.acting(login):
+        return runner.invoke(app, ["--workspace", str(team.ws.root), *args], **kwargs)
 
 
 def tree_digest(root: Path) -> str:
@@ -41,6 +48,31 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+def casework_digest(root: Path) -> str:
+    """:func:`tree_digest` with the login bookkeeping left out: every command of a logged-in
+    account moves its session's idle clock (``last_used_at`` of its session and account rows),
+    which is not casework. Everything else, every other column of those rows included, counts."""
+    import sqlite3
+    from contextlib import closing
+
+    h = hashlib.sha256()
+    if root.exists():
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or path.name.endswith(("-wal", "-shm")):
+                continue
+            h.update(str(path.relative_to(root)).encode() + b"\0")
+            if path.suffix == ".db":
+                with closing(sqlite3.connect(path)) as db, closing(sqlite3.connect(":memory:")) as copy:
+                    db.backup(copy)
+                    tables = {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                    for table in {"authsession", "account"} & tables:
+                        copy.execute(f'UPDATE "{table}" SET last_used_at = \'\'')
+                    h.update("\n".join(copy.iterdump()).encode())
+            else:
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.fixture
 def procs(tmp_path: Path, shipped_procedure: Path) -> Path:
     shutil.copytree(shipped_procedure.parent, tmp_path / "procedures")
@@ -48,14 +80,14 @@ def procs(tmp_path: Path, shipped_procedure: Path) -> Path:
 
 
 @pytest.fixture
-def approved_ws(tmp_path: Path, procs: Path, auth_file: Path) -> Path:
-    ws = tmp_path / "ws"
-    result = invoke(ws, "procedure", "approve", str(procs), "--by", "Capt. Rao")
+def approved_ws(team: Team, procs: Path, auth_file: Path) -> Team:
+    """The team's workspace with the procedure approved by the commander and Jane added by the investigator."""
+    result = invoke_as(team, "dwhitfield", "procedure", "approve", str(procs))
     assert result.exit_code == 0, result.output
-    result = invoke(ws, "candidate", "add", "--name", "Jane Doe", "--username", "janed",
-                    "--authorization", str(auth_file), "--signed-on", "2026-10-01", "--by", "Inv. Lee")
+    result = invoke_as(team, "sortiz", "candidate", "add", "--name", "Jane Doe", "--username", "janed",
+                       "--authorization", str(auth_file), "--signed-on", "2026-10-01")
     assert result.exit_code == 0, result.output
-    return ws
+    return team
 
 
 def test_help_lists_every_command() -> None:
@@ -83,61 +115,73 @@ def test_invalid_procedure_exit_2_with_line(tmp_path: Path, procs: Path) -> None
     assert f"{procs}:{line}: steps[0].collector: unknown collector 'scraper'" in result.output
 
 
-def test_approve_invalid_procedure_changes_nothing(tmp_path: Path, procs: Path) -> None:
-    ws = tmp_path / "ws"
-    assert invoke(ws, "candidate", "list").exit_code == 1  # no workspace yet: refused, nothing created
-    assert not ws.exists()
+def test_approve_invalid_procedure_changes_nothing(tmp_path: Path, procs: Path, team: Team) -> None:
+    missing = tmp_path / "none"
+    with team.acting("dwhitfield"):
+        assert invoke(missing, "candidate", "list").exit_code == 1  # no workspace: refused, nothing created
+        result = invoke(missing, "procedure", "approve", str(procs))  # approving no longer creates one
+    assert result.exit_code == 1 and "no workspace at" in result.output, result.output
+    assert not missing.exists()
     procs.write_text(procs.read_text().replace("collector: search", "collector: nope"))
-    result = invoke(ws, "procedure", "approve", str(procs), "--by", "Capt. Rao")
-    assert result.exit_code == 2
-    # the workspace may be created on first use, but holds no approval
-    result = invoke(ws, "procedure", "list")
-    assert "kcpd" not in result.output
+    team.account("dwhitfield")  # the session's first use (an audit event) is behind us: the refusal adds nothing
+    before = casework_digest(team.ws.root)
+    result = invoke_as(team, "dwhitfield", "procedure", "approve", str(procs))
+    assert result.exit_code == 2, result.output
+    assert casework_digest(team.ws.root) == before
+    result = invoke_as(team, "dwhitfield", "procedure", "list")
+    assert result.exit_code == 0, result.output
+    assert "kcpd" not in result.output  # the workspace holds no approval
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["run", "nobody", "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"], 2, "no candidate 'nobody'"),
-    (["run", "jane-doe", "--procedure", "unknown-proc", "--by", "Inv. Lee"], 2, "no approved procedure 'unknown-proc'"),
-    (["candidate", "add", "--name", "John Roe", "--by", "Inv. Lee"], 2, "no signed authorization"),
-    (["candidate", "add", "--name", "John Roe", "--email", "nope", "--by", "Inv. Lee"], 2, "not an e-mail"),
-    (["candidate", "add", "--name", "John Roe", "--phone", "555-0100", "--by", "Inv. Lee"], 2,
-     "not a complete phone number"),
+    (["run", "nobody", "--procedure", "kcpd-261-1-preemployment"], 2, "no candidate 'nobody'"),
+    (["run", "jane-doe", "--procedure", "unknown-proc"], 2, "no approved procedure 'unknown-proc'"),
+    (["candidate", "add", "--name", "John Roe"], 2, "no signed authorization"),
+    (["candidate", "add", "--name", "John Roe", "--email", "nope"], 2, "not an e-mail"),
+    (["candidate", "add", "--name", "John Roe", "--phone", "555-0100"], 2, "not a complete phone number"),
 ])
-def test_refusals_change_nothing(approved_ws: Path, args, code, message) -> None:
-    before = tree_digest(approved_ws)
-    result = invoke(approved_ws, *args)
+def test_refusals_change_nothing(approved_ws: Team, args, code, message) -> None:
+    """The investigator's bad input is refused, and the workspace is as it was (its idle clock aside)."""
+    before = casework_digest(approved_ws.ws.root)
+    result = invoke_as(approved_ws, "sortiz", *args)
     assert result.exit_code == code, result.output
     assert message in result.output
-    assert tree_digest(approved_ws) == before
+    assert casework_digest(approved_ws.ws.root) == before
 
 
-def test_foreign_workspace_refused(tmp_path: Path, procs: Path) -> None:
+def test_foreign_workspace_refused(tmp_path: Path, procs: Path, team: Team) -> None:
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("x")
     before = tree_digest(foreign)
-    result = invoke(foreign, "procedure", "approve", str(procs), "--by", "Capt. Rao")
-    assert result.exit_code == 1 and "not a vetting workspace" in result.output
+    with team.acting("dwhitfield"):
+        result = invoke(foreign, "procedure", "approve", str(procs))
+    assert result.exit_code == 1 and "not a vetting workspace" in result.output, result.output
     assert tree_digest(foreign) == before
 
 
-def test_uniformity_names_a_candidate_never_run(approved_ws: Path) -> None:
+def test_uniformity_names_a_candidate_never_run(approved_ws: Team) -> None:
     """Issue 9.4: a candidate of the workspace with no complete case was not searched like the others."""
-    result = invoke(approved_ws, "uniformity", "--procedure", "kcpd-261-1-preemployment")
+    result = invoke_as(approved_ws, "sortiz", "uniformity", "--procedure", "kcpd-261-1-preemployment")
     assert result.exit_code == 1, result.output
     assert "jane-doe: never run under kcpd-261-1-preemployment" in result.output
 
 
 def test_case_list_shows_cases_and_pending_items(tmp_path: Path, auth_file: Path) -> None:
     from case_fixtures import add_item, build_case
+    from team import make_team
+
+    from vetting.people.assignments import assign_case
 
     b = build_case(tmp_path)
     add_item(b, "a", "A post.")
-    result = runner.invoke(app, ["--workspace", str(b.ws.root), "case", "list", "--candidate", "jane-doe"],
-                           env={"COLUMNS": "250"})
+    team = make_team(b.ws, tmp_path)
+    assign_case(b.ws, b.plan.case.id, "sortiz", actor=team.account("amoreno"))
+    result = invoke_as(team, "sortiz", "case", "list", "--candidate", "jane-doe", env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert b.plan.case.id in result.output and "kcpd-261-1-preemployment v1" in result.output
     row = next(line for line in result.output.splitlines() if b.plan.case.id in line)
-    assert row.rstrip(" │").endswith("1")  # one item awaits a decision
-    empty = runner.invoke(app, ["--workspace", str(b.ws.root), "case", "list", "--candidate", "nobody"])
+    cells = [cell.strip() for cell in row.strip(" │").split("│")]
+    assert cells[-2:] == ["1", "sortiz"]  # one item awaits a decision; the case is assigned to sortiz
+    empty = invoke_as(team, "sortiz", "case", "list", "--candidate", "nobody")
     assert empty.exit_code == 2 and "no candidate 'nobody'" in empty.output and "vet candidate list" in empty.output

@@ -4,7 +4,11 @@ Random and adversarial values in every slot of every command (control characters
 UTF-8, huge strings, huge numbers, impossible dates, devices, folders, unknown ids): `vet`
 answers with an exit code of 0-3 and at most a few short lines; it never raises, never
 prints a traceback, never reports an internal error (exit 4), never takes more than a few
-seconds; and when it refuses, the workspace is unchanged (database dump and evidence tree).
+seconds; and when it refuses, the workspace is unchanged (database dump and evidence tree), but
+for the audit event a refused act is (``access.refused``, or ``item.validation_refused``).
+
+Each example acts as one account of the team (tests/team.py): mostly the one whose role the
+command needs, sometimes any other (whose refusal is then the answer).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cli import tree_digest
+from team import CAST, Team, make_team
 
 from vetting.cli import main
 
@@ -44,6 +48,56 @@ def slot(known: list[str]) -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(known), HOSTILE) if known else HOSTILE
 
 
+#: Who usually gives each command (its first one or two words): the account whose role it needs.
+USUAL = {"procedure approve": "dwhitfield", "procedure list": "dwhitfield", "audit export": "dwhitfield",
+         "report process": "dwhitfield", "report audit": "dwhitfield", "candidate erase": "dwhitfield",
+         "concur": "amoreno", "queue cancel": "amoreno", "case assign": "amoreno", "case unassign": "amoreno",
+         "report release": "amoreno", "report revoke": "amoreno", "report findings": "amoreno",
+         "report verify-receipts": "hjones", "queue status": "bot"}
+AUDIT_TABLES = ("audit_event", "audit_node", "audit_checkpoint")
+
+
+def words_of(argv: list[str]) -> str:
+    return " ".join(argv[:1] if argv[0] in ("run", "review", "validate", "concur", "uniformity", "whoami")
+                    else argv[:2])
+
+
+def usual_login(argv: list[str]) -> str:
+    words = words_of(argv)
+    if words.startswith("user "):
+        return "root-admin"
+    return USUAL.get(words, "sortiz")
+
+
+def casework(ws: Path) -> tuple[str, list[tuple[int, str]]]:
+    """A digest of the workspace but its audit log (``test_cli.casework_digest`` without the log's
+    tables and checkpoints.log), and the log's (seq, action) list: what a refusal may add."""
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
+    h = hashlib.sha256()
+    events: list[tuple[int, str]] = []
+    for path in sorted(ws.rglob("*")):
+        if not path.is_file() or path.name.endswith(("-wal", "-shm")) or path.name == "checkpoints.log":
+            continue
+        h.update(str(path.relative_to(ws)).encode() + b"\0")
+        if path.suffix != ".db":
+            h.update(path.read_bytes())
+            continue
+        with closing(sqlite3.connect(path)) as db, closing(sqlite3.connect(":memory:")) as copy:
+            db.backup(copy)
+            events = list(copy.execute("SELECT seq, action FROM audit_event ORDER BY seq"))
+            for (trigger,) in list(copy.execute("SELECT name FROM sqlite_master WHERE type='trigger'")):
+                copy.execute(f'DROP TRIGGER "{trigger}"')
+            for table in AUDIT_TABLES:
+                copy.execute(f'DELETE FROM "{table}"')
+            for table in ("authsession", "account"):  # the idle clocks
+                copy.execute(f'UPDATE "{table}" SET last_used_at = \'\'')
+            h.update("\n".join(copy.iterdump()).encode())
+    return h.hexdigest(), events
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from case_fixtures import REPO, add_item, build_case
@@ -54,13 +108,18 @@ def env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     item = add_item(b, "a", "A post.")
     (root / "auth.pdf").write_bytes(AUTH_PDF)
     (root / "cand.yaml").write_text("full_name: Pat Example\nauthorization: {file: auth.pdf, signed_on: 2026-10-01}\n")
-    (root / "dec.yaml").write_text(f"decisions:\n  - item: {item.id}\n    decision: rejected\n    reason: not hers\n"
-                                   "    by: Inv. Lee\n")
+    (root / "dec.yaml").write_text(f"decisions:\n  - item: {item.id}\n    decision: rejected\n    reason: not hers\n")
     from vetting.candidates import CandidateInput, add_candidate
 
     add_candidate(b.ws, CandidateInput(id="sam-erase", full_name="Sam Erase",
                                        authorization={"file": "auth.pdf", "signed_on": "2026-10-01"}),
                   root / "auth.pdf", "Inv. Lee")  # the candidate `candidate erase` may erase
+    from vetting.people.assignments import assign_case
+
+    team = make_team(b.ws, root)
+    assign_case(b.ws, b.plan.case.id, "sortiz", actor=team.account("amoreno"))  # sortiz's decisions can succeed
+    for login in CAST:
+        team.account(login)  # each session's first use (an audit event) is behind us
     b.ws.engine.dispose()
     files = [str(root / "auth.pdf"), str(root / "cand.yaml"), str(root / "dec.yaml"),
              str(REPO / "procedures" / "kcpd-261-1.yaml"), str(root)]
@@ -71,12 +130,14 @@ def env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
 
         mp.setattr("vetting.reactor.run_in_reactor", no_reactor)
         mp.setattr("vetting.runner.run_in_reactor", no_reactor)
-        yield {"ws": b.ws.root, "root": root, "case": b.plan.case.id, "item": item.id, "files": files}
+        yield {"ws": b.ws.root, "root": root, "case": b.plan.case.id, "item": item.id, "files": files,
+               "team": team}
 
 
 def commands(e: dict) -> st.SearchStrategy[list[str]]:
     case, item, files = slot([e["case"]]), slot([e["item"]]), slot(e["files"])
     name, proc, cand = slot(["Inv. Lee", "Capt. Rao"]), slot([PROC]), slot(["jane-doe"])
+    investigator, hiring = slot(["sortiz", "kosei"]), slot(["hjones", "hr.lee"])
     out = HOSTILE.map(lambda s: str(e["root"] / "out" / s.replace("/", "_")[:100]) if s else "")
     fmt = slot(["html"]).filter(lambda s: s.strip().lower() != "pdf")
     date = slot(["2026-10-01", "1990-05-06"])
@@ -95,44 +156,43 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
 
     return st.one_of(
         cmd("procedure", "check", files),
-        cmd("procedure", "approve", files, options=opts(("--by", name))),
+        cmd("procedure", "approve", files),
         cmd("procedure", "list"),
         cmd("candidate", "add", options=opts(("--name", name), ("--id", cand), ("--dob", date), ("--email", HOSTILE),
                                              ("--phone", HOSTILE), ("--username", HOSTILE), ("--url", HOSTILE),
-                                             ("--authorization", files), ("--signed-on", date), ("--by", name),
+                                             ("--authorization", files), ("--signed-on", date),
                                              ("--file", files), ("--city", HOSTILE))),
         cmd("candidate", "list"),
         cmd("case", "list", options=opts(("--candidate", cand))),
         cmd("uniformity", options=opts(("--procedure", proc))),
         cmd("review", case, options=st.sampled_from([[], ["--all"]])),
         cmd("validate", item, options=opts(("--decision", slot(["rejected", "validated", "unverifiable"])),
-                                           ("--reason", HOSTILE), ("--by", name), ("--finding", HOSTILE),
+                                           ("--reason", HOSTILE), ("--finding", HOSTILE),
                                            ("--supersedes", number), ("--mitigating", HOSTILE))),
         cmd("validate", options=opts(("--file", files))),
-        cmd("concur", number, options=opts(("--by", name), ("--reason", HOSTILE))),
+        cmd("concur", number, options=opts(("--reason", HOSTILE))),
         cmd("audit", "verify", options=opts(("--case", case), ("--expect-key", HOSTILE))),
         cmd("audit", "show", case),
-        cmd("audit", "export", options=opts(("--out", out), ("--by", name))),
-        cmd("report", "findings", case, options=opts(("-o", out), ("--format", fmt), ("--paper", HOSTILE),
-                                                     ("--by", name))),
+        cmd("audit", "export", options=opts(("--out", out))),
+        cmd("report", "findings", case, options=opts(("-o", out), ("--format", fmt), ("--paper", HOSTILE))),
         cmd("report", "process", proc, options=opts(("-o", out), ("--format", fmt))),
         cmd("report", "audit", options=opts(("--procedure", proc), ("-o", out), ("--format", fmt))),
         cmd("report", "verify-receipts", files),
         cmd("sites", "import", files, options=opts(("--out", out))),
         # never a real run: the reactor cannot start twice in one process (and runs are tested for real)
-        cmd("run", HOSTILE.filter(lambda s: s != "jane-doe"), options=opts(("--procedure", proc), ("--by", name))),
+        cmd("run", HOSTILE.filter(lambda s: s != "jane-doe"), options=opts(("--procedure", proc))),
         # erasing the case's candidate would empty every later example: only a candidate kept for it
         cmd("candidate", "erase", slot(["sam-erase"]).filter(lambda s: s != "jane-doe"),
-            options=opts(("--by", name), ("--reason", HOSTILE))),
-        cmd("evidence", "export", case, options=opts(("--out", out), ("-o", out), ("--by", name))),
+            options=opts(("--reason", HOSTILE))),
+        cmd("evidence", "export", case, options=opts(("--out", out), ("-o", out))),
         # never a real check (the network, and the reactor): none of these files is a site list
         cmd("sites", "health", files, options=opts(("--procedure", files), ("--all", FLAG))),
         cmd("queue", "status"),
-        cmd("queue", "cancel", case, options=opts(("--by", name), ("--reason", HOSTILE), ("--wait", number))),
-        cmd("case", "assign", case, name),
-        cmd("case", "unassign", case, name),
-        cmd("report", "release", case, slot(["hiring", "hr.lee"])),
-        cmd("report", "revoke", case, slot(["hiring", "hr.lee"])),
+        cmd("queue", "cancel", case, options=opts(("--reason", HOSTILE), ("--wait", number))),
+        cmd("case", "assign", case, investigator),
+        cmd("case", "unassign", case, investigator),
+        cmd("report", "release", case, hiring),
+        cmd("report", "revoke", case, hiring),
         cmd("user", "add", slot(["hr.lee", "admin"]),
             options=opts(("--name", name), ("--role", slot(["hiring", "admin", "investigator"])),
                          ("--badge", HOSTILE), ("--email", HOSTILE), ("--oidc-issuer", HOSTILE),
@@ -146,10 +206,12 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
     )
 
 
-def run_vet(ws: Path, argv: list[str]) -> tuple[int, str, str]:
-    """`vet` in this process, in a scratch folder (reports without -o land in the current one)."""
+def run_vet(team: Team, login: str, argv: list[str]) -> tuple[int, str, str]:
+    """`vet` in this process as ``login``, in a scratch folder (reports without -o land in the current one)."""
+    ws = team.ws.root
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(ws.parent), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with team.acting(login), contextlib.chdir(ws.parent), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
         code = main(["--workspace", str(ws), *argv])
     return code, out.getvalue(), err.getvalue()
 
@@ -160,23 +222,31 @@ def run_vet(ws: Path, argv: list[str]) -> tuple[int, str, str]:
 @given(data=st.data())
 def test_every_command_answers_every_argument(env, data) -> None:  # type: ignore[no-untyped-def]
     argv = data.draw(commands(env), label="argv")
+    login = data.draw(st.one_of(st.just(usual_login(argv)), st.sampled_from(sorted(CAST))), label="login")
     GENERATED["cli"] += 1
     (env["root"] / "out").mkdir(exist_ok=True)
-    before = tree_digest(env["ws"])
-    code, out, err = run_vet(env["ws"], argv)
+    before, log_before = casework(env["ws"])
+    code, out, err = run_vet(env["team"], login, argv)
     assert not REACTOR, f"{argv!r} started a crawl"
-    words = " ".join(argv[:1] if argv[0] in ("run", "review", "validate", "concur", "uniformity", "whoami")
-                     else argv[:2])
+    words = words_of(argv)
     TALLY.setdefault(words, {}).setdefault(code, 0)
     TALLY[words][code] += 1
     assert code in (0, 1, 2, 3), (code, err[-500:])
     assert "Traceback" not in out + err and "internal error" not in err, err[-500:]
     assert len(err) < 20_000, "refusals are short: long values are clipped"
+    after, log_after = casework(env["ws"])
+    assert log_after[:len(log_before)] == log_before, "the audit log only grows"
+    added = {action for _, action in log_after[len(log_before):]}
     if code in (2, 3):
-        assert tree_digest(env["ws"]) == before, "a refusal changed the workspace"
+        assert (after, added) == (before, set()), f"a refusal changed the workspace: {added}"
         assert err.strip(), "a refusal says why on stderr"
-    elif code == 1 and argv[0] != "validate":  # a refused validation records item.validation_refused
-        assert tree_digest(env["ws"]) == before, "a refusal or a failed check changed the workspace"
+    elif code == 1:
+        # A refused act is an audit event (access.refused; a refused validation item.validation_refused),
+        # and nothing else changes; a failed check changes nothing at all.
+        allowed = {"access.refused"} | ({"item.validation_refused"} if argv[0] == "validate" else set())
+        assert after == before, "a refusal or a failed check changed the workspace"
+        assert added <= allowed, f"a refusal or a failed check recorded {added - allowed}"
+        assert not added or err.strip(), "a refusal says why on stderr"
 
 
 def test_report_generated_counts() -> None:

@@ -6,6 +6,7 @@ import pytest
 from case_fixtures import build_case
 from people_fixtures import FakeClock, bootstrap_admin, person
 
+from vetting.errors import AccessRefused
 from vetting.people.accounts import AccountError, disable_account
 from vetting.people.assignments import (
     assign_case,
@@ -50,7 +51,7 @@ def test_supervisor_assigns_and_ends_an_assignment(office) -> None:
 @pytest.mark.parametrize("actor", ["admin", "inv1", "hr1"])
 def test_only_supervisor_or_commander_assigns(office, actor) -> None:
     ws, case, acc, clock = office
-    with pytest.raises(AccountError, match="may not assign"):
+    with pytest.raises(AccessRefused, match="may not assign"):
         assign_case(ws, case, "inv2", actor=acc[actor], now=clock)
     assert assigned_investigators(ws, case) == []
     refusal = [e for e in ws.audit.events() if e.action == "access.refused"][-1]
@@ -86,7 +87,7 @@ def test_release_to_named_hiring_account_only(office) -> None:
     with pytest.raises(AccountError, match="does not hold the hiring"):
         release_report(ws, case, "inv1", actor=acc["cmdr"], now=clock)
     for actor in ("inv1", "admin", "hr1"):
-        with pytest.raises(AccountError, match="may not release"):
+        with pytest.raises(AccessRefused, match="may not release"):
             release_report(ws, case, "hr2", actor=acc[actor], now=clock)
     revoke_release(ws, case, "hr1", actor=acc["sgt"], now=clock)
     assert not may_read_report(ws, acc["hr1"], case)

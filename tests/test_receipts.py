@@ -213,13 +213,14 @@ def test_triggers_refuse_edits_of_append_only_tables(built: Built) -> None:
             conn.execute(text(statement))
 
 
-def test_vet_audit_verify_names_the_edited_row(built: Built) -> None:
-    from conftest import vet
+def test_vet_audit_verify_names_the_edited_row(built: Built, tmp_path: Path) -> None:
+    from team import make_team
 
-    ok = vet("audit", "verify", workspace=built.ws.root)
-    assert ok.returncode == 0, ok.stdout
+    team = make_team(built.ws, tmp_path)  # the verification as the commander, logged in
+    ok = team.vet("dwhitfield", "audit", "verify")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
     _sql(built, "UPDATE concurrence SET concurred_by='Lt. Nobody'")
-    bad = vet("audit", "verify", workspace=built.ws.root)
+    bad = team.vet("dwhitfield", "audit", "verify")
     assert bad.returncode == 1
     assert "PROBLEM concurrence" in bad.stdout and "field concurred_by: the table says 'Lt. Nobody'" in bad.stdout
     assert "row(s) of the decision tables disagree with the log" in bad.stdout

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import vet
 from markupsafe import Markup
 from report_fixtures import Built, add_candidate_case, add_item, new_workspace, run_steps, validate
+from team import Team, make_team
 
 from vetting.reports import build_document, environment
 from vetting.safetext import BIDI_CONTROLS, visible
@@ -55,6 +55,16 @@ def spoofed(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return b
 
 
+@pytest.fixture(scope="module")
+def crew(spoofed: Built, tmp_path_factory: pytest.TempPathFactory) -> Team:
+    """The logged-in team of the spoofed workspace, zoe-q's case assigned to the investigator sortiz."""
+    from vetting.people.assignments import assign_case
+
+    team = make_team(spoofed.ws, tmp_path_factory.mktemp("spoof-team"))
+    assign_case(spoofed.ws, spoofed.case_id("zoe-q"), "sortiz", actor=team.account("amoreno"))
+    return team
+
+
 def test_findings_report_carries_no_raw_control_and_shows_each(spoofed: Built) -> None:
     html = build_document(spoofed.ws, "findings", spoofed.case_id("zoe-q"), lambda: AT).html
     bad = [f"U+{ord(c):04X}" for c in set(html) if c in BIDI_CONTROLS or (ord(c) < 32 and c not in "\n\t")
@@ -69,12 +79,11 @@ def test_findings_report_carries_no_raw_control_and_shows_each(spoofed: Built) -
     assert "\u202e" not in audit and "\x1b" not in audit
 
 
-def test_vet_review_shows_controls_and_prints_no_escape(spoofed: Built, tmp_path: Path) -> None:
+def test_vet_review_shows_controls_and_prints_no_escape(spoofed: Built, crew: Team, tmp_path: Path) -> None:
     add_item(spoofed, "zoe-q", "pending", "A [bold red]styled[/] post \x1b[5mblink \u202eesrever",
              title="Pending \x1b]8;;http://evil.example/\x1b\\link\x1b]8;;\x1b\\ [link=x]y[/link]")
     spoofed.ws.engine.dispose()
-    result = vet("review", spoofed.case_id("zoe-q"), workspace=spoofed.ws.root,
-                 env={"TERM": "dumb"})
+    result = crew.vet("sortiz", "review", spoofed.case_id("zoe-q"), env={"TERM": "dumb"})
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "\x1b" not in out and "\u202e" not in out
@@ -94,13 +103,13 @@ def test_the_pdf_prints_the_tokens_not_the_controls(spoofed: Built, tmp_path: Pa
     assert "U+202E" in text and "gnp.exe" in text
 
 
-def test_vet_candidate_list_and_case_list_show_controls(spoofed: Built) -> None:
+def test_vet_candidate_list_and_case_list_show_controls(spoofed: Built, crew: Team) -> None:
     spoofed.ws.engine.dispose()
     for args in (("candidate", "list"), ("case", "list")):
-        result = vet(*args, workspace=spoofed.ws.root, env={"TERM": "dumb"})
+        result = crew.vet("sortiz", *args, env={"TERM": "dumb"})
         assert result.returncode == 0, result.stderr
         assert "\u202e" not in result.stdout and "\x1b" not in result.stdout
-    assert "Zoë Q\u27e8U+202E\u27e9" in vet("candidate", "list", workspace=spoofed.ws.root).stdout
+    assert "Zoë Q\u27e8U+202E\u27e9" in crew.vet("sortiz", "candidate", "list").stdout
 
 
 def test_receipts_check_the_visible_form_and_still_catch_an_edit(spoofed: Built) -> None:

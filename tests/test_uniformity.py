@@ -83,13 +83,15 @@ def test_audit_order_checked_too(ran) -> None:
     assert any("ann-one" in d and "started after step web-search" in d for d in report.deviations), report.deviations
 
 
-def test_cli_exit_code(ran) -> None:
-    from conftest import vet
+def test_cli_exit_code(ran, tmp_path: Path) -> None:
+    from team import make_team
 
     ws, db = ran
-    assert vet("uniformity", "--procedure", PROC, workspace=ws.root).returncode == 0
+    team = make_team(ws, tmp_path)  # the check as the commander, logged in
+    first = team.vet("dwhitfield", "uniformity", "--procedure", PROC)
+    assert first.returncode == 0, first.stdout + first.stderr
     sql(db, "DELETE FROM steprun WHERE position = 2 AND case_id LIKE 'case-ann-one-%'")
-    result = vet("uniformity", "--procedure", PROC, workspace=ws.root)
+    result = team.vet("dwhitfield", "uniformity", "--procedure", PROC)
     assert result.returncode == 1
     assert "deviation" in result.stdout and "ann-one" in result.stdout
 

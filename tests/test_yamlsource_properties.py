@@ -292,9 +292,13 @@ def test_procedure_checked_then_approved_or_refused(case_ws, tmp_path_factory, p
         assert digest(case_ws.ws) == before
 
 
-DECISION = {"item": "item-a", "decision": "rejected", "reason": "not the candidate's page", "by": "Inv. Lee"}
-DECISION_PATHS = [["item"], ["decision"], ["reason"], ["by"], ["findings"], ["supersedes"], ["concur_by"],
-                  ["candidate"], ["url"], ["mitigating"]]
+DECISION = {"item": "item-a", "decision": "rejected", "reason": "not the candidate's page"}
+#: Fields a decisions file may no longer carry (who decides is the account applying the file, and a
+#: file never concurs): an entry with any of them, whatever its value, is refused.
+REFUSED_FIELDS = ("by", "concur_by", "concur_reason")
+DECISION_PATHS = [["item"], ["decision"], ["reason"], ["findings"], ["supersedes"], ["candidate"], ["url"],
+                  ["mitigating"]] + [[field] for field in REFUSED_FIELDS]
+DECIDER = "user:sortiz"  # the logged-in account's actor, as the service passes it
 
 
 @bounded(50)
@@ -308,11 +312,16 @@ def test_decisions_file_refused_all_or_nothing(case_ws, tmp_path_factory, path, 
     (folder / "d.yaml").write_text(yaml.safe_dump({"decisions": [entry]}, allow_unicode=True))
     before = digest(case_ws.ws)
     try:
-        apply_decisions_file(case_ws.ws, folder / "d.yaml")
+        rows = apply_decisions_file(case_ws.ws, folder / "d.yaml", DECIDER)
     except (InputError, ValidationRefused) as exc:
         assert "\n" not in str(exc) or isinstance(exc, InputError)
+        if path[0] in REFUSED_FIELDS:
+            assert isinstance(exc, InputError) and any(p.field == f"decisions[0].{path[0]}" for p in exc.problems), \
+                exc
         assert digest(case_ws.ws) == before
         return
+    assert path[0] not in REFUSED_FIELDS, f"a decisions file with {path[0]!r} was applied"
+    assert all(row.decided_by == DECIDER for row in rows)
     # applied: revert nothing (decisions are append-only); the next examples see a decided item
 
 
@@ -325,7 +334,7 @@ def test_decisions_file_naming_one_item_twice_changes_nothing(case_ws, tmp_path:
     add_item(case_ws, "b", "Another post.")
     before = digest(case_ws.ws)
     with pytest.raises((InputError, ValidationRefused)):
-        apply_decisions_file(case_ws.ws, tmp_path / "d.yaml")
+        apply_decisions_file(case_ws.ws, tmp_path / "d.yaml", DECIDER)
     assert digest(case_ws.ws) == before
 
 

@@ -170,7 +170,12 @@ def unassign_case(ws: Workspace, account: Account, case_id: str, login: str) -> 
 
 @service("case.timeline")
 def case_timeline(ws: Workspace, account: Account, case_id: str) -> list[Any]:
-    """The case's audit events, oldest first (an unknown case is refused as unknown, exit 2)."""
+    """The case's audit events, oldest first.
+
+    The act is checked before the case is looked up: an investigator naming a case that is not
+    theirs, or that does not exist, is refused alike (whether a case exists is not told to
+    someone who may not read it); a supervisor naming an unknown case is told so (exit 2).
+    """
     from vetting.lookup import require_case
 
     authorize(ws, account, "case.timeline", case_id)
