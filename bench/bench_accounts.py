@@ -19,7 +19,7 @@ What it does, and why this way:
   site than the others: robots.txt per host, a health check per site (known account + random
   name), every response written to WARC and to the evidence store, every request an audit event.
 * (a') warm: right after each (a), a second candidate in the same workspace: site health and
-  robots.txt are reused within the day (``vetting/daycache.py``), one request per site.
+  robots.txt are reused within the day (``vetting/engine/daycache.py``), one request per site.
 * The replay: ``bench/replay_farm.py`` serves 100 entries of the shipped WhatsMyName list on
   loopback; one candidate with 28 usernames through ``vet run``; wall time against
   requests x latency / concurrency, precision and recall against the replay's truth.
@@ -292,7 +292,7 @@ def procedure_for(step_ids: list[str], args: argparse.Namespace, proc_id: str,
 
 def db_figures(work: Path, step_id: str) -> dict[str, Any]:
     """Outcomes, renders and the step's own duration, read from the workspace database."""
-    db = sqlite3.connect(work / "workspace" / "vetting.db")
+    db = sqlite3.connect(work / "workspace" / "vetting.store.db")
     try:
         outcomes = dict(db.execute("select outcome, count(*) from item where step_id=? group by outcome",
                                    (step_id,)).fetchall())
@@ -353,7 +353,7 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
 
 def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> dict[str, Any]:
     """A second candidate in the same workspace the same day: site health and robots.txt are
-    reused (vetting/daycache.py), so each site costs one request, the username's."""
+    reused (vetting/engine/daycache.py), so each site costs one request, the username's."""
     vet(work, "candidate", "add", "--name", "Bench Candidate Two", "--username", USERNAME,
         "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
     farm.stats(reset=True)
@@ -362,7 +362,7 @@ def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> 
     print(f"  ours (warm): {' '.join(cmd[-6:])}", flush=True)
     result = measure(cmd, work / "vet-run-warm.log", env=env, cwd=work)
     result["farm"] = farm.stats()
-    db = sqlite3.connect(work / "workspace" / "vetting.db")
+    db = sqlite3.connect(work / "workspace" / "vetting.store.db")
     try:
         case = db.execute("select id from \"case\" where candidate_id='bench-candidate-two'").fetchone()[0]
         result["outcomes"] = dict(db.execute("select outcome, count(*) from item where case_id=? group by outcome",
@@ -432,7 +432,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
                f"pages-{ext}", "--procedure", "bench-pages", "--by", INVESTIGATOR]
         print(f"  pages: {' '.join(cmd[-6:])}", flush=True)
         res = measure(cmd, work / f"vet-run-{ext}.log", cwd=work)
-        db = sqlite3.connect(work / "workspace" / "vetting.db")
+        db = sqlite3.connect(work / "workspace" / "vetting.store.db")
         res["renders"] = db.execute("select count(*) from item where found_by like 'profile_urls%' and url like ? "
                                     "and artifacts_json like ?", (f"%.{ext}", '%"screenshot"%')).fetchone()[0]
         db.close()
@@ -480,7 +480,7 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             farm.wait(10)
         except subprocess.TimeoutExpired:
             farm.kill()
-    db = sqlite3.connect(work / "workspace" / "vetting.db")
+    db = sqlite3.connect(work / "workspace" / "vetting.store.db")
     try:
         items = db.execute("select key, outcome from item where step_id='account-discovery'").fetchall()
         renders = db.execute("select count(*) from item where step_id='account-discovery' and artifacts_json like ?",

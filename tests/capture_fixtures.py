@@ -36,7 +36,7 @@ class Captured:
 
         from vetting.people.models import AuthSession
         from vetting.people.sessions import token_hash
-        from vetting.workspace import Workspace
+        from vetting.store.workspace import Workspace
 
         ws = Workspace.open(self.ws, create=False)
         with ws.session() as s:
@@ -71,7 +71,7 @@ def capture_case(base: Path) -> Captured:
         proc = base / "proc.yaml"
         proc.write_text(yaml.safe_dump(data, sort_keys=False))
         ws = base / "ws"
-        from vetting.workspace import Workspace
+        from vetting.store.workspace import Workspace
 
         team = make_team(Workspace.open(ws), base)  # token folders under base: copies carry them
         team.vet("dwhitfield", "procedure", "approve", str(proc), check=True)

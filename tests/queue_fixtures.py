@@ -50,9 +50,9 @@ def queue_workspace(root: Path, database_url: str, web: Any, candidates: int, pa
                     auth_file: Path, concurrency: int = 1) -> Team:
     """The workspace's team (``team.ws`` is the workspace), the procedure approved by the
     commander and ``candidates`` candidates (qc-00, qc-01, ...) added by the investigator."""
-    from vetting.approvals import approve
-    from vetting.candidates import CandidateInput, add_candidate
-    from vetting.workspace import Workspace
+    from vetting.domain.approvals import approve
+    from vetting.domain.candidates import CandidateInput, add_candidate
+    from vetting.store.workspace import Workspace
 
     team = make_team(Workspace.open(root, database_url=database_url), root.parent)
     ws = team.ws
@@ -68,7 +68,7 @@ def queue_workspace(root: Path, database_url: str, web: Any, candidates: int, pa
 
 
 def vet_cmd(ws_root: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "vetting.cli", "--workspace", str(ws_root), *args]
+    return [sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws_root), *args]
 
 
 def login_folder(ws_root: Path, login: str) -> Path:

@@ -9,7 +9,7 @@ from conftest import AUTH_PDF
 from team import Team
 from test_cli import casework_digest, invoke_as
 
-from vetting.authorization import read_authorization
+from vetting.domain.authorization import read_authorization
 
 
 def add(team: Team, auth: str, *extra: str):
@@ -55,7 +55,7 @@ def test_refusals_each_with_its_own_message(team: Team, tmp_path: Path) -> None:
 
 
 def test_signed_on_required_with_authorization(team: Team, tmp_path: Path) -> None:
-    from vetting.candidates import list_candidates
+    from vetting.domain.candidates import list_candidates
 
     (tmp_path / "a.pdf").write_bytes(AUTH_PDF)
     result = invoke_as(team, "sortiz", "candidate", "add", "--name", "Jane Doe", "--authorization",

@@ -16,8 +16,8 @@ from conftest import REPO
 from team import Team, make_team
 from test_engine import cli_workspace, local_procedure, shipped_step
 
-from vetting.caselock import CaseBusy, case_lock
-from vetting.workspace import Workspace
+from vetting.store.caselock import CaseBusy, case_lock
+from vetting.store.workspace import Workspace
 
 PROC = "kcpd-261-1-preemployment"
 RUN = ["run", "jane-doe", "--procedure", PROC]  # as the investigator sortiz (tests/team.py)
@@ -25,8 +25,8 @@ RUN = ["run", "jane-doe", "--procedure", PROC]  # as the investigator sortiz (te
 HOLDER = """
 import sys, time
 from pathlib import Path
-from vetting.caselock import case_lock
-from vetting.workspace import Workspace
+from vetting.store.caselock import case_lock
+from vetting.store.workspace import Workspace
 ws = Workspace.open(Path(sys.argv[1]), create=False)
 with case_lock(ws, sys.argv[2], "test-holder"):
     print("held", flush=True)
@@ -35,7 +35,7 @@ with case_lock(ws, sys.argv[2], "test-holder"):
 
 
 def vet_popen(ws: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vetting.cli", "--workspace", str(ws), *args], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws), *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, COLUMNS="200", NO_COLOR="1", **(env or {})))
 
@@ -81,7 +81,7 @@ def test_second_run_refused_waiter_takes_over_after_kill_9(tmp_path: Path, demo_
         for p in (first,):
             if p.poll() is None:
                 p.kill()
-    with sqlite3.connect(ws / "vetting.db") as db:
+    with sqlite3.connect(ws / "vetting.store.db") as db:
         keys = [k for (k,) in db.execute("SELECT key FROM item")]
         (steps_started,) = db.execute("SELECT count(*) FROM audit_event WHERE action='step.started'").fetchone()
     assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
@@ -140,7 +140,7 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
         env = {"VETTING_DATABASE_URL": url}
     team = _workspace_with_jane(tmp_path, auth_file, url, env)
     ws = team.ws
-    from vetting.runner import planned_case_ids
+    from vetting.engine.runs import planned_case_ids
 
     (case_id,) = planned_case_ids(ws, ["jane-doe"], PROC)
     holder = _holder(ws.root, case_id, env)
@@ -195,7 +195,7 @@ def test_validate_takes_the_case_lock_too(tmp_path: Path) -> None:
     with team.acting("sortiz"):
         done = invoke(b.ws.root, *args, "--wait")
     assert done.exit_code == 0, done.output
-    from vetting.validation import items_and_decisions
+    from vetting.review.validation import items_and_decisions
 
     (decided,) = [d for i, d in items_and_decisions(b.ws, b.plan.case.id) if i.id == item.id]
     assert decided is not None and decided.decided_by == "user:sortiz"
@@ -237,8 +237,8 @@ def test_queue_case_process_and_commands_share_one_lock(tmp_path: Path, auth_fil
     ``vet run`` or ``vet candidate erase`` of it is refused (exit 3) in one line naming the
     holder; while a command holds it, the queue's case process waits instead of running it.
     """
-    from vetting.caselock import advisory_key, advisory_parts
-    from vetting.engine import open_case
+    from vetting.engine.steps import open_case
+    from vetting.store.caselock import advisory_key, advisory_parts
 
     url = postgres.new_database()
     env = {"VETTING_DATABASE_URL": url}

@@ -16,11 +16,11 @@ import yaml
 from conftest import REPO
 from team import Team, make_team
 
-from vetting.approvals import approve
-from vetting.candidates import CandidateInput, add_candidate
 from vetting.collectors.base import Collector, StepFailed
-from vetting.engine import open_case, run_case, step_runs
-from vetting.workspace import Workspace
+from vetting.domain.approvals import approve
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.engine.steps import open_case, run_case, step_runs
+from vetting.store.workspace import Workspace
 
 
 def local_procedure(tmp_path: Path, **settings) -> Path:
@@ -54,7 +54,7 @@ class Flaky(Collector):
         self.calls = 0
 
     def plan(self, step, identifiers):
-        from vetting.inputs import expand_all
+        from vetting.engine.inputs import expand_all
 
         return expand_all(step.inputs + step.queries, identifiers)
 
@@ -68,7 +68,7 @@ class Flaky(Collector):
 def test_failing_step_retried_then_recorded(ws_with_candidate, monkeypatch, failures: int, status: str) -> None:
     ws = ws_with_candidate
     flaky = Flaky(failures)
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: flaky if kind == "search" else Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: flaky if kind == "search" else Flaky(0))
     plan = open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")
     case = asyncio.run(run_case(ws, plan, "Inv. Lee"))
     runs = {r.step_id: r for r in step_runs(ws, case.id)}
@@ -84,7 +84,7 @@ def test_failing_step_retried_then_recorded(ws_with_candidate, monkeypatch, fail
 
 def test_missing_input_is_no_input_for_everyone(ws_with_candidate, monkeypatch) -> None:
     ws = ws_with_candidate
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: Flaky(0))
     cases = [asyncio.run(run_case(ws, open_case(ws, c, "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
              for c in ("jane-doe", "john-roe")]
     states = [{r.step_id: r.status for r in step_runs(ws, c.id)} for c in cases]
@@ -131,14 +131,14 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     team = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
                          rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
     ws = team.ws.root
-    cmd = [sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "jane-doe",
+    cmd = [sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws), "run", "jane-doe",
            "--procedure", "kcpd-261-1-preemployment"]
     proc_run = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=dict(os.environ, **team.env("sortiz")))
 
     def items() -> int:
         try:
-            with sqlite3.connect(ws / "vetting.db", timeout=5) as db:
+            with sqlite3.connect(ws / "vetting.store.db", timeout=5) as db:
                 return db.execute("SELECT count(*) FROM item").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
@@ -151,12 +151,12 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     proc_run.wait()
     before = items()
     assert 4 <= before < len(urls)
-    with sqlite3.connect(ws / "vetting.db") as db:
+    with sqlite3.connect(ws / "vetting.store.db") as db:
         assert db.execute("SELECT status FROM steprun").fetchone()[0] == "running"
 
     result = team.vet("sortiz", "run", "jane-doe", "--procedure", "kcpd-261-1-preemployment")
     assert result.returncode == 0, result.stdout + result.stderr
-    with sqlite3.connect(ws / "vetting.db") as db:
+    with sqlite3.connect(ws / "vetting.store.db") as db:
         keys = [k for (k,) in db.execute("SELECT key FROM item")]
         status, attempts = db.execute("SELECT status, attempts FROM steprun").fetchone()
     assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
@@ -170,9 +170,9 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     uniform = team.vet("sortiz", "uniformity", "--procedure", "kcpd-261-1-preemployment")
     assert uniform.returncode == 0, uniform.stdout
     # the resumed run fetched only what was missing
-    from vetting.personal import Revealer
+    from vetting.store.personal import Revealer
 
-    opened = __import__("vetting.workspace", fromlist=["Workspace"]).Workspace.open(ws)
+    opened = __import__("vetting.store.workspace", fromlist=["Workspace"]).Workspace.open(ws)
     with opened.session() as s:  # request URLs are committed in the log; the values live apart
         reveal = Revealer(s, "jane-doe")
         fetched = [e for e in opened.audit.events() if e.action == "request.allowed"
@@ -196,7 +196,7 @@ def test_search_backend_down_fails_the_step_after_retries(tmp_path: Path, auth_f
     # The case completes (the step is terminal), but a failed step is not a full search (issue 9.4).
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 step(s) failed" in result.stderr and "web-search" in result.stderr
-    with sqlite3.connect(ws / "vetting.db") as db:
+    with sqlite3.connect(ws / "vetting.store.db") as db:
         status, attempts, error = db.execute("SELECT status, attempts, error FROM steprun").fetchone()
     assert (status, attempts) == ("failed", 2)
     assert f"the search backend http://127.0.0.1:{port} answered no query: connection refused" in error

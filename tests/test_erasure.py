@@ -1,4 +1,4 @@
-"""``vetting.erasure``: a candidate's personal data is erased and the log still verifies.
+"""``vetting.store.erasure``: a candidate's personal data is erased and the log still verifies.
 
 After ``vet candidate erase``: ``vet audit verify`` is OK, the candidate's findings report says
 it was disposed, an old report's receipts still check (its personal fields no longer can), and
@@ -16,11 +16,11 @@ from report_fixtures import CLEAN, DRUGS, GUN, HOSTILE_TEXT, PRIVATE_NOTE, REJEC
 from team import Team, make_team
 
 from audit import verify_log
-from vetting.engine import RunError, open_case
-from vetting.erasure import ErasureError, erase_candidate
-from vetting.log_index import check_index
-from vetting.reports import render_report, verify_receipts
-from vetting.validation import DecisionRequest, ValidationRefused, decide
+from vetting.engine.steps import RunError, open_case
+from vetting.reports.render import render_report, verify_receipts
+from vetting.review.validation import DecisionRequest, ValidationRefused, decide
+from vetting.store.erasure import ErasureError, erase_candidate
+from vetting.store.log_index import check_index
 
 #: Jane's values that no other candidate of the fixture shares.
 JANE_VALUES = ["Jane Doe", "janedoe", "https://social.example/u/jane-doe", GUN, DRUGS, HOSTILE_TEXT[:40],
@@ -121,7 +121,7 @@ def test_a_file_missing_without_an_erasure_is_still_a_problem(built: Built) -> N
 
 def test_the_erasure_event_carries_no_value(built: Built) -> None:
     result = erase_candidate(built.ws, "jane-doe", "Records Officer Ames")
-    with sqlite3.connect(built.ws.root / "vetting.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
         (payload,) = con.execute("SELECT payload FROM audit_event WHERE seq=?", (result.event_seq,)).fetchone()
         left = con.execute("SELECT count(*) FROM personal_value WHERE candidate_id='jane-doe'").fetchone()[0]
         secret = con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0]
@@ -130,11 +130,11 @@ def test_the_erasure_event_carries_no_value(built: Built) -> None:
 
 
 def test_no_concurrence_with_an_erased_candidates_decision(built: Built) -> None:
-    from vetting.validation import concur
+    from vetting.review.validation import concur
 
     drugs = built.decisions["item-jane-doe-drugs"]  # adverse, not yet concurred
     erase_candidate(built.ws, "jane-doe", "Records Officer Ames")
     with pytest.raises(ValidationRefused, match="erased"):
         concur(built.ws, drugs, "Sgt. Lee Park", "agree")
-    with sqlite3.connect(built.ws.root / "vetting.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
         assert con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0] == 0

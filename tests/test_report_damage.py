@@ -12,7 +12,7 @@ from team import Team, make_team
 from test_caselock import casework_digest
 from test_cli import invoke
 
-from vetting.models import Item
+from vetting.domain.models import Item
 
 
 def people(built, tmp_path: Path) -> Team:  # type: ignore[no-untyped-def]

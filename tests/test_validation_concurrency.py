@@ -25,8 +25,8 @@ from case_fixtures import add_item, build_case, flag
 from conftest import REPO
 from team import Team, make_team
 
-from vetting.validation import DecisionRequest, apply_decisions_file, decide
-from vetting.yamlsource import InputError
+from vetting.domain.yamlsource import InputError
+from vetting.review.validation import DecisionRequest, apply_decisions_file, decide
 
 pytestmark = pytest.mark.timeout(600)
 GUN = "Me at the lake, pointing my rifle at the neighbours' dog for fun."
@@ -66,7 +66,7 @@ def test_two_first_decisions_at_once_exactly_one_wins(built, people: Team) -> No
     script = ("import sys, time, pathlib, subprocess\n"
               "go = pathlib.Path(sys.argv[1])\n"
               "while not go.exists(): time.sleep(0.002)\n"
-              "r = subprocess.run([sys.executable, '-m', 'vetting.cli'] + sys.argv[2:], capture_output=True, text=True)\n"
+              "r = subprocess.run([sys.executable, '-m', 'vetting.cli.main'] + sys.argv[2:], capture_output=True, text=True)\n"
               "sys.stdout.write(r.stdout); sys.stderr.write(r.stderr); sys.exit(r.returncode)\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(go), "--workspace", str(built.ws.root), "validate",
                                item.id, "--decision", decision, "--reason", "disclosed account, content reviewed"],
@@ -81,7 +81,7 @@ def test_two_first_decisions_at_once_exactly_one_wins(built, people: Team) -> No
     loser = next(err for _, err, code in results if code == 1)
     assert len(loser.strip().splitlines()) == 1 and "already has decision" in loser, loser
     assert "Traceback" not in loser
-    with sqlite3.connect(built.ws.root / "vetting.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
         assert con.execute("SELECT count(*) FROM decision WHERE item_id=?", (item.id,)).fetchone()[0] == 1
         (decided_by,) = con.execute("SELECT decided_by FROM decision WHERE item_id=?", (item.id,)).fetchone()
     winner = "sortiz" if results[0][2] == 0 else "kosei"
@@ -97,7 +97,7 @@ def test_one_decision_in_force_is_a_database_constraint(built) -> None:
                                                 supersedes=first.id))
     assert revision is not None
     built.ws.engine.dispose()
-    with sqlite3.connect(built.ws.root / "vetting.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
         columns = "item_id, case_id, decision, reason, decided_by, decided_at, findings_json, " \
                   "discredit_justification, mitigating, supersedes, evidence_verified"
         # a second first decision on the item
@@ -126,11 +126,11 @@ def test_a_batch_with_a_duplicate_item_changes_nothing(built, people: Team, tmp_
     path = _decisions_file(tmp_path / "d.yaml", [_entry(a.id), _entry(b.id),
                                                  _entry(a.id, decision="rejected", reason="changed my mind here")])
     built.ws.engine.dispose()
-    before = dump(built.ws.root / "vetting.db")
+    before = dump(built.ws.root / "vetting.store.db")
     result = people.vet("sortiz", "validate", "--file", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"item {a.id} already has an entry in this file" in result.stderr
-    assert dump(built.ws.root / "vetting.db") == before
+    assert dump(built.ws.root / "vetting.store.db") == before
 
 
 def test_a_batch_with_one_bad_entry_changes_nothing(built, people: Team, tmp_path: Path) -> None:
@@ -138,10 +138,10 @@ def test_a_batch_with_one_bad_entry_changes_nothing(built, people: Team, tmp_pat
     b = add_item(built, "b", "Coached the youth league on Saturday.")
     path = _decisions_file(tmp_path / "d.yaml", [_entry(a.id), _entry(b.id, findings=["no-such-category"])])
     built.ws.engine.dispose()
-    before = dump(built.ws.root / "vetting.db")
+    before = dump(built.ws.root / "vetting.store.db")
     result = people.vet("sortiz", "validate", "--file", str(path))
     assert result.returncode == 2 and "unknown review category" in result.stderr and "Traceback" not in result.stderr
-    assert dump(built.ws.root / "vetting.db") == before
+    assert dump(built.ws.root / "vetting.store.db") == before
 
 
 def test_a_failure_while_writing_the_batch_rolls_all_of_it_back(built, tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_a_failure_while_writing_the_batch_rolls_all_of_it_back(built, tmp_path:
     the two entries written before it in the same transaction are rolled back with it. The adverse
     finding in the batch is concurred afterwards, as its own act by a second account: a file that
     tries to concur in the batch is refused whole before anything is written."""
-    from vetting.validation import concur
+    from vetting.review.validation import concur
 
     items = [add_item(built, k, f"Volunteered at the food bank, week {k}.") for k in ("a", "b", "c")]
     gun = add_item(built, "gun", GUN, flags=[flag(GUN, "pointing my rifle", "tactical-instruments", "IV.C.1.e")])
@@ -159,7 +159,7 @@ def test_a_failure_while_writing_the_batch_rolls_all_of_it_back(built, tmp_path:
     concurring = _decisions_file(tmp_path / "concurring.yaml", [
         *entries[:2], _entry(gun.id, **adverse, concur_by="Sgt. Park", concur_reason="agreed"), entries[3]])
     built.ws.engine.dispose()
-    db = built.ws.root / "vetting.db"
+    db = built.ws.root / "vetting.store.db"
     with sqlite3.connect(db) as con:
         con.execute(f"CREATE TRIGGER boom BEFORE INSERT ON decision WHEN NEW.item_id = '{items[2].id}' "
                     "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END")
@@ -202,14 +202,14 @@ def test_concur_while_a_run_collects(tmp_path: Path, demo_web, auth_file: Path) 
     team.vet("dwhitfield", "procedure", "approve", str(proc), check=True)
     team.vet("sortiz", "candidate", "add", "--id", "kim-lee", "--name", "Kim Lee", "--authorization", str(auth_file),
              "--signed-on", "2026-10-01", check=True)
-    run = subprocess.Popen([sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "kim-lee",
+    run = subprocess.Popen([sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws), "run", "kim-lee",
                             "--procedure", "loopback-check"], cwd=REPO,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=dict(os.environ, **team.env("sortiz")))
 
     def requests() -> int:
         try:
-            with sqlite3.connect(ws / "vetting.db", timeout=5) as db:
+            with sqlite3.connect(ws / "vetting.store.db", timeout=5) as db:
                 return db.execute("SELECT count(*) FROM audit_event WHERE action='request.allowed'").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
@@ -225,7 +225,7 @@ def test_concur_while_a_run_collects(tmp_path: Path, demo_web, auth_file: Path) 
     assert run.returncode == 0, out[-2000:] + err[-2000:]
     verify = team.vet("sortiz", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
-    with sqlite3.connect(ws / "vetting.db") as db:
+    with sqlite3.connect(ws / "vetting.store.db") as db:
         seqs = [s for (s,) in db.execute("SELECT seq FROM audit_event ORDER BY seq")]
         concurred_seq = db.execute("SELECT seq FROM audit_event WHERE action='item.concurred'").fetchone()[0]
         run_seqs = [s for (s,) in db.execute("SELECT seq FROM audit_event WHERE case_id LIKE 'case-kim-lee-%'")]
