@@ -292,7 +292,7 @@ def procedure_for(step_ids: list[str], args: argparse.Namespace, proc_id: str,
 
 def db_figures(work: Path, step_id: str) -> dict[str, Any]:
     """Outcomes, renders and the step's own duration, read from the workspace database."""
-    db = sqlite3.connect(work / "workspace" / "vetting.store.db")
+    db = sqlite3.connect(work / "workspace" / "vetting.db")
     try:
         outcomes = dict(db.execute("select outcome, count(*) from item where step_id=? group by outcome",
                                    (step_id,)).fetchall())
@@ -362,7 +362,7 @@ def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> 
     print(f"  ours (warm): {' '.join(cmd[-6:])}", flush=True)
     result = measure(cmd, work / "vet-run-warm.log", env=env, cwd=work)
     result["farm"] = farm.stats()
-    db = sqlite3.connect(work / "workspace" / "vetting.store.db")
+    db = sqlite3.connect(work / "workspace" / "vetting.db")
     try:
         case = db.execute("select id from \"case\" where candidate_id='bench-candidate-two'").fetchone()[0]
         result["outcomes"] = dict(db.execute("select outcome, count(*) from item where case_id=? group by outcome",
@@ -432,7 +432,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
                f"pages-{ext}", "--procedure", "bench-pages", "--by", INVESTIGATOR]
         print(f"  pages: {' '.join(cmd[-6:])}", flush=True)
         res = measure(cmd, work / f"vet-run-{ext}.log", cwd=work)
-        db = sqlite3.connect(work / "workspace" / "vetting.store.db")
+        db = sqlite3.connect(work / "workspace" / "vetting.db")
         res["renders"] = db.execute("select count(*) from item where found_by like 'profile_urls%' and url like ? "
                                     "and artifacts_json like ?", (f"%.{ext}", '%"screenshot"%')).fetchone()[0]
         db.close()
@@ -480,7 +480,7 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             farm.wait(10)
         except subprocess.TimeoutExpired:
             farm.kill()
-    db = sqlite3.connect(work / "workspace" / "vetting.store.db")
+    db = sqlite3.connect(work / "workspace" / "vetting.db")
     try:
         items = db.execute("select key, outcome from item where step_id='account-discovery'").fetchall()
         renders = db.execute("select count(*) from item where step_id='account-discovery' and artifacts_json like ?",

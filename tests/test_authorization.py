@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 from conftest import AUTH_PDF
+from digests import casework_digest
 from team import Team
-from test_cli import casework_digest, invoke_as
+from test_cli import invoke_as
 
 from vetting.domain.authorization import read_authorization
 

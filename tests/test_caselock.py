@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from digests import casework_digest
 from team import Team, make_team
 from test_engine import cli_workspace, local_procedure, shipped_step
 
@@ -81,7 +82,7 @@ def test_second_run_refused_waiter_takes_over_after_kill_9(tmp_path: Path, demo_
         for p in (first,):
             if p.poll() is None:
                 p.kill()
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         keys = [k for (k,) in db.execute("SELECT key FROM item")]
         (steps_started,) = db.execute("SELECT count(*) FROM audit_event WHERE action='step.started'").fetchone()
     assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
@@ -199,26 +200,6 @@ def test_validate_takes_the_case_lock_too(tmp_path: Path) -> None:
 
     (decided,) = [d for i, d in items_and_decisions(b.ws, b.plan.case.id) if i.id == item.id]
     assert decided is not None and decided.decided_by == "user:sortiz"
-
-
-def casework_digest(root: Path) -> str:
-    """``test_cli.tree_digest`` of everything but the login bookkeeping: using a session moves its
-    idle clock (``last_used_at`` of the session and the account rows), which is not casework."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.name.endswith(("-wal", "-shm")):
-            continue
-        h.update(str(path.relative_to(root)).encode() + b"\0")
-        if path.suffix == ".db":
-            with sqlite3.connect(path) as db:
-                h.update("\n".join(line for line in db.iterdump()
-                                   if not line.startswith(('INSERT INTO "authsession"', 'INSERT INTO "account"')))
-                         .encode())
-        else:
-            h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 QUEUE_HOLDER = """

@@ -27,7 +27,7 @@ def test_verify_clean_then_tampered(team: Team, auth_file: Path) -> None:
     result = invoke_as(team, "sortiz", "audit", "verify")
     assert result.exit_code == 0 and result.output.startswith("OK:"), result.output
     # an attacker edits an event (dropping the trigger first, as they would)
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         triggers = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
         for name in triggers:
             db.execute(f"DROP TRIGGER {name}")

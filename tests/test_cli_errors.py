@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from digests import casework_digest
 from team import Team
-from test_cli import casework_digest
 
 PROC = "kcpd-261-1-preemployment"
 
@@ -170,7 +170,7 @@ def test_report_into_a_missing_folder(crew: Team, tmp_path: Path, vet_main) -> N
     import sqlite3
 
     ws = crew.ws.root
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         (case,) = db.execute('SELECT id FROM "case"').fetchone()
     with crew.acting("amoreno"):
         result = vet_main(ws, "report", "findings", case, "-o", str(tmp_path / "missing" / "r.html"))
@@ -183,9 +183,9 @@ def test_internal_errors_are_one_line_exit_4(tmp_path: Path, vet_main) -> None:
 
     ws = Workspace.open(tmp_path / "ws")
     ws.engine.dispose()
-    (tmp_path / "ws" / "vetting.store.db").write_bytes(b"not a database" * 100)
+    (tmp_path / "ws" / "vetting.db").write_bytes(b"not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (tmp_path / "ws" / f"vetting.store.db{suffix}").unlink(missing_ok=True)
+        (tmp_path / "ws" / f"vetting.db{suffix}").unlink(missing_ok=True)
     result = vet_main(tmp_path / "ws", "candidate", "list")
     err = result.stderr.decode()
     assert result.returncode == 4 and err.count("\n") == 1 and "internal error" in err and "Traceback" not in err

@@ -44,7 +44,7 @@ def make_ws(tmp_path: Path, auth_file: Path, env: dict | None = None) -> Path:
 def test_workspace_private_to_its_owner(tmp_path: Path, auth_file: Path) -> None:
     ws = make_ws(tmp_path, auth_file)
     assert modes(ws) == []
-    assert stat.S_IMODE((ws / "vetting.store.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((ws / "vetting.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((ws / "keys").stat().st_mode) == 0o700
 
 
@@ -52,7 +52,7 @@ def test_older_loose_workspace_tightened_on_open(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "ws")
     for path in (ws.root, ws.key_dir, ws.evidence_root):
         path.chmod(0o755)
-    (ws.root / "vetting.store.db").chmod(0o644)
+    (ws.root / "vetting.db").chmod(0o644)
     Workspace.open(ws.root)
     assert modes(ws.root) == []
 
@@ -88,7 +88,7 @@ def test_expect_key_and_pin_fail_a_log_resigned_with_another_key(tmp_path: Path,
 
     # The attacker replaces keys/ and rebuilds a fresh, internally consistent log.
     shutil.rmtree(ws / "keys")
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         db.execute("DROP TABLE audit_event")
         db.execute("DROP TABLE audit_checkpoint")
     fresh = Workspace.open(ws)

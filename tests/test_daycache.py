@@ -27,12 +27,12 @@ def _events(ws: Path, case_id: str) -> list:
 
 
 def _case(ws: Path, candidate: str) -> str:
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         return db.execute("SELECT id FROM 'case' WHERE candidate_id = ?", (candidate,)).fetchone()[0]
 
 
 def _verdicts(ws: Path, case_id: str) -> dict[str, tuple[str, str]]:
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         rows = db.execute("SELECT key, outcome, reason FROM item WHERE case_id = ? AND kind = 'account'", (case_id,))
         return {key.split(":")[1]: (outcome, reason) for key, outcome, reason in rows}
 
@@ -80,7 +80,7 @@ def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_we
     # the second case sent no health request to a kept site: only the username's check
     manifest = yaml.safe_load((tmp_path / "demo-sites.json").read_text(encoding="utf-8"))
     kept_hosts = {s["uri_check"].split("/")[2] for s in manifest["sites"] if s["name"] in kept}
-    with sqlite3.connect(ws / "vetting.store.db") as db:  # request URLs are committed in events: their values
+    with sqlite3.connect(ws / "vetting.db") as db:  # request URLs are committed in events: their values
         values = dict(db.execute("SELECT commitment, value FROM personal_value"))
     urls = [values.get(e.subject or "", e.subject or "") for e in second_events if e.action.startswith("request.")]
     to_kept = [u for u in urls if u.split("/")[2] in kept_hosts]
@@ -92,7 +92,7 @@ def test_second_case_of_the_day_reuses_health_and_robots(tmp_path: Path, demo_we
     assert two["EveryName"][0] == "indeterminate" and "unreliable" in two["EveryName"][1]
 
     # a day later nothing is reused
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         old = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
         db.execute("UPDATE reuse_cache SET fetched_at = ?", (old,))
     third = _run(team, auth_file, "Gamma Person", "zz-nobody-gamma")

@@ -73,7 +73,7 @@ def logged_in(demo: Path, tmp_path_factory) -> Callable[[str], dict[str, str]]:
 
 
 def rows(demo: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(demo / "workspace" / "vetting.store.db") as db:
+    with sqlite3.connect(demo / "workspace" / "vetting.db") as db:
         return db.execute(sql).fetchall()
 
 

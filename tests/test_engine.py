@@ -138,7 +138,7 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
 
     def items() -> int:
         try:
-            with sqlite3.connect(ws / "vetting.store.db", timeout=5) as db:
+            with sqlite3.connect(ws / "vetting.db", timeout=5) as db:
                 return db.execute("SELECT count(*) FROM item").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
@@ -151,12 +151,12 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     proc_run.wait()
     before = items()
     assert 4 <= before < len(urls)
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         assert db.execute("SELECT status FROM steprun").fetchone()[0] == "running"
 
     result = team.vet("sortiz", "run", "jane-doe", "--procedure", "kcpd-261-1-preemployment")
     assert result.returncode == 0, result.stdout + result.stderr
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         keys = [k for (k,) in db.execute("SELECT key FROM item")]
         status, attempts = db.execute("SELECT status, attempts FROM steprun").fetchone()
     assert sorted(keys) == sorted(f"page:{u}" for u in urls)  # each URL exactly once
@@ -196,7 +196,7 @@ def test_search_backend_down_fails_the_step_after_retries(tmp_path: Path, auth_f
     # The case completes (the step is terminal), but a failed step is not a full search (issue 9.4).
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 step(s) failed" in result.stderr and "web-search" in result.stderr
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         status, attempts, error = db.execute("SELECT status, attempts, error FROM steprun").fetchone()
     assert (status, attempts) == ("failed", 2)
     assert f"the search backend http://127.0.0.1:{port} answered no query: connection refused" in error

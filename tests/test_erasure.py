@@ -121,7 +121,7 @@ def test_a_file_missing_without_an_erasure_is_still_a_problem(built: Built) -> N
 
 def test_the_erasure_event_carries_no_value(built: Built) -> None:
     result = erase_candidate(built.ws, "jane-doe", "Records Officer Ames")
-    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.db") as con:
         (payload,) = con.execute("SELECT payload FROM audit_event WHERE seq=?", (result.event_seq,)).fetchone()
         left = con.execute("SELECT count(*) FROM personal_value WHERE candidate_id='jane-doe'").fetchone()[0]
         secret = con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0]
@@ -136,5 +136,5 @@ def test_no_concurrence_with_an_erased_candidates_decision(built: Built) -> None
     erase_candidate(built.ws, "jane-doe", "Records Officer Ames")
     with pytest.raises(ValidationRefused, match="erased"):
         concur(built.ws, drugs, "Sgt. Lee Park", "agree")
-    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.db") as con:
         assert con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0] == 0

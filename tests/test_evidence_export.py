@@ -325,4 +325,4 @@ def test_the_replay_comparison_can_fail(package: Path, captured: Captured) -> No
 
 def test_the_demo_run_can_be_copied(captured: Captured, tmp_path: Path) -> None:
     copy = captured.copy(tmp_path / "c")
-    assert (copy.ws / "vetting.store.db").is_file() and not shutil.os.path.samefile(copy.ws, captured.ws)
+    assert (copy.ws / "vetting.db").is_file() and not shutil.os.path.samefile(copy.ws, captured.ws)

@@ -110,7 +110,7 @@ def items(ws: Path, demo_web) -> dict[str, dict]:
     """Pages-step items by URL with placeholders put back ({folio}/p/mellis)."""
     back = {v: "{" + k + "}" for k, v in demo_web.placeholders.items()}
     out = {}
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         rows = db.execute("SELECT id, key, url, outcome, reason, reached_json, step_id FROM item").fetchall()
     for item_id, key, url, outcome, reason, reached, step in rows:
         for base, name in back.items():
@@ -191,7 +191,7 @@ def test_depth_2_follows_one_more_link_and_review_tells_the_chain(tmp_path: Path
     assert archive["reached"]["from_url"] == "{folio}/p/mellis"
     assert "{folio}/p/mellis-2019" not in got  # depth 3
     # the portfolio links back to the disclosed page: captured once, not again
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         keys = [k for (k,) in db.execute("SELECT key FROM item")]
     assert keys.count(f"page:{demo_web.base_url('linkring')}/mellis") == 1
     assert len(keys) == len(set(keys))
@@ -199,7 +199,7 @@ def test_depth_2_follows_one_more_link_and_review_tells_the_chain(tmp_path: Path
     searched = [x for u, x in got.items() if u.startswith("web-search:") and u.endswith("/p/mellis")]
     assert searched and searched[0]["reached"] == {"via": "search", "query": '"Morgan Ellis"',
                                                    "rank": searched[0]["reached"]["rank"]}
-    case = sqlite3.connect(ws / "vetting.store.db").execute("SELECT id FROM \"case\"").fetchone()[0]
+    case = sqlite3.connect(ws / "vetting.db").execute("SELECT id FROM \"case\"").fetchone()[0]
     review = vet("review", case, workspace=ws, env=as_login(ws, "sortiz"))
     assert review.returncode == 0, review.stderr
     text = " ".join(review.stdout.split())
@@ -212,7 +212,7 @@ def test_depth_2_follows_one_more_link_and_review_tells_the_chain(tmp_path: Path
     assert f"the disclosed profile {linkring}/mellis links to this page" in text
     assert "(linked_from_disclosed)" not in text
     # the depth-2 page is not confirmed by the chain: the candidate controls only the disclosed page
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         levels = dict(db.execute("SELECT item_id, identity_level FROM assessment").fetchall())
     assert levels[portfolio["id"]] == "confirmed"  # linked rel="me" from the disclosed page
     assert levels[archive["id"]] != "confirmed"
@@ -227,7 +227,7 @@ def test_a_resumed_step_follows_the_links_of_pages_it_does_not_fetch_again(tmp_p
     ws = crawl(tmp_path, demo_web, auth_file, 1, ["{linkring}/mellis"])
     before = items(ws, demo_web)
     assert before["{folio}/p/mellis"]["outcome"] == "captured"
-    with sqlite3.connect(ws / "vetting.store.db") as db:  # the state a kill leaves: step running, links not saved
+    with sqlite3.connect(ws / "vetting.db") as db:  # the state a kill leaves: step running, links not saved
         db.execute("DELETE FROM assessment")
         db.execute("DELETE FROM item WHERE reached_json LIKE '%\"via\": \"link\"%'")
         db.execute("UPDATE steprun SET status = 'running' WHERE step_id = 'disclosed-profiles'")

@@ -140,7 +140,7 @@ def test_password_hash_is_argon2id_with_recorded_parameters(workspace) -> None:
         assert params[name] >= floor
     # the TOTP secret is not in the database in the clear
     row = fresh(workspace, "root-admin")
-    db = sqlite3.connect(workspace.root / "vetting.store.db")
+    db = sqlite3.connect(workspace.root / "vetting.db")
     dump = "\n".join(db.iterdump())
     assert row.totp_secret_enc in dump
     assert (workspace.key_dir / "totp.key").stat().st_mode & 0o777 == 0o600
@@ -198,7 +198,7 @@ def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
     ws = Workspace.open(root)
     ws.record("note.kept", actor="system:test")
     ws.engine.dispose()
-    db = sqlite3.connect(root / "vetting.store.db")
+    db = sqlite3.connect(root / "vetting.db")
     for table in ("loginattempt", "authsession", "caseassignment", "reportrelease", "identityprovider", "account"):
         db.execute(f"DROP TABLE {table}")
     db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (before_people,))
@@ -210,7 +210,7 @@ def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
     assert admin.login == "root-admin"
     assert any(e.action == "note.kept" for e in ws.audit.events())
     ws.engine.dispose()
-    db = sqlite3.connect(root / "vetting.store.db")
+    db = sqlite3.connect(root / "vetting.db")
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(len(MIGRATIONS))
     db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (before_people,))  # again, over its own tables
     db.commit()

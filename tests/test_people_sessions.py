@@ -75,7 +75,7 @@ def test_good_login_is_audited_and_the_token_works(setup) -> None:
     login = events(ws, "auth.login")[-1]
     assert login.actor == "user:sortiz" and login.payload["method"] == "password+totp"
     assert issued.token not in str(login.payload) and issued.token not in "\n".join(
-        sqlite3.connect(ws.root / "vetting.store.db").iterdump())
+        sqlite3.connect(ws.root / "vetting.db").iterdump())
     used = events(ws, "auth.session_used")
     assert len(used) == 1 and used[0].payload["session"] == login.payload["session"]
     account_for_token(ws, issued.token, now=clock)
@@ -242,7 +242,7 @@ def test_disabled_by_sql_edit_still_refused(setup) -> None:
     """Even if only the status changed (no session ended), the token is refused."""
     ws, clock, _, creds = setup
     issued = login_password(ws, "sortiz", STRONG, code(creds, clock), now=clock)
-    db = sqlite3.connect(ws.root / "vetting.store.db")
+    db = sqlite3.connect(ws.root / "vetting.db")
     db.execute("UPDATE account SET status='disabled' WHERE login='sortiz'")
     db.commit()
     db.close()
@@ -342,7 +342,7 @@ def test_login_racing_a_lock_is_refused(setup, monkeypatch) -> None:
 
     def verify_then_lock(stored, password):
         checked = real(stored, password)
-        db = sqlite3.connect(ws.root / "vetting.store.db")
+        db = sqlite3.connect(ws.root / "vetting.db")
         db.execute("UPDATE account SET locked_at='2026-01-01 00:00:00' WHERE login='sortiz'")
         db.commit()
         db.close()

@@ -20,7 +20,7 @@ from vetting.store.workspace import Workspace, WorkspaceError
 def test_workspace_runs_and_verifies_on_postgres(tmp_path: Path, postgres, auth_file: Path, monkeypatch) -> None:
     url = postgres.new_database()
     ws = Workspace.open(tmp_path / "ws", database_url=url)
-    assert ws.engine.dialect.name == "postgresql" and not (tmp_path / "ws" / "vetting.store.db").exists()
+    assert ws.engine.dialect.name == "postgresql" and not (tmp_path / "ws" / "vetting.db").exists()
     approve(ws, local_procedure(tmp_path), "Capt. Rao")
     add_candidate(ws, CandidateInput(full_name="Jane Doe", usernames=["janed"],
                                      authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv. Lee")

@@ -147,7 +147,7 @@ def test_concurrence_receipt_removed_from_an_adverse_finding(built: Built, tmp_p
 def _sql(built: Built, *statements: str) -> None:
     """Drop the append-only triggers, then edit rows directly, as an attacker with the file would."""
     built.ws.engine.dispose()
-    con = sqlite3.connect(built.ws.root / "vetting.store.db")
+    con = sqlite3.connect(built.ws.root / "vetting.db")
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
         con.execute(f"DROP TRIGGER {name}")
     for statement in statements:

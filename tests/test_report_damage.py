@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from digests import casework_digest
 from report_fixtures import GUN, add_item, flag, validate
 from team import Team, make_team
-from test_caselock import casework_digest
 from test_cli import invoke
 
 from vetting.domain.models import Item

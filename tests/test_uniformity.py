@@ -28,7 +28,7 @@ def ran(tmp_path: Path, auth_file: Path, monkeypatch):
         c = add_candidate(ws, CandidateInput(full_name=name, usernames=["x" + name.split()[0].lower()],
                                              authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv")
         asyncio.run(run_case(ws, open_case(ws, c.id, PROC, "Inv"), "Inv"))
-    return ws, tmp_path / "ws" / "vetting.store.db"
+    return ws, tmp_path / "ws" / "vetting.db"
 
 
 def test_uniform_cases_pass(ran) -> None:

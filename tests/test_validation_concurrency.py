@@ -81,7 +81,7 @@ def test_two_first_decisions_at_once_exactly_one_wins(built, people: Team) -> No
     loser = next(err for _, err, code in results if code == 1)
     assert len(loser.strip().splitlines()) == 1 and "already has decision" in loser, loser
     assert "Traceback" not in loser
-    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.db") as con:
         assert con.execute("SELECT count(*) FROM decision WHERE item_id=?", (item.id,)).fetchone()[0] == 1
         (decided_by,) = con.execute("SELECT decided_by FROM decision WHERE item_id=?", (item.id,)).fetchone()
     winner = "sortiz" if results[0][2] == 0 else "kosei"
@@ -97,7 +97,7 @@ def test_one_decision_in_force_is_a_database_constraint(built) -> None:
                                                 supersedes=first.id))
     assert revision is not None
     built.ws.engine.dispose()
-    with sqlite3.connect(built.ws.root / "vetting.store.db") as con:
+    with sqlite3.connect(built.ws.root / "vetting.db") as con:
         columns = "item_id, case_id, decision, reason, decided_by, decided_at, findings_json, " \
                   "discredit_justification, mitigating, supersedes, evidence_verified"
         # a second first decision on the item
@@ -126,11 +126,11 @@ def test_a_batch_with_a_duplicate_item_changes_nothing(built, people: Team, tmp_
     path = _decisions_file(tmp_path / "d.yaml", [_entry(a.id), _entry(b.id),
                                                  _entry(a.id, decision="rejected", reason="changed my mind here")])
     built.ws.engine.dispose()
-    before = dump(built.ws.root / "vetting.store.db")
+    before = dump(built.ws.root / "vetting.db")
     result = people.vet("sortiz", "validate", "--file", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"item {a.id} already has an entry in this file" in result.stderr
-    assert dump(built.ws.root / "vetting.store.db") == before
+    assert dump(built.ws.root / "vetting.db") == before
 
 
 def test_a_batch_with_one_bad_entry_changes_nothing(built, people: Team, tmp_path: Path) -> None:
@@ -138,10 +138,10 @@ def test_a_batch_with_one_bad_entry_changes_nothing(built, people: Team, tmp_pat
     b = add_item(built, "b", "Coached the youth league on Saturday.")
     path = _decisions_file(tmp_path / "d.yaml", [_entry(a.id), _entry(b.id, findings=["no-such-category"])])
     built.ws.engine.dispose()
-    before = dump(built.ws.root / "vetting.store.db")
+    before = dump(built.ws.root / "vetting.db")
     result = people.vet("sortiz", "validate", "--file", str(path))
     assert result.returncode == 2 and "unknown review category" in result.stderr and "Traceback" not in result.stderr
-    assert dump(built.ws.root / "vetting.store.db") == before
+    assert dump(built.ws.root / "vetting.db") == before
 
 
 def test_a_failure_while_writing_the_batch_rolls_all_of_it_back(built, tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_a_failure_while_writing_the_batch_rolls_all_of_it_back(built, tmp_path:
     concurring = _decisions_file(tmp_path / "concurring.yaml", [
         *entries[:2], _entry(gun.id, **adverse, concur_by="Sgt. Park", concur_reason="agreed"), entries[3]])
     built.ws.engine.dispose()
-    db = built.ws.root / "vetting.store.db"
+    db = built.ws.root / "vetting.db"
     with sqlite3.connect(db) as con:
         con.execute(f"CREATE TRIGGER boom BEFORE INSERT ON decision WHEN NEW.item_id = '{items[2].id}' "
                     "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END")
@@ -209,7 +209,7 @@ def test_concur_while_a_run_collects(tmp_path: Path, demo_web, auth_file: Path) 
 
     def requests() -> int:
         try:
-            with sqlite3.connect(ws / "vetting.store.db", timeout=5) as db:
+            with sqlite3.connect(ws / "vetting.db", timeout=5) as db:
                 return db.execute("SELECT count(*) FROM audit_event WHERE action='request.allowed'").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
@@ -225,7 +225,7 @@ def test_concur_while_a_run_collects(tmp_path: Path, demo_web, auth_file: Path) 
     assert run.returncode == 0, out[-2000:] + err[-2000:]
     verify = team.vet("sortiz", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
-    with sqlite3.connect(ws / "vetting.store.db") as db:
+    with sqlite3.connect(ws / "vetting.db") as db:
         seqs = [s for (s,) in db.execute("SELECT seq FROM audit_event ORDER BY seq")]
         concurred_seq = db.execute("SELECT seq FROM audit_event WHERE action='item.concurred'").fetchone()[0]
         run_seqs = [s for (s,) in db.execute("SELECT seq FROM audit_event WHERE case_id LIKE 'case-kim-lee-%'")]

@@ -14,7 +14,7 @@ from vetting.store.workspace import MARKER, Workspace, WorkspaceError
 def test_created_on_first_use(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "ws")
     assert (tmp_path / "ws" / MARKER).exists()
-    assert (tmp_path / "ws" / "vetting.store.db").exists()
+    assert (tmp_path / "ws" / "vetting.db").exists()
     assert ws.key_dir.is_dir() and ws.evidence_root.is_dir()
     again = Workspace.open(tmp_path / "ws")
     assert again.id == ws.id
@@ -40,10 +40,10 @@ def test_missing_workspace_refused_when_not_creating(tmp_path: Path) -> None:
 def test_database_of_another_workspace_refused(tmp_path: Path) -> None:
     a = Workspace.open(tmp_path / "a")
     b = Workspace.open(tmp_path / "b")
-    (tmp_path / "b" / "vetting.store.db").unlink()
+    (tmp_path / "b" / "vetting.db").unlink()
     for suffix in ("-wal", "-shm"):
-        (tmp_path / "b" / f"vetting.store.db{suffix}").unlink(missing_ok=True)
-    (tmp_path / "b" / "vetting.store.db").write_bytes((tmp_path / "a" / "vetting.store.db").read_bytes())
+        (tmp_path / "b" / f"vetting.db{suffix}").unlink(missing_ok=True)
+    (tmp_path / "b" / "vetting.db").write_bytes((tmp_path / "a" / "vetting.db").read_bytes())
     with pytest.raises(WorkspaceError, match="belongs to another workspace"):
         Workspace.open(tmp_path / "b")
     assert a.id != b.id
@@ -57,7 +57,7 @@ def test_old_schema_is_upgraded_in_place_without_losing_data(tmp_path: Path, aut
     add_candidate(ws, CandidateInput(full_name="Jo Doe", authorization={"file": "x", "signed_on": "2026-01-02"}),
                   auth_file, "Inv. A")
     # simulate a workspace written by an older toolkit: schema version 0 marker on an existing table
-    db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     db.execute("UPDATE meta SET value='0' WHERE key='schema_version'")
     db.commit()
     db.close()
@@ -72,7 +72,7 @@ def test_old_schema_is_upgraded_in_place_without_losing_data(tmp_path: Path, aut
 
         assert candidate_name(ws2, get_candidate(ws2, "jo-doe")) == "Jo Doe"
         assert applied == [1]
-        db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+        db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(len(MIGRATIONS))
     finally:
         MIGRATIONS.pop()
@@ -83,7 +83,7 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
     from vetting.store.db import SchemaTooNew
 
     Workspace.open(tmp_path / "ws")
-    db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
     db.commit()
     db.close()
@@ -108,7 +108,7 @@ def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
 
     b = build_case(tmp_path)
     item = add_item(b, "old", "An old screened post.")
-    db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     db.execute("ALTER TABLE assessment DROP COLUMN undated")
     db.execute("ALTER TABLE assessment DROP COLUMN truncated")
     db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
@@ -120,7 +120,7 @@ def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
     with ws.session() as s:
         row = s.get(Assessment, item.id)
     assert row is not None and row.undated is False and json.loads(row.matches_json)
-    db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
 
 
@@ -134,7 +134,7 @@ def test_v2_workspace_gains_how_reached_keeping_its_items(tmp_path: Path) -> Non
 
     b = build_case(tmp_path)
     item = add_item(b, "old", "An old screened post.")
-    db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     db.execute("ALTER TABLE item DROP COLUMN reached_json")
     db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
     db.commit()
@@ -144,6 +144,6 @@ def test_v2_workspace_gains_how_reached_keeping_its_items(tmp_path: Path) -> Non
         row = s.get(Item, item.id)
     assert row is not None and row.reached_json == "{}" and row.text == "An old screened post."
     assert describe_reached(reached_of_item(row)) == "disclosed by the candidate"  # found_by: profile_urls
-    db = sqlite3.connect(tmp_path / "ws" / "vetting.store.db")
+    db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
     assert "reached_json" in [r[1] for r in db.execute("PRAGMA table_info(item)")]
     assert int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]) >= 3

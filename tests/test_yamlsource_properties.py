@@ -197,7 +197,7 @@ def case_ws(tmp_path_factory: pytest.TempPathFactory):
 
 
 def digest(ws) -> str:  # type: ignore[no-untyped-def]
-    from test_cli import tree_digest
+    from digests import tree_digest
 
     ws.engine.dispose()
     return tree_digest(ws.root)

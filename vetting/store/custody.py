@@ -49,7 +49,7 @@ def tighten(ws: Any) -> None:
         with contextlib.suppress(OSError):
             if folder.is_dir() and folder.stat().st_mode & 0o077:
                 folder.chmod(DIR_MODE)
-    for name in ("vetting.store.db", "vetting.store.db-wal", "vetting.store.db-shm", "workspace.json"):
+    for name in ("vetting.db", "vetting.db-wal", "vetting.db-shm", "workspace.json"):
         path = ws.root / name
         with contextlib.suppress(OSError):
             if path.is_file() and path.stat().st_mode & 0o077:

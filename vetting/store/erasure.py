@@ -11,7 +11,7 @@ erasure never touches an event. It removes, in this order:
 2. the evidence files: the signed authorization, each item's stored artifacts (unless another
    candidate's item holds the same content-addressed file), and the case's WARC folder;
 3. on SQLite, the free pages: ``VACUUM`` and a truncating WAL checkpoint, so no erased byte
-   remains in ``vetting.store.db``, ``-wal`` or ``-shm`` (``secure_delete`` is on as well).
+   remains in ``vetting.db``, ``-wal`` or ``-shm`` (``secure_delete`` is on as well).
 
 Step 2 runs after the commit: a crash before it leaves files the event already lists, and
 running the erasure again removes them (an erased candidate is erased again idempotently).

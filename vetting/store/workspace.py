@@ -3,7 +3,7 @@
 Layout::
 
     workspace.json        marker: this folder is a vetting workspace, and its id
-    vetting.store.db            SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
+    vetting.db                  SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
     evidence/             content-addressed artifacts (sha256/ab/cdef...) and WARC files; with
                           VETTING_EVIDENCE_URL=s3://... the working copy, every final file
                           also uploaded to the bucket (vetting.store.evidence_store)
@@ -94,7 +94,7 @@ class Workspace:
         self.evidence_root = root / "evidence"
         self.key_dir = keys_dir(root)
         self.procedures_dir = self.evidence_root / "procedures"
-        self.database_url = database_url or sqlite_url(root / "vetting.store.db")
+        self.database_url = database_url or sqlite_url(root / "vetting.db")
         self.engine = make_engine(self.database_url)
         from vetting.store.evidence_store import EvidenceStoreError, store_for
 
