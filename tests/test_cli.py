@@ -138,3 +138,12 @@ def test_case_list_shows_cases_and_pending_items(tmp_path: Path, auth_file: Path
     assert cells[-2:] == ["1", "sortiz"]  # one item awaits a decision; the case is assigned to sortiz
     empty = invoke_as(team, "sortiz", "case", "list", "--candidate", "nobody")
     assert empty.exit_code == 2 and "no candidate 'nobody'" in empty.output and "vet candidate list" in empty.output
+
+
+def test_version_needs_no_command_and_no_login() -> None:
+    from conftest import vet
+
+    from vetting import __version__
+
+    result = vet("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"vet {__version__}", result.stdout + result.stderr

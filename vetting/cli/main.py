@@ -65,15 +65,19 @@ def _mount_people() -> None:
     mount(app, case_app=case_app, report_app=report_app)
 
 
+def _print_version() -> None:
+    """``vet --version`` needs no command (an eager option ends before the command is looked for)."""
+    console.print(f"vet {__version__}")
+    raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     workspace: Path = typer.Option(None, "--workspace", "-w", envvar="VETTING_HOME",
                                    help="Workspace folder (default ./vetting-workspace)."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=lambda shown: _print_version() if shown else None),
 ) -> None:
-    if version:
-        console.print(f"vet {__version__}")
-        raise typer.Exit(0)
     from vetting.cli.support import check_arguments, echo_error
 
     try:
