@@ -103,6 +103,7 @@ class FindingsReport:
     checkpoint: CheckpointInfo
     origin: str
     head_receipts: list[Receipt] = field(default_factory=list)  # candidate.added, procedure.approved
+    notice: Any = None  # vetting.notices.NoticeView: the candidate's notice and responses
 
     @property
     def receipts_block(self) -> dict[str, Any]:
@@ -226,8 +227,12 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     approved = _first_event(ws, "procedure.approved", data.fingerprint, checkpoint.tree_size)
     captured = _captured_events(ws, case_id, {u.item_id for u in data.unreached}, checkpoint.tree_size)
     failed = _failed_step_events(ws, case_id, {step for step, _ in data.failed_steps}, checkpoint.tree_size)
+    from vetting.notices import NoticeView, report_view
+
+    notice = NoticeView() if data.disposed else report_view(ws, case_id, checkpoint.tree_size)
     proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq]
-                              + [e.seq for e in captured] + [e.seq for e in failed], checkpoint.tree_size)
+                              + [e.seq for e in captured] + [e.seq for e in failed]
+                              + [r.seq for r in notice.responses], checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = picture_uri(pictures[finding.item_id])
@@ -240,7 +245,9 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
                      [h.hex() for h in proofs[e.seq]]) for e in captured]
     head += [Receipt(e.subject or "", "step", e.seq, e.document(), e.leaf_hash.hex(),
                      [h.hex() for h in proofs[e.seq]]) for e in failed]
-    return FindingsReport(data, views, checkpoint, ws.audit.origin, head)
+    head += [Receipt(r.item_id or "", "response", r.seq, r.event.document(), r.event.leaf_hash.hex(),
+                     [h.hex() for h in proofs[r.seq]]) for r in notice.responses]
+    return FindingsReport(data, views, checkpoint, ws.audit.origin, head, notice)
 
 
 def _captured_events(ws: Workspace, case_id: str, item_ids: set[str], tree_size: int) -> list[Event]:
@@ -348,6 +355,8 @@ class AuditReport:
     procedure_id: str | None
     uniformity: list[UniformityReport]
     cases: list[CaseAudit]
+    disposals: list[Any] = field(default_factory=list)  # vetting.retention.Certificate: disposal certificates
+    holds: list[Any] = field(default_factory=list)  # vetting.holds.HoldView: legal holds in force
 
     @property
     def deviating_cases(self) -> set[str]:
@@ -425,5 +434,9 @@ def audit_report(ws: Workspace, procedure_id: str | None = None) -> AuditReport:
     uniformity = [check_uniformity(ws, pid) for pid in ids]
     if procedure_id is not None and not uniformity[0].groups:
         raise LookupError(f"no approved procedure {procedure_id!r}")
+    from vetting import holds, retention
+
     return AuditReport(verify, checkpoint, procedure_id, uniformity,
-                       [case_audit(ws, c, checkpoint.tree_size) for c in cases])
+                       [case_audit(ws, c, checkpoint.tree_size) for c in cases],
+                       retention.certificates(ws, checkpoint.tree_size),
+                       holds.describe(ws, holds.active_holds(ws)))
