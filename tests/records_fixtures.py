@@ -68,5 +68,14 @@ def grep(root: Path, values: list[str | bytes]) -> list[tuple[str, str]]:
     return found
 
 
+def grep_ws(ws, values: list[str | bytes]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """``grep`` over a workspace folder, its database files included. The engine's connections are
+    closed first: reading (and closing) the database files from this process would drop SQLite's
+    POSIX locks on them, and another process could then take its connection for the last one and
+    delete the WAL under this one's feet."""
+    ws.engine.dispose()
+    return grep(ws.root, values)
+
+
 def actions(ws, action: str) -> list:  # type: ignore[no-untyped-def]
     return [e for e in ws.audit.events() if e.action == action]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from people_fixtures import FakeClock
-from records_fixtures import DAY, Office, actions, grep, make_office
+from records_fixtures import DAY, Office, actions, grep, grep_ws, make_office
 from report_fixtures import CLEAN, Built
 from test_erasure import JANE_VALUES
 
@@ -136,15 +136,15 @@ PERSONAL = [*JANE_VALUES, WORDS, LETTER, "letter to 12 Elm Street", HOLD_WORDS, 
 def test_disposal_leaves_no_value_anywhere_and_the_log_verifies(office: Office, tmp_path: Path) -> None:
     o, clock = office, FakeClock()
     reports = _records_everywhere(o, tmp_path, clock)
-    missing = [v for v in PERSONAL if not grep(o.ws.root, [v]) and not grep(reports, [v])]
+    missing = [v for v in PERSONAL if not grep_ws(o.ws, [v]) and not grep(reports, [v])]
     assert missing == []  # the grep below can fail: every value is somewhere first
     clock.advance(days=731)
     run = svc.dispose_due(o.ws, o.account("dwhitfield"), now=clock)
     (done,) = run.disposed
     assert done.reports_removed and any("findings-" in p for p in done.reports_removed)
-    assert grep(o.ws.root, PERSONAL) == []
+    assert grep_ws(o.ws, PERSONAL) == []
     assert grep(reports, PERSONAL) == []
-    assert grep(o.ws.root, [CLEAN, "Omar Haddad"])  # the other candidate is untouched
+    assert grep_ws(o.ws, [CLEAN, "Omar Haddad"])  # the other candidate is untouched
     assert (reports / f"findings-{o.omar}.html").exists()
     verified = o.team.vet("amoreno", "audit", "verify")
     assert verified.returncode == 0, verified.stdout
@@ -192,7 +192,7 @@ def test_a_disposal_killed_midway_is_finished_by_the_next_run(office: Office, tm
     resumed = o.team.vet("dwhitfield", "retention", "dispose", "--due")  # the real clock: finishing is due
     assert resumed.returncode == 0, resumed.stderr
     assert "an interrupted disposal, finished" in resumed.stdout
-    assert grep(o.ws.root, JANE_VALUES) == [] and grep(reports, JANE_VALUES) == []
+    assert grep_ws(o.ws, JANE_VALUES) == [] and grep(reports, JANE_VALUES) == []
     assert [e.case_id for e in actions(o.ws, "records.disposed")] == [o.jane]
     assert len(actions(o.ws, "candidate.erased")) == 1
     verified = o.team.vet("amoreno", "audit", "verify")

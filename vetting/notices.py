@@ -200,7 +200,7 @@ def report_view(ws: Workspace, case_id: str, tree_size: int, *, now: Clock = sys
     events = []
     for e in ws.audit.events(case_id=case_id):
         if e.seq >= tree_size:
-            break
+            continue  # read to the end: a stream left open would keep a stale read snapshot
         if e.action == "records.notice":
             notices[e.seq] = {"event": e}
         elif e.action == "records.response":

@@ -308,6 +308,20 @@ class DisposalRun:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (candidate id, why)
 
 
+def first_event(ws: Workspace, action: str, subject: str) -> Any:
+    """The first ``action`` event about ``subject``, or None (one query, read to its end)."""
+    from sqlalchemy import select as sa_select
+
+    from audit.log import row_to_event
+    from audit.store import audit_event
+
+    with ws.engine.connect() as conn:
+        rows = conn.execute(sa_select(audit_event).where(audit_event.c.action == action,
+                                                         audit_event.c.subject == subject)
+                            .order_by(audit_event.c.seq)).all()
+    return row_to_event(rows[0]) if rows else None
+
+
 def _step(name: str) -> None:
     if after_step is not None:
         after_step(name)
@@ -380,8 +394,7 @@ def dispose_candidate(ws: Workspace, due: Due, actor: str, *, now: Clock = syste
     from vetting import erasure
 
     cid, cases = due.candidate_id, due.cases
-    started = next((e for e in ws.audit.events() if e.action == "records.disposal_started" and e.subject == cid),
-                   None)
+    started = first_event(ws, "records.disposal_started", cid)
     result = Disposed(cid, cases, due.rule, resumed=started is not None)
     extra = _extra_evidence(ws, cid, cases)
     reports = _report_files(ws, cases)
@@ -402,7 +415,7 @@ def dispose_candidate(ws: Workspace, due: Due, actor: str, *, now: Clock = syste
     erased = erasure.erase_candidate(ws, cid, actor, f"retention: {result.rule}")
     result.files_removed += len(erased.files_removed)
     _step("erased")
-    erasure_event = next((e for e in ws.audit.events() if e.action == "candidate.erased" and e.subject == cid), None)
+    erasure_event = first_event(ws, "candidate.erased", cid)
     result.values_erased = int(erasure_event.payload.get("values_erased", 0)) if erasure_event else 0
     erased_files = (erasure_event.payload.get("disposed_evidence") or {}).get("paths") or [] if erasure_event else []
     with ws.transaction() as tx:
@@ -463,9 +476,9 @@ class Certificate:
 def certificates(ws: Workspace, tree_size: int | None = None) -> list[Certificate]:
     """Every disposal certificate (``records.disposed``), oldest first, for the audit report."""
     out = []
-    for e in ws.audit.events():
+    for e in ws.audit.events():  # read to the end: a stream left open would keep a stale read snapshot
         if tree_size is not None and e.seq >= tree_size:
-            break
+            continue
         if e.action == "records.disposed":
             p = e.payload
             out.append(Certificate(e.seq, e.time, e.actor, e.case_id or "", str(p.get("candidate_id", "")),
