@@ -222,3 +222,25 @@ def test_cli_refusals(office: Office) -> None:
     assert done.returncode == 0 and "omar-haddad: hired on 2026-11-20" in done.stdout
     nothing = o.team.vet("dwhitfield", "retention", "dispose", "--due")
     assert nothing.returncode == 0 and "nothing is due for disposal" in nothing.stdout
+
+
+def test_demo_records(office: Office, tmp_path: Path) -> None:
+    """What the demo shows: one finding with a response, one held case, one disposed case."""
+    from report_fixtures import add_candidate_case
+
+    from vetting.records_demo import RESPONSE, demo_records
+
+    o = office
+    add_candidate_case(o.built, tmp_path, "riley-x", "Riley Xiang")
+    out = tmp_path / "demo"
+    out.mkdir()
+    done = demo_records(o.ws, o.account, respond="jane-doe", hold="omar-haddad", dispose="riley-x", out=out,
+                        formats=("html",))
+    assert done.responded_case == o.jane and done.held_case == o.omar and len(done.certificates) == 1
+    assert len(done.refused) == 1 and "legal hold" in done.refused[0]
+    findings = (out / "reports" / f"findings-{o.jane}.html").read_text()
+    assert RESPONSE in findings and done.response_sha256 in findings
+    audit = (out / "reports" / "audit.html").read_text()
+    assert 'data-certificate=' in audit and "riley-x" in audit and f"<code>{o.omar}</code>" in audit
+    assert grep_ws(o.ws, ["Riley Xiang"]) == [] and grep_ws(o.ws, ["Omar Haddad", "Jane Doe"])
+    assert o.ws.verify().ok
