@@ -126,6 +126,9 @@ def _records_everywhere(o: Office, tmp_path: Path, clock: FakeClock) -> Path:
     svc.release_hold(o.ws, o.account("dwhitfield"), o.jane, "charge dismissed, no suit filed", now=clock)
     reports = tmp_path / "reports"
     render_all(o.ws, o.account("dwhitfield"), reports, ["html"])
+    # an evidence package handed out earlier (this fixture has no WARC to package: its event stands for it)
+    o.ws.record("evidence.exported", actor="user:dwhitfield", case_id=o.jane, subject="jane.wacz",
+                payload={"format": "WACZ 1.1.1", "sha256": "ab" * 32})
     svc.record_outcome(o.ws, o.account("amoreno"), "jane-doe", "not-hired", now=clock)
     return reports
 
@@ -142,6 +145,7 @@ def test_disposal_leaves_no_value_anywhere_and_the_log_verifies(office: Office, 
     run = svc.dispose_due(o.ws, o.account("dwhitfield"), now=clock)
     (done,) = run.disposed
     assert done.reports_removed and any("findings-" in p for p in done.reports_removed)
+    assert [x["file"] for x in done.not_reached] == ["jane.wacz"]  # outside the workspace: named, not reached
     assert grep_ws(o.ws, PERSONAL) == []
     assert grep(reports, PERSONAL) == []
     assert grep_ws(o.ws, [CLEAN, "Omar Haddad"])  # the other candidate is untouched
@@ -155,6 +159,7 @@ def test_disposal_leaves_no_value_anywhere_and_the_log_verifies(office: Office, 
     section = html[html.index('id="disposals"'):]
     assert f"Case <code>{o.jane}</code>" in section and "user:dwhitfield" in section
     assert "not_hired_days: 730 days" in section and "29 CFR 1602.31" in section
+    assert "Not reached" in section and "jane.wacz" in section
     findings = tmp_path / "after.html"
     assert o.team.vet("dwhitfield", "report", "findings", o.jane, "-o", str(findings)).returncode == 0
     assert "Disposed:" in findings.read_text() and WORDS not in findings.read_text()

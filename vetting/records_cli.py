@@ -75,7 +75,10 @@ def dispose(due: bool = typer.Option(False, "--due", help="Dispose of every reco
                    + (" (an interrupted disposal, finished)" if d.resumed else "")
                    + f": {d.values_erased} personal value(s), {d.files_removed} evidence file(s), "
                      f"{len(d.reports_removed)} report file(s); certificate event(s) "
-                   + ", ".join(map(str, d.certificates)) + f"; rule {d.rule}")
+                   + ", ".join(map(str, d.certificates)) + f"; rule {d.rule}"
+                   + (f"; NOT reached: {len(d.not_reached)} evidence package(s) exported earlier "
+                      f"({', '.join(str(x['file']) for x in d.not_reached)}): destroy them where they were sent"
+                      if d.not_reached else ""))
     for candidate, why in run.refused:
         typer.echo(f"refused: candidate {candidate}: {why}", err=True)
     if not run.disposed and not run.refused:

@@ -300,6 +300,7 @@ class Disposed:
     files_removed: int = 0
     reports_removed: list[str] = field(default_factory=list)
     resumed: bool = False
+    not_reached: list[dict[str, Any]] = field(default_factory=list)  # evidence exports outside the workspace
 
 
 @dataclass
@@ -417,6 +418,9 @@ def dispose_candidate(ws: Workspace, due: Due, actor: str, *, now: Clock = syste
     _step("erased")
     erasure_event = first_event(ws, "candidate.erased", cid)
     result.values_erased = int(erasure_event.payload.get("values_erased", 0)) if erasure_event else 0
+    exports = [{"file": e.subject, "sha256": e.payload.get("sha256")} for case_id in cases
+               for e in ws.audit.events(case_id=case_id) if e.action == "evidence.exported"]
+    result.not_reached = exports
     erased_files = (erasure_event.payload.get("disposed_evidence") or {}).get("paths") or [] if erasure_event else []
     with ws.transaction() as tx:
         for case_id in cases or [None]:
@@ -428,7 +432,8 @@ def dispose_candidate(ws: Workspace, due: Due, actor: str, *, now: Clock = syste
                               "evidence_folders": [f"warc/{c}" for c in cases],
                               "report_files": list(started.payload.get("report_files") or []),
                               "method": "deleted from the evidence store and reports folder; database rows "
-                                        "overwritten (secure_delete, VACUUM)"}})
+                                        "overwritten (secure_delete, VACUUM)"},
+                "not_reached": exports})
             result.certificates.append(event.seq)
     ws.audit.checkpoint()
     return result
@@ -471,6 +476,7 @@ class Certificate:
     rule: str
     as_of: str
     destroyed: dict[str, Any]
+    not_reached: list[dict[str, Any]] = field(default_factory=list)  # evidence exports handed out
 
 
 def certificates(ws: Workspace, tree_size: int | None = None) -> list[Certificate]:
@@ -482,6 +488,7 @@ def certificates(ws: Workspace, tree_size: int | None = None) -> list[Certificat
         if e.action == "records.disposed":
             p = e.payload
             out.append(Certificate(e.seq, e.time, e.actor, e.case_id or "", str(p.get("candidate_id", "")),
-                                   str(p.get("rule", "")), str(p.get("as_of", "")), dict(p.get("destroyed") or {})))
+                                   str(p.get("rule", "")), str(p.get("as_of", "")), dict(p.get("destroyed") or {}),
+                                   list(p.get("not_reached") or [])))
     return out
 
