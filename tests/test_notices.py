@@ -127,3 +127,19 @@ def test_refusals_change_nothing(office: Office, tmp_path: Path) -> None:
     empty = o.team.vet("sortiz", "notice", "respond", case)
     assert empty.returncode == 1 and "needs its text" in empty.stderr
     assert len(actions(o.ws, "records.response")) == before[1]
+
+
+def test_erasing_the_candidate_by_hand_takes_the_response_too(office: Office, tmp_path: Path) -> None:
+    from records_fixtures import grep_ws
+
+    o, case = office, office.jane
+    letter = tmp_path / "letter.pdf"
+    letter.write_bytes(LETTER)
+    assert o.team.vet("sortiz", "notice", "record", case, "--on", "2026-11-01", "--how", "letter").returncode == 0
+    assert o.team.vet("sortiz", "notice", "respond", case, "--text", WORDS, "--attach", str(letter)).returncode == 0
+    assert grep_ws(o.ws, [WORDS, LETTER])
+    erased = o.team.vet("dwhitfield", "candidate", "erase", "jane-doe", "--reason", "the candidate asked")
+    assert erased.returncode == 0, erased.stderr
+    assert grep_ws(o.ws, [WORDS, LETTER]) == []
+    verified = o.team.vet("amoreno", "audit", "verify")
+    assert verified.returncode == 0, verified.stdout

@@ -430,7 +430,9 @@ def dispose_candidate(ws: Workspace, due: Due, actor: str, *, now: Clock = syste
                 "destroyed": {"personal_values": result.values_erased,
                               "evidence_files": len(extra) + len(erased_files),
                               "evidence_folders": [f"warc/{c}" for c in cases],
-                              "report_files": list(started.payload.get("report_files") or []),
+                              "report_files": result.reports_removed,
+                              "report_files_absent": sorted(set(started.payload.get("report_files") or [])
+                                                            - set(result.reports_removed)),
                               "method": "deleted from the evidence store and reports folder; database rows "
                                         "overwritten (secure_delete, VACUUM)"},
                 "not_reached": exports})
