@@ -233,7 +233,7 @@ def test_demo_records(office: Office, tmp_path: Path) -> None:
     """What the demo shows: one finding with a response, one held case, one disposed case."""
     from report_fixtures import add_candidate_case
 
-    from vetting.records_demo import RESPONSE, demo_records
+    from vetting.records_demo import RESPONSE, demo_records, retention_note
 
     o = office
     add_candidate_case(o.built, tmp_path, "riley-x", "Riley Xiang")
@@ -249,3 +249,5 @@ def test_demo_records(office: Office, tmp_path: Path) -> None:
     assert 'data-certificate=' in audit and "riley-x" in audit and f"<code>{o.omar}</code>" in audit
     assert grep_ws(o.ws, ["Riley Xiang"]) == [] and grep_ws(o.ws, ["Omar Haddad", "Jane Doe"])
     assert o.ws.verify().ok
+    note = retention_note(o.ws)
+    assert "not_hired_days: 730 days: 29 CFR 1602.31" in note and "hired_days: kept" in note and "1681b" in note

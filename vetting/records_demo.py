@@ -5,6 +5,7 @@ Called by ``vetting.demo.run_demo`` after the reports are rendered::
 
     from vetting.records_demo import demo_records
     done = demo_records(ws, who, out=out, console=console)
+    console.print(retention_note(ws))   # in the closing note: the retention periods and their legal basis
 
 The disposal runs "as of" two years and a day after today (the demo's records are new, and the
 shortest default period is 730 days): only code chooses a clock (vetting.people.clock), and the
@@ -107,3 +108,21 @@ def demo_records(ws: Workspace, who: Callable[[str], Any], *, respond: str = "jo
             done.written.append(reports.render_audit(ws, who("dwhitfield"), None, fmt, folder / f"audit.{fmt}"))
         say(f"rendered again: {', '.join(p.name for p in done.written)} (the response; the certificate and hold)")
     return done
+
+
+def retention_note(ws: Workspace) -> str:
+    """The closing note's lines: each retention period in force in ``ws`` and its legal basis."""
+    from vetting.retention import BASIS, load_settings
+
+    s = load_settings(ws)
+    lines = [f"retention ({'defaults' if s.source == 'defaults' else s.source}; docs/records.md):"]
+    for kind in ("not_hired_days", "hired_days", "evidence_days", "reports_days"):
+        days = getattr(s, kind)
+        lines.append(f"  {kind}: {'kept' if days is None else f'{days} days'}: {BASIS[kind]}")
+    lines.append(f"  notice.response_days: {s.response_days} days: FCRA 15 U.S.C. 1681b(b)(3) pre-adverse-action "
+                 "notice (FTC staff: about five business days is reasonable)")
+    lines.append("  a case on legal hold is never disposed of (29 CFR 1602.14: kept until final disposition of a "
+                 "charge or action)")
+    if s.basis:
+        lines.append(f"  agency schedule: {s.basis}")
+    return "\n".join(lines)

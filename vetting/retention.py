@@ -60,7 +60,7 @@ DEFAULTS: dict[str, int | None] = {"not_hired_days": 730, "hired_days": None, "e
 BASIS = {
     "not_hired_days": "29 CFR 1602.31 (political jurisdictions: 2 years from the record or the personnel action, "
                       "whichever is later; 1602.14: 1 year for private employers)",
-    "hired_days": "kept: the personnel file's state records schedule governs",
+    "hired_days": "the personnel file's state records schedule governs",
     "evidence_days": "29 CFR 1602.31 floor; the state records schedule may keep evidence longer",
     "reports_days": "29 CFR 1602.31 floor; the state records schedule may keep reports longer",
 }
