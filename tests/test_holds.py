@@ -97,3 +97,35 @@ def test_a_held_case_survives_every_disposal_run(office: Office, tmp_path: Path)
     assert verified.returncode == 0, verified.stdout
     placed = o.team.vet("dwhitfield", "hold", "place", o.jane, "--reason", REASON)
     assert placed.returncode == 1 and "already disposed of" in placed.stderr
+
+
+def test_hold_and_disposal_on_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
+    """The same rules on PostgreSQL: the held candidate stays, the other goes, the log verifies."""
+    import sqlalchemy
+    from test_engine import local_procedure
+
+    from vetting import holds, retention
+    from vetting.approvals import approve
+    from vetting.candidates import CandidateInput, add_candidate
+    from vetting.engine import open_case
+    from vetting.workspace import Workspace
+
+    ws = Workspace.open(tmp_path / "ws", database_url=postgres.new_database())
+    proc = approve(ws, local_procedure(tmp_path), "Capt. Rao")[0]
+    cases = {}
+    for name in ("Jane Doe", "Omar Haddad"):
+        row = add_candidate(ws, CandidateInput(full_name=name, usernames=[name.split()[0].lower()],
+                                               authorization={"file": "a", "signed_on": "2026-10-01"}),
+                            auth_file, "Inv. Lee")
+        cases[row.id] = open_case(ws, row.id, proc.procedure_id, "Inv. Lee").case.id
+    clock = FakeClock()
+    for cid in cases:
+        retention.record_outcome(ws, cid, "not-hired", clock().date(), "Sgt. Park", now=clock)
+    holds.place_hold(ws, cases["jane-doe"], REASON, "Capt. Rao", now=clock)
+    clock.advance(days=730)
+    run = retention.dispose_due(ws, "Capt. Rao", now=clock)
+    assert [d.candidate_id for d in run.disposed] == ["omar-haddad"] and [c for c, _ in run.refused] == ["jane-doe"]
+    with ws.engine.connect() as conn:
+        values = {v for (v,) in conn.execute(sqlalchemy.text("SELECT value FROM personal_value"))}
+    assert "Jane Doe" in values and "Omar Haddad" not in values and REASON in values
+    assert ws.verify().ok
