@@ -63,7 +63,10 @@ def status() -> None:
 @retention_app.command("dispose")
 @handles_errors
 def dispose(due: bool = typer.Option(False, "--due", help="Dispose of every record that is due.")) -> None:
-    """Dispose of what is due: personal values, evidence files and reports; one certificate per case."""
+    """Dispose of what is due: personal values, evidence files and reports; one certificate per case.
+
+    Exit 1 if a due case was refused because it is on legal hold (the others are disposed of).
+    """
     from vetting.services.records import dispose_due
 
     if not due:
@@ -83,6 +86,8 @@ def dispose(due: bool = typer.Option(False, "--due", help="Dispose of every reco
         typer.echo(f"refused: candidate {candidate}: {why}", err=True)
     if not run.disposed and not run.refused:
         typer.echo("nothing is due for disposal")
+    if run.refused:  # the others are disposed of; a held case is a refusal (exit 1), each one recorded
+        raise typer.Exit(1)
 
 
 def _reason_option() -> Any:
