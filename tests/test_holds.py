@@ -129,3 +129,28 @@ def test_hold_and_disposal_on_postgres(tmp_path: Path, postgres, auth_file: Path
         values = {v for (v,) in conn.execute(sqlalchemy.text("SELECT value FROM personal_value"))}
     assert "Jane Doe" in values and "Omar Haddad" not in values and REASON in values
     assert ws.verify().ok
+
+
+def test_a_hold_placed_on_an_interrupted_disposal_wins(office: Office) -> None:
+    """A disposal killed after it started, then a hold: the next run refuses it (exit 1, one line, recorded)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_retention import KILL, REPO
+
+    o = office
+    assert o.team.vet("amoreno", "candidate", "outcome", "jane-doe", "not-hired").returncode == 0
+    killed = subprocess.run([sys.executable, "-c", KILL, str(o.ws.root), "started"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ, **o.team.env("dwhitfield")))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert o.team.vet("dwhitfield", "hold", "place", o.jane, "--reason", REASON).returncode == 0
+    run = o.team.vet("dwhitfield", "retention", "dispose", "--due")
+    assert run.returncode == 1 and run.stderr.count("\n") == 1 and "on legal hold" in run.stderr, run.stderr
+    assert len(actions(o.ws, "records.disposal_refused")) == 1 and not actions(o.ws, "records.disposed")
+    assert grep_ws(o.ws, [GUN, "Jane Doe"])
+    assert o.team.vet("dwhitfield", "hold", "release", o.jane, "--reason", "the request was withdrawn").returncode == 0
+    done = o.team.vet("dwhitfield", "retention", "dispose", "--due")
+    assert done.returncode == 0 and "an interrupted disposal, finished" in done.stdout
+    assert grep_ws(o.ws, [GUN, "Jane Doe"]) == []
