@@ -87,6 +87,8 @@ def test_a_held_case_survives_every_disposal_run(office: Office, tmp_path: Path)
     audit = tmp_path / "audit.html"
     assert o.team.vet("amoreno", "report", "audit", "-o", str(audit)).returncode == 0
     assert REASON in audit.read_text() and f'data-hold="{_holds(o)[0].id}"' in audit.read_text()
+    assert f"legal hold {_holds(o)[0].id} placed: {REASON}" in audit.read_text()  # in the case's timeline
+    assert "disposal refused: on legal hold" in audit.read_text()
     audit.unlink()
     # released: the next run disposes of it, the hold's words with it
     svc.release_hold(o.ws, commander, o.jane, "the suit was dismissed with prejudice", now=clock)

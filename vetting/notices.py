@@ -227,3 +227,24 @@ def report_view(ws: Workspace, case_id: str, tree_size: int, *, now: Clock = sys
                 e.seq, p.get("item_id"), date.fromisoformat(p["received_on"]), text if text is not None else "[erased]",
                 str(doc.get("sha256")), attached, e.actor, e))
     return view
+
+
+def timeline_detail(event: Any, reveal: Any) -> str:
+    """One line for a ``records.*`` event in the audit report's case timeline."""
+    p, a = event.payload, event.action
+    if a == "records.notice":
+        return (f"candidate notified {p.get('notified_on')} by {reveal(p.get('method'))}; "
+                f"respond by {p.get('respond_by')}")
+    if a == "records.response":
+        doc = p.get("document") or {}
+        return (f"candidate's response received {p.get('received_on')}"
+                + (f" to {p.get('item_id')}" if p.get("item_id") else "")
+                + f": sha256 {doc.get('sha256')}, {len(p.get('attachments') or [])} attachment(s)")
+    if a in ("records.hold_placed", "records.hold_released"):
+        verb = "placed" if a.endswith("placed") else "released"
+        return f"legal hold {p.get('hold_id')} {verb}: {reveal(p.get('reason'))}"
+    if a == "records.disposal_refused":
+        return f"disposal refused: on legal hold {p.get('holds')}"
+    if a == "records.disposed":
+        return f"disposed of (certificate): {p.get('rule')}"
+    return ""

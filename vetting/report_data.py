@@ -46,7 +46,9 @@ IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpe
 #: Audit actions shown in a case's timeline (requests and captures are counted, not listed).
 TIMELINE_ACTIONS = ("case.opened", "step.started", "step.retried", "step.finished", "case.completed",
                     "item.validated", "item.rejected", "item.unverifiable", "item.concurred",
-                    "item.validation_refused", "evidence.redacted", "report.rendered")
+                    "item.validation_refused", "evidence.redacted", "report.rendered",
+                    "records.notice", "records.response", "records.hold_placed", "records.hold_released",
+                    "records.disposal_refused", "records.disposed")
 
 
 # -- shared: the checkpoint a report is made at -------------------------------------------
@@ -392,6 +394,10 @@ def _detail(event: Event, reveal: Callable[[Any], str]) -> str:
                 f"{p.get('source', {}).get('sha256')}: {len(p.get('boxes') or [])} box(es)")
     if a == "report.rendered":
         return f"{p.get('kind')} {p.get('format')} sha256 {p.get('sha256')}"
+    if a.startswith("records."):
+        from vetting.notices import timeline_detail
+
+        return timeline_detail(event, reveal)
     return ""
 
 
