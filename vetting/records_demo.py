@@ -1,9 +1,11 @@
 """The records part of the demo (issue 17): one finding with the candidate's response, one case on
 legal hold, one disposed case; every act by the demo account whose role takes it.
 
-Called by ``vetting.demo.run_demo`` after the reports are rendered::
+Called by ``vetting.demo.run_demo`` after the reports are rendered and the evidence packages
+exported (the disposed case's package in ``out/evidence`` is then destroyed too), before the
+final ``ws.verify()``::
 
-    from vetting.records_demo import demo_records
+    from vetting.records_demo import demo_records, retention_note
     done = demo_records(ws, who, out=out, console=console)
     console.print(retention_note(ws))   # in the closing note: the retention periods and their legal basis
 
@@ -100,6 +102,7 @@ def demo_records(ws: Workspace, who: Callable[[str], Any], *, respond: str = "jo
         + (", ".join(f"{d.candidate_id} ({', '.join(d.cases)})" for d in run.disposed) or "nothing")
         + (f"; refused {len(run.refused)} on legal hold" if run.refused else ""))
     if out is not None:
+        _destroy_demo_exports(out, run, say)
         folder = out / "reports"
         folder.mkdir(parents=True, exist_ok=True)
         for fmt in formats:
@@ -108,6 +111,19 @@ def demo_records(ws: Workspace, who: Callable[[str], Any], *, respond: str = "jo
             done.written.append(reports.render_audit(ws, who("dwhitfield"), None, fmt, folder / f"audit.{fmt}"))
         say(f"rendered again: {', '.join(p.name for p in done.written)} (the response; the certificate and hold)")
     return done
+
+
+def _destroy_demo_exports(out: Path, run: Any, say: Callable[..., Any]) -> None:
+    """The demo's own copies of the disposed cases' evidence packages (``out/evidence``), which the
+    certificate names as not reached: destroyed where they were "sent", if they still hash right."""
+    import hashlib
+
+    for d in run.disposed:
+        for x in d.not_reached:
+            path = out / "evidence" / str(x.get("file"))
+            if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == x.get("sha256"):
+                path.unlink()
+                say(f"destroyed the demo's copy of the exported package {path.name} (named in the certificate)")
 
 
 def retention_note(ws: Workspace) -> str:
