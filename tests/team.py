@@ -87,7 +87,7 @@ class Team:
 
     @contextlib.contextmanager
     def acting(self, login: str) -> Iterator[None]:
-        """In-process commands (``vetting.cli.main``) act as ``login`` inside this block."""
+        """In-process commands (``vetting.cli.main.main``) act as ``login`` inside this block."""
         with config_home(self.folder(login)):
             yield
 

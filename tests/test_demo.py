@@ -59,7 +59,7 @@ def logged_in(demo: Path, tmp_path_factory) -> Callable[[str], dict[str, str]]:
             env = {"XDG_CONFIG_HOME": str(tmp_path_factory.mktemp(f"config-{name}"))}
             for _ in range(2):  # a code already used by the demo's own login waits for the next step
                 code = pyotp.TOTP(accounts[name]["totp_secret"]).now()
-                result = subprocess.run([sys.executable, "-m", "vetting.cli", "--workspace", str(demo / "workspace"),
+                result = subprocess.run([sys.executable, "-m", "vetting.cli.main", "--workspace", str(demo / "workspace"),
                                          "login", name], input=f"{accounts[name]['password']}\n{code}\n",
                                         capture_output=True, text=True, timeout=120, env={**os.environ, **env})
                 if result.returncode == 0:
@@ -206,7 +206,7 @@ def _masked_terms(demo: Path, item_ids: list[str]) -> tuple[set[str], set[str]]:
     from leakcheck import terms_in
 
     from vetting.demoweb.content import load
-    from vetting.firewall import find_protected
+    from vetting.screening.firewall import find_protected
 
     extras = [" ".join(it.get("image_text", [])) + " " + it.get("badge", "") + " " + it.get("alt", "")
               for site in load("accounts")["sites"] for acc in site.get("accounts", {}).values()
@@ -302,7 +302,7 @@ def test_reviewers_words_do_not_leak_through_the_receipts(demo: Path) -> None:
     from leakcheck import found_terms, html_text_and_pictures, terms_in
 
     batch = [d for path in sorted(demo.glob("decisions-demo-*.yaml")) for d in yaml.safe_load(path.read_text())["decisions"]]
-    from vetting.demo import DEMO_CONCURRENCES
+    from vetting.demo.run import DEMO_CONCURRENCES
 
     batch += yaml.safe_load(DEMO_CONCURRENCES.read_text())["concurrences"]
     words = [" ".join(str(d.get(k, "")) for k in ("reason", "mitigating", "discredit")) for d in batch]
@@ -360,7 +360,7 @@ def test_one_signed_evidence_package_per_case_that_py_wacz_accepts(demo: Path) -
     import json
     import zipfile
 
-    from vetting.evidence_export import verify_signed_data
+    from vetting.reports.evidence_export import verify_signed_data
 
     cases = {p.name for p in (demo / "workspace" / "evidence" / "warc").iterdir()}
     packages = sorted((demo / "evidence").glob("*.wacz"))

@@ -1,4 +1,4 @@
-"""``vetting.holds``: a case on legal hold is never disposed of, and every attempt is refused and audited.
+"""``vetting.records.holds``: a case on legal hold is never disposed of, and every attempt is refused and audited.
 
 A commander places and releases holds (the real CLI); anyone else is refused in one line with
 nothing changed. A held case survives every disposal run, whatever the date (fake clock), each
@@ -16,7 +16,7 @@ from records_fixtures import DAY, Office, actions, grep_ws, make_office
 from report_fixtures import GUN, Built
 from sqlmodel import select
 
-from vetting.records_models import LegalHold
+from vetting.records.models import LegalHold
 from vetting.services import records as svc
 
 REASON = "Doe v. Kansas City, No. 4:26-cv-00123 (W.D. Mo.)"
@@ -107,10 +107,10 @@ def test_hold_and_disposal_on_postgres(tmp_path: Path, postgres, auth_file: Path
     from test_engine import local_procedure
 
     from vetting import holds, retention
-    from vetting.approvals import approve
-    from vetting.candidates import CandidateInput, add_candidate
-    from vetting.engine import open_case
-    from vetting.workspace import Workspace
+    from vetting.domain.approvals import approve
+    from vetting.domain.candidates import CandidateInput, add_candidate
+    from vetting.engine.steps import open_case
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws", database_url=postgres.new_database())
     proc = approve(ws, local_procedure(tmp_path), "Capt. Rao")[0]

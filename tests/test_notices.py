@@ -1,4 +1,4 @@
-"""``vetting.notices``: the candidate's notice before findings are used, and their response.
+"""``vetting.records.notices``: the candidate's notice before findings are used, and their response.
 
 Through the real CLI as the assigned investigator: the notice (date, how), then a response
 (text and an attachment, each stored in the evidence store and hashed in the log) to one
@@ -18,7 +18,7 @@ import pytest
 from records_fixtures import Office, actions, make_office
 from report_fixtures import Built
 
-from vetting.receipts import verify_receipts
+from vetting.reports.receipts import verify_receipts
 
 WORDS = "That photo was staged for a film class; the rifle is a prop, see the attached letter."
 LETTER = b"%PDF-1.4\n% Letter from the film school: the rifle in the photo is a prop.\n%%EOF\n"

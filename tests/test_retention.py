@@ -1,4 +1,4 @@
-"""``vetting.retention``: periods per record kind, what is due, and disposal you can check.
+"""``vetting.records.retention``: periods per record kind, what is due, and disposal you can check.
 
 A fake clock walks to each boundary day (the day before, the day, the day after); disposal
 leaves no personal value of the candidate in the database, the evidence store or the reports
@@ -173,7 +173,7 @@ from vetting import retention
 from vetting.people.clock import system_clock
 from vetting.people.sessions import current_account
 from vetting.services.records import dispose_due
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 ws = Workspace.open(Path(sys.argv[1]))
 step = sys.argv[2]
@@ -233,7 +233,7 @@ def test_demo_records(office: Office, tmp_path: Path) -> None:
     """What the demo shows: one finding with a response, one held case, one disposed case."""
     from report_fixtures import add_candidate_case
 
-    from vetting.records_demo import RESPONSE, demo_records, retention_note
+    from vetting.demo.records import RESPONSE, demo_records, retention_note
 
     o = office
     add_candidate_case(o.built, tmp_path, "riley-x", "Riley Xiang")

@@ -18,14 +18,14 @@ import pytest
 from case_fixtures import Built, add_item
 from team import make_team
 
-from vetting.candidates import CandidateInput, add_candidate
-from vetting.engine import open_case
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.engine.steps import open_case
 from vetting.errors import AccessRefused
 from vetting.people.assignments import assign_case, release_report
 from vetting.people.permissions import ANY, ASSIGNED, PERMISSIONS, RELEASED, refusal
+from vetting.review.validation import DecisionRequest
 from vetting.services.registry import load_all
-from vetting.validation import DecisionRequest
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PROCEDURE = REPO / "procedures" / "kcpd-261-1.yaml"
@@ -39,7 +39,7 @@ KINDS = ("own", "other", "unassigned")
 
 class Office:
     def __init__(self, root: Path) -> None:
-        from vetting.approvals import approve
+        from vetting.domain.approvals import approve
 
         self.root = root
         self.ws = Workspace.open(root / "ws")
@@ -186,7 +186,7 @@ def test_a_refused_act_changes_nothing_but_the_log(office: Office) -> None:
     """An investigator deciding on another's case: no decision row, one access.refused event."""
     from sqlmodel import select
 
-    from vetting.models import Decision
+    from vetting.domain.models import Decision
     from vetting.services.review import decide
 
     with office.ws.session() as s:
@@ -204,7 +204,7 @@ def adverse(team, tmp_path: Path):  # type: ignore[no-untyped-def]
     """An adverse decision by sortiz on a case assigned to him, and a sergeant who is also an investigator."""
     from case_fixtures import flag
 
-    from vetting.approvals import approve
+    from vetting.domain.approvals import approve
     from vetting.people.accounts import add_account
 
     ws = team.ws
@@ -276,7 +276,7 @@ def test_concurrence_through_the_cli_is_the_second_logged_in_account(team, adver
 
 
 def test_a_decisions_file_cannot_concur_or_name_the_decider(team, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from vetting.approvals import approve
+    from vetting.domain.approvals import approve
 
     approve(team.ws, PROCEDURE, "user:dwhitfield")
     for field, words in (("concur_by", "a decisions file cannot concur"), ("by", "the decider is the logged-in")):
@@ -308,7 +308,7 @@ def test_no_command_takes_by() -> None:
     """Every command of the CLI, walked through click: none has a --by option any more."""
     import typer.main
 
-    from vetting.cli import app
+    from vetting.cli.main import app
 
     def walk(command, path=()):  # type: ignore[no-untyped-def]
         yield path, command

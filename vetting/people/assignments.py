@@ -25,7 +25,7 @@ from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
 from vetting.people.permissions import authorize
 
 if TYPE_CHECKING:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 def _target(s, login: str, role: str) -> Account:  # type: ignore[no-untyped-def]
     row = s.get(Account, login)
@@ -39,7 +39,7 @@ def _target(s, login: str, role: str) -> Account:  # type: ignore[no-untyped-def
 
 
 def _case(s, case_id: str) -> None:  # type: ignore[no-untyped-def]
-    from vetting.models import Case
+    from vetting.domain.models import Case
 
     if s.get(Case, case_id) is None:
         raise AccountError(f"no case {case_id!r} (see vet case list)")

@@ -27,7 +27,7 @@ from vetting.errors import AccessRefused
 from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
 
 if TYPE_CHECKING:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 ANY = "any case"
 ASSIGNED = "cases assigned to them"

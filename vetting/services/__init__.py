@@ -1,6 +1,6 @@
 """The service layer: one function per user action, each checking who acts before it acts.
 
-The CLI (``vetting/cli.py`` and its sub-command modules) and the web application call these
+The CLI (``vetting/cli/main.py`` and its sub-command modules) and the web application call these
 and nothing below them for an act a person takes, so a rule written here holds for both. Each
 function takes the workspace and the acting :class:`~vetting.people.models.Account` (from
 ``vet login``'s token, or a web session), checks it against the one permission table

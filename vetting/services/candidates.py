@@ -9,18 +9,18 @@ from vetting.people.permissions import authorize
 from vetting.services.registry import service
 
 if TYPE_CHECKING:
-    from vetting.candidates import CandidateInput
-    from vetting.erasure import ErasureResult
-    from vetting.models import Candidate
+    from vetting.domain.candidates import CandidateInput
+    from vetting.domain.models import Candidate
     from vetting.people.models import Account
-    from vetting.workspace import Workspace
+    from vetting.store.erasure import ErasureResult
+    from vetting.store.workspace import Workspace
 
 
 @service("candidate.add")
 def add_candidate(ws: Workspace, account: Account, cand: CandidateInput, auth_path: Path | None,
                   source: str) -> Candidate:
     """An investigator adds a candidate; no signed authorization, no candidate."""
-    from vetting.candidates import add_candidate as add
+    from vetting.domain.candidates import add_candidate as add
 
     authorize(ws, account, "candidate.add", subject=cand.id or None)
     return add(ws, cand, auth_path, account.actor, source=source)
@@ -28,7 +28,7 @@ def add_candidate(ws: Workspace, account: Account, cand: CandidateInput, auth_pa
 
 @service("candidate.list")
 def list_candidates(ws: Workspace, account: Account) -> list[Candidate]:
-    from vetting.candidates import list_candidates as listed
+    from vetting.domain.candidates import list_candidates as listed
 
     authorize(ws, account, "candidate.list")
     return listed(ws)
@@ -39,18 +39,18 @@ def erase_candidate(ws: Workspace, account: Account, candidate_id: str, reason: 
     """Erase a candidate's personal data, under the locks of all their cases (never mid-run)."""
     from sqlmodel import select
 
-    from vetting.caselock import case_locks
-    from vetting.erasure import erase_candidate as erase
-    from vetting.lookup import require_candidate
-    from vetting.models import Case
+    from vetting.domain.models import Case
+    from vetting.store.caselock import case_locks
+    from vetting.store.erasure import erase_candidate as erase
+    from vetting.store.lookup import require_candidate
 
     authorize(ws, account, "candidate.erase", subject=candidate_id)
     require_candidate(ws, candidate_id)
     with ws.session() as s:
         cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate_id))]
     with case_locks(ws, cases, "erase"):  # never while a run or a decision writes one of their cases
-        from vetting.holds import refuse_if_held
-        from vetting.records_models import RecordsRefused
+        from vetting.records.holds import refuse_if_held
+        from vetting.records.models import RecordsRefused
 
         try:
             refuse_if_held(ws, cases, "erasing the candidate")

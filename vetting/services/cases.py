@@ -18,14 +18,14 @@ from vetting.services.registry import service
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from vetting.models import Case
+    from vetting.domain.models import Case
     from vetting.people.models import Account, CaseAssignment
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 
 def _authorize_cases(ws: Workspace, account: Account, case_ids: list[str]) -> list[str]:
     """Check the account may run each case (opening the new ones); return the ids of the new ones."""
-    from vetting.models import Case
+    from vetting.domain.models import Case
 
     with ws.session() as s:
         new = [cid for cid in case_ids if s.get(Case, cid) is None]
@@ -39,8 +39,8 @@ def _authorize_cases(ws: Workspace, account: Account, case_ids: list[str]) -> li
 
 def _open_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str,
                 new: list[str]) -> list[Any]:
+    from vetting.engine.runs import plan_cases
     from vetting.people.assignments import assign_opener
-    from vetting.runner import plan_cases
 
     plans = plan_cases(ws, candidate_ids, procedure_id, account.actor)
     if account.has_role("investigator"):
@@ -60,8 +60,8 @@ def run_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedu
     """
     from rich.console import Console
 
-    from vetting.caselock import case_locks
-    from vetting.runner import planned_case_ids, run_plans
+    from vetting.engine.runs import planned_case_ids, run_plans
+    from vetting.store.caselock import case_locks
 
     console = console or Console()
     case_ids = planned_case_ids(ws, candidate_ids, procedure_id)
@@ -75,8 +75,8 @@ def run_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedu
 @service("case.run", "case.open")
 def queue_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str) -> list[Any]:
     """``vet run --queue``: one job per case for the workers (PostgreSQL); the job runs as this account."""
+    from vetting.engine.runs import planned_case_ids
     from vetting.queue.control import defer_cases
-    from vetting.runner import planned_case_ids
 
     new = _authorize_cases(ws, account, planned_case_ids(ws, candidate_ids, procedure_id))
     deferred = defer_cases(ws, candidate_ids, procedure_id, account.actor)
@@ -91,8 +91,8 @@ def queue_cases(ws: Workspace, account: Account, candidate_ids: list[str], proce
 
 @service("case.cancel")
 def cancel_case(ws: Workspace, account: Account, case_id: str, reason: str, *, wait_seconds: float = 60.0) -> Any:
-    from vetting.lookup import require_case
     from vetting.queue.control import cancel_case as cancel
+    from vetting.store.lookup import require_case
 
     authorize(ws, account, "case.cancel", case_id)
     require_case(ws, case_id)
@@ -131,11 +131,11 @@ class CaseRow:
 def list_cases(ws: Workspace, account: Account, candidate_id: str | None = None) -> list[CaseRow]:
     from sqlmodel import select
 
-    from vetting.engine import step_runs
-    from vetting.lookup import require_candidate
-    from vetting.models import Case, ProcedureVersion
+    from vetting.domain.models import Case, ProcedureVersion
+    from vetting.engine.steps import step_runs
     from vetting.people.assignments import assigned_investigators
-    from vetting.validation import items_and_decisions
+    from vetting.review.validation import items_and_decisions
+    from vetting.store.lookup import require_candidate
 
     authorize(ws, account, "case.list")
     if candidate_id is not None:
@@ -173,7 +173,7 @@ def unassign_case(ws: Workspace, account: Account, case_id: str, login: str) -> 
 @service("case.timeline")
 def case_timeline(ws: Workspace, account: Account, case_id: str) -> list[Any]:
     """The case's audit events, oldest first (an unknown case is refused as unknown, exit 2)."""
-    from vetting.lookup import require_case
+    from vetting.store.lookup import require_case
 
     authorize(ws, account, "case.timeline", case_id)
     require_case(ws, case_id)

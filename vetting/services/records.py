@@ -20,7 +20,7 @@ from vetting.services.registry import service
 
 if TYPE_CHECKING:
     from vetting.people.models import Account
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ T = TypeVar("T")
 def _ruled(ws: Workspace, account: Account, act: str, case_id: str | None, subject: str | None,
            fn: Callable[[], T]) -> T:
     """Run ``fn``; a :class:`RecordsRefused` becomes an audited refusal of ``act``."""
-    from vetting.records_models import RecordsRefused
+    from vetting.records.models import RecordsRefused
 
     try:
         return fn()
@@ -37,7 +37,7 @@ def _ruled(ws: Workspace, account: Account, act: str, case_id: str | None, subje
 
 
 def _case(ws: Workspace, account: Account, act: str, case_id: str) -> None:
-    from vetting.lookup import require_case
+    from vetting.store.lookup import require_case
 
     authorize(ws, account, act, case_id, subject=case_id)
     require_case(ws, case_id)
@@ -75,8 +75,8 @@ def dispose_due(ws: Workspace, account: Account, *, now: Clock = system_clock) -
 
 @service("hold.place")
 def place_hold(ws: Workspace, account: Account, case_id: str, reason: str, *, now: Clock = system_clock) -> Any:
-    from vetting.caselock import case_locks
-    from vetting.holds import place_hold as place
+    from vetting.records.holds import place_hold as place
+    from vetting.store.caselock import case_locks
 
     _case(ws, account, "hold.place", case_id)
     with case_locks(ws, [case_id], "hold", wait=30):  # never in the middle of a disposal of the case
@@ -86,7 +86,7 @@ def place_hold(ws: Workspace, account: Account, case_id: str, reason: str, *, no
 
 @service("hold.release")
 def release_hold(ws: Workspace, account: Account, case_id: str, reason: str, *, now: Clock = system_clock) -> Any:
-    from vetting.holds import release_hold as release
+    from vetting.records.holds import release_hold as release
 
     _case(ws, account, "hold.release", case_id)
     return _ruled(ws, account, "hold.release", case_id, case_id,
@@ -96,7 +96,7 @@ def release_hold(ws: Workspace, account: Account, case_id: str, reason: str, *, 
 @service("notice.record")
 def record_notice(ws: Workspace, account: Account, case_id: str, notified_on: date, method: str, *,
                   now: Clock = system_clock) -> Any:
-    from vetting.notices import record_notice as record
+    from vetting.records.notices import record_notice as record
 
     _case(ws, account, "notice.record", case_id)
     return _ruled(ws, account, "notice.record", case_id, case_id,
@@ -106,7 +106,7 @@ def record_notice(ws: Workspace, account: Account, case_id: str, notified_on: da
 @service("response.record")
 def record_response(ws: Workspace, account: Account, case_id: str, text: str, attachments: list[Path], *,
                     item_id: str | None = None, received_on: date | None = None, now: Clock = system_clock) -> Any:
-    from vetting.notices import record_response as record
+    from vetting.records.notices import record_response as record
 
     _case(ws, account, "response.record", case_id)
     return _ruled(ws, account, "response.record", case_id, case_id,

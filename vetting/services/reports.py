@@ -17,14 +17,14 @@ from vetting.services.registry import service
 
 if TYPE_CHECKING:
     from vetting.people.models import Account, ReportRelease
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 #: The act of rendering each kind of report.
 REPORT_ACTS = {"findings": "report.findings", "process": "report.process", "audit": "report.audit"}
 
 
 def _authorize_report(ws: Workspace, account: Account, kind: str, subject: str | None) -> None:
-    from vetting.lookup import require_case, require_procedure
+    from vetting.store.lookup import require_case, require_procedure
 
     if kind not in REPORT_ACTS:
         raise ValueError(f"no report kind {kind!r}")
@@ -43,7 +43,7 @@ def _authorize_report(ws: Workspace, account: Account, kind: str, subject: str |
 def render_findings(ws: Workspace, account: Account, case_id: str, fmt: str, out: Path, *, paper: str = "A4",
                     allow_damaged: bool = False) -> Path:
     """One case's findings report (for hiring staff: only when released to them)."""
-    from vetting.reports import render_report
+    from vetting.reports.render import render_report
 
     _authorize_report(ws, account, "findings", case_id)
     return render_report(ws, "findings", case_id, fmt, out, account.actor, paper=paper, allow_damaged=allow_damaged)
@@ -53,7 +53,7 @@ def render_findings(ws: Workspace, account: Account, case_id: str, fmt: str, out
 def render_process(ws: Workspace, account: Account, procedure: str, fmt: str, out: Path, *,
                    paper: str = "A4") -> Path:
     """The written process (``ID`` or ``ID@FINGERPRINT``) as a document with its history."""
-    from vetting.reports import render_report
+    from vetting.reports.render import render_report
 
     _authorize_report(ws, account, "process", procedure)
     return render_report(ws, "process", procedure, fmt, out, account.actor, paper=paper)
@@ -63,7 +63,7 @@ def render_process(ws: Workspace, account: Account, procedure: str, fmt: str, ou
 def render_audit(ws: Workspace, account: Account, procedure: str | None, fmt: str, out: Path, *,
                  paper: str = "A4") -> Path:
     """The audit and uniformity report (of one procedure, or all)."""
-    from vetting.reports import render_report
+    from vetting.reports.render import render_report
 
     _authorize_report(ws, account, "audit", procedure)
     return render_report(ws, "audit", procedure, fmt, out, account.actor, paper=paper)
@@ -74,9 +74,9 @@ def render_all(ws: Workspace, account: Account, out_dir: Path, formats: Sequence
     """Every report of the workspace (every findings report, every process version, the audit)."""
     from sqlmodel import select
 
-    from vetting.models import Case
-    from vetting.reports import FORMATS
-    from vetting.reports import render_all as render
+    from vetting.domain.models import Case
+    from vetting.reports.render import FORMATS
+    from vetting.reports.render import render_all as render
 
     authorize(ws, account, "report.audit")
     authorize(ws, account, "report.process")
@@ -105,7 +105,7 @@ def revoke_release(ws: Workspace, account: Account, case_id: str, login: str) ->
 @service("report.verify")
 def verify_receipts(ws: Workspace, account: Account, report: Path) -> Any:
     """Re-check a findings report's receipts against the log (hiring staff may check what they hold)."""
-    from vetting.reports import verify_receipts as verify
+    from vetting.reports.render import verify_receipts as verify
 
     authorize(ws, account, "report.verify", subject=report.name)
     return verify(ws, report)
@@ -114,8 +114,8 @@ def verify_receipts(ws: Workspace, account: Account, report: Path) -> Any:
 @service("audit.verify")
 def verify_audit(ws: Workspace, account: Account, case_id: str | None = None) -> tuple[Any, list[Any]]:
     """The log's verification (and the evidence's re-hash) and the decision tables' agreement with it."""
-    from vetting.log_index import check_index
-    from vetting.lookup import require_case
+    from vetting.store.log_index import check_index
+    from vetting.store.lookup import require_case
 
     authorize(ws, account, "audit.verify", subject=case_id)
     if case_id is not None:
@@ -141,8 +141,8 @@ def export_audit(ws: Workspace, account: Account, out: Path) -> Any:
 @service("evidence.export")
 def export_evidence(ws: Workspace, account: Account, case_id: str, out: Path) -> Any:
     """A case's evidence as a signed WACZ with its audit events and their inclusion proofs."""
-    from vetting.evidence_export import export_case
-    from vetting.lookup import require_case
+    from vetting.reports.evidence_export import export_case
+    from vetting.store.lookup import require_case
 
     authorize(ws, account, "evidence.export", case_id, subject=out.name)
     require_case(ws, case_id)

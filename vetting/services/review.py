@@ -16,10 +16,10 @@ from vetting.people.permissions import authorize, authorize_role, refuse
 from vetting.services.registry import service
 
 if TYPE_CHECKING:
-    from vetting.models import Assessment, Concurrence, Decision, Item
+    from vetting.domain.models import Assessment, Concurrence, Decision, Item
     from vetting.people.models import Account
-    from vetting.validation import DecisionRequest
-    from vetting.workspace import Workspace
+    from vetting.review.validation import DecisionRequest
+    from vetting.store.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class ReviewEntry:
 def review_queue(ws: Workspace, account: Account, case_id: str, *, pending_only: bool = True
                  ) -> tuple[list[ReviewEntry], int]:
     """The items of a case awaiting a decision (or all of them), and how many were collected."""
-    from vetting.lookup import require_case
-    from vetting.models import Assessment
-    from vetting.validation import items_and_decisions, verify_item_evidence
+    from vetting.domain.models import Assessment
+    from vetting.review.validation import items_and_decisions, verify_item_evidence
+    from vetting.store.lookup import require_case
 
     authorize(ws, account, "case.review", case_id)
     require_case(ws, case_id)
@@ -51,7 +51,7 @@ def review_queue(ws: Workspace, account: Account, case_id: str, *, pending_only:
 
 
 def _decision_cases(ws: Workspace, item_ids: list[str]) -> list[str]:
-    from vetting.models import Item
+    from vetting.domain.models import Item
 
     with ws.session() as s:
         return sorted({row.case_id for i in item_ids if (row := s.get(Item, i)) is not None})
@@ -60,9 +60,9 @@ def _decision_cases(ws: Workspace, item_ids: list[str]) -> list[str]:
 @service("case.decide")
 def decide(ws: Workspace, account: Account, request: DecisionRequest, *, wait: bool | float = False) -> Decision:
     """Record the account's decision on one item of a case assigned to it."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.lookup import require_item
-    from vetting.validation import decide as record
+    from vetting.review.validation import decide as record
+    from vetting.store.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.store.lookup import require_item
 
     authorize_role(ws, account, "case.decide", subject=request.item_id)  # before saying which items exist
     target = require_item(ws, request.item_id)
@@ -78,8 +78,8 @@ def decisions_file_cases(ws: Workspace, path: Path) -> list[str]:
     """The cases a decisions file writes (its items' cases, or its candidates' cases)."""
     from sqlmodel import select
 
-    from vetting.models import Case, Item
-    from vetting.validation import load_decisions_file
+    from vetting.domain.models import Case, Item
+    from vetting.review.validation import load_decisions_file
 
     _, entries = load_decisions_file(path)
     out: set[str] = set()
@@ -98,8 +98,8 @@ def decisions_file_cases(ws: Workspace, path: Path) -> list[str]:
 def apply_decisions_file(ws: Workspace, account: Account, path: Path, *, wait: bool | float = False
                          ) -> list[Decision]:
     """A batch of the account's decisions, all or nothing; every case it touches must be assigned to it."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.validation import apply_decisions_file as apply
+    from vetting.review.validation import apply_decisions_file as apply
+    from vetting.store.caselock import DECISION_WAIT_SECONDS, case_locks
 
     cases = decisions_file_cases(ws, path)  # parses the file first: a malformed file is exit 2
     if not cases:  # it names no existing item: the role is checked, then the file is refused as it is
@@ -114,9 +114,9 @@ def apply_decisions_file(ws: Workspace, account: Account, path: Path, *, wait: b
 def concur(ws: Workspace, account: Account, decision_id: int, reason: str = "", *,
            wait: bool | float = False) -> Concurrence:
     """A second account concurs with an adverse finding; never the account (or person) that decided."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.lookup import require_decision
-    from vetting.validation import concur as record
+    from vetting.review.validation import concur as record
+    from vetting.store.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.store.lookup import require_decision
 
     authorize_role(ws, account, "case.concur", subject=f"decision-{decision_id}")
     target = require_decision(ws, decision_id)

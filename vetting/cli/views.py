@@ -1,0 +1,156 @@
+"""Terminal views (rich) of the toolkit's reports: kept apart so the CLI stays thin."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vetting.domain.yamlsource import clip
+from vetting.review.uniformity import UniformityReport
+from vetting.screening.safetext import visible
+
+
+def readable(value: object) -> str:
+    """Collected text for the terminal: controls made visible (never interpreted: an ESC from a
+    page cannot drive the terminal, a U+202E cannot reverse a URL) and rich markup escaped."""
+    return escape(visible(value))
+
+
+STATE_STYLE = {"completed": "green", "no_input": "cyan", "failed": "red", "cancelled": "red", "running": "yellow",
+               "pending": "dim"}
+
+
+def print_uniformity(console: Console, report: UniformityReport) -> None:
+    if not report.groups:
+        console.print(f"no approved version of procedure {report.procedure_id!r}", markup=False)
+    for group in report.groups:
+        table = Table(title=escape(f"{report.procedure_id} v{group.version} {group.fingerprint[:23]}… "
+                                   f"(approved by {clip(group.approved_by)})"))
+        table.add_column("candidate")
+        for i, step in enumerate(group.steps, 1):
+            table.add_column(f"{i}. {step}")
+        table.add_column("case")
+        for row in group.cases:
+            cells = []
+            for step in group.steps:
+                state = row.steps.get(step, "missing")
+                cells.append(f"[{STATE_STYLE.get(state, 'bold red')}]{state}[/]")
+            table.add_row(readable(row.candidate_id), *cells, row.status)
+        console.print(table)
+    if report.deviations:
+        console.print(f"[bold red]{len(report.deviations)} deviation(s):[/]")
+        for d in report.deviations:
+            console.print(f"  - {visible(d)}", markup=False)
+    else:
+        console.print("[green]uniform[/]: every case ran the procedure's steps in order")
+
+
+def print_timeline(console: Console, events: list, reveal=lambda v: v or "") -> None:  # type: ignore[no-untyped-def]
+    """A case's audit events, one line each: what happened, when, by whom.
+
+    ``reveal`` reads committed personal values back (``vetting.store.personal.Revealer``).
+    """
+    table = Table("seq", "time (UTC)", "actor", "action", "subject", "detail")
+    for e in events:
+        p = e.payload
+        detail = ", ".join(f"{k}={reveal(p[k]) if isinstance(p[k], str) else p[k]}"
+                           for k in ("status", "outcome", "reason", "position", "attempt")
+                           if k in p and p[k] not in (None, ""))
+        table.add_row(str(e.seq), e.time[:19], readable(e.actor), e.action, readable(reveal(e.subject)[:60]),
+                      readable(detail[:80]))
+    console.print(table)
+
+
+def print_review(console: Console, ws, case_id: str, entries, collected: int) -> None:  # type: ignore[no-untyped-def]
+    """The reviewer's queue: each item's identity evidence, leads and screenshot, one panel each.
+
+    ``entries`` come from :func:`vetting.services.review.review_queue`, which decides what
+    awaits a decision; this only displays them.
+    """
+    import json
+
+    from rich.panel import Panel
+
+    from vetting.engine.reached import describe_chain
+    from vetting.review.validation import decision_reason
+
+    for entry in entries:
+        item, a, decision = entry.item, entry.assessment, entry.decision
+        lines = [f"[bold]{readable(item.title or item.url)}[/]", f"url: {readable(item.final_url or item.url)}",
+                 f"kind: {item.kind}   captured: {item.captured_at:%Y-%m-%d %H:%M}Z",
+                 f"reached: {readable(describe_chain(item, lambda i: _get_item(ws, i)))}"]
+        if a is None:
+            lines.append("[yellow]not screened yet[/]")
+        else:
+            matches = json.loads(a.matches_json)
+            lines.append(f"identity: [bold]{a.identity_level}[/] from "
+                         + (", ".join(readable(_match_words(m)) for m in matches) or "nothing"))
+            for c in json.loads(a.contradictions_json):
+                lines.append(f"  [red]contradiction[/]: {readable(c['kind'])} {readable(repr(c['value']))} "
+                             f"(expected {readable(c['expected'])})")
+            for f in json.loads(a.flags_json):
+                lines.append(f"  lead: {f['category_id']} ({f['policy']}) rule {f['rule_id']}: "
+                             f"\u201c{readable(f['excerpt'][:160])}\u201d")
+            if a.outside_lookback:
+                lines.append("  [dim]older than the lookback window: stays out of findings[/]")
+            if a.undated:
+                lines.append("  [yellow]no date on the item: check it is within the lookback window[/]")
+            if a.truncated:
+                lines.append("  [yellow]very long item: only its first part was screened; read the rest[/]")
+        if entry.damage:
+            lines.append("[bold red]DAMAGED EVIDENCE[/]: the stored evidence no longer verifies; it cannot be "
+                         "validated or reported until this is resolved ('vet audit verify'):")
+            lines.extend(f"  [red]- {escape(problem)}[/]" for problem in entry.damage)
+        shots = [x["path"] for x in item.artifacts() if x["kind"] == "screenshot"]
+        if shots:
+            lines.append(f"screenshot: {ws.evidence_path(shots[0])}")
+        lines += _markable_images(ws, item)
+        if decision is not None:
+            lines.append(f"decision {decision.id}: {decision.decision} by {readable(decision.decided_by)}: "
+                         f"{readable(decision_reason(ws, decision))}")
+        console.print(Panel("\n".join(lines), title=readable(item.id), expand=True))
+    console.print(f"{len(entries)} item(s) shown of {collected} collected in {case_id}", markup=False)
+
+
+def _get_item(ws, item_id: str):  # type: ignore[no-untyped-def]
+    from vetting.domain.models import Item
+
+    with ws.session() as s:
+        return s.get(Item, item_id)
+
+
+def _match_words(match: dict) -> str:
+    """One identity match in words: a cross-link names the disclosed profile linking here."""
+    if match["where"] == "linked_from_disclosed":
+        return f"cross_link (the disclosed profile {match['value']} links to this page)"
+    return f"{match['kind']}={match['value']!r} ({match['where']})"
+
+
+def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's pictures, covered for hiring staff unless one is marked as the evidence."""
+    from vetting.review.evidence_images import media_addresses
+
+    arts = item.artifacts()
+    dom = next((a for a in arts if a["kind"] == "dom"), None) or next((a for a in arts if a["kind"] == "response"),
+                                                                     None)
+    if dom is None:
+        return []
+    html = ws.read_evidence(dom["path"], dom["sha256"]).decode("utf-8", errors="replace")
+    found = media_addresses(html, item.final_url or item.url)
+    if not found:
+        return []
+    return ["pictures (covered for hiring staff unless marked: vet validate ... --evidence-image ADDRESS):"] + [
+        f"  {readable(u)}" for u in found]
+
+
+def print_cases(console: Console, rows, candidate_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """The cases table (rows from :func:`vetting.services.cases.list_cases`): where an
+    investigator finds the CASE ids the other commands take."""
+    table = Table("case", "candidate", "procedure", "status", "steps", "items to decide", "assigned to")
+    for row in rows:
+        table.add_row(readable(row.case.id), readable(row.case.candidate_id), row.procedure, row.case.status,
+                      ", ".join(row.steps), str(row.awaiting), ", ".join(row.assigned) or "nobody")
+    console.print(table)
+    if not rows:
+        console.print("no cases" + (f" for candidate {candidate_id!r}" if candidate_id else ""), markup=False)
