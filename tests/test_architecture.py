@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "vetting"
 #: The rooms of the house, and the only top-level modules left beside them.
 PACKAGES = {"domain", "store", "engine", "collectors", "screening", "review", "reports", "services", "people",
-            "queue", "cli", "demo", "demoweb", "data"}
+            "records", "queue", "cli", "demo", "demoweb", "data"}
 TOP_LEVEL = {"__init__.py", "errors.py"}
 
 

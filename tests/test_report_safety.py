@@ -63,7 +63,7 @@ def test_hostile_text_and_title_are_shown_as_text(built: Built) -> None:
                   "<style>body{display:none}</style>"):
         assert piece in excerpt  # shown verbatim, as text
     # the document structure survived: every section is still there, after the hostile one too
-    assert [h["id"] for h in soup.select("h2")] == ["candidate", "summary", "findings", "unreached", "checkpoint"]
+    assert [h["id"] for h in soup.select("h2")] == ["candidate", "summary", "notice", "findings", "unreached", "checkpoint"]
     assert soup.find("script", id="receipts") is not None
 
 

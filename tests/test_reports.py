@@ -96,7 +96,7 @@ def test_same_sections_for_two_candidates(built: Built) -> None:
     _, a = findings_soup(built, "jane-doe")
     _, b = findings_soup(built, "omar-haddad")
     assert [h["id"] for h in a.select("h2")] == [h["id"] for h in b.select("h2")]
-    assert [h["id"] for h in a.select("h2")] == ["candidate", "summary", "findings", "unreached", "checkpoint"]
+    assert [h["id"] for h in a.select("h2")] == ["candidate", "summary", "notice", "findings", "unreached", "checkpoint"]
 
     def categories(s: BeautifulSoup) -> list[str]:
         return [tr.find_all("td")[1].get_text(strip=True) for tr in s.select("table.categories tbody tr")]

@@ -10,6 +10,7 @@ service, or a service whose act has no row fails the test.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,13 @@ ARGS: dict[str, Any] = {
     "reports.verify_audit": lambda o, k: (),
     "reports.export_audit": lambda o, k: (o.root / "export",),
     "reports.export_evidence": lambda o, k: (o.cases[k], o.root / "e.wacz"),
+    "records.record_outcome": lambda o, k: (o.candidates[k], "not-hired"),
+    "records.retention_status": lambda o, k: (),
+    "records.dispose_due": lambda o, k: (),
+    "records.place_hold": lambda o, k: (o.cases[k], "a pending lawsuit"),
+    "records.release_hold": lambda o, k: (o.cases[k], "the suit was settled"),
+    "records.record_notice": lambda o, k: (o.cases[k], date(2026, 11, 2), "letter"),
+    "records.record_response": lambda o, k: (o.cases[k], "my side of it", []),
 }
 
 

@@ -58,6 +58,12 @@ def _mount_queue() -> None:
     app.command("worker")(worker)
 
 
+def _mount_records() -> None:
+    from vetting.cli.records import mount
+
+    mount(app, candidate_app=candidate_app)
+
+
 def _mount_people() -> None:
     from vetting.cli.people import mount
     from vetting.cli.reports import report_app
@@ -504,6 +510,7 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
 
 
 _mount_queue()
+_mount_records()
 _mount_people()  # after the commands above, so `vet --help` lists the casework first
 
 

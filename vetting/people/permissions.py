@@ -75,6 +75,15 @@ PERMISSIONS: dict[str, Act] = {
     "evidence.export": Act("export a case's evidence", dict(_CASE_OVERSIGHT), per_case=True),
     "queue.status": Act("read the job queue", {**_CASEWORK_READ, "automation": ANY}),
     "queue.work": Act("run a queue worker", {"automation": ANY}),
+    # records over time (issue 17): vetting.services.records
+    "candidate.outcome": Act("record a candidate's hiring outcome",
+                             {"supervisor": ANY, "commander": ANY, "hiring": ANY}),
+    "retention.status": Act("list the records due for disposal", {"supervisor": ANY, "commander": ANY}),
+    "retention.dispose": Act("dispose of the records due", {"commander": ANY}),
+    "hold.place": Act("place a legal hold on a case", {"commander": ANY}, per_case=True),
+    "hold.release": Act("release a legal hold", {"commander": ANY}, per_case=True),
+    "notice.record": Act("record the candidate's notice", {"investigator": ASSIGNED}, per_case=True),
+    "response.record": Act("record the candidate's response", {"investigator": ASSIGNED}, per_case=True),
 }
 
 

@@ -46,7 +46,9 @@ IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpe
 #: Audit actions shown in a case's timeline (requests and captures are counted, not listed).
 TIMELINE_ACTIONS = ("case.opened", "step.started", "step.retried", "step.finished", "case.completed",
                     "item.validated", "item.rejected", "item.unverifiable", "item.concurred",
-                    "item.validation_refused", "evidence.redacted", "report.rendered")
+                    "item.validation_refused", "evidence.redacted", "report.rendered",
+                    "records.notice", "records.response", "records.hold_placed", "records.hold_released",
+                    "records.disposal_refused", "records.disposed")
 
 
 # -- shared: the checkpoint a report is made at -------------------------------------------
@@ -103,6 +105,7 @@ class FindingsReport:
     checkpoint: CheckpointInfo
     origin: str
     head_receipts: list[Receipt] = field(default_factory=list)  # candidate.added, procedure.approved
+    notice: Any = None  # vetting.records.notices.NoticeView: the candidate's notice and responses
 
     @property
     def receipts_block(self) -> dict[str, Any]:
@@ -226,8 +229,12 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
     approved = _first_event(ws, "procedure.approved", data.fingerprint, checkpoint.tree_size)
     captured = _captured_events(ws, case_id, {u.item_id for u in data.unreached}, checkpoint.tree_size)
     failed = _failed_step_events(ws, case_id, {step for step, _ in data.failed_steps}, checkpoint.tree_size)
+    from vetting.records.notices import NoticeView, report_view
+
+    notice = NoticeView() if data.disposed else report_view(ws, case_id, checkpoint.tree_size)
     proofs = inclusion_proofs(ws, [e.seq for p in pairs for _, e in p] + [added.seq, approved.seq]
-                              + [e.seq for e in captured] + [e.seq for e in failed], checkpoint.tree_size)
+                              + [e.seq for e in captured] + [e.seq for e in failed]
+                              + [r.seq for r in notice.responses], checkpoint.tree_size)
     views = []
     for number, (finding, found) in enumerate(zip(data.findings, pairs, strict=True), 1):
         uri, note = picture_uri(pictures[finding.item_id])
@@ -240,7 +247,9 @@ def findings_report(ws: Workspace, case_id: str) -> FindingsReport:
                      [h.hex() for h in proofs[e.seq]]) for e in captured]
     head += [Receipt(e.subject or "", "step", e.seq, e.document(), e.leaf_hash.hex(),
                      [h.hex() for h in proofs[e.seq]]) for e in failed]
-    return FindingsReport(data, views, checkpoint, ws.audit.origin, head)
+    head += [Receipt(r.item_id or "", "response", r.seq, r.event.document(), r.event.leaf_hash.hex(),
+                     [h.hex() for h in proofs[r.seq]]) for r in notice.responses]
+    return FindingsReport(data, views, checkpoint, ws.audit.origin, head, notice)
 
 
 def _captured_events(ws: Workspace, case_id: str, item_ids: set[str], tree_size: int) -> list[Event]:
@@ -348,6 +357,8 @@ class AuditReport:
     procedure_id: str | None
     uniformity: list[UniformityReport]
     cases: list[CaseAudit]
+    disposals: list[Any] = field(default_factory=list)  # vetting.records.retention.Certificate: disposal certificates
+    holds: list[Any] = field(default_factory=list)  # vetting.records.holds.HoldView: legal holds in force
 
     @property
     def deviating_cases(self) -> set[str]:
@@ -383,6 +394,10 @@ def _detail(event: Event, reveal: Callable[[Any], str]) -> str:
                 f"{p.get('source', {}).get('sha256')}: {len(p.get('boxes') or [])} box(es)")
     if a == "report.rendered":
         return f"{p.get('kind')} {p.get('format')} sha256 {p.get('sha256')}"
+    if a.startswith("records."):
+        from vetting.records.notices import timeline_detail
+
+        return timeline_detail(event, reveal)
     return ""
 
 
@@ -425,5 +440,9 @@ def audit_report(ws: Workspace, procedure_id: str | None = None) -> AuditReport:
     uniformity = [check_uniformity(ws, pid) for pid in ids]
     if procedure_id is not None and not uniformity[0].groups:
         raise LookupError(f"no approved procedure {procedure_id!r}")
+    from vetting.records import holds, retention
+
     return AuditReport(verify, checkpoint, procedure_id, uniformity,
-                       [case_audit(ws, c, checkpoint.tree_size) for c in cases])
+                       [case_audit(ws, c, checkpoint.tree_size) for c in cases],
+                       retention.certificates(ws, checkpoint.tree_size),
+                       holds.describe(ws, holds.active_holds(ws)))

@@ -307,6 +307,12 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
             elif sound:
                 good[("step", str(r.get("item_id")))] = event
             continue
+        if role == "response":
+            if event.get("action") != "records.response" or event.get("case_id") != data.get("case_id"):
+                problems.append(f"{where}: the event is not a candidate's response in this case")
+            elif sound:
+                good[("response", str(seq))] = event
+            continue
         if role == "procedure":
             if event.get("action") != "procedure.approved":
                 problems.append(f"{where}: the event is not the approval of a procedure")
@@ -342,6 +348,8 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
                 continue
             _FieldCheck(row, step, reveal, problems, label="failed step").committed(
                 "error", (finished.get("payload") or {}).get("error"), int(finished.get("seq", -1)), masked=False)
+        for block in soup.select("div.response[data-response]"):
+            _check_response(ws, block, good.get(("response", str(block.get("data-response")))), reveal, problems)
         for section in soup.select("section.finding"):
             item_id = str(section.get("data-item"))
             validated = good.get(("validated", item_id))
@@ -403,3 +411,39 @@ def _check_candidate(soup: Any, added: dict[str, Any] | None, reveal: Revealer, 
         if not _shows(reveal, str(commitment), name):
             problems.append(f"candidate: field candidate_name: the report shows {name!r}, which is not the name "
                             f"event {added.get('seq')} committed to")
+
+
+def _check_response(ws: Workspace, block: Any, event: dict[str, Any] | None, reveal: Revealer,
+                    problems: list[str]) -> None:
+    """A candidate's response shown: its receipt, the finding it sits beside, its sha256 and
+    attachments' in the clear, its text against the stored document (until disposed of)."""
+    seq = str(block.get("data-response"))
+    f = _FieldCheck(block, seq, reveal, problems, label="response")
+    if event is None:
+        problems.append(f"response {seq}: shown without a valid records.response receipt")
+        return
+    p = event.get("payload") or {}
+    parent = block.find_parent("section", class_="finding")
+    beside = str(parent.get("data-item")) if parent is not None else ""
+    if beside != str(p.get("item_id") or "") or str(block.get("data-item") or "") != str(p.get("item_id") or ""):
+        f.problem("finding", f"shown beside {beside or 'the case'!r}, the log's event {seq} answers "
+                             f"{p.get('item_id') or 'the case'!r}")
+    doc = p.get("document") or {}
+    f.clear("response_sha256", doc.get("sha256"), int(seq))
+    shown = [dd.get_text() for dd in block.select("dd[data-attachment]")]
+    logged = [a.get("sha256") for a in p.get("attachments") or []]
+    if shown != logged:
+        f.problem("attachments", f"the report shows {shown}, the log's event {seq} says {logged}")
+    names = [el.get_text() for el in block.select("[data-field=attachment_name]")]
+    for name, a in zip(names, p.get("attachments") or [], strict=False):
+        if not reveal.erased and not _shows(reveal, str(a.get("name")), name):
+            f.problem("attachment_name", f"{name!r} is not the name event {seq} committed to")
+    if reveal.erased:
+        return
+    from vetting.records.notices import response_text
+
+    text = response_text(ws, str(doc.get("path")), str(doc.get("sha256")))
+    if text is None:
+        f.problem("response_text", f"the response document of event {seq} is missing or changed")
+    elif visible(mask_protected(text).text) != f.text("response_text"):
+        f.problem("response_text", f"the report shows text that is not the document event {seq} recorded")

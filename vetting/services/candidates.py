@@ -49,4 +49,13 @@ def erase_candidate(ws: Workspace, account: Account, candidate_id: str, reason: 
     with ws.session() as s:
         cases = [c.id for c in s.exec(select(Case).where(Case.candidate_id == candidate_id))]
     with case_locks(ws, cases, "erase"):  # never while a run or a decision writes one of their cases
+        from vetting.records.holds import refuse_if_held
+        from vetting.records.models import RecordsRefused
+
+        try:
+            refuse_if_held(ws, cases, "erasing the candidate")
+        except RecordsRefused as exc:
+            from vetting.people.permissions import refuse
+
+            raise refuse(ws, account, "candidate.erase", str(exc), subject=candidate_id) from None
         return erase(ws, candidate_id, account.actor, reason)

@@ -32,6 +32,6 @@ def load_all() -> dict[str, tuple[str, ...]]:
     """Import every service module (so each registers) and return the registry."""
     import importlib
 
-    for name in ("procedures", "candidates", "cases", "review", "reports"):
+    for name in ("procedures", "candidates", "cases", "review", "reports", "records"):
         importlib.import_module(f"vetting.services.{name}")
     return SERVICES

@@ -105,8 +105,18 @@ def _reached(conn: Connection) -> None:
     add_column_if_missing(conn, "item", "reached_json", "TEXT NOT NULL DEFAULT '{}'")
 
 
+def _records(conn: Connection) -> None:
+    """Records over time (issue 17): hiring outcomes, legal holds, candidate notices and responses."""
+    from audit.store import protect_tables
+    from vetting.records.models import RECORDS_TABLES
+
+    for model in RECORDS_TABLES:
+        model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    protect_tables(conn, ("hiring_outcome",))
+
+
 #: Ordered migrations; index + 1 is the schema version each one produces.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _people, _reached]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _people, _reached, _records]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -65,10 +65,26 @@ def _evidence_of(ws: Workspace, candidate: Candidate, case_ids: list[str]) -> tu
         for art in item.artifacts():
             paths.append(art["path"])
     paths.append(candidate.authorization_path)
+    paths.extend(_recorded_files(ws, case_ids))
     remove = sorted({p for p in paths if p and p not in shared})
     kept = sorted({p for p in paths if p and p in shared})
     warc_dirs = [f"warc/{cid}" for cid in case_ids]
     return remove, warc_dirs, kept
+
+
+#: Events whose ``artifacts`` are the candidate's files though no item lists them: the redacted
+#: pictures of their findings, their responses and attachments (vetting.records.notices).
+_CASE_FILE_EVENTS = ("evidence.redacted", "records.response")
+
+
+def _recorded_files(ws: Workspace, case_ids: list[str]) -> list[str]:
+    out = []
+    for case_id in case_ids:
+        for e in ws.audit.events(case_id=case_id):
+            if e.action in _CASE_FILE_EVENTS:
+                out.extend(str(a["path"]) for a in e.payload.get("artifacts") or []
+                           if isinstance(a, dict) and isinstance(a.get("path"), str))
+    return out
 
 
 def erase_candidate(ws: Workspace, candidate_id: str, by: str, reason: str = "") -> ErasureResult:
