@@ -271,6 +271,12 @@ def maigret_db(farm: FarmProcess, sites: int) -> dict[str, Any]:
 
 
 # -- (a) our toolkit ---------------------------------------------------------------------
+def write_authorization(work: Path) -> None:
+    """The candidate's signed authorization: ``vet candidate add`` accepts only a document
+    (PDF, picture) judged by its first bytes, so the fictional one is a minimal PDF."""
+    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
+
+
 def vet(work: Path, *args: str) -> None:
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), *args]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=work)
@@ -322,7 +328,7 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
     proc = procedure_for(["account-discovery"], args, "bench-accounts")
     proc["steps"][0]["sites"] = "sites.json"
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
+    write_authorization(work)
     vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
     vet(work, "candidate", "add", "--name", "Bench Candidate", "--username", USERNAME,
         "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
@@ -355,7 +361,7 @@ def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> 
     """A second candidate in the same workspace the same day: site health and robots.txt are
     reused (vetting/daycache.py), so each site costs one request, the username's."""
     vet(work, "candidate", "add", "--name", "Bench Candidate Two", "--username", USERNAME,
-        "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
     farm.stats(reset=True)
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
            "bench-candidate-two", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
@@ -419,7 +425,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
             "limits": {"max_pages": max(25, args.render_pages), "timeout_seconds": 900}}
     proc = procedure_for([], args, "bench-pages", [step])
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
+    write_authorization(work)
     vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
     out: dict[str, Any] = {"pages": args.render_pages}
     for ext in ("txt", "html"):
@@ -461,11 +467,11 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         proc["steps"][0]["sites"] = manifest.name
         proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-        (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+        write_authorization(work)
         vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
         names = truth["usernames"]
         vet(work, "candidate", "add", "--name", "Replay Candidate", *[a for n in names for a in ("--username", n)],
-            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
         cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
                "replay-candidate", "--procedure", "bench-replay", "--by", INVESTIGATOR]
         print(f"  replay: {' '.join(cmd[-6:])}", flush=True)

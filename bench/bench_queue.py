@@ -56,8 +56,8 @@ DELAY = 0.05
 def setup(tmp: Path, pg: PrivatePostgres, web: DemoWeb, cases: int, pages: int, tag: str) -> tuple:
     root = tmp / tag
     root.mkdir()
-    auth = root / "authorization.txt"
-    auth.write_text("I authorize the background investigation. Signed.\n")
+    auth = root / "authorization.pdf"  # a document by its first bytes, as vet candidate add requires
+    auth.write_bytes(b"%PDF-1.4\n% I authorize the background investigation. Signed.\n")
     url = pg.new_database()
     ws = queue_workspace(root / "ws", url, web, cases, pages, DELAY, auth)
     return root, url, ws
