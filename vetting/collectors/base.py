@@ -17,19 +17,24 @@ from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from scrapy.settings import Settings
 from sqlmodel import select
 
 from spiders.capture import Capture, Exchange
-from spiders.extract import extract
 from vetting import __version__
 from vetting.inputs import StepInput
 from vetting.models import REVIEWABLE_OUTCOMES, Case, Item, dumps, utcnow
 from vetting.procedure import LoadedProcedure, Step
 from vetting.reached import reached_for
 from vetting.workspace import Workspace
+
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
+
+# Scrapy (with Twisted) and the text extractor (BeautifulSoup) are imported by the step that
+# crawls, not with this module: the engine imports it, and so does every command that reads a
+# workspace (uniformity, views), which would otherwise load Scrapy for nothing (0.3 s).
 
 REQUEST_BATCH = 200
 WRITER_BATCH = 64
@@ -257,6 +262,8 @@ class StepContext:
 
     def _prepare(self, capture: Capture) -> tuple[Item, dict[str, Any]]:
         """The evidence written (files, WARC) and the item row and event payload to commit."""
+        from spiders.extract import extract
+
         self._records = []
         artifacts = self._store_evidence(capture)
         text_source = capture.rendered_dom if capture.rendered_dom is not None else capture.body
@@ -443,6 +450,8 @@ class StepContext:
     # -- Scrapy settings ------------------------------------------------------------------
     def scrapy_settings(self, **overrides: Any) -> Settings:
         """The step's Scrapy settings: shared defaults + the procedure's guard, caps and limits."""
+        from scrapy.settings import Settings
+
         from spiders.guard import guard_settings
 
         cfg = self.loaded.procedure.settings
