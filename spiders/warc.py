@@ -378,9 +378,11 @@ class WarcEvidenceWriter:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self.sync()  # a deferred record is never left to the page cache by closing
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
+            try:
+                self.sync()  # a deferred record is never left to the page cache by closing
+            finally:  # a failed fsync is raised, and the file is still unlocked and closed
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+                self._fh.close()
 
     def __enter__(self) -> Self:
         return self
