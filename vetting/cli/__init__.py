@@ -1,0 +1,1 @@
+"""``vet``: the command line, a thin shell over :mod:`vetting.services`."""

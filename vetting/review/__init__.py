@@ -1,0 +1,1 @@
+"""A person decides: validation of items, the pictures marked as evidence, the uniformity check."""

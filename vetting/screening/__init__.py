@@ -1,0 +1,1 @@
+"""Screening collected items: identity evidence, policy-category leads, and the firewall."""
