@@ -308,7 +308,7 @@ def verify_log(engine: Engine, key_dir: Path, evidence_root: Path | None = None,
     files under ``evidence_root`` (which then only names the paths). Any object with
     ``chunks(sha256)`` (an iterator over the object's bytes, or None when there is no such object),
     ``download(sha256, dest) -> bool`` and ``name(sha256)`` (how a problem names the object), e.g.
-    ``vetting.evidence_store.S3Store``: an artifact is the object of its recorded sha256, a sealed
+    ``vetting.store.evidence_store.S3Store``: an artifact is the object of its recorded sha256, a sealed
     file the object of its seal's sha256, a record is read from its file's latest sealed object.
 
     ``hash_threads``: threads re-hashing the local evidence (artifacts, records, sealed files)

@@ -19,7 +19,7 @@ What it does, and why this way:
   site than the others: robots.txt per host, a health check per site (known account + random
   name), every response written to WARC and to the evidence store, every request an audit event.
 * (a') warm: right after each (a), a second candidate in the same workspace: site health and
-  robots.txt are reused within the day (``vetting/daycache.py``), one request per site.
+  robots.txt are reused within the day (``vetting/engine/daycache.py``), one request per site.
 * The replay: ``bench/replay_farm.py`` serves 100 entries of the shipped WhatsMyName list on
   loopback; one candidate with 28 usernames through ``vet run``; wall time against
   requests x latency / concurrency, precision and recall against the replay's truth.
@@ -381,7 +381,7 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
 
 def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> dict[str, Any]:
     """A second candidate in the same workspace the same day: site health and robots.txt are
-    reused (vetting/daycache.py), so each site costs one request, the username's."""
+    reused (vetting/engine/daycache.py), so each site costs one request, the username's."""
     vet(work, "candidate", "add", "--name", "Bench Candidate Two", "--username", USERNAME,
         "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
     farm.stats(reset=True)

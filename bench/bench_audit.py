@@ -43,7 +43,7 @@ MIX_EVENTS = 1000  # single appends per writer in the 3-process mix
 
 
 def workspace_engine(db: Path):  # type: ignore[no-untyped-def]
-    """An engine with the workspace's SQLite settings (vetting.db.make_engine)."""
+    """An engine with the workspace's SQLite settings (vetting.store.db.make_engine)."""
     engine = create_engine(f"sqlite:///{db}")
 
     @event.listens_for(engine, "connect")

@@ -76,7 +76,7 @@ WORDS = ("profile", "post", "photo", "comment", "share", "like", "follow", "city
 
 def vet_command() -> list[str]:
     script = Path(sys.executable).with_name("vet")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from vetting.cli import main; main()"]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from vetting.cli.main import main; main()"]
 
 
 def commitment(rng: random.Random) -> str:
@@ -234,8 +234,8 @@ def run_cli(ws_dir: Path) -> dict[str, Any]:
 def split_child(ws_dir: Path, runs: int, profile: bool) -> None:
     """In a fresh interpreter: verify_log bare / with evidence, check_index; best of ``runs``."""
     from audit import verify_log
-    from vetting.log_index import check_index
-    from vetting.workspace import Workspace
+    from vetting.store.log_index import check_index
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(ws_dir, create=False)
     times: dict[str, list[float]] = {"bare": [], "full": [], "index": []}
@@ -319,7 +319,7 @@ def main() -> None:
                                      f"{demo.stdout[-2000:]}{demo.stderr[-2000:]}")
                 results["demo"] = {"seconds": round(time.perf_counter() - t0, 1)}
                 shutil.move(str(work / "demo" / "workspace"), ws_dir)
-            from vetting.workspace import Workspace
+            from vetting.store.workspace import Workspace
 
             ws = Workspace.open(ws_dir, create=False)
             results["demo"]["events"] = ws.audit.size()

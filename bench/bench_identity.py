@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vetting.identity import CandidateIdentifiers, PageEvidence, assess_identity  # noqa: E402
+from vetting.screening.identity import CandidateIdentifiers, PageEvidence, assess_identity  # noqa: E402
 
 TARGET_S = 3.0
 PAGES = {

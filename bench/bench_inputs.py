@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
-from vetting.cli import main  # noqa: E402
-from vetting.cli_support import shown  # noqa: E402
-from vetting.yamlsource import InputError, load_yaml_text  # noqa: E402
+from vetting.cli.main import main  # noqa: E402
+from vetting.cli.support import shown  # noqa: E402
+from vetting.domain.yamlsource import InputError, load_yaml_text  # noqa: E402
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]

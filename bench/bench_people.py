@@ -27,7 +27,7 @@ import pyotp
 from vetting.people import passwords
 from vetting.people.accounts import add_account
 from vetting.people.sessions import account_for_token, login_password
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 
 def timed(fn, rounds: int) -> list[float]:

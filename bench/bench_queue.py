@@ -93,7 +93,7 @@ def run_with_workers(tmp: Path, pg: PrivatePostgres, web: DemoWeb, cases: int, p
 def run_direct(tmp: Path, pg: PrivatePostgres, web: DemoWeb, cases: int, pages: int) -> dict:
     """The same cases, one child process after another, no queue."""
     root, url, ws = setup(tmp, pg, web, cases, pages, "direct")
-    from vetting.engine import open_case
+    from vetting.engine.steps import open_case
 
     case_ids = [open_case(ws, f"qc-{i:02d}", PROCEDURE_ID, INVESTIGATOR).case.id for i in range(cases)]
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Benchmark of the redacted pictures hiring staff see (vetting.redaction), per finding.
+"""Benchmark of the redacted pictures hiring staff see (vetting.reports.redaction), per finding.
 Not a test: run it by hand or with `make bench`.
 
     .venv/bin/python bench/bench_redaction.py [--findings N] [--keep DIR]
@@ -32,7 +32,7 @@ from report_fixtures import Built, add_candidate_case, add_item, flag, new_works
 from vetting.demoweb.content import load
 from vetting.demoweb.http import SiteContext
 from vetting.demoweb.sites.accounts import AccountSite
-from vetting.redaction import redacted_pictures
+from vetting.reports.redaction import redacted_pictures
 
 DISCREDIT = "Pointing a weapon at a person in public, posted for an audience."
 TARGET_PER_FINDING_S = 2.0

@@ -5,7 +5,7 @@ Not a test: run it by hand or with `make bench`.
 
 The case is built the way the report tests build theirs (no crawler): real stored evidence
 (response, text, and a distinct PNG screenshot per item), screening rows, and every decision
-through the real ``vetting.validation.decide`` / ``concur`` (half the findings are adverse
+through the real ``vetting.review.validation.decide`` / ``concur`` (half the findings are adverse
 and concurred, half validated without a category). Then it times, separately:
 
 * redaction: ``redacted_pictures``, the hiring-staff picture of every finding drawn offline
@@ -49,10 +49,10 @@ from report_fixtures import (
     validate,
 )
 
-from vetting.findings import findings_data
-from vetting.redaction import redacted_pictures
-from vetting.report_data import findings_report
-from vetting.reports import findings_html, print_pdfs, verify_receipts
+from vetting.reports.data import findings_report
+from vetting.reports.findings import findings_data
+from vetting.reports.redaction import redacted_pictures
+from vetting.reports.render import findings_html, print_pdfs, verify_receipts
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TARGET_HTML_S = 3.0

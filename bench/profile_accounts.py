@@ -49,9 +49,9 @@ def profiled(cmd: list[str], prof: Path, py_spy: str | None, spy_out: Path | Non
     t0 = time.perf_counter()
     if py_spy:
         full = [py_spy, "record", "--idle", "--rate", "200", "--format", "raw", "-o", str(spy_out), "--",
-                sys.executable, "-m", "vetting.cli", *cmd]
+                sys.executable, "-m", "vetting.cli.main", *cmd]
     else:
-        full = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "vetting.cli", *cmd]
+        full = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "vetting.cli.main", *cmd]
     subprocess.run(full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,2 +1,2 @@
 """The shipped written process and its site manifests, installed as ``vetting.procedures``;
-see ``vetting/bundled.py``."""
+see ``vetting/domain/bundled.py``."""

@@ -72,7 +72,7 @@ class AccountsSpider(RenderMixin, scrapy.Spider):
         # label of the manifests accepts (digits are refused by some, e.g. ``^[a-z][a-z._-]+``).
         self.random_name = random_name or "zq" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
         self.health: dict[str, SiteHealth] = {}
-        # Health results of today kept from an earlier case (vetting/daycache.py): reused, and
+        # Health results of today kept from an earlier case (vetting/engine/daycache.py): reused, and
         # said so in every verdict's health notes, instead of checked again.
         self.known_health = dict(known_health or {})
         # ``vet sites health``: the known/random check of every checkable site, no username.

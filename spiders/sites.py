@@ -46,7 +46,7 @@ PROTECTED_TAGS = {"user-auth", "captcha", "cloudflare", "login", "auth"}
 #: What a check may need that the guard never does; a site requiring any is not requested.
 REQUIREMENTS = ("post", "login", "captcha", "bot-wall", "custom-headers")
 #: A site manifest's limits, enforced by :func:`load_json` (documented in docs/cli.md, "Limits").
-#: Separate from ``vetting/yamlsource.py``'s because ``spiders`` never imports ``vetting``;
+#: Separate from ``vetting/domain/yamlsource.py``'s because ``spiders`` never imports ``vetting``;
 #: larger in size (WhatsMyName's list is several MB) and as deep (real manifests nest 5 levels).
 MAX_MANIFEST_BYTES = 20_000_000
 MAX_MANIFEST_DEPTH = 40

@@ -1,1 +1,1 @@
-"""The report templates (Jinja2), installed as ``vetting.templates``; see ``vetting/bundled.py``."""
+"""The report templates (Jinja2), installed as ``vetting.templates``; see ``vetting/domain/bundled.py``."""

@@ -9,11 +9,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from vetting.approvals import approve
-from vetting.candidates import CandidateInput, add_candidate
-from vetting.engine import CasePlan, open_case
-from vetting.models import Assessment, Item, utcnow
-from vetting.workspace import Workspace
+from vetting.domain.approvals import approve
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.domain.models import Assessment, Item, utcnow
+from vetting.engine.steps import CasePlan, open_case
+from vetting.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"

@@ -24,7 +24,7 @@ def shipped_procedure() -> Path:
 
 @pytest.fixture
 def workspace(tmp_path: Path):
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     return Workspace.open(tmp_path / "ws")
 
@@ -45,7 +45,7 @@ def vet(*args: str, workspace: Path | None = None, timeout: float = 600, env: di
         check: bool = False) -> subprocess.CompletedProcess:
     """Run the real `vet` command line in a subprocess."""
     full_env = dict(os.environ, COLUMNS="200", NO_COLOR="1", **(env or {}))
-    cmd = [sys.executable, "-m", "vetting.cli"]
+    cmd = [sys.executable, "-m", "vetting.cli.main"]
     if workspace is not None:
         cmd += ["--workspace", str(workspace)]
     proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
@@ -78,8 +78,8 @@ def postgres():
 def template(tmp_path_factory: pytest.TempPathFactory):
     from report_fixtures import build_reports_workspace
 
-    from vetting.findings import findings_data
-    from vetting.redaction import redacted_pictures
+    from vetting.reports.findings import findings_data
+    from vetting.reports.redaction import redacted_pictures
 
     built = build_reports_workspace(tmp_path_factory.mktemp("template"))
     # The redacted pictures are made once here (one Chromium), and reused by every clone.

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-from vetting.firewall import find_protected
-from vetting.names import fold
+from vetting.screening.firewall import find_protected
+from vetting.screening.names import fold
 
 _LABEL = re.compile(r"\[protected: [a-z ]+\]")
 

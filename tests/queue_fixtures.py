@@ -42,9 +42,9 @@ def candidate_urls(web: Any, index: int, pages: int) -> list[str]:
 def queue_workspace(root: Path, database_url: str, web: Any, candidates: int, pages: int, delay: float,
                     auth_file: Path, concurrency: int = 1) -> Any:
     """Approve the procedure and add ``candidates`` candidates (qc-00, qc-01, ...)."""
-    from vetting.approvals import approve
-    from vetting.candidates import CandidateInput, add_candidate
-    from vetting.workspace import Workspace
+    from vetting.domain.approvals import approve
+    from vetting.domain.candidates import CandidateInput, add_candidate
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(root, database_url=database_url)
     approve(ws, queue_procedure(root.parent / "queue-procedure.yaml", delay, concurrency), "Capt. Dana Whitfield")
@@ -57,7 +57,7 @@ def queue_workspace(root: Path, database_url: str, web: Any, candidates: int, pa
 
 
 def vet_cmd(ws_root: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "vetting.cli", "--workspace", str(ws_root), *args]
+    return [sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws_root), *args]
 
 
 def env_for(database_url: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 The reactor cannot run inside pytest, so the steps' outcomes are written the way the engine
 writes them (step records plus ``step.started``/``step.finished`` audit events), items are
 inserted with real stored evidence, and every decision goes through the real
-``vetting.validation.decide``/``concur`` (which re-hash the evidence and check identity).
+``vetting.review.validation.decide``/``concur`` (which re-hash the evidence and check identity).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from vetting.approvals import approve
-from vetting.candidates import CandidateInput, add_candidate
-from vetting.engine import CasePlan, open_case
-from vetting.models import Assessment, Case, Item, StepRun, utcnow
-from vetting.validation import DecisionRequest, concur, decide
-from vetting.workspace import Workspace
+from vetting.domain.approvals import approve
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.domain.models import Assessment, Case, Item, StepRun, utcnow
+from vetting.engine.steps import CasePlan, open_case
+from vetting.review.validation import DecisionRequest, concur, decide
+from vetting.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "procedures" / "kcpd-261-1.yaml"

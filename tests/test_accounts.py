@@ -434,9 +434,9 @@ def test_nothing_left_loopback(crawls: Crawls) -> None:
 def _main(spec_path: str, out_path: str) -> None:
     sys.path.insert(0, str(ROOT))
     from spiders.sites import parse_manifest
-    from vetting.procedure import Limits, RateLimit, Settings
-    from vetting.reactor import run_in_reactor
-    from vetting.site_health import ListContext, crawl_accounts
+    from vetting.domain.procedure import Limits, RateLimit, Settings
+    from vetting.engine.reactor import run_in_reactor
+    from vetting.engine.site_health import ListContext, crawl_accounts
 
     settings = Settings(network="loopback", user_agent="Test-Vetting/1.0 (+https://agency.example/vetting)",
                         contact="tests@agency.example",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vetting.approvals import ApprovalError, approve, load_approved, versions
+from vetting.domain.approvals import ApprovalError, approve, load_approved, versions
 
 
 @pytest.fixture

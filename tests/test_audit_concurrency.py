@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from audit import verify_log
 from audit.store import audit_checkpoint, audit_event
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 WRITERS = 3
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(600)
 WRITER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
     root, url, name, n, go = sys.argv[1], sys.argv[2] or None, sys.argv[3], int(sys.argv[4]), Path(sys.argv[5])
     ws = Workspace.open(Path(root), create=False, database_url=url)
     while not go.exists():

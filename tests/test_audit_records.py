@@ -19,7 +19,7 @@ import pytest
 from capture_fixtures import Captured
 from conftest import vet
 
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 
 @dataclass
@@ -128,8 +128,8 @@ def test_validation_rehashes_the_whole_record(captured: Captured, tmp_path: Path
     """The payload is untouched, only the WARC-Target-URI is rewritten: validation refuses."""
     from sqlmodel import select
 
-    from vetting.models import Item
-    from vetting.validation import verify_item_evidence
+    from vetting.domain.models import Item
+    from vetting.review.validation import verify_item_evidence
 
     t = response_record(captured, tmp_path)
     ws = Workspace.open(t.ws)

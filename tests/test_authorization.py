@@ -9,7 +9,7 @@ import pytest
 from conftest import AUTH_PDF
 from test_cli import invoke, tree_digest
 
-from vetting.authorization import read_authorization
+from vetting.domain.authorization import read_authorization
 
 
 def add(ws: Path, auth: str, *extra: str):
@@ -19,7 +19,7 @@ def add(ws: Path, auth: str, *extra: str):
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     return Workspace.open(tmp_path / "ws").root
 

@@ -1,4 +1,4 @@
-"""Cancelling a case's steps left (vetting/cancellation.py): recorded, audited, a deviation."""
+"""Cancelling a case's steps left (vetting/engine/cancellation.py): recorded, audited, a deviation."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import json
 import pytest
 from test_engine import Flaky, ws_with_candidate  # noqa: F401 - the fixture
 
-from vetting.cancellation import cancel_remaining_steps
-from vetting.engine import open_case, run_case, step_runs
-from vetting.personal import is_commitment
-from vetting.uniformity import check_uniformity
+from vetting.engine.cancellation import cancel_remaining_steps
+from vetting.engine.steps import open_case, run_case, step_runs
+from vetting.review.uniformity import check_uniformity
+from vetting.store.personal import is_commitment
 
 
 def test_steps_left_are_cancelled_once_with_who_and_why(ws_with_candidate, monkeypatch) -> None:  # noqa: F811
     ws = ws_with_candidate
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: Flaky(0))
     done = asyncio.run(run_case(ws, open_case(ws, "john-roe", "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
     plan = open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")
     first = step_runs(ws, plan.case.id)[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vetting.candidates import (
+from vetting.domain.candidates import (
     CandidateInput,
     add_candidate,
     candidate_identifiers,
@@ -15,7 +15,7 @@ from vetting.candidates import (
     list_candidates,
     load_candidate_file,
 )
-from vetting.yamlsource import InputError
+from vetting.domain.yamlsource import InputError
 
 AUTH = b"%PDF-1.4\n% signed authorization\n"
 
@@ -100,7 +100,7 @@ def test_names_normalized_and_refused(workspace, tmp_path: Path, overrides, fiel
 
 def test_names_are_stripped(workspace, tmp_path: Path) -> None:
     cand, auth = load_candidate_file(candidate_file(tmp_path, full_name="  Jane Doe  "))
-    from vetting.candidates import candidate_name
+    from vetting.domain.candidates import candidate_name
 
     assert candidate_name(workspace, add_candidate(workspace, cand, auth, "Inv. Lee")) == "Jane Doe"
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO, vet
 from test_engine import cli_workspace, local_procedure, shipped_step
 
-from vetting.caselock import CaseBusy, case_lock
-from vetting.workspace import Workspace
+from vetting.store.caselock import CaseBusy, case_lock
+from vetting.store.workspace import Workspace
 
 PROC = "kcpd-261-1-preemployment"
 RUN = ["run", "jane-doe", "--procedure", PROC, "--by", "Inv. Lee"]
@@ -24,8 +24,8 @@ RUN = ["run", "jane-doe", "--procedure", PROC, "--by", "Inv. Lee"]
 HOLDER = """
 import sys, time
 from pathlib import Path
-from vetting.caselock import case_lock
-from vetting.workspace import Workspace
+from vetting.store.caselock import case_lock
+from vetting.store.workspace import Workspace
 ws = Workspace.open(Path(sys.argv[1]), create=False)
 with case_lock(ws, sys.argv[2], "test-holder"):
     print("held", flush=True)
@@ -34,7 +34,7 @@ with case_lock(ws, sys.argv[2], "test-holder"):
 
 
 def vet_popen(ws: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vetting.cli", "--workspace", str(ws), *args], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws), *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, COLUMNS="200", NO_COLOR="1", **(env or {})))
 
@@ -138,7 +138,7 @@ def test_lock_held_by_a_live_process_and_freed_by_its_death(tmp_path: Path, auth
         url = request.getfixturevalue("postgres").new_database()
         env = {"VETTING_DATABASE_URL": url}
     ws = _workspace_with_jane(tmp_path, auth_file, url, env)
-    from vetting.runner import planned_case_ids
+    from vetting.engine.runs import planned_case_ids
 
     (case_id,) = planned_case_ids(ws, ["jane-doe"], PROC)
     holder = _holder(ws.root, case_id, env)
@@ -204,8 +204,8 @@ def test_queue_case_process_and_commands_share_one_lock(tmp_path: Path, auth_fil
     ``vet run`` or ``vet candidate erase`` of it is refused (exit 3) in one line naming the
     holder; while a command holds it, the queue's case process waits instead of running it.
     """
-    from vetting.caselock import advisory_key, advisory_parts
-    from vetting.engine import open_case
+    from vetting.engine.steps import open_case
+    from vetting.store.caselock import advisory_key, advisory_parts
 
     url = postgres.new_database()
     env = {"VETTING_DATABASE_URL": url}

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from vetting.cli import app
+from vetting.cli.main import app
 
 runner = CliRunner()
 
@@ -66,7 +66,7 @@ def test_help_lists_every_command() -> None:
 
 
 def test_procedure_check_prints_fingerprint(procs: Path) -> None:
-    from vetting.procedure import load_procedure
+    from vetting.domain.procedure import load_procedure
 
     result = runner.invoke(app, ["procedure", "check", str(procs)])
     assert result.exit_code == 0, result.output

@@ -23,7 +23,7 @@ class Ran:
 @pytest.fixture
 def vet_main(capsys, monkeypatch):  # type: ignore[no-untyped-def]
     """The `vet` entry point (main, as the console script calls it) in this process: fast."""
-    from vetting.cli import main
+    from vetting.cli.main import main
 
     def run(ws: Path, *args: str) -> Ran:
         monkeypatch.setattr(sys, "argv", ["vet", "--workspace", str(ws), *args])
@@ -37,7 +37,7 @@ def vet_main(capsys, monkeypatch):  # type: ignore[no-untyped-def]
 
 def vet_bytes(ws: Path, *args: str | bytes, timeout: float = 120) -> subprocess.CompletedProcess:
     """The real `vet` entry point (console script's main), arguments as raw bytes when needed."""
-    cmd: list[str | bytes] = [sys.executable, "-c", "import sys; from vetting.cli import main; sys.exit(main())",
+    cmd: list[str | bytes] = [sys.executable, "-c", "import sys; from vetting.cli.main import main; sys.exit(main())",
                               "--workspace", str(ws), *args]
     return subprocess.run(cmd, capture_output=True, timeout=timeout, cwd=REPO,
                           env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
@@ -153,7 +153,7 @@ def test_report_into_a_missing_folder(ws: Path, tmp_path: Path, vet_main) -> Non
 
 def test_internal_errors_are_one_line_exit_4(tmp_path: Path, vet_main) -> None:
     """A database that is not SQLite: the last line of defence turns it into one line, exit 4."""
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws")
     ws.engine.dispose()
@@ -169,12 +169,12 @@ def test_a_run_error_is_a_refusal_though_the_engine_is_imported_only_when_used(c
     """handles_errors looks RunError up when handling (vet audit verify never imports the engine)."""
     import typer
 
-    from vetting.cli_support import handles_errors
+    from vetting.cli.support import handles_errors
     from vetting.errors import EXIT_INTERNAL, EXIT_REFUSED
 
     @handles_errors
     def refused() -> None:
-        from vetting.engine import RunError
+        from vetting.engine.steps import RunError
 
         raise RunError("no such case")
 
@@ -188,7 +188,7 @@ def test_a_run_error_is_a_refusal_though_the_engine_is_imported_only_when_used(c
             fn()
         assert exc.value.exit_code == code
         assert capsys.readouterr().err.startswith(line)
-    code = ("import sys\nfrom vetting.cli_support import handles_errors\n"
-            "handles_errors(lambda: None)()\nprint('vetting.engine' in sys.modules, 'scrapy' in sys.modules)")
+    code = ("import sys\nfrom vetting.cli.support import handles_errors\n"
+            "handles_errors(lambda: None)()\nprint('vetting.engine.steps' in sys.modules, 'scrapy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.split() == ["False", "False"]

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli import tree_digest
 
-from vetting.cli import main
+from vetting.cli.main import main
 
 PROC = "kcpd-261-1-preemployment"
 GENERATED = {"cli": 0}
@@ -56,7 +56,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     (root / "cand.yaml").write_text("full_name: Pat Example\nauthorization: {file: auth.pdf, signed_on: 2026-10-01}\n")
     (root / "dec.yaml").write_text(f"decisions:\n  - item: {item.id}\n    decision: rejected\n    reason: not hers\n"
                                    "    by: Inv. Lee\n")
-    from vetting.candidates import CandidateInput, add_candidate
+    from vetting.domain.candidates import CandidateInput, add_candidate
 
     add_candidate(b.ws, CandidateInput(id="sam-erase", full_name="Sam Erase",
                                        authorization={"file": "auth.pdf", "signed_on": "2026-10-01"}),
@@ -69,8 +69,8 @@ def env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
             REACTOR.append(["reactor started"])
             raise RuntimeError("an example started the reactor (a crawl)")
 
-        mp.setattr("vetting.reactor.run_in_reactor", no_reactor)
-        mp.setattr("vetting.runner.run_in_reactor", no_reactor)
+        mp.setattr("vetting.engine.reactor.run_in_reactor", no_reactor)
+        mp.setattr("vetting.engine.runs.run_in_reactor", no_reactor)
         yield {"ws": b.ws.root, "root": root, "case": b.plan.case.id, "item": item.id, "files": files}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import vet
 
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 
 def modes(root: Path) -> list[str]:
@@ -79,7 +79,7 @@ def test_expect_key_and_pin_fail_a_log_resigned_with_another_key(tmp_path: Path,
     fresh = Workspace.open(ws)
     fresh.record("candidate.added", actor="Inv. Lee", subject="jane-doe", payload={})
     fresh.audit.checkpoint()
-    from vetting.custody import current_fingerprint
+    from vetting.store.custody import current_fingerprint
 
     assert current_fingerprint(ws / "keys") != pinned
     # The new key signs the new log (only the decision tables' index notices the rows without events)...

@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 from conftest import vet
 
-from vetting.bundled import shipped_procedure
-from vetting.demo import demo_procedure
-from vetting.workspace import Workspace
+from vetting.demo.run import demo_procedure
+from vetting.domain.bundled import shipped_procedure
+from vetting.store.workspace import Workspace
 
 INV = "Inv. Lee"
 
@@ -105,7 +105,7 @@ def test_reuse_cache_on_sqlite_and_postgres(tmp_path: Path, postgres) -> None:
     ones do not, a newer result of the same key replaces the older one."""
     from sqlalchemy import create_engine
 
-    from vetting.daycache import DayCache, RobotsCache
+    from vetting.engine.daycache import DayCache, RobotsCache
 
     for url in (f"sqlite:///{tmp_path / 'c.db'}", postgres.new_database()):
         engine = create_engine(url)

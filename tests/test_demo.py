@@ -129,7 +129,7 @@ def _masked_terms(demo: Path, item_ids: list[str]) -> tuple[set[str], set[str]]:
     from leakcheck import terms_in
 
     from vetting.demoweb.content import load
-    from vetting.firewall import find_protected
+    from vetting.screening.firewall import find_protected
 
     extras = [" ".join(it.get("image_text", [])) + " " + it.get("badge", "") + " " + it.get("alt", "")
               for site in load("accounts")["sites"] for acc in site.get("accounts", {}).values()
@@ -280,7 +280,7 @@ def test_one_signed_evidence_package_per_case_that_py_wacz_accepts(demo: Path) -
     import json
     import zipfile
 
-    from vetting.evidence_export import verify_signed_data
+    from vetting.reports.evidence_export import verify_signed_data
 
     cases = {p.name for p in (demo / "workspace" / "evidence" / "warc").iterdir()}
     packages = sorted((demo / "evidence").glob("*.wacz"))

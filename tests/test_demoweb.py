@@ -317,7 +317,7 @@ def test_resolve_replaces_only_known_site_names(web: DemoWeb) -> None:
 
 
 def test_candidates_resolve_and_load(web: DemoWeb, tmp_path: Path) -> None:
-    from vetting.candidates import load_candidate_file
+    from vetting.domain.candidates import load_candidate_file
 
     files = web.candidate_files()
     assert len(files) >= 4

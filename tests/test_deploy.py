@@ -6,7 +6,7 @@ import yaml
 from conftest import REPO
 from typer.testing import CliRunner
 
-from vetting.cli import app
+from vetting.cli.main import app
 
 
 def test_compose_file_runs_real_worker_commands() -> None:

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from conftest import REPO, vet
 
-from vetting.approvals import approve
-from vetting.candidates import CandidateInput, add_candidate
 from vetting.collectors.base import Collector, StepFailed
-from vetting.engine import open_case, run_case, step_runs
-from vetting.workspace import Workspace
+from vetting.domain.approvals import approve
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.engine.steps import open_case, run_case, step_runs
+from vetting.store.workspace import Workspace
 
 
 def local_procedure(tmp_path: Path, **settings) -> Path:
@@ -53,7 +53,7 @@ class Flaky(Collector):
         self.calls = 0
 
     def plan(self, step, identifiers):
-        from vetting.inputs import expand_all
+        from vetting.engine.inputs import expand_all
 
         return expand_all(step.inputs + step.queries, identifiers)
 
@@ -67,7 +67,7 @@ class Flaky(Collector):
 def test_failing_step_retried_then_recorded(ws_with_candidate, monkeypatch, failures: int, status: str) -> None:
     ws = ws_with_candidate
     flaky = Flaky(failures)
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: flaky if kind == "search" else Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: flaky if kind == "search" else Flaky(0))
     plan = open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")
     case = asyncio.run(run_case(ws, plan, "Inv. Lee"))
     runs = {r.step_id: r for r in step_runs(ws, case.id)}
@@ -83,7 +83,7 @@ def test_failing_step_retried_then_recorded(ws_with_candidate, monkeypatch, fail
 
 def test_missing_input_is_no_input_for_everyone(ws_with_candidate, monkeypatch) -> None:
     ws = ws_with_candidate
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: Flaky(0))
     cases = [asyncio.run(run_case(ws, open_case(ws, c, "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
              for c in ("jane-doe", "john-roe")]
     states = [{r.step_id: r.status for r in step_runs(ws, c.id)} for c in cases]
@@ -128,7 +128,7 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     urls = [demo_web.base_url("news") + f"/no-such-article-{n}" for n in range(24)]
     ws = cli_workspace(tmp_path, auth_file, [shipped_step(0, inputs=[], sources=urls)],
                        rate_limit={"delay_seconds": 0.4, "concurrency_per_domain": 1})
-    cmd = [sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "jane-doe",
+    cmd = [sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws), "run", "jane-doe",
            "--procedure", "kcpd-261-1-preemployment", "--by", "Inv. Lee"]
     proc_run = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -166,9 +166,9 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path: Path, demo_web
     uniform = vet("uniformity", "--procedure", "kcpd-261-1-preemployment", workspace=ws)
     assert uniform.returncode == 0, uniform.stdout
     # the resumed run fetched only what was missing
-    from vetting.personal import Revealer
+    from vetting.store.personal import Revealer
 
-    opened = __import__("vetting.workspace", fromlist=["Workspace"]).Workspace.open(ws)
+    opened = __import__("vetting.store.workspace", fromlist=["Workspace"]).Workspace.open(ws)
     with opened.session() as s:  # request URLs are committed in the log; the values live apart
         reveal = Revealer(s, "jane-doe")
         fetched = [e for e in opened.audit.events() if e.action == "request.allowed"
@@ -238,7 +238,7 @@ def check(_conn):
                     report["violations"].append([item.key, artifact["kind"], end, durable.get(path, 0)])
     pending.clear()
 
-from vetting.cli import main
+from vetting.cli.main import main
 try:
     code = main(sys.argv[1:])
 finally:
@@ -274,7 +274,7 @@ def test_importing_the_engine_loads_no_crawler() -> None:
     """Commands that read a workspace import the engine (step runs, the queue's control, the
     uniformity check): Scrapy, Twisted, BeautifulSoup and Playwright are loaded only by a step
     that crawls (they were 0.25 s and 34 MiB of every such process)."""
-    code = ("import sys, vetting.engine, vetting.collectors, vetting.queue.control; "
+    code = ("import sys, vetting.engine.steps, vetting.collectors, vetting.queue.control; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'scrapy', 'twisted', 'bs4', 'playwright'}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

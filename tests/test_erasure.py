@@ -1,4 +1,4 @@
-"""``vetting.erasure``: a candidate's personal data is erased and the log still verifies.
+"""``vetting.store.erasure``: a candidate's personal data is erased and the log still verifies.
 
 After ``vet candidate erase``: ``vet audit verify`` is OK, the candidate's findings report says
 it was disposed, an old report's receipts still check (its personal fields no longer can), and
@@ -16,11 +16,11 @@ from conftest import vet
 from report_fixtures import CLEAN, DRUGS, GUN, HOSTILE_TEXT, PRIVATE_NOTE, REJECTED, Built
 
 from audit import verify_log
-from vetting.engine import RunError, open_case
-from vetting.erasure import ErasureError, erase_candidate
-from vetting.log_index import check_index
-from vetting.reports import render_report, verify_receipts
-from vetting.validation import DecisionRequest, ValidationRefused, decide
+from vetting.engine.steps import RunError, open_case
+from vetting.reports.render import render_report, verify_receipts
+from vetting.review.validation import DecisionRequest, ValidationRefused, decide
+from vetting.store.erasure import ErasureError, erase_candidate
+from vetting.store.log_index import check_index
 
 #: Jane's values that no other candidate of the fixture shares.
 JANE_VALUES = ["Jane Doe", "janedoe", "https://social.example/u/jane-doe", GUN, DRUGS, HOSTILE_TEXT[:40],
@@ -124,7 +124,7 @@ def test_the_erasure_event_carries_no_value(built: Built) -> None:
 
 
 def test_no_concurrence_with_an_erased_candidates_decision(built: Built) -> None:
-    from vetting.validation import concur
+    from vetting.review.validation import concur
 
     drugs = built.decisions["item-jane-doe-drugs"]  # adverse, not yet concurred
     erase_candidate(built.ws, "jane-doe", "Records Officer Ames")

@@ -102,7 +102,7 @@ def test_pages_list_each_captured_page(package: Path, captured: Captured) -> Non
 
 def test_the_signature_verifies_with_the_public_key_alone_and_binds_datapackage(package: Path,
                                                                                 tmp_path: Path) -> None:
-    from vetting.evidence_export import verify_signed_data
+    from vetting.reports.evidence_export import verify_signed_data
 
     files = members(package)
     digest = json.loads(files["datapackage-digest.json"])
@@ -155,7 +155,7 @@ def test_audit_events_are_proved_in_the_signed_checkpoint(package: Path, capture
     key_event = next(e["event"] for e in lines if e["event"]["action"] == "evidence.signing_key")
     signed = json.loads(files["datapackage-digest.json"])["signedData"]
     assert key_event["payload"]["public_key"] == signed["publicKey"]  # the package key is bound to the log
-    exported = [e for e in __import__("vetting.workspace", fromlist=["W"]).Workspace.open(captured.ws).audit.events()
+    exported = [e for e in __import__("vetting.store.workspace", fromlist=["W"]).Workspace.open(captured.ws).audit.events()
                 if e.action == "evidence.exported"]
     import hashlib
 

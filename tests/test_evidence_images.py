@@ -1,4 +1,4 @@
-"""Marking the picture that is a finding's evidence (vetting.evidence_images): a mark must name
+"""Marking the picture that is a finding's evidence (vetting.review.evidence_images): a mark must name
 an image or video of the archived page, or the decision is refused; a recorded mark travels in
 the ``item.validated`` event, where the redaction reads it."""
 
@@ -10,8 +10,8 @@ import pytest
 from conftest import vet
 from report_fixtures import Built, add_candidate_case, add_item, new_workspace, run_steps
 
-from vetting.evidence_images import is_address, marked_media
-from vetting.validation import DecisionRequest, ValidationRefused, apply_decisions_file, decide
+from vetting.review.evidence_images import is_address, marked_media
+from vetting.review.validation import DecisionRequest, ValidationRefused, apply_decisions_file, decide
 
 PAGE = ('<html><body><article id="p7"><img id="gang" src="/media/u/7.jpg" alt="hand signs"></article>'
         '<picture><source srcset="/media/u/8.webp 1x, /media/u/8@2x.webp 2x"><img src="/media/u/8.jpg"></picture>'
@@ -63,12 +63,12 @@ def test_a_recorded_mark_is_in_the_validated_event(case: Built) -> None:
     row = decide(case.ws, _request(("#gang", "/media/u/8.jpg")))
     assert row is not None
     event = [e for e in case.ws.audit.events() if e.action == "item.validated"][-1]
-    from vetting.personal import is_commitment
+    from vetting.store.personal import is_commitment
 
     # an address names the candidate's pages: the event carries commitments, the values live apart
     assert len(event.payload["evidence_images"]) == 2 and all(map(is_commitment, event.payload["evidence_images"]))
     assert "/media/u/8.jpg" not in str(event.payload)
-    from vetting.redaction import picture_job
+    from vetting.reports.redaction import picture_job
 
     job = picture_job(case.ws, "item-kim-r-photo")
     assert not isinstance(job, str) and job.evidence_images == ("#gang", "/media/u/8.jpg")
@@ -79,7 +79,7 @@ def test_decisions_file_and_cli_take_marks(case: Built, tmp_path: Path) -> None:
     bad.write_text("decisions:\n  - item: item-kim-r-photo\n    decision: validated\n"
                    "    reason: disclosed account, reviewed\n    by: Det. Sam Ortiz\n"
                    "    evidence_images: ['#nothing']\n")
-    from vetting.yamlsource import InputError
+    from vetting.domain.yamlsource import InputError
 
     with pytest.raises(InputError) as err:
         apply_decisions_file(case.ws, bad)
@@ -96,7 +96,7 @@ def test_decisions_file_and_cli_take_marks(case: Built, tmp_path: Path) -> None:
 
 
 def test_media_addresses_list_what_can_be_marked() -> None:
-    from vetting.evidence_images import media_addresses
+    from vetting.review.evidence_images import media_addresses
 
     assert media_addresses(PAGE, URL) == ["https://pics.example/media/u/7.jpg", "https://pics.example/media/u/8.jpg",
                                           "https://pics.example/v/1.mp4"]

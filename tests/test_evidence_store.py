@@ -1,4 +1,4 @@
-"""Evidence in an S3-compatible bucket (vetting/evidence_store.py), against a real moto_server.
+"""Evidence in an S3-compatible bucket (vetting/store/evidence_store.py), against a real moto_server.
 
 moto_server listens on 127.0.0.1 at a free port; boto3 is pointed at it with
 ``VETTING_S3_ENDPOINT_URL`` and dummy credentials, so no test sends a packet outside loopback.
@@ -85,7 +85,7 @@ def objects(prefix: str) -> dict[str, bytes]:
 
 def recorded(ws_root: Path) -> tuple[dict[str, list[int]], dict[str, int]]:
     """sha256 -> the events naming it as an artifact or a seal; WARC files -> their record count."""
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(ws_root, create=False)
     named: dict[str, list[int]] = {}
@@ -148,7 +148,7 @@ def wsx_case(ws) -> str:
     """The id of the workspace's one case."""
     from sqlmodel import select
 
-    from vetting.models import Case
+    from vetting.domain.models import Case
 
     with ws.session() as s:
         return next(iter(s.exec(select(Case.id))))
@@ -161,8 +161,8 @@ def verify(ws: Path, env: dict) -> subprocess.CompletedProcess:
 # -- the store's own rules -----------------------------------------------------------------------
 
 def test_local_folder_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vetting.evidence_store import LocalStore
-    from vetting.workspace import Workspace
+    from vetting.store.evidence_store import LocalStore
+    from vetting.store.workspace import Workspace
 
     monkeypatch.delenv("VETTING_EVIDENCE_URL", raising=False)
     ws = Workspace.open(tmp_path / "ws")
@@ -174,7 +174,7 @@ def test_local_folder_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("url", ["s3://", "file:///tmp/x", "gs://bucket/p"])
 def test_a_url_that_is_not_a_bucket_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    from vetting.workspace import Workspace, WorkspaceError
+    from vetting.store.workspace import Workspace, WorkspaceError
 
     monkeypatch.setenv("VETTING_EVIDENCE_URL", url)
     with pytest.raises(WorkspaceError, match="VETTING_EVIDENCE_URL"):
@@ -187,7 +187,7 @@ def test_library_evidence_goes_to_the_bucket_and_verifies_from_it(tmp_path: Path
     its event; verification reads the bucket, not the folder."""
     from case_fixtures import build_case
 
-    from vetting.evidence_store import S3Store
+    from vetting.store.evidence_store import S3Store
 
     prefix = f"lib-{uuid.uuid4().hex[:8]}"
     for k, v in s3_env(moto, prefix).items():
@@ -219,7 +219,7 @@ def test_erasure_removes_the_candidates_objects_from_the_bucket(tmp_path: Path, 
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from case_fixtures import add_item, build_case
 
-    from vetting.erasure import erase_candidate
+    from vetting.store.erasure import erase_candidate
 
     prefix = f"erase-{uuid.uuid4().hex[:8]}"
     for k, v in s3_env(moto, prefix).items():
@@ -244,7 +244,7 @@ def test_erasure_removes_the_candidates_objects_from_the_bucket(tmp_path: Path, 
 def test_an_upload_is_checked_before_it_counts(tmp_path: Path, moto: dict) -> None:
     """A file that changed between hashing and upload is refused; an existing object with the same
     content is kept; one with other bytes under the name is replaced by the right bytes."""
-    from vetting.evidence_store import EvidenceStoreError, S3Store
+    from vetting.store.evidence_store import EvidenceStoreError, S3Store
 
     store = S3Store(f"s3://{BUCKET}/chk-{uuid.uuid4().hex[:8]}", tmp_path,
                     endpoint_url=moto["VETTING_S3_ENDPOINT_URL"])
@@ -281,10 +281,10 @@ def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dic
     # Reports re-hash each finding's evidence (files and WARC records) from the bucket too.
     from sqlmodel import select
 
-    from vetting.models import Item
-    from vetting.report_data import audit_report
-    from vetting.validation import verify_item_evidence
-    from vetting.workspace import Workspace
+    from vetting.domain.models import Item
+    from vetting.reports.data import audit_report
+    from vetting.review.validation import verify_item_evidence
+    from vetting.store.workspace import Workspace
 
     wsx = Workspace.open(ws, create=False)
     with wsx.session() as s:
@@ -314,7 +314,7 @@ def test_a_case_run_keeps_every_artifact_in_the_bucket(tmp_path: Path, moto: dic
 
 WRAPPER = """
 import sys
-import vetting.evidence_store as es
+import vetting.store.evidence_store as es
 
 FAIL = {fail!r}
 state = {{"failed": False}}
@@ -345,7 +345,7 @@ def send(self, key, body, size, sha256):
 
 
 es.S3Store._send = send
-from vetting.cli import main
+from vetting.cli.main import main
 sys.exit(main())
 """
 
@@ -363,7 +363,7 @@ def test_an_upload_failing_halfway_records_nothing_and_is_retried(tmp_path: Path
     failed_key = marker.read_text()
     assert done.returncode == 0, done.stdout + done.stderr
 
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     wsx = Workspace.open(ws, create=False)
     evs = list(wsx.audit.events())

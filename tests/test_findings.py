@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from case_fixtures import add_item, build_case, flag
 
-from vetting.findings import FindingPublic, findings_data
-from vetting.validation import DecisionRequest, concur, decide
+from vetting.reports.findings import FindingPublic, findings_data
+from vetting.review.validation import DecisionRequest, concur, decide
 
 BIAS = "Those Muslims on my street are ruining this town. Also I'm 29 weeks pregnant and my Baptist church rocks."
 GUN = "Pointing my pistol at the camera, who wants to test me. My wheelchair-using brother filmed it."
@@ -71,7 +71,7 @@ def test_changed_evidence_drops_out_of_the_report(case) -> None:
 
 def test_concurred_adverse_appears_once_concurred(case) -> None:
     b, items = case
-    from vetting.validation import current_decision
+    from vetting.review.validation import current_decision
 
     concur(b.ws, current_decision(b.ws, items["gun"].id).id, "Lt. Vance")
     data = findings_data(b.ws, b.plan.case.id)

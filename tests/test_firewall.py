@@ -8,15 +8,15 @@ from importlib import resources
 
 import pytest
 
-from vetting.firewall import (
+from vetting.screening.firewall import (
     CHARACTERISTICS,
     find_protected,
     load_lexicon,
     mask_label,
     mask_protected,
 )
-from vetting.names import fold
-from vetting.screening import Category, Rule, screen
+from vetting.screening.leads import Category, Rule, screen
+from vetting.screening.names import fold
 
 
 def _data_terms() -> list[tuple[str, str]]:
@@ -320,13 +320,13 @@ def test_large_text_is_masked_entirely() -> None:
     ("después de la quimioterapia", "quimioterapia"),
 ])
 def test_demo_corpus_mentions_are_masked(text: str, masked: str) -> None:
-    from vetting.firewall import mask_protected
+    from vetting.screening.firewall import mask_protected
 
     out = mask_protected(text)
     assert masked not in out.text and "[protected: " in out.text
 
 
 def test_a_due_date_that_is_not_a_baby_is_not_masked() -> None:
-    from vetting.firewall import mask_protected
+    from vetting.screening.firewall import mask_protected
 
     assert mask_protected("the report is due in March").masks == ()

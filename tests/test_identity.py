@@ -9,7 +9,7 @@ from conftest import AUTH_PDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vetting.identity import (
+from vetting.screening.identity import (
     IDENTITY_MAX_CHARS,
     CandidateIdentifiers,
     IdentityLevel,
@@ -474,7 +474,7 @@ def test_handles_made_only_of_the_name_are_weak(username: str, strong: bool) -> 
 # --- the identity table: page/candidate pairs through the real screening ------------------------
 #
 # Each row is a page and the candidate it is screened for, with the level docs/screening.md's
-# rules give. The whole table runs through vetting.assessment.assess_case on a real SQLite
+# rules give. The whole table runs through vetting.screening.assessment.assess_case on a real SQLite
 # workspace (approved procedure, candidates added with authorizations, items as the collector
 # stores them), the path every collected page takes.
 
@@ -565,12 +565,12 @@ def screened_table(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[
     import json
     from pathlib import Path
 
-    from vetting.approvals import approve
-    from vetting.assessment import assess_case
-    from vetting.candidates import CandidateInput, add_candidate
-    from vetting.engine import open_case
-    from vetting.models import Assessment, Item, utcnow
-    from vetting.workspace import Workspace
+    from vetting.domain.approvals import approve
+    from vetting.domain.candidates import CandidateInput, add_candidate
+    from vetting.domain.models import Assessment, Item, utcnow
+    from vetting.engine.steps import open_case
+    from vetting.screening.assessment import assess_case
+    from vetting.store.workspace import Workspace
 
     tmp = tmp_path_factory.mktemp("identity-table")
     ws = Workspace.open(tmp / "ws")

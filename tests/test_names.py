@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vetting.names import (
+from vetting.screening.names import (
     fold,
     fold_text,
     given_name_variants,

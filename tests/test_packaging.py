@@ -79,7 +79,7 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(wheel: Path, tmp_pat
                              text=True, timeout=900, env=env)
     assert install.returncode == 0, install.stderr[-3000:]
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import vetting.bundled as b; print(b.templates_dir()); print(b.shipped_procedure())"],
+                            "import vetting.domain.bundled as b; print(b.templates_dir()); print(b.shipped_procedure())"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert where.returncode == 0, where.stderr
     for line in where.stdout.splitlines():

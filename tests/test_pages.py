@@ -112,8 +112,8 @@ def items(ws: Path, demo_web) -> dict[str, dict]:
 
 def request_events(ws: Path) -> list[tuple[str, str]]:
     """(action, URL) of every request event; URLs are committed in the log, revealed here."""
-    from vetting.personal import Revealer
-    from vetting.workspace import Workspace
+    from vetting.store.personal import Revealer
+    from vetting.store.workspace import Workspace
 
     opened = Workspace.open(ws)
     with opened.session() as s:

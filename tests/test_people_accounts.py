@@ -20,7 +20,7 @@ from vetting.people.accounts import (
 from vetting.people.models import Account
 from vetting.people.passwords import OWASP_FLOOR, parameters
 from vetting.people.roles import RoleError, check_roles
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 
 def actions(ws) -> list[tuple[str, str, str | None]]:
@@ -190,7 +190,7 @@ def _all(ws) -> list[Account]:
 
 def test_existing_workspace_gains_people_tables(tmp_path: Path) -> None:
     """A workspace written before accounts existed is upgraded in place, idempotently."""
-    from vetting.db import MIGRATIONS, _people
+    from vetting.store.db import MIGRATIONS, _people
 
     before_people = str(MIGRATIONS.index(_people))   # the schema version just before the accounts
 

@@ -40,13 +40,13 @@ class Shell:
         env = {"XDG_CONFIG_HOME": str(self.config), "NO_COLOR": "1", "COLUMNS": "220"}
         argv = ["--workspace", str(self.ws), *args]
         if self.subprocess:
-            proc = subprocess.run([sys.executable, "-m", "vetting.cli", *argv], input=stdin, capture_output=True,
+            proc = subprocess.run([sys.executable, "-m", "vetting.cli.main", *argv], input=stdin, capture_output=True,
                                   text=True, timeout=300, env=dict(os.environ, **env), cwd=REPO)
             result = Result(proc.returncode, proc.stdout, proc.stderr)
         else:
             from typer.testing import CliRunner
 
-            from vetting.cli import app
+            from vetting.cli.main import app
 
             run = CliRunner().invoke(app, argv, input=stdin, env=env, catch_exceptions=True)
             if run.exception is not None and not isinstance(run.exception, SystemExit):
@@ -228,7 +228,7 @@ def test_login_at_a_terminal_does_not_echo_secrets(tmp_path: Path) -> None:
 
     from people_fixtures import STRONG, FakeClock, bootstrap_admin, first_login
 
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws")
     clock = FakeClock()
@@ -239,7 +239,7 @@ def test_login_at_a_terminal_does_not_echo_secrets(tmp_path: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the real `vet` on the terminal
         os.chdir(REPO)
-        os.execvpe(sys.executable, [sys.executable, "-m", "vetting.cli", "--workspace", str(ws.root),
+        os.execvpe(sys.executable, [sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws.root),
                                     "login", "root-admin"], env)
     seen = b""
 

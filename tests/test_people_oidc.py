@@ -184,7 +184,7 @@ def test_vet_login_oidc_through_the_loopback_listener(setup, idp, tmp_path) -> N
     """The real CLI: it prints the address, the 'browser' follows it, the listener receives the code."""
     ws, _, _ = setup
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), NO_COLOR="1", COLUMNS="200")
-    proc = subprocess.Popen([sys.executable, "-m", "vetting.cli", "--workspace", str(ws.root), "login", "--oidc",
+    proc = subprocess.Popen([sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws.root), "login", "--oidc",
                              "--timeout", "120"], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -203,13 +203,13 @@ def test_vet_login_oidc_through_the_loopback_listener(setup, idp, tmp_path) -> N
         proc.kill()
     assert proc.returncode == 0, err
     assert "logged in as alice" in out
-    whoami = subprocess.run([sys.executable, "-m", "vetting.cli", "--workspace", str(ws.root), "whoami"], cwd=REPO,
+    whoami = subprocess.run([sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws.root), "whoami"], cwd=REPO,
                             env=env, capture_output=True, text=True, timeout=120)
     assert whoami.returncode == 0 and whoami.stdout.startswith("alice (Alice Example)"), whoami.stderr
 
 
 def test_no_provider_configured_is_one_line(tmp_path) -> None:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws2")
     with pytest.raises(OidcError, match="no identity provider"):

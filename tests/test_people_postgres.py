@@ -15,7 +15,7 @@ from people_fixtures import STRONG, FakeClock, bootstrap_admin, code, first_logi
 
 from vetting.people.accounts import unlock_account
 from vetting.people.sessions import LoginRefused, NotAuthenticated, account_for_token, login_password
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 
 @pytest.fixture

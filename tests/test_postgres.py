@@ -10,11 +10,11 @@ import sqlalchemy
 from conftest import vet
 from test_engine import Flaky, local_procedure
 
-from vetting.approvals import approve
-from vetting.candidates import CandidateInput, add_candidate
-from vetting.engine import open_case, run_case, step_runs
-from vetting.uniformity import check_uniformity
-from vetting.workspace import Workspace, WorkspaceError
+from vetting.domain.approvals import approve
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.engine.steps import open_case, run_case, step_runs
+from vetting.review.uniformity import check_uniformity
+from vetting.store.workspace import Workspace, WorkspaceError
 
 
 def test_workspace_runs_and_verifies_on_postgres(tmp_path: Path, postgres, auth_file: Path, monkeypatch) -> None:
@@ -24,7 +24,7 @@ def test_workspace_runs_and_verifies_on_postgres(tmp_path: Path, postgres, auth_
     approve(ws, local_procedure(tmp_path), "Capt. Rao")
     add_candidate(ws, CandidateInput(full_name="Jane Doe", usernames=["janed"],
                                      authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv. Lee")
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: Flaky(0))
     case = asyncio.run(run_case(ws, open_case(ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee"), "Inv. Lee"))
     assert case.status == "complete"
     assert [r.status for r in step_runs(ws, case.id)] == ["no_input", "completed", "completed"]
@@ -60,7 +60,7 @@ def test_values_at_the_limits_fit_postgres(tmp_path: Path, postgres, auth_file: 
     """Issue 10: what the parsers accept fits PostgreSQL's columns; what does not is refused first."""
     import yaml
 
-    from vetting.yamlsource import InputError
+    from vetting.domain.yamlsource import InputError
 
     url = postgres.new_database()
     ws = Workspace.open(tmp_path / "ws", database_url=url)
@@ -91,15 +91,15 @@ def test_decision_tables_are_append_only_on_postgres(tmp_path: Path, postgres, a
                       "TRUNCATE decision CASCADE", "TRUNCATE concurrence"):
         with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), ws.engine.begin() as conn:
             conn.execute(sqlalchemy.text(statement))
-    from vetting.log_index import check_index
+    from vetting.store.log_index import check_index
 
     assert check_index(ws) == []
 
 
 def test_erasure_on_postgres(tmp_path: Path, postgres, auth_file: Path) -> None:
     from audit import verify_log
-    from vetting.erasure import erase_candidate
-    from vetting.log_index import check_index
+    from vetting.store.erasure import erase_candidate
+    from vetting.store.log_index import check_index
 
     url = postgres.new_database()
     ws = Workspace.open(tmp_path / "ws", database_url=url)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vetting.procedure import load_procedure
-from vetting.yamlsource import InputError
+from vetting.domain.procedure import load_procedure
+from vetting.domain.yamlsource import InputError
 
 
 def write(tmp_path: Path, data: dict | str, name: str = "p.yaml") -> Path:
@@ -174,12 +174,12 @@ def test_defaults_are_pinned() -> None:
     Changing one of these is a change of every procedure relying on it: it needs a new
     procedure version and approval in every agency, not a quiet toolkit update.
     """
-    from vetting.procedure import Limits, RateLimit, StepLimits
+    from vetting.domain.procedure import Limits, RateLimit, StepLimits
 
     assert RateLimit().model_dump() == {"delay_seconds": 1.0, "concurrency_per_domain": 2, "concurrency_total": 16}
     assert Limits().model_dump() == {"max_bytes": 5_000_000, "timeout_seconds": 30, "max_redirects": 5}
     assert StepLimits().model_dump() == {"max_pages": 50, "max_depth": 0, "timeout_seconds": 600}
-    from vetting.procedure import Settings
+    from vetting.domain.procedure import Settings
 
     fields = Settings.model_fields
     pinned = ("lookback_years", "findings_outside_lookback", "network", "min_identity", "retries")
@@ -208,7 +208,7 @@ def test_manifest_must_be_a_bounded_regular_file(tmp_path: Path, shipped_procedu
     """`sites: /dev/zero` used to read forever; every step's manifest is a regular file of bounded size."""
     import yaml
 
-    from vetting.procedure import load_procedure
+    from vetting.domain.procedure import load_procedure
 
     data = yaml.safe_load(shipped_procedure.read_text())
     for step in data["steps"]:

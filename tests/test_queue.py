@@ -267,7 +267,7 @@ def test_queue_commands_refuse_sqlite(tmp_path, shipped_procedure, auth_file, ar
 
 def test_host_slots_space_reservations_and_cap_concurrency(tmp_path, postgres) -> None:
     from vetting.queue.hostslots import PostgresHostSlots
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws", database_url=postgres.new_database())
     slots = [PostgresHostSlots(ws.engine) for _ in range(4)]  # as four processes would

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from case_fixtures import add_item, build_case
 
-from vetting.findings import findings_data
-from vetting.models import Item
-from vetting.reached import describe_chain, describe_reached, reached_for
-from vetting.validation import DecisionRequest, decide
+from vetting.domain.models import Item
+from vetting.engine.reached import describe_chain, describe_reached, reached_for
+from vetting.reports.findings import findings_data
+from vetting.review.validation import DecisionRequest, decide
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_findings_report_names_how_each_page_was_reached(tmp_path: Path) -> None
     (finding,) = findings_data(b.ws, b.plan.case.id).findings
     assert finding.reached.startswith("search query \u201c") and finding.reached.endswith("at rank 2")
     assert "Baptist" not in finding.reached and "[protected:" in finding.reached
-    from vetting.reports import render_report
+    from vetting.reports.render import render_report
 
     out = tmp_path / "findings.html"
     render_report(b.ws, "findings", b.plan.case.id, "html", out, "Det. Ortiz")
@@ -87,7 +87,7 @@ def test_findings_report_names_how_each_page_was_reached(tmp_path: Path) -> None
 
 
 def test_unreached_pages_say_how_they_were_reached(tmp_path: Path) -> None:
-    from vetting.models import utcnow
+    from vetting.domain.models import utcnow
 
     b = build_case(tmp_path)
     parent = add_item(b, "hub", "A link-in-bio page.")

@@ -7,7 +7,7 @@ import re
 from conftest import REPO
 from typer.testing import CliRunner
 
-from vetting.cli import app
+from vetting.cli.main import app
 
 
 def cli_commands() -> set[str]:

@@ -1,4 +1,4 @@
-"""``vetting.receipts``: every field a findings report shows is checked against the signed log.
+"""``vetting.reports.receipts``: every field a findings report shows is checked against the signed log.
 
 Two attacks: the report's visible text is edited after rendering (verify-receipts names the
 finding and the field), and a decision table is edited by SQL with its triggers dropped (the
@@ -14,7 +14,7 @@ import pytest
 from bs4 import BeautifulSoup
 from report_fixtures import Built
 
-from vetting.reports import render_report, verify_receipts
+from vetting.reports.render import render_report, verify_receipts
 
 GUN = "item-jane-doe-gun"
 
@@ -157,7 +157,7 @@ def _sql(built: Built, *statements: str) -> None:
 
 
 def _audit_verify_problems(built: Built) -> list[str]:
-    from vetting.log_index import check_index
+    from vetting.store.log_index import check_index
 
     return [str(p) for p in check_index(built.ws)]
 

@@ -1,4 +1,4 @@
-"""Redacted pictures (vetting.redaction): drawn offline from the archived page, every protected
+"""Redacted pictures (vetting.reports.redaction): drawn offline from the archived page, every protected
 mention and every picture covered, cropped around the finding; checked by OCR (tesseract).
 
 Each test builds a page, renders it in the real Chromium, and reads the result back the way a
@@ -21,8 +21,8 @@ from leakcheck import found_terms, html_text_and_pictures, ocr, pdf_text_and_pic
 from PIL import Image
 from report_fixtures import Built, add_candidate_case, add_item, flag, new_workspace, run_steps, validate
 
-from vetting.redaction import CROP_HEIGHT, PictureJob, Redactor, redacted_pictures
-from vetting.reports import build_document, render_report
+from vetting.reports.redaction import CROP_HEIGHT, PictureJob, Redactor, redacted_pictures
+from vetting.reports.render import build_document, render_report
 
 pytestmark = pytest.mark.timeout(900)
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -236,7 +236,7 @@ def test_no_html_archived_means_no_picture_never_the_screenshot(tmp_path: Path) 
     the stored screenshot."""
     import json
 
-    from vetting.models import Item
+    from vetting.domain.models import Item
 
     b = Built(new_workspace(tmp_path))
     add_candidate_case(b, tmp_path, "lee-q", "Lee Q")
@@ -260,7 +260,7 @@ def test_a_page_that_cannot_be_drawn_gets_a_note_and_the_next_one_a_picture(tmp_
     page is drawn on a new browser page."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    import vetting.redaction
+    import vetting.reports.redaction
 
     b = Built(new_workspace(tmp_path))
     add_candidate_case(b, tmp_path, "ray-q", "Ray Q")
@@ -269,14 +269,14 @@ def test_a_page_that_cannot_be_drawn_gets_a_note_and_the_next_one_a_picture(tmp_
     fine = add_item(b, "ray-q", "fine", "<p>Pointing my rifle at a Baptist.</p>")
     validate(b, slow)
     validate(b, fine)
-    real_draw = vetting.redaction.Redactor._draw
+    real_draw = vetting.reports.redaction.Redactor._draw
 
     def draw(self, page, job, *args):  # type: ignore[no-untyped-def]
         if job.item_id == slow.id:
             raise PlaywrightTimeout("Timeout 60000ms exceeded.\n=== logs ===")
         return real_draw(self, page, job, *args)
 
-    monkeypatch.setattr(vetting.redaction.Redactor, "_draw", draw)
+    monkeypatch.setattr(vetting.reports.redaction.Redactor, "_draw", draw)
     views = redacted_pictures(b.ws, b.case_id("ray-q"), [slow.id, fine.id])
     assert views[slow.id].png is None
     assert views[slow.id].note == ("no picture: the archived page could not be drawn offline "

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from report_fixtures import HOSTILE_TITLE, Built, build_reports_workspace
 
-from vetting.reports import build_document, print_pdfs, render_all, render_report
-from vetting.safetext import visible
+from vetting.reports.render import build_document, print_pdfs, render_all, render_report
+from vetting.screening.safetext import visible
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "test-output"

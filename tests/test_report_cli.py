@@ -10,7 +10,7 @@ import typer
 from report_fixtures import Built, build_reports_workspace
 from typer.testing import CliRunner
 
-from vetting.report_cli import report_app
+from vetting.cli.reports import report_app
 
 runner = CliRunner()
 
@@ -23,9 +23,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture
 def vet(built: Built, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """``vet report ...`` mounted the way the main CLI mounts it, on the built workspace."""
-    import vetting.cli
+    import vetting.cli.main
 
-    monkeypatch.setattr(vetting.cli.state, "workspace", built.ws.root)
+    monkeypatch.setattr(vetting.cli.main.state, "workspace", built.ws.root)
     app = typer.Typer()
     app.callback()(lambda: None)
     app.add_typer(report_app, name="report")
@@ -83,20 +83,20 @@ def test_refusals_and_bad_input(built: Built, vet, tmp_path: Path) -> None:  # t
 
 
 def test_mounting_works_whatever_the_import_order() -> None:
-    """``vetting.cli`` may import ``report_app`` at its top: no circular-import failure."""
+    """``vetting.cli.main`` may import ``report_app`` at its top: no circular-import failure."""
     import subprocess
     import sys
 
-    code = ("import vetting.report_cli as rc, vetting.cli as cli; "
+    code = ("import vetting.cli.reports as rc, vetting.cli.main as cli; "
             "cli.app.add_typer(rc.report_app, name='report'); print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_missing_workspace_is_a_clear_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import vetting.cli
+    import vetting.cli.main
 
-    monkeypatch.setattr(vetting.cli.state, "workspace", tmp_path / "nowhere")
+    monkeypatch.setattr(vetting.cli.main.state, "workspace", tmp_path / "nowhere")
     result = runner.invoke(report_app, ["audit", "-o", str(tmp_path / "a.html")])
     assert result.exit_code == 1 and "no workspace" in result.output
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "a.html").exists()

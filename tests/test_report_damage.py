@@ -10,7 +10,7 @@ import pytest
 from report_fixtures import GUN, add_item, flag, validate
 from test_cli import invoke, tree_digest
 
-from vetting.models import Item
+from vetting.domain.models import Item
 
 
 def gun_with_warc(built) -> Item:

@@ -10,10 +10,10 @@ from bs4 import BeautifulSoup
 from report_fixtures import SHIPPED, Built
 from sqlmodel import select
 
-from vetting.approvals import approve
-from vetting.models import StepRun
-from vetting.procedure import load_procedure
-from vetting.reports import build_document
+from vetting.domain.approvals import approve
+from vetting.domain.models import StepRun
+from vetting.domain.procedure import load_procedure
+from vetting.reports.render import build_document
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 PID = "kcpd-261-1-preemployment"

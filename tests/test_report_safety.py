@@ -14,8 +14,8 @@ import pytest
 from bs4 import BeautifulSoup
 from report_fixtures import HOSTILE_TITLE, Built
 
-from vetting.reports import CSP, build_document, environment
-from vetting.safetext import visible
+from vetting.reports.render import CSP, build_document, environment
+from vetting.screening.safetext import visible
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DOCS = [("findings", "jane-doe"), ("process", None), ("audit", None)]
@@ -96,7 +96,7 @@ def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytes
     """An SVG (which can carry script) or a mislabelled file is never embedded; nor a huge one.
 
     Whatever the stored screenshot is, hiring staff see the redacted picture drawn from the
-    archived page (a PNG made by ``vetting.redaction``), never the screenshot itself."""
+    archived page (a PNG made by ``vetting.reports.redaction``), never the screenshot itself."""
     from report_fixtures import Built as B
     from report_fixtures import add_candidate_case, add_item, new_workspace, png, run_steps, validate
 
@@ -107,7 +107,7 @@ def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytes
     validate(b, add_item(b, "sam-q", "svg", "Post one.", screenshot=svg))
     validate(b, add_item(b, "sam-q", "big", "Post two.", screenshot=png(400, 400, (1, 2, 3))))
     validate(b, add_item(b, "sam-q", "ok", "Post three.", screenshot=png(8, 8, (9, 9, 9))))
-    import vetting.report_data
+    import vetting.reports.data
 
     soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
     by_item = {s["data-item"]: s for s in soup.select("section.finding")}
@@ -115,7 +115,7 @@ def test_only_raster_screenshots_are_embedded(tmp_path: Path, monkeypatch: pytes
         src = by_item[f"item-sam-q-{key}"].find("img", class_="redacted")["src"]
         assert src.startswith("data:image/png;base64,")
         assert b"<svg" not in base64.b64decode(src.split(",", 1)[1])
-    monkeypatch.setattr(vetting.report_data, "MAX_EMBED_BYTES", 100)
+    monkeypatch.setattr(vetting.reports.data, "MAX_EMBED_BYTES", 100)
     soup = assert_inert(build_document(b.ws, "findings", b.case_id("sam-q"), lambda: AT).html)
     big = soup.find("section", attrs={"data-item": "item-sam-q-big"})
     assert big.find("img") is None and "too large" in big.get_text()

@@ -22,7 +22,7 @@ from report_fixtures import (
     build_reports_workspace,
 )
 
-from vetting.reports import build_document, read_receipts, render_report, verify_receipts
+from vetting.reports.render import build_document, read_receipts, render_report, verify_receipts
 
 FIXED = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 
@@ -233,7 +233,7 @@ def test_a_report_without_receipts_fails(built: Built) -> None:
 
 
 def test_batched_proofs_equal_the_logs_own(built: Built) -> None:
-    from vetting.report_data import inclusion_proofs
+    from vetting.reports.data import inclusion_proofs
 
     size = built.ws.audit.checkpoint().tree_size
     seqs = list(range(size))
@@ -243,7 +243,7 @@ def test_batched_proofs_equal_the_logs_own(built: Built) -> None:
 
 
 def test_superseded_decision_reports_the_one_in_force(built: Built, tmp_path: Path) -> None:
-    from vetting.validation import DecisionRequest, decide
+    from vetting.review.validation import DecisionRequest, decide
 
     item = "item-jane-doe-clean"
     old = built.decisions[item]

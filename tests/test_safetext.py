@@ -11,8 +11,8 @@ from conftest import vet
 from markupsafe import Markup
 from report_fixtures import Built, add_candidate_case, add_item, new_workspace, run_steps, validate
 
-from vetting.reports import build_document, environment
-from vetting.safetext import BIDI_CONTROLS, visible
+from vetting.reports.render import build_document, environment
+from vetting.screening.safetext import BIDI_CONTROLS, visible
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 SPOOF_TITLE = "Invoice https://example.com/\u202egnp.exe \x1b]0;pwned\x07 \x1b[2J\x9b31m done"
@@ -85,7 +85,7 @@ def test_vet_review_shows_controls_and_prints_no_escape(spoofed: Built, tmp_path
 def test_the_pdf_prints_the_tokens_not_the_controls(spoofed: Built, tmp_path: Path) -> None:
     import subprocess
 
-    from vetting.reports import render_report
+    from vetting.reports.render import render_report
 
     pdf = render_report(spoofed.ws, "findings", spoofed.case_id("zoe-q"), "pdf", tmp_path / "f.pdf", "Capt. X",
                         clock=lambda: AT)
@@ -104,7 +104,7 @@ def test_vet_candidate_list_and_case_list_show_controls(spoofed: Built) -> None:
 
 
 def test_receipts_check_the_visible_form_and_still_catch_an_edit(spoofed: Built) -> None:
-    from vetting.reports import verify_receipts
+    from vetting.reports.render import verify_receipts
 
     html = build_document(spoofed.ws, "findings", spoofed.case_id("zoe-q"), lambda: AT).html
     assert verify_receipts(spoofed.ws, html).ok

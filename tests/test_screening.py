@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from vetting.names import fold
-from vetting.screening import (
+from vetting.screening.leads import (
     MAX_SCREEN_CHARS,
     MAX_WINDOW_CHARS,
     Category,
@@ -23,6 +22,7 @@ from vetting.screening import (
     term_regex,
     within_lookback,
 )
+from vetting.screening.names import fold
 
 # Shipped-style categories, one per kind of conduct policy 261-1 names. Written the way a
 # commander should write them: conduct, not topics (no bare "gun", which would flag opinions

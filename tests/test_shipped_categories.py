@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import SHIPPED
 
-from vetting.procedure import load_procedure
-from vetting.screening import screen, screening_categories
+from vetting.domain.procedure import load_procedure
+from vetting.screening.leads import screen, screening_categories
 
 CATEGORIES = screening_categories(load_procedure(SHIPPED).procedure.categories)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from conftest import vet
 
-from vetting.bundled import shipped_procedure
-from vetting.demo import demo_procedure
+from vetting.demo.run import demo_procedure
+from vetting.domain.bundled import shipped_procedure
 
 
 def _setup(tmp_path: Path, web) -> Path:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from test_engine import Flaky, local_procedure
 
-from vetting.approvals import approve
-from vetting.candidates import CandidateInput, add_candidate
-from vetting.engine import open_case, run_case
-from vetting.uniformity import check_uniformity
-from vetting.workspace import Workspace
+from vetting.domain.approvals import approve
+from vetting.domain.candidates import CandidateInput, add_candidate
+from vetting.engine.steps import open_case, run_case
+from vetting.review.uniformity import check_uniformity
+from vetting.store.workspace import Workspace
 
 PROC = "kcpd-261-1-preemployment"
 
@@ -23,7 +23,7 @@ PROC = "kcpd-261-1-preemployment"
 def ran(tmp_path: Path, auth_file: Path, monkeypatch):
     ws = Workspace.open(tmp_path / "ws")
     approve(ws, local_procedure(tmp_path), "Capt. Rao")
-    monkeypatch.setattr("vetting.engine.get_collector", lambda kind: Flaky(0))
+    monkeypatch.setattr("vetting.engine.steps.get_collector", lambda kind: Flaky(0))
     for name in ("Ann One", "Ben Two", "Cy Three"):
         c = add_candidate(ws, CandidateInput(full_name=name, usernames=["x" + name.split()[0].lower()],
                                              authorization={"file": "a", "signed_on": "2026-10-01"}), auth_file, "Inv")

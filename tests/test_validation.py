@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from case_fixtures import add_item, build_case, flag
 
-from vetting.validation import DecisionRequest, ValidationRefused, concur, current_decision, decide
+from vetting.review.validation import DecisionRequest, ValidationRefused, concur, current_decision, decide
 
 GUN = "Me at the lake, pointing my rifle at the neighbours' dog for fun."
 
@@ -76,7 +76,7 @@ def test_revision_must_cite_and_never_overwrites(built) -> None:
     assert current_decision(built.ws, item.id).id == second.id
     from sqlmodel import select
 
-    from vetting.models import Decision
+    from vetting.domain.models import Decision
 
     with built.ws.session() as s:
         rows = list(s.exec(select(Decision).where(Decision.item_id == item.id)))
@@ -103,7 +103,7 @@ def test_procedure_may_allow_findings_outside_lookback(tmp_path: Path) -> None:
     import yaml
     from case_fixtures import REPO
 
-    from vetting.approvals import approve
+    from vetting.domain.approvals import approve
 
     data = yaml.safe_load((REPO / "procedures" / "kcpd-261-1.yaml").read_text())
     data["settings"]["findings_outside_lookback"] = True
@@ -114,7 +114,7 @@ def test_procedure_may_allow_findings_outside_lookback(tmp_path: Path) -> None:
     (tmp_path / "p" / "proc.yaml").write_text(yaml.safe_dump(data))
     b = build_case(tmp_path)
     approve(b.ws, tmp_path / "p" / "proc.yaml", "Capt. Rao")
-    from vetting.engine import open_case
+    from vetting.engine.steps import open_case
 
     b.plan = open_case(b.ws, "jane-doe", "kcpd-261-1-preemployment", "Inv. Lee")  # the v2 case
     item = add_item(b, "old", GUN, outside_lookback=True,
@@ -158,9 +158,9 @@ def test_min_identity_below_probable_refused_at_check(tmp_path: Path, level: str
 def test_name_only_item_never_validated_under_any_procedure(tmp_path: Path, matches: list) -> None:
     import json
 
-    from vetting.approvals import approve
-    from vetting.engine import open_case
-    from vetting.models import Assessment
+    from vetting.domain.approvals import approve
+    from vetting.domain.models import Assessment
+    from vetting.engine.steps import open_case
 
     b = build_case(tmp_path)
     approve(b.ws, _procedure_with(tmp_path, min_identity="probable"), "Capt. Rao")

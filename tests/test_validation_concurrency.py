@@ -21,8 +21,8 @@ import yaml
 from case_fixtures import add_item, build_case, flag
 from conftest import REPO, vet
 
-from vetting.validation import DecisionRequest, apply_decisions_file, decide
-from vetting.yamlsource import InputError
+from vetting.domain.yamlsource import InputError
+from vetting.review.validation import DecisionRequest, apply_decisions_file, decide
 
 pytestmark = pytest.mark.timeout(600)
 GUN = "Me at the lake, pointing my rifle at the neighbours' dog for fun."
@@ -45,7 +45,7 @@ def test_two_first_decisions_at_once_exactly_one_wins(built) -> None:
     script = ("import sys, time, pathlib, subprocess\n"
               "go = pathlib.Path(sys.argv[1])\n"
               "while not go.exists(): time.sleep(0.002)\n"
-              "r = subprocess.run([sys.executable, '-m', 'vetting.cli'] + sys.argv[2:], capture_output=True, text=True)\n"
+              "r = subprocess.run([sys.executable, '-m', 'vetting.cli.main'] + sys.argv[2:], capture_output=True, text=True)\n"
               "sys.stdout.write(r.stdout); sys.stderr.write(r.stderr); sys.exit(r.returncode)\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(go), "--workspace", str(built.ws.root), "validate",
                                item.id, "--decision", decision, "--reason", "disclosed account, content reviewed",
@@ -166,7 +166,7 @@ def test_concur_while_a_run_collects(tmp_path: Path, demo_web, auth_file: Path) 
     vet("procedure", "approve", str(proc), "--by", "Capt. Rao", workspace=ws, check=True)
     vet("candidate", "add", "--id", "kim-lee", "--name", "Kim Lee", "--authorization", str(auth_file),
         "--signed-on", "2026-10-01", "--by", "Inv. Lee", workspace=ws, check=True)
-    run = subprocess.Popen([sys.executable, "-m", "vetting.cli", "--workspace", str(ws), "run", "kim-lee",
+    run = subprocess.Popen([sys.executable, "-m", "vetting.cli.main", "--workspace", str(ws), "run", "kim-lee",
                             "--procedure", "loopback-check", "--by", "Inv. Lee"], cwd=REPO,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vetting.db import SCHEMA_VERSION
-from vetting.workspace import MARKER, Workspace, WorkspaceError
+from vetting.store.db import SCHEMA_VERSION
+from vetting.store.workspace import MARKER, Workspace, WorkspaceError
 
 
 def test_created_on_first_use(tmp_path: Path) -> None:
@@ -50,8 +50,8 @@ def test_database_of_another_workspace_refused(tmp_path: Path) -> None:
 
 
 def test_old_schema_is_upgraded_in_place_without_losing_data(tmp_path: Path, auth_file: Path) -> None:
-    from vetting.candidates import CandidateInput, add_candidate
-    from vetting.db import MIGRATIONS
+    from vetting.domain.candidates import CandidateInput, add_candidate
+    from vetting.store.db import MIGRATIONS
 
     ws = Workspace.open(tmp_path / "ws")
     add_candidate(ws, CandidateInput(full_name="Jo Doe", authorization={"file": "x", "signed_on": "2026-01-02"}),
@@ -64,11 +64,11 @@ def test_old_schema_is_upgraded_in_place_without_losing_data(tmp_path: Path, aut
     applied: list[int] = []
     MIGRATIONS.append(lambda conn: applied.append(1))
     try:
-        import vetting.db as dbmod
+        import vetting.store.db as dbmod
 
         dbmod.SCHEMA_VERSION = len(MIGRATIONS)
         ws2 = Workspace.open(tmp_path / "ws")
-        from vetting.candidates import candidate_name, get_candidate
+        from vetting.domain.candidates import candidate_name, get_candidate
 
         assert candidate_name(ws2, get_candidate(ws2, "jo-doe")) == "Jo Doe"
         assert applied == [1]
@@ -80,7 +80,7 @@ def test_old_schema_is_upgraded_in_place_without_losing_data(tmp_path: Path, aut
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
-    from vetting.db import SchemaTooNew
+    from vetting.store.db import SchemaTooNew
 
     Workspace.open(tmp_path / "ws")
     db = sqlite3.connect(tmp_path / "ws" / "vetting.db")
@@ -115,7 +115,7 @@ def test_v1_workspace_gains_v2_columns_keeping_its_rows(tmp_path: Path) -> None:
     db.commit()
     db.close()
     ws = Workspace.open(tmp_path / "ws")
-    from vetting.models import Assessment
+    from vetting.domain.models import Assessment
 
     with ws.session() as s:
         row = s.get(Assessment, item.id)
@@ -129,8 +129,8 @@ def test_v2_workspace_gains_how_reached_keeping_its_items(tmp_path: Path) -> Non
     its items' chain is derived from what they stored (found_by, meta)."""
     from case_fixtures import add_item, build_case
 
-    from vetting.models import Item
-    from vetting.reached import describe_reached, reached_of_item
+    from vetting.domain.models import Item
+    from vetting.engine.reached import describe_reached, reached_of_item
 
     b = build_case(tmp_path)
     item = add_item(b, "old", "An old screened post.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vetting.yamlsource import (
+from vetting.domain.yamlsource import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     InputError,

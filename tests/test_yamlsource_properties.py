@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vetting.yamlsource import InputError, load_json_bytes, load_yaml_text
+from vetting.domain.yamlsource import InputError, load_json_bytes, load_yaml_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -233,7 +233,7 @@ CANDIDATE_PATHS = [[k] for k in CANDIDATE if k != "authorization"] + [["authoriz
 def test_candidate_file_accepted_or_refused_unchanged(case_ws, tmp_path_factory, path, value, raw) -> None:
     from conftest import AUTH_PDF
 
-    from vetting.candidates import add_candidate, list_candidates, load_candidate_file
+    from vetting.domain.candidates import add_candidate, list_candidates, load_candidate_file
 
     GENERATED["candidate"] = GENERATED.get("candidate", 0) + 1
     folder = tmp_path_factory.mktemp("cand")
@@ -252,7 +252,7 @@ def test_candidate_file_accepted_or_refused_unchanged(case_ws, tmp_path_factory,
         assert all("\n" not in str(p) for p in exc.problems)
         assert digest(case_ws.ws) == before
         return
-    from vetting.candidates import candidate_name
+    from vetting.domain.candidates import candidate_name
 
     name = candidate_name(case_ws.ws, row)
     assert len(list_candidates(case_ws.ws)) == count + 1 and name.strip() == name and name
@@ -273,8 +273,8 @@ def test_procedure_checked_then_approved_or_refused(case_ws, tmp_path_factory, p
     pass the first and crash the second)."""
     import shutil
 
-    from vetting.approvals import ApprovalError, approve
-    from vetting.procedure import load_procedure
+    from vetting.domain.approvals import ApprovalError, approve
+    from vetting.domain.procedure import load_procedure
 
     GENERATED["procedure"] = GENERATED.get("procedure", 0) + 1
     folder = tmp_path_factory.mktemp("proc")
@@ -300,7 +300,7 @@ DECISION_PATHS = [["item"], ["decision"], ["reason"], ["by"], ["findings"], ["su
 @bounded(50)
 @given(path=st.sampled_from(DECISION_PATHS), value=ADVERSARIAL_VALUES)
 def test_decisions_file_refused_all_or_nothing(case_ws, tmp_path_factory, path, value) -> None:
-    from vetting.validation import ValidationRefused, apply_decisions_file
+    from vetting.review.validation import ValidationRefused, apply_decisions_file
 
     GENERATED["decisions"] = GENERATED.get("decisions", 0) + 1
     folder = tmp_path_factory.mktemp("dec")
@@ -317,7 +317,7 @@ def test_decisions_file_refused_all_or_nothing(case_ws, tmp_path_factory, path, 
 
 
 def test_decisions_file_naming_one_item_twice_changes_nothing(case_ws, tmp_path: Path) -> None:
-    from vetting.validation import ValidationRefused, apply_decisions_file
+    from vetting.review.validation import ValidationRefused, apply_decisions_file
 
     (tmp_path / "d.yaml").write_text(yaml.safe_dump({"decisions": [dict(DECISION, item="item-b")] * 2}))
     from case_fixtures import add_item
@@ -351,7 +351,7 @@ def receipts_html(draw) -> str:  # type: ignore[no-untyped-def]
 @bounded(80)
 @given(receipts_html())
 def test_receipts_block_checked_or_refused(case_ws, html: str) -> None:
-    from vetting.reports import verify_receipts
+    from vetting.reports.render import verify_receipts
 
     GENERATED["receipts"] = GENERATED.get("receipts", 0) + 1
     result = verify_receipts(case_ws.ws, html)

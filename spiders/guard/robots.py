@@ -107,7 +107,7 @@ class LawfulRobotsTxtMiddleware(RobotsTxtMiddleware):
         return self._parsers[netloc]
 
 
-# -- reuse within a day (the sink may offer a ``robots_cache``: see vetting/daycache.py) ----------
+# -- reuse within a day (the sink may offer a ``robots_cache``: see vetting/engine/daycache.py) ----------
 def _reuse(mw: LawfulRobotsTxtMiddleware, scheme: str, netloc: str) -> bool:
     """Take this host's robots.txt from the sink's cache, if it has one from today."""
     cache = getattr(mw.sink, "robots_cache", None)

@@ -18,10 +18,10 @@ import typer
 from rich.table import Table
 
 from vetting import __version__
-from vetting.cli_support import console, handles_errors, open_ws, shown, state
-from vetting.safetext import visible
-from vetting.views import readable
-from vetting.yamlsource import InputError
+from vetting.cli.support import console, handles_errors, open_ws, shown, state
+from vetting.cli.views import readable
+from vetting.domain.yamlsource import InputError
+from vetting.screening.safetext import visible
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,7 +43,7 @@ app.add_typer(evidence_app, name="evidence")
 
 
 def _mount_reports() -> None:
-    from vetting.report_cli import report_app
+    from vetting.cli.reports import report_app
 
     app.add_typer(report_app, name="report", help="Render the findings, written-process and audit reports.")
 
@@ -52,15 +52,15 @@ _mount_reports()
 
 
 def _mount_queue() -> None:
-    from vetting.queue_cli import queue_app, worker
+    from vetting.cli.queue import queue_app, worker
 
     app.add_typer(queue_app, name="queue")
     app.command("worker")(worker)
 
 
 def _mount_people() -> None:
-    from vetting.people.cli import mount
-    from vetting.report_cli import report_app
+    from vetting.cli.people import mount
+    from vetting.cli.reports import report_app
 
     mount(app, case_app=case_app, report_app=report_app)
 
@@ -74,7 +74,7 @@ def _main(
     if version:
         console.print(f"vet {__version__}")
         raise typer.Exit(0)
-    from vetting.cli_support import check_arguments, echo_error
+    from vetting.cli.support import check_arguments, echo_error
 
     try:
         check_arguments(_main, {"workspace": workspace})
@@ -89,7 +89,7 @@ def _main(
 @handles_errors
 def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file.")) -> None:
     """Validate a procedure file and print its fingerprint."""
-    from vetting.procedure import load_procedure
+    from vetting.domain.procedure import load_procedure
 
     loaded = load_procedure(file)
     proc = loaded.procedure
@@ -104,7 +104,7 @@ def procedure_check(file: Path = typer.Argument(..., help="Procedure YAML file."
 def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file."),
                       by: str = typer.Option(..., "--by", help="The approving commander's name.")) -> None:
     """Record a commander's approval of this exact procedure (by fingerprint)."""
-    from vetting.approvals import approve
+    from vetting.domain.approvals import approve
 
     version, new = approve(open_ws(), file, by)
     word = "approved" if new else "already approved"
@@ -116,7 +116,7 @@ def procedure_approve(file: Path = typer.Argument(..., help="Procedure YAML file
 @handles_errors
 def procedure_list() -> None:
     """List approved procedure versions."""
-    from vetting.approvals import versions
+    from vetting.domain.approvals import versions
 
     table = Table("procedure", "version", "approved by", "approved at", "fingerprint")
     for v in versions(open_ws(create=False)):
@@ -145,8 +145,8 @@ def candidate_add(
     by: str = typer.Option(..., "--by", help="The investigator adding the candidate."),
 ) -> None:
     """Add a candidate with identifiers and the signed authorization (no authorization, no search)."""
-    from vetting.candidates import CandidateInput, add_candidate, load_candidate_file
-    from vetting.yamlsource import Problem
+    from vetting.domain.candidates import CandidateInput, add_candidate, load_candidate_file
+    from vetting.domain.yamlsource import Problem
 
     if file is not None:
         cand, auth_path = load_candidate_file(file)
@@ -166,7 +166,7 @@ def candidate_add(
                                       "--signed-on was given without the signed authorization file")])
         if authorization is not None:
             raw["authorization"] = {"file": str(authorization), "signed_on": signed_on}
-        from vetting.yamlsource import LocatedDocument, validate_model
+        from vetting.domain.yamlsource import LocatedDocument, validate_model
 
         cand = validate_model(CandidateInput, LocatedDocument("command line", raw))
         auth_path = authorization
@@ -187,10 +187,10 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
     """
     from sqlmodel import select
 
-    from vetting.caselock import case_locks
-    from vetting.erasure import ErasureError, erase_candidate
-    from vetting.lookup import require_candidate
-    from vetting.models import Case
+    from vetting.domain.models import Case
+    from vetting.store.caselock import case_locks
+    from vetting.store.erasure import ErasureError, erase_candidate
+    from vetting.store.lookup import require_candidate
 
     ws = open_ws(create=False)
     require_candidate(ws, candidate)
@@ -220,7 +220,7 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
 @handles_errors
 def candidate_list() -> None:
     """List candidates."""
-    from vetting.candidates import candidate_name, list_candidates
+    from vetting.domain.candidates import candidate_name, list_candidates
 
     ws = open_ws(create=False)
     table = Table("id", "name", "authorization signed", "added by")
@@ -244,11 +244,11 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
 
     Exits 1 when a case is incomplete or any step ended ``failed`` (named above the exit).
     """
-    from vetting.engine import step_runs
-    from vetting.runner import run_cases
+    from vetting.engine.runs import run_cases
+    from vetting.engine.steps import step_runs
 
     if queue:
-        from vetting.queue_cli import needs_postgres, queue_run
+        from vetting.cli.queue import needs_postgres, queue_run
 
         needs_postgres(queue_run)(candidates, procedure, by)
         return
@@ -267,8 +267,8 @@ def run(candidates: list[str] = typer.Argument(..., help="Candidate id(s)."),
 @handles_errors
 def case_list(candidate: str = typer.Option(None, "--candidate", help="Only this candidate's cases.")) -> None:
     """Every case: candidate, procedure version, status, and how many items await a decision."""
-    from vetting.lookup import require_candidate
-    from vetting.views import print_cases
+    from vetting.cli.views import print_cases
+    from vetting.store.lookup import require_candidate
 
     ws = open_ws(create=False)
     if candidate is not None:
@@ -280,9 +280,9 @@ def case_list(candidate: str = typer.Option(None, "--candidate", help="Only this
 @handles_errors
 def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Procedure id.")) -> None:
     """Print the candidates x steps matrix; exit 1 naming any deviation from the procedure."""
-    from vetting.lookup import require_procedure
-    from vetting.uniformity import check_uniformity
-    from vetting.views import print_uniformity
+    from vetting.cli.views import print_uniformity
+    from vetting.review.uniformity import check_uniformity
+    from vetting.store.lookup import require_procedure
 
     ws = open_ws(create=False)
     require_procedure(ws, procedure)
@@ -297,8 +297,8 @@ def uniformity(procedure: str = typer.Option(..., "--procedure", "-p", help="Pro
 def review(case: str = typer.Argument(..., help="Case id."),
            all_items: bool = typer.Option(False, "--all", help="Also items already decided.")) -> None:
     """Show each collected item awaiting a decision: identity evidence, leads, screenshot, damage."""
-    from vetting.lookup import require_case
-    from vetting.views import print_review
+    from vetting.cli.views import print_review
+    from vetting.store.lookup import require_case
 
     ws = open_ws(create=False)
     require_case(ws, case)
@@ -323,10 +323,10 @@ def validate(item: str = typer.Argument(None, help="Item id (or use --file)."),
                                        help="A decisions file: a batch, all or nothing."),
              wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
     """Record a named person's decision on an item, after re-hashing its evidence."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.lookup import require_item
-    from vetting.validation import DecisionRequest, apply_decisions_file, decide
-    from vetting.yamlsource import Problem
+    from vetting.domain.yamlsource import Problem
+    from vetting.review.validation import DecisionRequest, apply_decisions_file, decide
+    from vetting.store.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.store.lookup import require_item
 
     ws = open_ws(create=False)
     if file is not None:
@@ -353,9 +353,9 @@ def concur_cmd(decision: int = typer.Argument(..., help="Decision id."),
                reason: str = typer.Option("", "--reason"),
                wait: bool = typer.Option(False, "--wait", help="Wait for a case another process is writing.")) -> None:
     """Concur with an adverse finding (a second person; never the one who decided)."""
-    from vetting.caselock import DECISION_WAIT_SECONDS, case_locks
-    from vetting.lookup import require_decision
-    from vetting.validation import concur
+    from vetting.review.validation import concur
+    from vetting.store.caselock import DECISION_WAIT_SECONDS, case_locks
+    from vetting.store.lookup import require_decision
 
     ws = open_ws(create=False)
     target = require_decision(ws, decision)
@@ -373,9 +373,9 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
                                                      "must be signed with; default: the one pinned in "
                                                      "workspace.json.")) -> None:
     """Recompute every leaf, the chain, the tree and checkpoints, and re-hash evidence; exit 1 on any problem."""
-    from vetting.custody import check_expected_key
-    from vetting.log_index import check_index
-    from vetting.lookup import require_case
+    from vetting.store.custody import check_expected_key
+    from vetting.store.log_index import check_index
+    from vetting.store.lookup import require_case
 
     ws = open_ws(create=False)
     if case is not None:
@@ -408,10 +408,10 @@ def audit_verify(case: str = typer.Option(None, "--case", help="Limit evidence r
 @handles_errors
 def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     """Print a case's timeline from the audit log."""
-    from vetting.lookup import require_case
-    from vetting.models import Case
-    from vetting.personal import Revealer
-    from vetting.views import print_timeline
+    from vetting.cli.views import print_timeline
+    from vetting.domain.models import Case
+    from vetting.store.lookup import require_case
+    from vetting.store.personal import Revealer
 
     ws = open_ws(create=False)
     events = list(ws.audit.events(case_id=case))
@@ -452,7 +452,7 @@ def evidence_export(case: str = typer.Argument(..., help="Case id (see `vet case
                     out: Path = typer.Option(..., "-o", "--out", help="The .wacz file to write."),
                     by: str = typer.Option("system:cli", "--by", help="Who exports.")) -> None:
     """Write the case's evidence as a signed WACZ 1.1.1 with its audit events and their proofs."""
-    from vetting.evidence_export import ExportError, export_case
+    from vetting.reports.evidence_export import ExportError, export_case
 
     ws = open_ws(create=False)
     try:
@@ -478,7 +478,7 @@ def sites_import(file: Path = typer.Argument(..., help="wmn-data.json, Sherlock 
     import json
 
     from spiders.sites import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
-    from vetting.yamlsource import Problem, read_bytes_file
+    from vetting.domain.yamlsource import Problem, read_bytes_file
 
     data = read_bytes_file(file, max_bytes=MAX_MANIFEST_BYTES)  # a regular file: /dev/zero is refused
     try:
@@ -510,8 +510,8 @@ def sites_health(sites: Path = typer.Argument(None, help="Site list to check (de
     """Check every site with its known account and a random name; print the sites degraded today."""
     from collections import Counter
 
-    from vetting.bundled import shipped_procedure
-    from vetting.site_health import check_health
+    from vetting.domain.bundled import shipped_procedure
+    from vetting.engine.site_health import check_health
 
     rows, random_name = check_health(procedure or shipped_procedure(), sites)
     counts = Counter(r.state for r in rows)
@@ -528,8 +528,8 @@ def sites_health(sites: Path = typer.Argument(None, help="Site list to check (de
 def demo(out: Path = typer.Option(Path("demo-output"), "--out",
                                   help="Folder for the demo's workspace and outputs.")) -> None:
     """Serve the bundled demo web on loopback and run the whole chain for the sample candidates."""
-    from vetting.demo import run_demo
-    from vetting.yamlsource import Problem
+    from vetting.demo.run import run_demo
+    from vetting.domain.yamlsource import Problem
 
     if out.exists() and not out.is_dir():
         raise InputError([Problem("command line", None, "--out", f"{out} exists and is not a folder")])
@@ -546,8 +546,8 @@ def decisions_file_cases(ws: Any, path: Path) -> list[str]:
     """The cases a decisions file writes (its items' cases, or its candidates' cases)."""
     from sqlmodel import select
 
-    from vetting.models import Case, Item
-    from vetting.validation import load_decisions_file
+    from vetting.domain.models import Case, Item
+    from vetting.review.validation import load_decisions_file
 
     _, entries = load_decisions_file(path)
     out: set[str] = set()
@@ -564,7 +564,7 @@ def decisions_file_cases(ws: Any, path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``vet`` entry point: usage errors too are one line on stderr (exit 2), never a box."""
-    from vetting.cli_support import echo_error
+    from vetting.cli.support import echo_error
 
     try:
         result = app(args=argv, prog_name="vet", standalone_mode=False)

@@ -3,7 +3,7 @@
 Secrets never travel on the command line (where shell history and ``ps`` would keep them):
 passwords, TOTP codes and automation keys are read from the terminal without echo, or, when
 standard input is not a terminal, one per line from it, in the order the prompts would ask.
-Mounted by :mod:`vetting.cli` through :func:`mount`.
+Mounted by :mod:`vetting.cli.main` through :func:`mount`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from vetting.cli_support import console, handles_errors, open_ws
+from vetting.cli.support import console, handles_errors, open_ws
 
 F = TypeVar("F", bound=Callable[..., Any])
 

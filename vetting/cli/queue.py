@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from vetting.cli_support import console, handles_errors, open_ws
+from vetting.cli.support import console, handles_errors, open_ws
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,7 +1,7 @@
 """``vet report``: render the three reports, and re-check a findings report's receipts.
 
 Mounted by the main CLI with ``app.add_typer(report_app, name="report")``. Each command is a
-few lines over :mod:`vetting.reports`; every file written is a ``report.rendered`` audit event.
+few lines over :mod:`vetting.reports.render`; every file written is a ``report.rendered`` audit event.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import typer
 
-from vetting.cli_support import handles_errors, open_ws
-from vetting.safetext import visible
+from vetting.cli.support import handles_errors, open_ws
+from vetting.screening.safetext import visible
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
                          no_args_is_help=True)
@@ -38,10 +38,10 @@ def _check_paper(paper: str) -> str:
 
 def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str, stem: str,
             paper: str = "A4", allow_damaged: bool = False) -> None:
+    from vetting.domain.yamlsource import InputError, Problem, clip
     from vetting.errors import DamagedEvidence
-    from vetting.lookup import require_case, require_procedure
-    from vetting.reports import render_report
-    from vetting.yamlsource import InputError, Problem, clip
+    from vetting.reports.render import render_report
+    from vetting.store.lookup import require_case, require_procedure
 
     fmt = _check_format(fmt)
     paper = _check_paper(paper)
@@ -66,7 +66,7 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, by: str,
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written}")
     if allow_damaged and kind == "findings":
-        from vetting.report_data import findings_data
+        from vetting.reports.data import findings_data
 
         damaged = findings_data(ws, subject or "").damaged
         if damaged:
@@ -114,12 +114,12 @@ def audit(procedure: str = typer.Option(None, "--procedure", "-p", help="Limit t
 @handles_errors
 def verify_receipts_cmd(report: Path = typer.Argument(..., help="A findings report in HTML.")) -> None:
     """Re-check a findings report's receipts against this workspace's audit log; exit 1 on any problem."""
-    from vetting.reports import verify_receipts
+    from vetting.reports.render import verify_receipts
 
     if not report.is_file():
         typer.echo(f"error: {report} does not exist or is not a file", err=True)
         raise typer.Exit(2)
-    from vetting.custody import check_expected_key
+    from vetting.store.custody import check_expected_key
 
     ws = open_ws(create=False)
     result = verify_receipts(ws, report)

@@ -1,7 +1,7 @@
 """What every ``vet`` command shares: the chosen workspace, and how refusals become exit codes.
 
-Kept apart from :mod:`vetting.cli` so sub-command modules (``vetting.report_cli``) import it
-without importing the CLI that mounts them, and so ``python -m vetting.cli`` (which loads the
+Kept apart from :mod:`vetting.cli.main` so sub-command modules (``vetting.cli.reports``) import it
+without importing the CLI that mounts them, and so ``python -m vetting.cli.main`` (which loads the
 CLI as ``__main__``) still shares one state with them.
 
 Every refusal is one line per problem on stderr and an exit code from :mod:`vetting.errors`
@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from vetting.domain.yamlsource import INT_MAX, INT_MIN, InputError, Problem, check_text, clip, one_line
 from vetting.errors import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERNAL, EXIT_REFUSED, DamagedEvidence, UnknownName
-from vetting.yamlsource import INT_MAX, INT_MIN, InputError, Problem, check_text, clip, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,13 +120,13 @@ class _NotLoaded(Exception):
 
 
 def _run_error() -> type[Exception]:
-    """``vetting.engine.RunError`` if the engine was imported, which it is whenever it raised one.
+    """``vetting.engine.steps.RunError`` if the engine was imported, which it is whenever it raised one.
 
     Looked up when an exception is being handled, not imported up front: the engine imports
     Scrapy and the collectors, a quarter of a second that commands like ``vet audit verify``
     never use.
     """
-    engine = sys.modules.get("vetting.engine")
+    engine = sys.modules.get("vetting.engine.steps")
     return engine.RunError if engine is not None else _NotLoaded
 
 
@@ -135,13 +135,13 @@ def handles_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vetting.approvals import ApprovalError
-        from vetting.candidates import CandidateError
-        from vetting.caselock import CaseBusy
-        from vetting.db import SchemaTooNew
+        from vetting.domain.approvals import ApprovalError
+        from vetting.domain.candidates import CandidateError
         from vetting.queue.database import QueueNeedsPostgres
-        from vetting.validation import ValidationRefused
-        from vetting.workspace import WorkspaceError
+        from vetting.review.validation import ValidationRefused
+        from vetting.store.caselock import CaseBusy
+        from vetting.store.db import SchemaTooNew
+        from vetting.store.workspace import WorkspaceError
 
         try:
             check_arguments(fn, kwargs)
@@ -188,6 +188,6 @@ def handles_errors(fn: F) -> F:
 
 
 def open_ws(create: bool = True) -> Any:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
     return Workspace.open(state.workspace, create=create)

@@ -6,9 +6,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vetting.safetext import visible
-from vetting.uniformity import UniformityReport
-from vetting.yamlsource import clip
+from vetting.domain.yamlsource import clip
+from vetting.review.uniformity import UniformityReport
+from vetting.screening.safetext import visible
 
 
 def readable(value: object) -> str:
@@ -49,7 +49,7 @@ def print_uniformity(console: Console, report: UniformityReport) -> None:
 def print_timeline(console: Console, events: list, reveal=lambda v: v or "") -> None:  # type: ignore[no-untyped-def]
     """A case's audit events, one line each: what happened, when, by whom.
 
-    ``reveal`` reads committed personal values back (``vetting.personal.Revealer``).
+    ``reveal`` reads committed personal values back (``vetting.store.personal.Revealer``).
     """
     table = Table("seq", "time (UTC)", "actor", "action", "subject", "detail")
     for e in events:
@@ -68,9 +68,9 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
 
     from rich.panel import Panel
 
-    from vetting.models import Assessment
-    from vetting.reached import describe_chain
-    from vetting.validation import current_decision, decision_reason, reviewable_items, verify_item_evidence
+    from vetting.domain.models import Assessment
+    from vetting.engine.reached import describe_chain
+    from vetting.review.validation import current_decision, decision_reason, reviewable_items, verify_item_evidence
 
     items = reviewable_items(ws, case_id)
     shown = 0
@@ -119,7 +119,7 @@ def print_review(console: Console, ws, case_id: str, pending_only: bool = True) 
 
 
 def _get_item(ws, item_id: str):  # type: ignore[no-untyped-def]
-    from vetting.models import Item
+    from vetting.domain.models import Item
 
     with ws.session() as s:
         return s.get(Item, item_id)
@@ -134,7 +134,7 @@ def _match_words(match: dict) -> str:
 
 def _markable_images(ws, item) -> list[str]:  # type: ignore[no-untyped-def]
     """The page's pictures, covered for hiring staff unless one is marked as the evidence."""
-    from vetting.evidence_images import media_addresses
+    from vetting.review.evidence_images import media_addresses
 
     arts = item.artifacts()
     dom = next((a for a in arts if a["kind"] == "dom"), None) or next((a for a in arts if a["kind"] == "response"),
@@ -153,9 +153,9 @@ def print_cases(console: Console, ws, candidate_id: str | None = None) -> None: 
     """The cases table: where an investigator finds the CASE ids the other commands take."""
     from sqlmodel import select
 
-    from vetting.engine import step_runs
-    from vetting.models import Case, ProcedureVersion
-    from vetting.validation import current_decision, reviewable_items
+    from vetting.domain.models import Case, ProcedureVersion
+    from vetting.engine.steps import step_runs
+    from vetting.review.validation import current_decision, reviewable_items
 
     table = Table("case", "candidate", "procedure", "status", "steps", "items to decide")
     with ws.session() as s:

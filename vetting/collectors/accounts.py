@@ -2,7 +2,7 @@
 
 Site health (known account + random name) and robots.txt are properties of a site on a day,
 not of a candidate: results from an earlier case of the same day are reused
-(:mod:`vetting.daycache`) and every reuse is an audit event saying which result, from when.
+(:mod:`vetting.engine.daycache`) and every reuse is an audit event saying which result, from when.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 from spiders.accounts import AccountsSpider, SiteHealth
 from spiders.sites import Manifest, frozen_manifest
 from vetting.collectors.base import Collector, StepContext
-from vetting.daycache import DEFINITE, DayCache, RobotsCache, health_key
-from vetting.inputs import StepInput, expand_all
-from vetting.procedure import Step
+from vetting.domain.procedure import Step
+from vetting.engine.daycache import DEFINITE, DayCache, RobotsCache, health_key
+from vetting.engine.inputs import StepInput, expand_all
 
 
 class AccountsCollector(Collector):

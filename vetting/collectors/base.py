@@ -23,11 +23,11 @@ from sqlmodel import select
 
 from spiders.capture import Capture, Exchange
 from vetting import __version__
-from vetting.inputs import StepInput
-from vetting.models import REVIEWABLE_OUTCOMES, Case, Item, dumps, utcnow
-from vetting.procedure import LoadedProcedure, Step
-from vetting.reached import reached_for
-from vetting.workspace import Workspace
+from vetting.domain.models import REVIEWABLE_OUTCOMES, Case, Item, dumps, utcnow
+from vetting.domain.procedure import LoadedProcedure, Step
+from vetting.engine.inputs import StepInput
+from vetting.engine.reached import reached_for
+from vetting.store.workspace import Workspace
 
 if TYPE_CHECKING:
     from scrapy.settings import Settings
@@ -123,7 +123,7 @@ class StepContext:
     _captured: set[str] = field(default_factory=set)
     _pending_requests: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = field(default_factory=list)
     _warc: Any = None
-    robots_cache: Any = None  # robots.txt kept within a day (vetting/daycache.py), read by the guard
+    robots_cache: Any = None  # robots.txt kept within a day (vetting/engine/daycache.py), read by the guard
     _writer: Any = None  # the one thread doing every write of the attempt during a crawl, in order
     _lock: Any = field(default_factory=threading.Lock)
     _records: list[dict[str, Any]] = field(default_factory=list)  # WARC records of the capture being saved

@@ -9,8 +9,8 @@ from spiders.capture import Capture
 from spiders.pages import PagesSpider
 from spiders.sites import frozen_manifest
 from vetting.collectors.base import Collector, StepContext
-from vetting.inputs import StepInput, expand_all
-from vetting.procedure import Step
+from vetting.domain.procedure import Step
+from vetting.engine.inputs import StepInput, expand_all
 
 
 class PagesCollector(Collector):

@@ -6,8 +6,8 @@ from typing import Any
 
 from spiders.search import SearchSpider
 from vetting.collectors.base import Collector, StepContext, StepFailed
-from vetting.inputs import StepInput, expand_all
-from vetting.procedure import Step
+from vetting.domain.procedure import Step
+from vetting.engine.inputs import StepInput, expand_all
 
 
 class SearchCollector(Collector):

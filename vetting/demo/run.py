@@ -19,12 +19,12 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from vetting.bundled import shipped_procedure
-from vetting.workspace import MARKER, Workspace, WorkspaceError
+from vetting.domain.bundled import shipped_procedure
+from vetting.store.workspace import MARKER, Workspace, WorkspaceError
 
 DEMO_COMMANDER = "Capt. Dana Whitfield (demo commander, fictional)"
 DEMO_INVESTIGATOR = "Det. Sam Ortiz (demo investigator, fictional)"
-DEMO_DECISIONS = Path(__file__).resolve().parent / "demoweb" / "decisions-demo.yaml"
+DEMO_DECISIONS = Path(__file__).resolve().parent.parent / "demoweb" / "decisions-demo.yaml"
 
 
 def demo_procedure(shipped: Path, web: Any, manifest_name: str) -> dict[str, Any]:
@@ -57,15 +57,15 @@ def fresh_folder(out: Path) -> Path:
 
 def run_demo(out: Path, console: Console | None = None) -> int:
     """Run the demo; return the exit code (0 when every case is complete and uniform)."""
-    from vetting.approvals import approve
-    from vetting.candidates import add_candidate, load_candidate_file
+    from vetting.cli.views import print_uniformity
     from vetting.demoweb import DemoWeb
-    from vetting.engine import open_case
-    from vetting.reports import render_all
-    from vetting.runner import run_plans
-    from vetting.uniformity import check_uniformity
-    from vetting.validation import apply_decisions_file
-    from vetting.views import print_uniformity
+    from vetting.domain.approvals import approve
+    from vetting.domain.candidates import add_candidate, load_candidate_file
+    from vetting.engine.runs import run_plans
+    from vetting.engine.steps import open_case
+    from vetting.reports.render import render_all
+    from vetting.review.uniformity import check_uniformity
+    from vetting.review.validation import apply_decisions_file
 
     console = console or Console()
     started = time.monotonic()
@@ -106,7 +106,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     print_review_summary(console, ws, [c.id for c in cases])
     reports = render_all(ws, out / "reports", DEMO_COMMANDER)
     console.print(f"wrote {len(reports)} reports (HTML and PDF) under {out / 'reports'}")
-    from vetting.evidence_export import export_case
+    from vetting.reports.evidence_export import export_case
 
     for case in cases:  # one signed evidence package per case (docs/evidence.md)
         export_case(ws, case.id, out / "evidence" / f"{case.id}.wacz", DEMO_INVESTIGATOR)
@@ -125,7 +125,7 @@ def print_collection_summary(console: Console, ws: Workspace, case_ids: list[str
     """Items per case and outcome: what was captured, and what could not be reached and why."""
     from sqlmodel import select
 
-    from vetting.models import Item
+    from vetting.domain.models import Item
 
     table = Table(title="collected items by outcome")
     table.add_column("case")
@@ -143,8 +143,8 @@ def print_review_summary(console: Console, ws: Workspace, case_ids: list[str]) -
     """Screened items per identity level and per decision in force, per case."""
     from sqlmodel import select
 
-    from vetting.models import Assessment
-    from vetting.validation import concurrence_for, current_decision
+    from vetting.domain.models import Assessment
+    from vetting.review.validation import concurrence_for, current_decision
 
     table = Table(title="screened items: identity level and decision")
     for col in ("case", "identity levels", "decisions"):

@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from vetting.domain.models import ProcedureVersion, utcnow
+from vetting.domain.procedure import LoadedProcedure, load_procedure, load_procedure_text
 from vetting.errors import UnknownName
-from vetting.files import write_atomic
-from vetting.models import ProcedureVersion, utcnow
-from vetting.procedure import LoadedProcedure, load_procedure, load_procedure_text
-from vetting.workspace import Workspace
+from vetting.store.files import write_atomic
+from vetting.store.workspace import Workspace
 
 
 class ApprovalError(Exception):

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from vetting.yamlsource import clip
+from vetting.domain.yamlsource import clip
 
 #: Largest authorization accepted (a scanned multi-page PDF fits easily).
 MAX_AUTHORIZATION_BYTES = 50 * 1024 * 1024

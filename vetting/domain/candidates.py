@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from vetting.authorization import read_authorization
+from vetting.domain.authorization import read_authorization
+from vetting.domain.models import Candidate, utcnow
+from vetting.domain.textfields import Date, Identifier, Label, Name
+from vetting.domain.yamlsource import InputError, Problem, clip, load_yaml_file, validate_model
 from vetting.errors import UnknownName
-from vetting.models import Candidate, utcnow
-from vetting.personal import Revealer, commit_identifiers, reveal_identifiers
-from vetting.textfields import Date, Identifier, Label, Name
-from vetting.workspace import Workspace
-from vetting.yamlsource import InputError, Problem, clip, load_yaml_file, validate_model
+from vetting.store.personal import Revealer, commit_identifiers, reveal_identifiers
+from vetting.store.workspace import Workspace
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^https?://[^\s/]+", re.I)
@@ -68,7 +68,7 @@ class CandidateInput(BaseModel):
     @field_validator("phones")
     @classmethod
     def _phones(cls, v: list[str]) -> list[str]:
-        from vetting.identity_matchers import e164
+        from vetting.screening.identity_matchers import e164
 
         for p in v:
             if e164(p) is None:  # a number identity screening could never compare

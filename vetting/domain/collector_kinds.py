@@ -6,7 +6,7 @@ Scrapy or Playwright.
 
 from __future__ import annotations
 
-#: collector kind -> the step fields it requires (checked by vetting.procedure).
+#: collector kind -> the step fields it requires (checked by vetting.domain.procedure).
 COLLECTOR_KINDS: dict[str, frozenset[str]] = {
     # Capture pages: the candidate's disclosed profile URLs and any URL list the step names.
     "pages": frozenset({"inputs_or_sources"}),

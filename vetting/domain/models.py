@@ -51,7 +51,7 @@ class Candidate(SQLModel, table=True):
     """A job candidate and the signed authorization on file. Append-only.
 
     ``full_name`` and the values in ``identifiers_json`` are commitments (see
-    ``vetting.personal``); ``vetting.candidates.candidate_identifiers`` reads the values back.
+    ``vetting.store.personal``); ``vetting.domain.candidates.candidate_identifiers`` reads the values back.
     """
 
     id: str = Field(primary_key=True)
@@ -79,7 +79,7 @@ class Case(SQLModel, table=True):
     completed_at: datetime | None = None
 
 
-STEP_TERMINAL = ("completed", "no_input", "failed", "cancelled")  # cancelled: vetting/cancellation.py
+STEP_TERMINAL = ("completed", "no_input", "failed", "cancelled")  # cancelled: vetting/engine/cancellation.py
 STEP_STATES = ("pending", "running") + STEP_TERMINAL
 
 
@@ -125,7 +125,7 @@ class Item(SQLModel, table=True):
     text: str = ""
     found_by: str = ""  # which input led here (e.g. "profile_urls", "usernames:arivera96")
     links_json: str = "[]"
-    reached_json: str = "{}"  # how the collector reached it (vetting.reached): disclosed, link, search, site check
+    reached_json: str = "{}"  # how it was reached (vetting.engine.reached): disclosed, link, search, site check
     artifacts_json: str = "[]"  # [{"kind","path","sha256","warc","record_id","offset"}]
     meta_json: str = "{}"
     captured_at: datetime

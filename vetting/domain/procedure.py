@@ -20,9 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spiders.sites import MAX_MANIFEST_BYTES
-from vetting.collector_kinds import COLLECTOR_KINDS
-from vetting.screening import check_categories, screening_categories
-from vetting.yamlsource import (
+from vetting.domain.collector_kinds import COLLECTOR_KINDS
+from vetting.domain.yamlsource import (
     InputError,
     LocatedDocument,
     Problem,
@@ -33,6 +32,7 @@ from vetting.yamlsource import (
     read_text_file,
     validate_model,
 )
+from vetting.screening.leads import check_categories, screening_categories
 
 #: Largest site manifest a step may reference (WhatsMyName's whole list is about 0.5 MB).
 
@@ -313,7 +313,7 @@ def _validate(doc: LocatedDocument, source_text: str, path: Path,
             problems.append(Problem(doc.source, doc.line_of(("steps", i, "sites")), dotted(("steps", i, "sites")),
                                     f"manifest {clip(manifest_path, 200)} cannot be read: {exc.problems[0].message}"))
             continue
-        from vetting.collector_kinds import check_manifest
+        from vetting.domain.collector_kinds import check_manifest
 
         for message in check_manifest(manifests[step.id]):
             problems.append(Problem(doc.source, doc.line_of(("steps", i, "sites")),

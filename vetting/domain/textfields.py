@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
 
-from vetting.yamlsource import clip, describe_control
+from vetting.domain.yamlsource import clip, describe_control
 
 #: Longest full name or alias (characters).
 MAX_NAME_CHARS = 200

@@ -38,7 +38,7 @@ Path_ = tuple[str | int, ...]
 #: Largest YAML or JSON file accepted (bytes). A procedure with every shipped category is ~40 KB.
 MAX_FILE_BYTES = 2 * 1024 * 1024
 #: Largest single text value (characters) in a parsed file; names and identifiers have
-#: tighter limits of their own (vetting.textfields).
+#: tighter limits of their own (vetting.domain.textfields).
 MAX_TEXT_CHARS = 20_000
 #: Most values one document may build, each alias expansion counted again.
 MAX_VALUES = 100_000

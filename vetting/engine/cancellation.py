@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from vetting.models import STEP_TERMINAL, Case, StepRun, utcnow
-from vetting.workspace import Workspace
+from vetting.domain.models import STEP_TERMINAL, Case, StepRun, utcnow
+from vetting.store.workspace import Workspace
 
 
 def committed_reason(ws: Workspace, case_id: str, reason: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vetting.procedure import LIST_IDENTIFIERS, template_fields
+from vetting.domain.procedure import LIST_IDENTIFIERS, template_fields
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def reached_for(kind: str, found_by: str, meta: dict[str, Any],
 
 
 def reached_of_item(item: Any) -> dict[str, Any]:
-    """The stored record of an :class:`~vetting.models.Item`, derived for older items."""
+    """The stored record of an :class:`~vetting.domain.models.Item`, derived for older items."""
     try:
         stored = json.loads(getattr(item, "reached_json", "") or "{}")
     except ValueError:

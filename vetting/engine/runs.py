@@ -2,7 +2,7 @@
 
 Everything that can refuse a run (unknown candidate, no authorization, unapproved procedure,
 a case another process is running) is checked for every candidate before the first request
-is sent, so a bad invocation changes nothing. Each case's lock (vetting.caselock) is held
+is sent, so a bad invocation changes nothing. Each case's lock (vetting.store.caselock) is held
 from before the case is opened until its run ends.
 """
 
@@ -14,17 +14,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vetting.engine import CasePlan, open_case, run_case
-from vetting.models import Case
-from vetting.reactor import run_in_reactor
-from vetting.workspace import Workspace
+from vetting.domain.models import Case
+from vetting.engine.reactor import run_in_reactor
+from vetting.engine.steps import CasePlan, open_case, run_case
+from vetting.store.workspace import Workspace
 
 
 def planned_case_ids(ws: Workspace, candidate_ids: list[str], procedure_id: str) -> list[str]:
     """Validate everything a run needs (read only) and return the ids of the cases it will write."""
-    from vetting.approvals import load_approved
-    from vetting.candidates import get_candidate
-    from vetting.engine import case_id_for
+    from vetting.domain.approvals import load_approved
+    from vetting.domain.candidates import get_candidate
+    from vetting.engine.steps import case_id_for
 
     version, _ = load_approved(ws, procedure_id)
     return [case_id_for(get_candidate(ws, cid).id, version.fingerprint) for cid in candidate_ids]
@@ -40,7 +40,7 @@ def run_cases(ws: Workspace, candidate_ids: list[str], procedure_id: str, by: st
               console: Console | None = None, *, wait: bool = False,
               lock: bool = True) -> list[Case]:
     """Run (or resume) the cases with a progress bar per case, holding each case's lock."""
-    from vetting.caselock import case_locks
+    from vetting.store.caselock import case_locks
 
     console = console or Console()
     case_ids = planned_case_ids(ws, candidate_ids, procedure_id)
@@ -67,8 +67,8 @@ def run_plans(ws: Workspace, plans: list[CasePlan], by: str, console: Console) -
             return [await run_case(ws, plan, by, on_step) for plan in plans]
 
         cases = run_in_reactor(main)
-    from vetting.engine import step_runs
-    from vetting.views import readable
+    from vetting.cli.views import readable
+    from vetting.engine.steps import step_runs
 
     for case in cases:
         console.print(f"{case.id}: [bold]{case.status}[/]")

@@ -123,9 +123,9 @@ def check_health(procedure_path: Path, sites_path: Path | None) -> tuple[list[He
     """Run the health check of ``sites_path`` (default: the procedure's accounts step manifest)
     under the procedure's settings; return the rows and the random name used."""
     from spiders.sites import ManifestError, parse_manifest, read_manifest_file
-    from vetting.procedure import load_procedure
-    from vetting.reactor import run_in_reactor
-    from vetting.yamlsource import InputError, Problem
+    from vetting.domain.procedure import load_procedure
+    from vetting.domain.yamlsource import InputError, Problem
+    from vetting.engine.reactor import run_in_reactor
 
     loaded = load_procedure(procedure_path)
     if sites_path is not None:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from vetting.approvals import load_approved
-from vetting.candidates import candidate_erased, candidate_identifiers, get_candidate
 from vetting.collectors import StepContext, get_collector
-from vetting.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun, utcnow
-from vetting.procedure import LoadedProcedure
-from vetting.workspace import Workspace
+from vetting.domain.approvals import load_approved
+from vetting.domain.candidates import candidate_erased, candidate_identifiers, get_candidate
+from vetting.domain.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun, utcnow
+from vetting.domain.procedure import LoadedProcedure
+from vetting.store.workspace import Workspace
 
 ProgressCallback = Callable[[Case, int, str, str], None]  # case, position, step id, status
 
@@ -143,7 +143,7 @@ async def run_case(ws: Workspace, plan: CasePlan, by: str, progress: ProgressCal
         if progress:
             progress(plan.case, run.position, step.id, run.status)
     if all(r.status in STEP_TERMINAL for r in step_runs(ws, plan.case.id)):
-        from vetting.assessment import assess_case
+        from vetting.screening.assessment import assess_case
 
         assess_case(ws, plan.case, plan.candidate, plan.loaded)
     return _maybe_complete(ws, plan)

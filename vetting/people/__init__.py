@@ -12,7 +12,7 @@ Modules, one role each:
 - :mod:`~vetting.people.tokenfile`: the 0600 token file in the user's config folder
 - :mod:`~vetting.people.oidc`: OpenID Connect login (authorization code + PKCE, ID token checks)
 - :mod:`~vetting.people.assignments`: cases assigned to investigators, reports released to hiring
-- :mod:`~vetting.people.cli`: ``vet user``, ``vet login``, ``vet logout``, ``vet whoami``
+- :mod:`~vetting.cli.people`: ``vet user``, ``vet login``, ``vet logout``, ``vet whoami``
 
-Kept free of imports at package level so :mod:`vetting.db` can import the models without a cycle.
+Kept free of imports at package level so :mod:`vetting.store.db` can import the models without a cycle.
 """

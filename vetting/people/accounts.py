@@ -22,7 +22,7 @@ from vetting.people.models import ACTIVE, DISABLED, Account, AuthSession
 from vetting.people.roles import check_roles
 
 if TYPE_CHECKING:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 LOGIN_RE = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

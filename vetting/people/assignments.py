@@ -24,7 +24,7 @@ from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
 
 if TYPE_CHECKING:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 ASSIGNERS = ("supervisor", "commander")
 RELEASERS = ("supervisor", "commander")
@@ -50,7 +50,7 @@ def _target(s, login: str, role: str) -> Account:  # type: ignore[no-untyped-def
 
 
 def _case(s, case_id: str) -> None:  # type: ignore[no-untyped-def]
-    from vetting.models import Case
+    from vetting.domain.models import Case
 
     if s.get(Case, case_id) is None:
         raise AccountError(f"no case {case_id!r} (see vet case list)")

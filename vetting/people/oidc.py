@@ -32,7 +32,7 @@ from vetting.people.models import Account, IdentityProvider
 
 if TYPE_CHECKING:
     from vetting.people.sessions import Issued
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 LEEWAY_SECONDS = 60

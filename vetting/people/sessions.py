@@ -31,7 +31,7 @@ from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, Account, AuthSession, LoginAttempt
 
 if TYPE_CHECKING:
-    from vetting.workspace import Workspace
+    from vetting.store.workspace import Workspace
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)

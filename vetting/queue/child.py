@@ -7,7 +7,7 @@ browser ends with the process, not with the worker. The case resumes where it st
 
 Before anything else the process takes the case's advisory lock in PostgreSQL (a session
 lock: the server frees it when the process dies) and holds it to the end. It is the same lock
-as the commands' (:func:`vetting.caselock.advisory_key`): a ``vet run``, ``validate``,
+as the commands' (:func:`vetting.store.caselock.advisory_key`): a ``vet run``, ``validate``,
 ``concur`` or ``candidate erase`` of the case is refused while it runs (exit 3, naming this
 process), and it waits for one of them to finish. It is the proof that
 the case is running: the reaper never puts back a job whose case lock is held (a worker late
@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lock = _hold_case_lock(args.case_id)  # noqa: F841 - held until the process ends
 
-    from vetting.approvals import ApprovalError
-    from vetting.candidates import CandidateError
-    from vetting.engine import RunError, open_case, run_case
-    from vetting.models import Case
-    from vetting.reactor import run_in_reactor
-    from vetting.workspace import Workspace, WorkspaceError
+    from vetting.domain.approvals import ApprovalError
+    from vetting.domain.candidates import CandidateError
+    from vetting.domain.models import Case
+    from vetting.engine.reactor import run_in_reactor
+    from vetting.engine.steps import RunError, open_case, run_case
+    from vetting.store.workspace import Workspace, WorkspaceError
 
     try:
         ws = Workspace.open(args.workspace, create=False)
@@ -64,10 +64,10 @@ def _hold_case_lock(case_id: str) -> object:
 
     import psycopg
 
-    from vetting.caselock import advisory_key, session_label
     from vetting.queue.database import libpq_conninfo
+    from vetting.store.caselock import advisory_key, session_label
 
-    # The commands' key (vetting.caselock): a direct `vet run` of a queued case is refused
+    # The commands' key (vetting.store.caselock): a direct `vet run` of a queued case is refused
     # naming this process, and this process waits for a direct one to finish.
     conn = psycopg.connect(libpq_conninfo(os.environ["VETTING_DATABASE_URL"]), autocommit=True,
                            application_name=session_label("queue-case"))

@@ -13,8 +13,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
 from sqlmodel import select
 
-from vetting.engine import RunError
-from vetting.models import STEP_TERMINAL, Case, StepRun
+from vetting.domain.models import STEP_TERMINAL, Case, StepRun
+from vetting.engine.steps import RunError
 from vetting.queue.app import QUEUE, TASK_NAME, ensure_schema, make_app
 from vetting.queue.database import record_cancel_request
 
@@ -37,7 +37,7 @@ def defer_cases(ws: Any, candidate_ids: list[str], procedure_id: str, by: str) -
     Everything is validated first, as for ``vet run``: an unknown candidate, a missing
     authorization or an unapproved procedure refuses the whole command and queues nothing.
     """
-    from vetting.runner import plan_cases
+    from vetting.engine.runs import plan_cases
 
     app = make_app(ws)  # refuses SQLite before any case is opened
     plans = plan_cases(ws, candidate_ids, procedure_id, by)
@@ -144,7 +144,7 @@ def cancel_case(ws: Any, case_id: str, by: str, reason: str, wait_seconds: float
     case's process, then records the steps left (:mod:`vetting.queue.job`). This waits up to
     ``wait_seconds`` for that; if the worker is dead, the reaper records them when it notices.
     """
-    from vetting.cancellation import cancel_remaining_steps
+    from vetting.engine.cancellation import cancel_remaining_steps
 
     by, reason = by.strip(), reason.strip()
     if not by:
@@ -170,7 +170,7 @@ def cancel_case(ws: Any, case_id: str, by: str, reason: str, wait_seconds: float
 
 
 async def _request_cancel(app: Any, ws: Any, case_id: str, by: str, reason: str) -> list[int]:
-    from vetting.cancellation import committed_reason
+    from vetting.engine.cancellation import committed_reason
 
     async with app.open_async():
         await ensure_schema(app, ws)

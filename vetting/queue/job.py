@@ -5,7 +5,7 @@ with ``PR_SET_PDEATHSIG``: if the worker is killed (``kill -9``, a crash, the ma
 killer), the kernel kills the child too, so a case is never left running without its job and
 the retried job never races an orphan. Audit events: ``job.started``, ``job.finished`` (with
 the outcome), ``job.retried`` (a failed attempt that will run again), and on a cancel the
-steps left recorded ``cancelled`` (:func:`vetting.cancellation.cancel_remaining_steps`).
+steps left recorded ``cancelled`` (:func:`vetting.engine.cancellation.cancel_remaining_steps`).
 
 The child's environment is the worker's: ``VETTING_DATABASE_URL`` and any other ``VETTING_*``
 setting of the worker (an evidence store's location, when there is one) reach the case
@@ -122,7 +122,7 @@ async def _after_cancel(context: JobContext, ws: Any, case_id: str, actor: str, 
     (raises :class:`JobAborted`); a worker shutdown lets Procrastinate put the job back."""
     job = context.job
     if context.abort_reason() == AbortReason.USER_REQUEST:
-        from vetting.cancellation import cancel_remaining_steps, committed_reason
+        from vetting.engine.cancellation import cancel_remaining_steps, committed_reason
         from vetting.queue.database import cancel_request
 
         who, why = cancel_request(ws.engine, case_id) or ("unknown", "job aborted")

@@ -24,9 +24,9 @@ import psycopg
 from procrastinate import App
 from procrastinate.jobs import Status
 
-from vetting.caselock import HOLDER_SQL, advisory_key, advisory_parts
 from vetting.queue.app import QUEUE, RETRIES, TASK_NAME, ensure_schema, make_app
 from vetting.queue.database import REAPER_LOCK, cancel_request, libpq_conninfo
+from vetting.store.caselock import HOLDER_SQL, advisory_key, advisory_parts
 
 log = logging.getLogger("vetting.queue.worker")
 
@@ -110,7 +110,7 @@ async def _reap_one(app: App, ws: Any, worker: str, job: Any, stalled_after: flo
     subject = f"job-{job.id}"
     cancel = cancel_request(ws.engine, case_id)
     if cancel is not None:
-        from vetting.cancellation import cancel_remaining_steps, committed_reason
+        from vetting.engine.cancellation import cancel_remaining_steps, committed_reason
 
         await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
         who, why = cancel

@@ -1,8 +1,8 @@
 """The data behind the three reports, gathered once so the templates only lay it out.
 
-* Findings (hiring staff): :func:`findings_report` wraps the gate of ``vetting.findings``
+* Findings (hiring staff): :func:`findings_report` wraps the gate of ``vetting.reports.findings``
   (validated, concurred, re-hashed, masked) with what makes the report checkable: the signed
-  audit checkpoint it was made at, the redacted picture of the page (``vetting.redaction``), and for
+  audit checkpoint it was made at, the redacted picture of the page (``vetting.reports.redaction``), and for
   each finding a *receipt*, the RFC 6962 inclusion proof of its ``item.validated`` (and
   ``item.concurred``) audit event against that checkpoint.
 * Written process (commanders): :func:`process_report`, the approved procedure as frozen,
@@ -28,14 +28,14 @@ from sqlmodel import select
 
 from audit import Checkpoint, Event, VerifyReport
 from audit.checkpoints import load_public_key, public_key_fingerprint
-from vetting.findings import FindingPublic, FindingsData, findings_data
-from vetting.models import Case, Concurrence, Decision, ProcedureVersion
-from vetting.personal import Revealer
-from vetting.receipts import RECEIPTS_FORMAT
-from vetting.redaction import PictureView, redacted_pictures
-from vetting.uniformity import UniformityReport, check_uniformity
-from vetting.validation import decisions_in_force
-from vetting.workspace import Workspace
+from vetting.domain.models import Case, Concurrence, Decision, ProcedureVersion
+from vetting.reports.findings import FindingPublic, FindingsData, findings_data
+from vetting.reports.receipts import RECEIPTS_FORMAT
+from vetting.reports.redaction import PictureView, redacted_pictures
+from vetting.review.uniformity import UniformityReport, check_uniformity
+from vetting.review.validation import decisions_in_force
+from vetting.store.personal import Revealer
+from vetting.store.workspace import Workspace
 
 #: Pictures larger than this are not embedded (the report stays openable); the report says so.
 MAX_EMBED_BYTES = 8_000_000
@@ -90,7 +90,7 @@ class Receipt:
 class FindingView:
     finding: FindingPublic
     number: int
-    screenshot_uri: str | None  # the REDACTED picture (vetting.redaction), never the original screenshot
+    screenshot_uri: str | None  # the REDACTED picture (vetting.reports.redaction), never the original screenshot
     screenshot_note: str  # why no picture is shown, when none is
     receipts: list[Receipt]
     picture: PictureView | None = None  # its sha256, the source's, and how much it covers
@@ -393,7 +393,7 @@ def case_audit(ws: Workspace, case: Case, tree_size: int) -> CaseAudit:
     with ws.session() as s:
         reveal = Revealer(s, case.candidate_id)
         if reveal.erased:
-            from vetting.findings import disposal_note
+            from vetting.reports.findings import disposal_note
 
             out.disposed = disposal_note(ws, case.candidate_id)
         for event in ws.audit.events(case_id=case.id):

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 SIGNING_KEY_FILE = "wacz-signing-key.pem"
 SOFTWARE = "vetting-toolkit evidence export"
@@ -129,7 +129,7 @@ def export_case(ws: Workspace, case_id: str, out: Path, actor: str) -> ExportRes
 
     from audit.records import check_records
     from audit.verify import safe_evidence_path
-    from vetting.models import Case, Item
+    from vetting.domain.models import Case, Item
 
     with ws.session() as s:
         case = s.get(Case, case_id)

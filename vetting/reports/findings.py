@@ -16,14 +16,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import select
 
-from vetting.candidates import candidate_name
-from vetting.display import displayed
-from vetting.firewall import mask_protected
-from vetting.models import Assessment, Candidate, Case, Decision, Item, ProcedureVersion, StepRun
-from vetting.personal import Revealer
-from vetting.reached import describe_chain
-from vetting.validation import concurrence_for, current_decision, verify_item_evidence
-from vetting.workspace import Workspace
+from vetting.domain.candidates import candidate_name
+from vetting.domain.models import Assessment, Candidate, Case, Decision, Item, ProcedureVersion, StepRun
+from vetting.engine.reached import describe_chain
+from vetting.review.display import displayed
+from vetting.review.validation import concurrence_for, current_decision, verify_item_evidence
+from vetting.screening.firewall import mask_protected
+from vetting.store.personal import Revealer
+from vetting.store.workspace import Workspace
 
 
 class _Public(BaseModel):

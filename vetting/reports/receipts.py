@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vetting.firewall import mask_protected
-from vetting.personal import Revealer, is_commitment
-from vetting.safetext import visible
-from vetting.workspace import Workspace
+from vetting.screening.firewall import mask_protected
+from vetting.screening.safetext import visible
+from vetting.store.personal import Revealer, is_commitment
+from vetting.store.workspace import Workspace
 
 RECEIPTS_FORMAT = "vetting-receipts/1"
 
@@ -53,7 +53,7 @@ def read_receipts(html: str) -> dict[str, Any]:
     block = BeautifulSoup(html, "html.parser").find("script", id="receipts")
     if block is None or block.get("type") != "application/json":
         raise ValueError("the report has no receipts block (<script type=\"application/json\" id=\"receipts\">)")
-    from vetting.yamlsource import InputError, load_json_bytes
+    from vetting.domain.yamlsource import InputError, load_json_bytes
 
     try:  # the one JSON parser: depth, numbers and duplicate keys bounded (block text quotes content)
         data = load_json_bytes((block.string or "").encode("utf-8"), "receipts block",
@@ -138,7 +138,7 @@ class _FieldCheck:
 
 def _shows(reveal: Revealer, commitment: str, shown: str) -> bool | None:
     """Whether ``shown`` is how the reports display the committed value: reports print every
-    value through ``vetting.safetext.visible`` (controls as ``⟨U+202E⟩``), so that is compared;
+    value through ``vetting.screening.safetext.visible`` (controls as ``⟨U+202E⟩``), so that is compared;
     a value with no control character is checked against its commitment directly."""
     if reveal.matches(commitment, shown):
         return True
@@ -232,7 +232,7 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
     problems = result.problems
     assert problems is not None
     if isinstance(report, Path):
-        from vetting.yamlsource import InputError, read_text_file
+        from vetting.domain.yamlsource import InputError, read_text_file
 
         try:
             html = read_text_file(report, max_bytes=200 * 1024 * 1024)
@@ -322,7 +322,7 @@ def verify_receipts(ws: Workspace, report: Path | str) -> ReceiptCheck:
     with ws.session() as s:
         reveal = Revealer(s, str(data.get("candidate_id") or ""))
         if reveal.erased:
-            from vetting.findings import disposal_note
+            from vetting.reports.findings import disposal_note
 
             result.disposed = disposal_note(ws, str(data.get("candidate_id") or ""))
         _check_candidate(soup, good.get(("candidate", "")), reveal, problems)

@@ -1,6 +1,6 @@
 """Redacted pictures for hiring staff, derived from the archived page, never from a screenshot.
 
-The firewall (``vetting.firewall``) masks protected characteristics in the text of the
+The firewall (``vetting.screening.firewall``) masks protected characteristics in the text of the
 findings report; a screenshot of the page would show them all again. So what hiring staff see
 of a captured page is made here, from the stored evidence:
 
@@ -16,7 +16,7 @@ of a captured page is made here, from the stored evidence:
    page, so a page of any height gives a legible picture;
 4. opaque boxes cover every mention, and every image, picture, video, canvas, SVG, frame and
    embedded object, except the images the deciding investigator marked as the finding's
-   evidence (``vetting.evidence_images``), whose pixels come from the original screenshot
+   evidence (``vetting.review.evidence_images``), whose pixels come from the original screenshot
    when the offline layout matches it (and stay covered otherwise).
 
 Each picture is evidence of its own: it is stored content-addressed and recorded as an
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vetting import __version__
-from vetting.redaction_draw import (
+from vetting.reports.redaction_draw import (
     CROP_HEIGHT,
     FORMAT,
     Box,
@@ -47,7 +47,7 @@ from vetting.redaction_draw import (
     Redactor,
     lexicon_sha256,
 )
-from vetting.workspace import Workspace
+from vetting.store.workspace import Workspace
 
 __all__ = ["CROP_HEIGHT", "Box", "PictureJob", "PictureView", "Redacted", "Redactor", "picture_job",
            "redacted_pictures"]
@@ -79,8 +79,8 @@ def picture_job(ws: Workspace, item_id: str,
                 marks: dict[tuple[str, int], tuple[str, ...]] | None = None) -> PictureJob | str:
     """The job for one validated item, or why no picture can be made of it. ``marks`` are the
     case's evidence-image marks by (item, decision id) when the caller read them already."""
-    from vetting.models import Assessment, Case, Item, ProcedureVersion
-    from vetting.validation import current_decision
+    from vetting.domain.models import Assessment, Case, Item, ProcedureVersion
+    from vetting.review.validation import current_decision
 
     with ws.session() as s:
         item = s.get(Item, item_id)
@@ -126,7 +126,7 @@ def _case_events(ws: Workspace, case_id: str) -> tuple[dict[tuple[str, int], tup
     ``item.validated`` event, as commitments of the candidate's personal values: once the
     candidate is erased a mark names nothing and every picture stays covered), and, by job key,
     the ``evidence.redacted`` events recorded."""
-    from vetting.personal import Revealer, candidate_of_case
+    from vetting.store.personal import Revealer, candidate_of_case
 
     marks: dict[tuple[str, int], tuple[str, ...]] = {}
     recorded: dict[str, dict[str, Any]] = {}

@@ -1,10 +1,10 @@
-"""The drawing half of the redaction (``vetting.redaction``): one archived page in, one
+"""The drawing half of the redaction (``vetting.reports.redaction``): one archived page in, one
 covered picture out, in a Chromium that fetches nothing and runs nothing.
 
 Kept apart from the workspace half so this module knows nothing of the database or the audit
 log: it takes a :class:`PictureJob` (the page's bytes, what to centre on, what to keep, which
 images were marked) and returns a :class:`Redacted` (the PNG and every box). How it works,
-step by step, is in ``vetting.redaction``'s docstring and docs/reports.md.
+step by step, is in ``vetting.reports.redaction``'s docstring and docs/reports.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Self
 
-from vetting.firewall import Mention, find_protected
+from vetting.screening.firewall import Mention, find_protected
 
 __all__ = ["CROP_HEIGHT", "Box", "PictureJob", "Redacted", "Redactor", "lexicon_sha256"]
 
@@ -529,7 +529,7 @@ def _raster(data: bytes | None) -> Any:
 
 
 def _is_address(spec: str) -> bool:
-    from vetting.evidence_images import is_address
+    from vetting.review.evidence_images import is_address
 
     return is_address(spec)
 

@@ -33,12 +33,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlmodel import select
 
-from vetting.bundled import templates_dir
+from vetting.domain.bundled import templates_dir
+from vetting.domain.models import Case, ProcedureVersion
 from vetting.errors import DamagedEvidence
-from vetting.files import write_atomic
-from vetting.models import Case, ProcedureVersion
-from vetting.receipts import ReceiptCheck, read_receipts, verify_receipts
-from vetting.report_data import (
+from vetting.reports.data import (
     AuditReport,
     FindingsReport,
     ProcessReport,
@@ -46,8 +44,10 @@ from vetting.report_data import (
     findings_report,
     process_report,
 )
-from vetting.safetext import visible
-from vetting.workspace import Workspace
+from vetting.reports.receipts import ReceiptCheck, read_receipts, verify_receipts
+from vetting.screening.safetext import visible
+from vetting.store.files import write_atomic
+from vetting.store.workspace import Workspace
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 FORMATS = ("html", "pdf")
@@ -73,7 +73,7 @@ def _utc(value: datetime | str | None) -> str:
 
 
 def _shown(value: Any) -> Any:
-    """Every printed value passes :func:`vetting.safetext.visible`: bidi and control characters
+    """Every printed value passes :func:`vetting.screening.safetext.visible`: bidi and control characters
     in collected text, titles and URLs are shown as ``⟨U+202E⟩``, never interpreted, and no raw
     ESC byte reaches a report. Markup stays markup (the tokens hold no HTML-special character)."""
     if isinstance(value, int | float) or value is None:
@@ -307,5 +307,5 @@ def render_all(ws: Workspace, out_dir: Path, by: str, formats: Sequence[str] = F
 
 
 # -- receipts -------------------------------------------------------------------------------
-# Re-exported: the receipts' reader and verifier live in vetting.receipts.
+# Re-exported: the receipts' reader and verifier live in vetting.reports.receipts.
 __all__ = ["ReceiptCheck", "read_receipts", "verify_receipts"]

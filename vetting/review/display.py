@@ -1,6 +1,6 @@
 """What the findings report displays of an item, computed one way for the decision and the report.
 
-The decision event records a commitment to each displayed value (see ``vetting.validation``),
+The decision event records a commitment to each displayed value (see ``vetting.review.validation``),
 and the report recomputes the same values to show them; ``vet report verify-receipts`` then
 checks what the report shows against the event. Both sides must compute the display with this
 one function, so it lives apart from both.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from vetting.firewall import mask_protected
-from vetting.models import Assessment, Item
+from vetting.domain.models import Assessment, Item
+from vetting.screening.firewall import mask_protected
 
 EXCERPT_CHARS = 600
 #: The artifact kinds whose sha256 the report shows (and the decision binds).

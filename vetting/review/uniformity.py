@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from vetting.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun
-from vetting.workspace import Workspace
-from vetting.yamlsource import clip
+from vetting.domain.models import STEP_TERMINAL, Candidate, Case, ProcedureVersion, StepRun
+from vetting.domain.yamlsource import clip
+from vetting.store.workspace import Workspace
 
 
 @dataclass

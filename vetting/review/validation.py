@@ -14,8 +14,8 @@ Rules enforced here, in the data layer, not in a template:
 
 Every decision and concurrence is written in ONE transaction with its audit event, under the
 log's write lock; the event binds every field the findings report will display (personal
-values by their commitments, ``vetting.personal``). The decision tables are append-only, and one
-decision in force per item is a database constraint (``vetting/db.py``, migration 3).
+values by their commitments, ``vetting.store.personal``). The decision tables are append-only, and one
+decision in force per item is a database constraint (``vetting/store/db.py``, migration 3).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
-from vetting.display import Displayed, displayed
-from vetting.models import (
+from vetting.domain.models import (
     DECISIONS,
     REVIEWABLE_KINDS,
     REVIEWABLE_OUTCOMES,
@@ -42,8 +41,9 @@ from vetting.models import (
     Item,
     utcnow,
 )
-from vetting.personal import PersonalDataErased, candidate_of_case
-from vetting.workspace import Transaction, Workspace
+from vetting.review.display import Displayed, displayed
+from vetting.store.personal import PersonalDataErased, candidate_of_case
+from vetting.store.workspace import Transaction, Workspace
 
 
 class ValidationRefused(Exception):
@@ -60,7 +60,7 @@ class DecisionRequest:
     discredit: str = ""
     mitigating: str = ""
     supersedes: int | None = None
-    evidence_images: tuple[str, ...] = ()  # pictures hiring staff may see (vetting.evidence_images)
+    evidence_images: tuple[str, ...] = ()  # pictures hiring staff may see (vetting.review.evidence_images)
 
 
 def verify_item_evidence(ws: Workspace, item: Item) -> list[str]:
@@ -133,8 +133,8 @@ class _Checked:
 
 def _check(ws: Workspace, req: DecisionRequest, *, record_refusal: bool) -> _Checked:
     """Every rule of a decision, read-only except the ``item.validation_refused`` event."""
-    from vetting.approvals import load_approved
-    from vetting.identity import meets_minimum
+    from vetting.domain.approvals import load_approved
+    from vetting.screening.identity import meets_minimum
 
     if req.decision not in DECISIONS:
         raise ValidationRefused(f"decision must be one of {', '.join(DECISIONS)}, not {req.decision!r}")
@@ -268,7 +268,7 @@ def _check_evidence_images(ws: Workspace, item: Item, req: DecisionRequest) -> N
     """Each marked evidence image must name a picture of the archived page (never ignored)."""
     if not req.evidence_images:
         return
-    from vetting.evidence_images import marked_media
+    from vetting.review.evidence_images import marked_media
 
     if req.decision != "validated":
         raise ValidationRefused("only a validated item can mark an evidence image")
@@ -359,7 +359,7 @@ def _same_person(a: str, b: str) -> bool:
 
 def decision_reason(ws: Workspace, decision: Decision) -> str:
     """A decision's reason, read back from the personal values ([erased] once erased)."""
-    from vetting.personal import Revealer
+    from vetting.store.personal import Revealer
 
     with ws.session() as s:
         return Revealer(s, candidate_of_case(s, decision.case_id))(decision.reason)
@@ -386,7 +386,7 @@ def load_decisions_file(path: Path) -> tuple[str, list[BatchEntry]]:
     """Parse a decisions file (see docs/validation.md); every problem located by line."""
     from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-    from vetting.yamlsource import InputError, Problem, load_yaml_file, validate_model
+    from vetting.domain.yamlsource import InputError, Problem, load_yaml_file, validate_model
 
     class _One(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -452,7 +452,7 @@ def apply_decisions_file(ws: Workspace, path: Path) -> list[Decision]:
     Two entries for one item are refused (a revision of a decision made in the same file has
     no decision id to cite yet). A failure while writing rolls the whole file back.
     """
-    from vetting.yamlsource import InputError, Problem
+    from vetting.domain.yamlsource import InputError, Problem
 
     _, entries = load_decisions_file(path)
     problems = []

@@ -4,7 +4,7 @@ Runs when every step of a case is terminal, over every item of collected content
 accounts found, search results). For each it records which candidate identifiers the page
 matches (and contradicts), the identity level that follows, and the review-category flags
 with the matched spans. Flags are leads for the reviewing investigator, never findings:
-only a person's validated, concurred decision makes a finding (vetting/validation.py).
+only a person's validated, concurred decision makes a finding (vetting/review/validation.py).
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from typing import Any
 
 from sqlmodel import select
 
-from vetting.identity import CandidateIdentifiers, PageEvidence, assess_identity, normalize_url
-from vetting.models import REVIEWABLE_KINDS, REVIEWABLE_OUTCOMES, Assessment, Candidate, Case, Item, utcnow
-from vetting.procedure import LoadedProcedure
-from vetting.reached import describe_reached, reached_of_item
-from vetting.screening import screen, screening_categories
-from vetting.workspace import Workspace
+from vetting.domain.models import REVIEWABLE_KINDS, REVIEWABLE_OUTCOMES, Assessment, Candidate, Case, Item, utcnow
+from vetting.domain.procedure import LoadedProcedure
+from vetting.engine.reached import describe_reached, reached_of_item
+from vetting.screening.identity import CandidateIdentifiers, PageEvidence, assess_identity, normalize_url
+from vetting.screening.leads import screen, screening_categories
+from vetting.store.workspace import Workspace
 
 
 def candidate_identifiers(ws: Workspace, candidate: Candidate) -> CandidateIdentifiers:
-    from vetting.candidates import candidate_identifiers as stored_identifiers
+    from vetting.domain.candidates import candidate_identifiers as stored_identifiers
 
     ids = stored_identifiers(ws, candidate)
     dob = ids.get("date_of_birth")

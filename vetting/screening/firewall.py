@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from vetting.names import FoldedText, fold, fold_text
+from vetting.screening.names import FoldedText, fold, fold_text
 
 __all__ = [
     "CHARACTERISTICS",

@@ -44,9 +44,9 @@ person validate an item as the candidate's only at ``confirmed``.
 
 This module holds the levels and :func:`assess_identity`; the shapes of the evidence (the
 candidate's identifiers, the page, matches and contradictions) are in
-:mod:`vetting.identity_evidence`; what finds each identifier and contradiction on a page
+:mod:`vetting.screening.identity_evidence`; what finds each identifier and contradiction on a page
 (accounts, emails, phones, usernames, names, location) and :func:`normalize_url` are in
-:mod:`vetting.identity_matchers`, birth and age in :mod:`vetting.identity_birth`.
+:mod:`vetting.screening.identity_matchers`, birth and age in :mod:`vetting.screening.identity_birth`.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from vetting.identity_birth import _birth
-from vetting.identity_evidence import (
+from vetting.screening.identity_birth import _birth
+from vetting.screening.identity_evidence import (
     CandidateIdentifiers,
     Contradiction,
     Match,
@@ -65,7 +65,7 @@ from vetting.identity_evidence import (
     _Collector,
     _Field,
 )
-from vetting.identity_matchers import (
+from vetting.screening.identity_matchers import (
     _accounts,
     _emails,
     _location,
@@ -74,7 +74,7 @@ from vetting.identity_matchers import (
     _usernames,
     normalize_url,
 )
-from vetting.names import fold_text
+from vetting.screening.names import fold_text
 
 __all__ = [
     "CandidateIdentifiers",

@@ -1,4 +1,4 @@
-"""The date-of-birth matcher behind :func:`vetting.identity.assess_identity`.
+"""The date-of-birth matcher behind :func:`vetting.screening.identity.assess_identity`.
 
 Reads explicit dates of birth near "born", "birthday", "DOB"; ages ("I'm 29", "Age: 29",
 "Alex Rivera, 29,", "a 29-year-old Alex Rivera", "Alex Rivera is 29 years old") compared with
@@ -15,9 +15,9 @@ from contextlib import suppress
 from datetime import date
 from itertools import islice
 
-from vetting.identity_evidence import CandidateIdentifiers, _Collector, _Field, _original
-from vetting.identity_matchers import _NOT_SELF
-from vetting.identity_statements import near_name_statements
+from vetting.screening.identity_evidence import CandidateIdentifiers, _Collector, _Field, _original
+from vetting.screening.identity_matchers import _NOT_SELF
+from vetting.screening.identity_statements import near_name_statements
 
 # date of birth, age, birth year
 

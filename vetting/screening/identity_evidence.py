@@ -1,8 +1,8 @@
 """What identity evidence is made of: the candidate's identifiers, one page, and the matches and
 contradictions found on it, collected (capped) as the matchers read the page.
 
-The matchers (:mod:`vetting.identity_matchers`, :mod:`vetting.identity_birth`) fill a
-:class:`_Collector`; :mod:`vetting.identity` turns what it holds into a level. Keeping these
+The matchers (:mod:`vetting.screening.identity_matchers`, :mod:`vetting.screening.identity_birth`) fill a
+:class:`_Collector`; :mod:`vetting.screening.identity` turns what it holds into a level. Keeping these
 shapes apart from both lets each import them without importing the other.
 """
 
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from vetting.names import FoldedText
+from vetting.screening.names import FoldedText
 
 #: At most this many occurrences of one identifier are listed (the first ones on the page).
 MAX_OCCURRENCES = 5

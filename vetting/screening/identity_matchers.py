@@ -1,11 +1,11 @@
-"""The identifier matchers behind :func:`vetting.identity.assess_identity`.
+"""The identifier matchers behind :func:`vetting.screening.identity.assess_identity`.
 
 Each matcher looks for one class of the candidate's identifiers on a page (disclosed accounts
 and cross-links, emails, phones in E.164, usernames, the full name, aliases and initials,
 location) and reports what it finds, with where and the surrounding text, to the assessment's
 collector; the location matcher also reports statements about the person that contradict the
 candidate's city or state. Date of birth, age and birth year are in
-:mod:`vetting.identity_birth`; the descriptors after a name in :mod:`vetting.identity_statements`.
+:mod:`vetting.screening.identity_birth`; the descriptors after a name in :mod:`vetting.screening.identity_statements`.
 Also :func:`normalize_url`, the comparable form of a URL that disclosed accounts and
 cross-links are matched on. Pure functions: no I/O.
 """
@@ -19,9 +19,9 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
 import phonenumbers
 
-from vetting.identity_evidence import CandidateIdentifiers, PageEvidence, _Collector, _Field, _original
-from vetting.identity_statements import STATE_BY_NAME, STATES, names_a_state, near_name_statements
-from vetting.names import (
+from vetting.screening.identity_evidence import CandidateIdentifiers, PageEvidence, _Collector, _Field, _original
+from vetting.screening.identity_statements import STATE_BY_NAME, STATES, names_a_state, near_name_statements
+from vetting.screening.names import (
     fold,
     fold_text,
     given_name_variants,

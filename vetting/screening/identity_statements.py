@@ -3,7 +3,7 @@
 News items, people-search listings and profile cards describe a person in a run of short
 descriptors after the name: "Maria Gutierrez, Phoenix AZ, born 1971", "Alex Rivera (30) ·
 Kansas City, MO", "Maria Gutierrez is 52 years old", "a 52-year-old Maria Gutierrez". Those
-descriptors are the page's own words about that person, so :mod:`vetting.identity_matchers`
+descriptors are the page's own words about that person, so :mod:`vetting.screening.identity_matchers`
 compares them with the candidate: a different city or birth year there is a contradiction.
 
 :func:`near_name_statements` reads them from FOLDED text (offsets into the folded text), with
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vetting.names import FoldedText, fold
+from vetting.screening.names import FoldedText, fold
 
 __all__ = ["STATES", "STATE_BY_NAME", "Statement", "names_a_state", "near_name_statements"]
 

@@ -24,7 +24,7 @@ Hostile input is bounded: only the first :data:`MAX_SCREEN_CHARS` characters are
 (``ScreeningResult.truncated`` says so and the caller must record it), patterns run on at most
 :data:`MAX_WINDOW_CHARS` characters at a time, and :func:`compile_categories` refuses patterns
 whose shape risks catastrophic backtracking (nested or alternating unbounded repeats; the
-analysis is :func:`vetting.rulecheck.backtracking_risk`).
+analysis is :func:`vetting.screening.rulecheck.backtracking_risk`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
-from vetting.names import FoldedText, fold, fold_text
-from vetting.rulecheck import backtracking_risk
+from vetting.screening.names import FoldedText, fold, fold_text
+from vetting.screening.rulecheck import backtracking_risk
 
 __all__ = [
     "MAX_SCREEN_CHARS",

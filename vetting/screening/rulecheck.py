@@ -2,7 +2,7 @@
 
 :func:`backtracking_risk` runs cheap structural checks on the parsed pattern (nested or
 alternating unbounded repeats, too many unbounded wildcards) and says why a pattern is refused;
-:func:`vetting.screening.check_categories` calls it so a rule that could hang the screener is
+:func:`vetting.screening.leads.check_categories` calls it so a rule that could hang the screener is
 refused when the procedure is loaded. Conservative by design: a refused pattern can be
 rewritten, a hung screening cannot be undone.
 """

@@ -90,7 +90,7 @@ def check_expected_key(ws: Any, expect: str | None) -> tuple[str | None, str | N
     ``expect`` (``--expect-key``) wins over the pin in workspace.json; with neither, nothing
     is pinned and only the key in the key folder is used.
     """
-    from vetting.yamlsource import InputError, Problem
+    from vetting.domain.yamlsource import InputError, Problem
 
     if expect is not None:
         try:

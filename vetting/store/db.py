@@ -14,8 +14,9 @@ from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
-from vetting import models, personal  # noqa: F401  (registers the tables)
+from vetting.domain import models  # noqa: F401  (registers the tables)
 from vetting.people.models import PEOPLE_TABLES
+from vetting.store import personal  # noqa: F401
 
 
 def make_engine(url: str) -> Engine:
@@ -43,7 +44,7 @@ def sqlite_url(path: Path) -> str:
 
 
 def _v1(conn: Connection) -> None:
-    """The first schema: every table of vetting.models.
+    """The first schema: every table of vetting.domain.models.
 
     A new database gets the current models' tables here, so every later migration must be
     idempotent (add a column only if it is missing): it runs on new and old databases alike.
@@ -99,7 +100,7 @@ def _people(conn: Connection) -> None:
 
 def _reached(conn: Connection) -> None:
     """Items record how they were reached (disclosed, a link from another page, a search
-    query at a rank, a site check). Older items keep ``{}``: vetting.reached derives their
+    query at a rank, a site check). Older items keep ``{}``: vetting.engine.reached derives their
     record from ``found_by`` and ``meta``, which hold the same facts."""
     add_column_if_missing(conn, "item", "reached_json", "TEXT NOT NULL DEFAULT '{}'")
 

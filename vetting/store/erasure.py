@@ -1,6 +1,6 @@
 """Erase a candidate's personal data while the audit log keeps verifying (design invariant 9).
 
-What the log holds about a candidate is commitments (``vetting.personal``), never values, so
+What the log holds about a candidate is commitments (``vetting.store.personal``), never values, so
 erasure never touches an event. It removes, in this order:
 
 1. in ONE transaction with the ``candidate.erased`` event: the candidate's personal values and
@@ -31,9 +31,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import select
 
-from vetting.models import Assessment, Candidate, Case, Item, StepRun
-from vetting.personal import CandidateSecret, PersonalValue
-from vetting.workspace import Workspace
+from vetting.domain.models import Assessment, Candidate, Case, Item, StepRun
+from vetting.store.personal import CandidateSecret, PersonalValue
+from vetting.store.workspace import Workspace
 
 
 class ErasureError(Exception):

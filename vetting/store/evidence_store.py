@@ -11,7 +11,7 @@ attempt fails and is retried, and nothing names an object the bucket does not ho
 An event's recorded sha256 is therefore also the object's name: verification and reports read
 the object ``prefix/sha256/<recorded sha256>`` from the bucket, streamed and hashed, and never
 trust the local copy (audit/verify.py takes the :class:`S3Store` as its evidence source).
-Erasing a candidate removes their objects too, every version (vetting/erasure.py), unless the
+Erasing a candidate removes their objects too, every version (vetting/store/erasure.py), unless the
 bucket's Object Lock retention refuses it.
 
 Settings (environment): ``VETTING_EVIDENCE_URL`` (``s3://bucket[/prefix]``; unset or a plain

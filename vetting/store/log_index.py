@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlmodel import select as sm_select
 
 from audit.store import audit_event
-from vetting.models import Candidate, Concurrence, Decision, ProcedureVersion
-from vetting.workspace import Workspace
+from vetting.domain.models import Candidate, Concurrence, Decision, ProcedureVersion
+from vetting.store.workspace import Workspace
 
 INDEXED_ACTIONS = ("candidate.added", "procedure.approved", "item.validated", "item.rejected",
                    "item.unverifiable", "item.concurred")

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlmodel import select
 
+from vetting.domain.models import Candidate, Case, Decision, Item, ProcedureVersion
+from vetting.domain.yamlsource import clip
 from vetting.errors import UnknownName
-from vetting.models import Candidate, Case, Decision, Item, ProcedureVersion
-from vetting.yamlsource import clip
 
 
 def _known(values: list[str], limit: int = 5) -> str:

@@ -12,7 +12,7 @@ Anyone holding the value and the secret recomputes the commitment, so a report s
 only after checking it against the event that recorded it. Without the secret the commitment
 reveals nothing (the secret is the salt: a dictionary of likely names does not help).
 
-Erasing a candidate (:func:`vetting.erasure.erase_candidate`) deletes their values and their
+Erasing a candidate (:func:`vetting.store.erasure.erase_candidate`) deletes their values and their
 secret: the events keep verifying (their bytes never change), and what they committed to can
 no longer be recovered or confirmed.
 """
@@ -64,7 +64,7 @@ def secret_of(s: Session, candidate_id: str, *, create: bool = False) -> bytes |
     if row is None:
         if not create:
             return None
-        from vetting.models import utcnow
+        from vetting.domain.models import utcnow
 
         row = CandidateSecret(candidate_id=candidate_id, secret=secrets.token_hex(32), created_at=utcnow())
         s.add(row)
@@ -202,7 +202,7 @@ def store_values(s: Session, candidate_id: str, values: list[str | None]) -> lis
 
 
 def candidate_of_case(s: Session, case_id: str) -> str:
-    from vetting.models import Case
+    from vetting.domain.models import Case
 
     case = s.get(Case, case_id)
     if case is None:

@@ -3,18 +3,18 @@
 Layout::
 
     workspace.json        marker: this folder is a vetting workspace, and its id
-    vetting.db            SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
+    vetting.db                  SQLite database (unless VETTING_DATABASE_URL names PostgreSQL)
     evidence/             content-addressed artifacts (sha256/ab/cdef...) and WARC files; with
                           VETTING_EVIDENCE_URL=s3://... the working copy, every final file
-                          also uploaded to the bucket (vetting.evidence_store)
+                          also uploaded to the bucket (vetting.store.evidence_store)
     keys/                 the audit log's Ed25519 signing key and checkpoints.log
                           (or the folder VETTING_KEYS_DIR names)
-    locks/                one lock file per case being written (vetting.caselock)
+    locks/                one lock file per case being written (vetting.store.caselock)
     evidence/procedures/<fp>/  the approved procedure text and manifests, frozen at approval
 
 A folder that has other content and no marker is refused, so a typo in ``--workspace``
 never scatters files into someone's home directory. Everything is private to its owner
-(0700 folders, 0600 files: vetting.custody), and ``workspace.json`` pins the fingerprint of
+(0700 folders, 0600 files: vetting.store.custody), and ``workspace.json`` pins the fingerprint of
 the audit key.
 """
 
@@ -32,10 +32,10 @@ from typing import Any
 from sqlmodel import Session
 
 from vetting import __version__
-from vetting.custody import PIN_FIELD, current_fingerprint, keys_dir, make_private, tighten
-from vetting.db import make_engine, sqlite_url, upgrade
-from vetting.files import write_atomic
-from vetting.models import utcnow
+from vetting.domain.models import utcnow
+from vetting.store.custody import PIN_FIELD, current_fingerprint, keys_dir, make_private, tighten
+from vetting.store.db import make_engine, sqlite_url, upgrade
+from vetting.store.files import write_atomic
 
 MARKER = "workspace.json"
 DEFAULT_DIR = "vetting-workspace"
@@ -65,7 +65,7 @@ class Transaction:
 
     def commit_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
         """Commitments of a candidate's values, the values stored in this transaction."""
-        from vetting.personal import store_values
+        from vetting.store.personal import store_values
 
         return store_values(self.session, candidate_id, values)
 
@@ -81,7 +81,7 @@ class Transaction:
     def committer(self, candidate_id: str, *, create: bool = False) -> Any:
         """Commitments of one candidate's personal values, stored in this transaction
         (``create``: the candidate is being added, make their secret)."""
-        from vetting.personal import Committer
+        from vetting.store.personal import Committer
 
         return Committer(self.session, candidate_id, create=create)
 
@@ -96,7 +96,7 @@ class Workspace:
         self.procedures_dir = self.evidence_root / "procedures"
         self.database_url = database_url or sqlite_url(root / "vetting.db")
         self.engine = make_engine(self.database_url)
-        from vetting.evidence_store import EvidenceStoreError, store_for
+        from vetting.store.evidence_store import EvidenceStoreError, store_for
 
         try:  # VETTING_EVIDENCE_URL: the evidence folder (default) or an S3-compatible bucket
             self.evidence_store = store_for(self.evidence_root)
@@ -220,7 +220,7 @@ class Workspace:
             session.flush()
 
     def commit_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
-        """Commitments of a candidate's personal values, the values stored apart (see vetting.personal).
+        """Commitments of a candidate's personal values, the values stored apart (see vetting.store.personal).
 
         For events outside a :meth:`transaction` (the engine's, the collectors'): the values are
         committed first, so an event never cites a value that is not stored. Refused once the
@@ -239,7 +239,7 @@ class Workspace:
         raise AssertionError("unreachable")
 
     def _store_values(self, candidate_id: str, values: list[str | None]) -> list[str]:
-        from vetting.personal import PersonalDataErased, store_values
+        from vetting.store.personal import PersonalDataErased, store_values
 
         with self.session() as s:
             try:
