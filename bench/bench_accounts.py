@@ -38,9 +38,10 @@ list; Maigret: a database update check). Nothing may leave 127.0.0.0/8, so they 
 loopback, plus proxy variables pointing at a closed loopback port. What they tried is reported.
 
 Whole-process wall time comes from the parent's clock around the subprocess; peak memory is
-``ru_maxrss`` from ``wait4`` (the largest single process of the tree: Python, or Chromium)
-and, sampled every 200 ms from /proc, the peak sum of PSS over the whole process tree
-(Chromium included; shared pages divided among the processes sharing them).
+``ru_maxrss`` from ``wait4`` (the largest single process of the tree: Python, or Chromium;
+which one it was, and the client's own peak, from each process's sampled ``VmHWM``) and,
+sampled every 200 ms from /proc, the peak sum of PSS over the whole process tree (Chromium
+included; shared pages divided among the processes sharing them).
 Results go to bench/results/accounts.json.
 """
 
@@ -135,9 +136,12 @@ socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
 
 
 # -- processes and measurement -----------------------------------------------------------
-def tree_pss_kib(root: int) -> int:
+def tree_pss_kib(root: int, peaks: dict[int, tuple[str, int]] | None = None) -> int:
     """Sum of PSS over ``root`` and its descendants, from /proc (PSS shares each shared page
-    out among the processes that map it, so Chromium's many processes are not over-counted)."""
+    out among the processes that map it, so Chromium's many processes are not over-counted).
+
+    ``peaks``, when given, is updated with each process's name and peak RSS (``VmHWM``, KiB):
+    ``ru_maxrss`` only says how large the largest descendant was, not which one it was."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -158,9 +162,23 @@ def tree_pss_kib(root: int) -> int:
                     if line.startswith("Pss:"):
                         total += int(line.split()[1])
                         break
-        except OSError:
+            if peaks is not None:
+                with open(f"/proc/{pid}/status") as fh:
+                    status = dict(line.split(":", 1) for line in fh if ":" in line)
+                hwm = int(status["VmHWM"].split()[0])
+                if hwm > peaks.get(pid, ("", 0))[1]:
+                    peaks[pid] = (status["Name"].strip(), hwm)
+        except (OSError, KeyError, ValueError):
             continue
     return total
+
+
+def largest_process(peaks: dict[int, tuple[str, int]]) -> dict[str, Any]:
+    """The process of the tree with the largest sampled peak RSS: its name and MiB."""
+    if not peaks:
+        return {}
+    name, kib = max(peaks.values(), key=lambda v: v[1])
+    return {"name": name, "peak_rss_mib": round(kib / 1024, 1)}
 
 
 def process_cpu_s(pid: int) -> float:
@@ -178,6 +196,7 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
     """Run ``cmd``; its wall time, exit code, ru_maxrss (wait4), sampled process-tree peak PSS,
     and the CPU time of the client process alone (sampled, so up to 200 ms short)."""
     peak, cpu = [0], [0.0]
+    peaks: dict[int, tuple[str, int]] = {}  # pid -> (name, peak RSS KiB), sampled
     load_before = os.getloadavg()[0]
     with open(log, "wb") as out:
         t0 = time.perf_counter()
@@ -187,7 +206,7 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
 
         def sample() -> None:
             while not done.wait(0.2):
-                peak[0] = max(peak[0], tree_pss_kib(proc.pid))
+                peak[0] = max(peak[0], tree_pss_kib(proc.pid, peaks))
                 cpu[0] = max(cpu[0], process_cpu_s(proc.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -201,7 +220,10 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": round(wall, 2), "exit": proc.returncode, "maxrss_mib": round(usage.ru_maxrss / 1024, 1),
-            "tree_peak_pss_mib": round(peak[0] / 1024, 1), "user_s": round(usage.ru_utime, 2),
+            "tree_peak_pss_mib": round(peak[0] / 1024, 1),
+            # which process was the largest, and the client's own peak (sampled VmHWM)
+            "largest_process": largest_process(peaks),
+            "client_peak_rss_mib": round(peaks.get(proc.pid, ("", 0))[1] / 1024, 1), "user_s": round(usage.ru_utime, 2),
             "sys_s": round(usage.ru_stime, 2), "client_cpu_s": round(cpu[0], 2), "log": str(log),
             # The machine is shared: a high load average means the figures are pessimistic.
             "loadavg_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
@@ -271,6 +293,12 @@ def maigret_db(farm: FarmProcess, sites: int) -> dict[str, Any]:
 
 
 # -- (a) our toolkit ---------------------------------------------------------------------
+def write_authorization(work: Path) -> None:
+    """The candidate's signed authorization: ``vet candidate add`` accepts only a document
+    (PDF, picture) judged by its first bytes, so the fictional one is a minimal PDF."""
+    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
+
+
 def vet(work: Path, *args: str) -> None:
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), *args]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=work)
@@ -322,7 +350,7 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
     proc = procedure_for(["account-discovery"], args, "bench-accounts")
     proc["steps"][0]["sites"] = "sites.json"
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
+    write_authorization(work)
     vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
     vet(work, "candidate", "add", "--name", "Bench Candidate", "--username", USERNAME,
         "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
@@ -355,7 +383,7 @@ def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> 
     """A second candidate in the same workspace the same day: site health and robots.txt are
     reused (vetting/engine/daycache.py), so each site costs one request, the username's."""
     vet(work, "candidate", "add", "--name", "Bench Candidate Two", "--username", USERNAME,
-        "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
     farm.stats(reset=True)
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
            "bench-candidate-two", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
@@ -419,7 +447,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
             "limits": {"max_pages": max(25, args.render_pages), "timeout_seconds": 900}}
     proc = procedure_for([], args, "bench-pages", [step])
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
+    write_authorization(work)
     vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
     out: dict[str, Any] = {"pages": args.render_pages}
     for ext in ("txt", "html"):
@@ -461,11 +489,11 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         proc["steps"][0]["sites"] = manifest.name
         proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-        (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+        write_authorization(work)
         vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
         names = truth["usernames"]
         vet(work, "candidate", "add", "--name", "Replay Candidate", *[a for n in names for a in ("--username", n)],
-            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
         cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
                "replay-candidate", "--procedure", "bench-replay", "--by", INVESTIGATOR]
         print(f"  replay: {' '.join(cmd[-6:])}", flush=True)
@@ -627,9 +655,14 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> None:
                             "limit_s": round(requests * lat / workers, 2)}
 
 
+def _largest(r: dict[str, Any]) -> str:
+    largest = r.get("largest_process") or {}
+    return f"{largest['name']} {largest['peak_rss_mib']:.0f}" if largest else "?"
+
+
 def print_table(results: dict[str, Any]) -> None:
     rows = [("tool", "wall s (median)", "step s", "limit s", "client CPU s", "peak MiB (maxrss / tree PSS)",
-             "requests", "found", "renders", "exit")]
+             "largest process MiB / client MiB", "load (1 min)", "requests", "found", "renders", "exit")]
     tools = [("ours", results.get("ours"))]
     if (results.get("ours") or {}).get("warm"):
         tools.append(("ours (warm)", results["ours"]["warm"]))
@@ -638,13 +671,15 @@ def print_table(results: dict[str, Any]) -> None:
         if not r:
             continue
         if "wall_s" not in r:
-            rows.append((tool, "-", "-", "-", "-", "-", "-", "-", "-", r.get("skipped", "not run")))
+            rows.append((tool, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", r.get("skipped", "not run")))
             continue
         counts = r["farm"]["counts"]
         rows.append((tool, f"{r['wall_s']:.1f}", f"{r.get('step_s') or '-'}",
                      f"{r['limit']['limit_s']}" if "limit" in r else "-",
                      f"{r['client_cpu_s']:.1f}",
                      f"{r['maxrss_mib']:.0f} / {r['tree_peak_pss_mib']:.0f}",
+                     f"{_largest(r)} / {r.get('client_peak_rss_mib', '?')}",
+                     "/".join(str(x) for x in r.get("loadavg_1min", [])),
                      str(counts.get("robots", 0) + counts.get("account", 0)),
                      f"{r['found']}/{results['expected_found']}", str(r.get("renders", "-")), str(r["exit"])))
     pages = results.get("pages")
@@ -668,7 +703,8 @@ def print_table(results: dict[str, Any]) -> None:
               f"{replay['requests']} requests, limit {replay['limit']['limit_s']} s -> {replay['vs_limit']}x "
               f"(target <= 3x: {replay['within_3x_of_limit']}); precision {replay['precision']}, recall "
               f"{replay['recall']}, {replay['renders']} renders, client CPU {replay['client_cpu_s']} s, "
-              f"peak {replay['maxrss_mib']} MiB, load {replay['loadavg_1min']}")
+              f"peak {replay['maxrss_mib']} MiB (largest {_largest(replay)}, client "
+              f"{replay.get('client_peak_rss_mib', '?')} MiB), load {replay['loadavg_1min']}")
     elif replay:
         print(f"replay: {replay.get('skipped')}")
     if pages and "html" in pages:

@@ -37,6 +37,7 @@ from bench_accounts import (  # noqa: E402
     our_manifest,
     procedure_for,
     vet,
+    write_authorization,
 )
 
 
@@ -89,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         proc = procedure_for(["account-discovery"], args, "bench-accounts")
         proc["steps"][0]["sites"] = "sites.json"
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-        (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+        write_authorization(work)
         vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
         for run, name in (("cold", "Bench Candidate"), ("warm", "Bench Candidate Two")):
             vet(work, "candidate", "add", "--name", name, "--username", USERNAME, "--authorization",
-                "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+                "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
             farm.stats(reset=True)
             cmd = ["--workspace", str(work / "workspace"), "run", name.lower().replace(" ", "-"),
                    "--procedure", "bench-accounts", "--by", INVESTIGATOR]
@@ -130,11 +131,11 @@ def profile_replay(args: argparse.Namespace) -> int:
         proc["steps"][0]["sites"] = manifest.name
         proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-        (work / "authorization.txt").write_text("Signed authorization (benchmark, fictional).\n", encoding="utf-8")
+        write_authorization(work)
         vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
         vet(work, "candidate", "add", "--name", "Replay Candidate",
             *[a for n in truth["usernames"] for a in ("--username", n)],
-            "--authorization", "authorization.txt", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
         cmd = ["--workspace", str(work / "workspace"), "run", "replay-candidate", "--procedure", "bench-replay",
                "--by", INVESTIGATOR]
         wall, cpu = profiled(cmd, work / "replay.prof", args.py_spy, work / "replay.collapsed.txt")

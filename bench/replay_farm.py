@@ -74,6 +74,7 @@ class Replay:
         self.manifest: list[dict[str, Any]] = []
         self.truth: dict[str, list[str]] = {}
         self.counts: Counter[str] = Counter()
+        self.profiles: dict[str, list[tuple[dict[str, Any], bool, re.Pattern[str] | None]]] = {}
         for i, site in enumerate(sites):
             entry = dict(site)
             entry["check_url"] = rewrite(site["check_url"], i, port)
@@ -85,6 +86,15 @@ class Replay:
             pattern = None if sub else re.compile(
                 re.escape(tail).replace(re.escape("{account}"), "(?P<account>[^/?&#]*)") + "/?")
             self.by_host[host] = (i, entry, sub, pattern)
+            # The public profile, when it is another page than the check (an API, a JSON
+            # endpoint): a found account's profile is rendered from it, so it is served too.
+            phost = entry["profile_url"].split("/")[2].split(":")[0].removeprefix("{account}.")
+            ptail = "/" + entry["profile_url"].split("/", 3)[3].split("#", 1)[0]
+            psub = entry["profile_url"].split("/")[2].startswith("{account}.")
+            ppattern = None if psub else re.compile(
+                re.escape(ptail).replace(re.escape("{account}"), "(?P<account>[^/?&#]*)") + "/?")
+            if entry["profile_url"] != entry["check_url"]:
+                self.profiles.setdefault(phost, []).append((entry, psub, ppattern))
             holders = {site["known_account"]} if site.get("known_account") else set()
             holders.update(n for j, n in enumerate(names) if exists(i, j))
             self.truth[site["name"]] = sorted(holders)
@@ -107,7 +117,7 @@ class Replay:
                 account = unquote(m.group("account")) if m else None
             break
         if found is None or account is None:
-            return 404, {"Content-Type": "text/plain"}, b"no such page"
+            return self.profile(host, path)
         entry = found[1]
         holders = {h.lower() for h in self.truth[entry["name"]]}
         rule = entry["exists"] if account.lower() in holders else entry["missing"]
@@ -119,6 +129,21 @@ class Replay:
             headers["Location"] = "/"
         body = b"" if status in (204, 304) else f"<html><body><p>{text}</p></body></html>".encode()
         return status, headers, body
+
+    def profile(self, host: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        """A found account's public profile page (HTML); 404 for anyone else or any other path."""
+        for candidate in (host, host.split(".", 1)[1] if "." in host else ""):
+            for entry, sub, pattern in self.profiles.get(candidate, []):
+                if sub:
+                    account = host.split(".", 1)[0] if candidate != host else None
+                else:
+                    m = pattern.fullmatch(path) if pattern is not None else None
+                    account = unquote(m.group("account")) if m else None
+                if account and account.lower() in {h.lower() for h in self.truth[entry["name"]]}:
+                    self.counts["profile"] += 1
+                    page = f"<html><body><h1>{account}</h1><p>public profile</p></body></html>"
+                    return 200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()
+        return 404, {"Content-Type": "text/plain"}, b"no such page"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -16,6 +16,10 @@ USER_AGENT = "VettingToolkit/0.1 (pre-employment background investigation; +http
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19 starts, for every crawl, an HTTP server on localhost that runs Python code sent to
+# it (token-protected; the token is written to a job file under ~/.local/state/scrapy): no
+# place in a collector of personal data, and an aiohttp server started per step for nothing.
+REMOTE_CONTROL_ENABLED = False
 HTTPCACHE_ENABLED = False
 
 # Gentle by default; the procedure's rate_limit overrides these.

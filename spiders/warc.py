@@ -5,7 +5,11 @@ already captured may be lost by a crash or a kill (invariant 7). So:
 
 * every record is its own gzip member (``.warc.gz``), written with one ``write`` call and then
   flushed and ``fsync``-ed before :meth:`WarcEvidenceWriter.write_exchange` returns: a caller
-  that got a :class:`RecordRef` back can rely on the bytes being on disk;
+  that got a :class:`RecordRef` back can rely on the bytes being on disk. A caller saving many
+  records at once may pass ``sync=False`` and call :meth:`WarcEvidenceWriter.sync` once
+  afterwards (one fsync per batch, not per record): those refs are durable only once ``sync``
+  has returned, so nothing may record them before (the engine fsyncs before it commits the
+  items and events naming them);
 * block and payload digests are sha256 (warcio computes sha1 by default and ignores digest
   headers handed to it; :class:`Sha256WARCWriter` swaps the digester), which
   ``warcio check -v`` verifies;
@@ -219,6 +223,7 @@ class WarcEvidenceWriter:
         self.repair_kept = ""
         created = not self.path.exists()
         self._fh: BinaryIO = open(self.path, "a+b")  # noqa: SIM115 - closed in close()
+        self._unsynced = False  # records written with sync=False since the last fsync
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -278,8 +283,13 @@ class WarcEvidenceWriter:
         self._builder._write_warc_record(buffer, record)
         return buffer.getvalue()
 
-    def _append(self, records: list[Any]) -> list[RecordSpan]:
-        """Write records in one call, fsync, and return where each gzip member went."""
+    def _append(self, records: list[Any], sync: bool = True) -> list[RecordSpan]:
+        """Write records in one call, fsync (unless ``sync`` is False: then :meth:`sync` must
+        run before anything names them), and return where each gzip member went.
+
+        The bytes always reach the operating system before this returns (a kill of the process
+        loses none of them); only the fsync, which guards against a crash of the machine, waits.
+        """
         if self._fh.closed:
             raise ValueError(f"{self.path} is closed")
         blobs = [self._serialise(r) for r in records]
@@ -287,7 +297,11 @@ class WarcEvidenceWriter:
         start = self._fh.tell()
         self._fh.write(b"".join(blobs))
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if sync:
+            os.fsync(self._fh.fileno())
+            self._unsynced = False
+        else:
+            self._unsynced = True
         spans = []
         offset = start
         for record, blob in zip(records, blobs, strict=True):
@@ -305,11 +319,13 @@ class WarcEvidenceWriter:
     def write_exchange(self, url: str, request_headers: Mapping[str, str] | Iterable[tuple[str, str]],
                        status: int, response_headers: Mapping[str, str] | Iterable[tuple[str, str]],
                        body: bytes, method: str = "GET", ip_address: str | None = None,
-                       reason_phrase: str | None = None, protocol: str = "HTTP/1.1") -> RecordRef:
+                       reason_phrase: str | None = None, protocol: str = "HTTP/1.1",
+                       sync: bool = True) -> RecordRef:
         """Write a response record and its request record (WARC-Concurrent-To); ref the response.
 
         ``body`` and ``response_headers`` are the response as the server sent it: a compressed
-        payload stays compressed, with its ``Content-Encoding`` (replay tools decode it)."""
+        payload stays compressed, with its ``Content-Encoding`` (replay tools decode it).
+        ``sync=False``: durable only after :meth:`sync` (see the module docstring)."""
         body = bytes(body)
         phrase = reason_phrase
         if phrase is None:
@@ -331,12 +347,12 @@ class WarcEvidenceWriter:
         response_id = response.rec_headers.get_header("WARC-Record-ID")
         request.rec_headers.replace_header("WARC-Date", response.rec_headers.get_header("WARC-Date"))
         request.rec_headers.add_header("WARC-Concurrent-To", response_id)
-        spans = self._append([response, request])
+        spans = self._append([response, request], sync=sync)
         return RecordRef(str(self.path), response_id, spans[0].offset, spans[0].length,
                          hashlib.sha256(body).hexdigest(), tuple(spans))
 
     def write_resource(self, uri: str, content_type: str, data: bytes, refers_to: str | None = None,
-                       kind: str = "screenshot") -> RecordRef:
+                       kind: str = "screenshot", sync: bool = True) -> RecordRef:
         """A screenshot (``resource`` record) or extracted text / rendered DOM (``conversion``
         record, ``WARC-Refers-To`` the response it was derived from)."""
         if kind not in RESOURCE_KINDS:
@@ -350,14 +366,23 @@ class WarcEvidenceWriter:
             uri, record_type, payload=io.BytesIO(data), length=len(data), warc_content_type=content_type,
             warc_headers_dict=self._warc_headers(extra))
         record_id = record.rec_headers.get_header("WARC-Record-ID")
-        (span,) = self._append([record])
+        (span,) = self._append([record], sync=sync)
         return RecordRef(str(self.path), record_id, span.offset, span.length, hashlib.sha256(data).hexdigest(),
                          (span,))
 
+    def sync(self) -> None:
+        """Make every record written with ``sync=False`` durable (one fsync for all of them)."""
+        if self._unsynced and not self._fh.closed:
+            os.fsync(self._fh.fileno())
+            self._unsynced = False
+
     def close(self) -> None:
         if not self._fh.closed:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
+            try:
+                self.sync()  # a deferred record is never left to the page cache by closing
+            finally:  # a failed fsync is raised, and the file is still unlocked and closed
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+                self._fh.close()
 
     def __enter__(self) -> Self:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import REPO
 
 from spiders.sites import ManifestError, parse_manifest, parse_manifest_problems
 
@@ -229,3 +230,24 @@ def test_random_hostile_documents_never_raise_anything_but_manifest_error() -> N
                 pass
             site.verdict(200, "text")
             json.dumps(site.to_json())
+
+
+def test_a_frozen_manifest_is_parsed_once_per_process() -> None:
+    """The same bytes give the same sites, parsed once (procedure checks and every step ask);
+    each caller's lists are its own; bytes that cannot be parsed raise every time."""
+    from spiders.sites import _parsed_once, frozen_manifest
+
+    data = (REPO / "procedures" / "sites" / "whatsmyname.json").read_bytes()
+    first = frozen_manifest(data)
+    hits = _parsed_once.cache_info().hits
+    second = frozen_manifest(bytes(bytearray(data)))  # equal bytes, another object
+    assert _parsed_once.cache_info().hits == hits + 1
+    assert second.sites == first.sites == parse_manifest(data).sites
+    assert second.rejected == first.rejected and second.header == first.header
+    first.sites.clear()
+    first.header.clear()
+    third = frozen_manifest(data)
+    assert third.sites == second.sites and third.sites and third.header == second.header
+    for _ in range(2):
+        with pytest.raises(ManifestError):
+            frozen_manifest(b"{not json")

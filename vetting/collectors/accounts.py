@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from spiders.accounts import AccountsSpider, SiteHealth
-from spiders.sites import Manifest, parse_manifest
+from spiders.sites import Manifest, frozen_manifest
 from vetting.collectors.base import Collector, StepContext
 from vetting.domain.procedure import Step
 from vetting.engine.daycache import DEFINITE, DayCache, RobotsCache, health_key
@@ -25,7 +25,7 @@ class AccountsCollector(Collector):
 
     async def collect(self, ctx: StepContext) -> None:
         # The frozen manifest approved with the procedure, never the file on disk.
-        manifest = parse_manifest(ctx.loaded.manifests[ctx.step.id])
+        manifest = frozen_manifest(ctx.loaded.manifests[ctx.step.id])
         usernames = [(i.value, i.found_by) for i in ctx.inputs]
         settings = ctx.loaded.procedure.settings
         health_cache = DayCache(ctx.ws.engine, "health")

@@ -17,19 +17,24 @@ from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from scrapy.settings import Settings
 from sqlmodel import select
 
 from spiders.capture import Capture, Exchange
-from spiders.extract import extract
 from vetting import __version__
 from vetting.domain.models import REVIEWABLE_OUTCOMES, Case, Item, dumps, utcnow
 from vetting.domain.procedure import LoadedProcedure, Step
 from vetting.engine.inputs import StepInput
 from vetting.engine.reached import reached_for
 from vetting.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
+
+# Scrapy (with Twisted) and the text extractor (BeautifulSoup) are imported by the step that
+# crawls, not with this module: the engine imports it, and so does every command that reads a
+# workspace (uniformity, views), which would otherwise load Scrapy for nothing (0.3 s).
 
 REQUEST_BATCH = 200
 WRITER_BATCH = 64
@@ -122,6 +127,8 @@ class StepContext:
     _writer: Any = None  # the one thread doing every write of the attempt during a crawl, in order
     _lock: Any = field(default_factory=threading.Lock)
     _records: list[dict[str, Any]] = field(default_factory=list)  # WARC records of the capture being saved
+    _warc_sync: bool = True  # False while a batch is written: one fsync for it (save_captures)
+    _warc_rels: dict[str, str] = field(default_factory=dict)  # WARC path -> path in the evidence folder
     _seal_failed: bool = False  # this attempt's WARC could not be sealed (its upload failed)
 
     def __post_init__(self) -> None:
@@ -162,17 +169,23 @@ class StepContext:
                 self.flush_requests()
 
     def flush_requests(self) -> None:
+        batch = self._take_requests()
+        if batch:
+            with self.ws.transaction() as tx:
+                self._record_requests(tx, batch)
+
+    def _take_requests(self) -> list[tuple[str, str, str | None, str | None, dict[str, Any]]]:
         with self._lock:
             batch, self._pending_requests = self._pending_requests, []
-        if not batch:
-            return
+        return batch
+
+    def _record_requests(self, tx: Any, batch: list[tuple[str, str, str | None, str | None, dict[str, Any]]]) -> None:
         # A requested URL can carry the candidate's username or query: events get commitments,
         # the values are stored in the same transaction.
-        with self.ws.transaction() as tx:
-            values = tx.commit_values(self.case.candidate_id, [v for _, _, _, url, p in batch
-                                                               for v in (url, p["reason"])])
-            tx.record_many([(action, actor, case_id, values[2 * n], dict(p, reason=values[2 * n + 1]))
-                            for n, (action, actor, case_id, _, p) in enumerate(batch)])
+        values = tx.commit_values(self.case.candidate_id, [v for _, _, _, url, p in batch
+                                                           for v in (url, p["reason"])])
+        tx.record_many([(action, actor, case_id, values[2 * n], dict(p, reason=values[2 * n + 1]))
+                        for n, (action, actor, case_id, _, p) in enumerate(batch)])
 
     def _guarded(self, fn: Any) -> None:
         try:
@@ -201,23 +214,38 @@ class StepContext:
     def save_captures(self, captures: list[Capture]) -> None:
         """Store captures as evidence, then their item rows and ``item.captured`` events in ONE
         transaction (a group commit: the same order and the same records as one by one, a
-        fraction of the fsyncs)."""
+        fraction of the fsyncs).
+
+        The batch's WARC records are written first and made durable with ONE fsync before the
+        transaction that names them commits (an fsync per record was most of the writer's
+        time): a crash or kill at any point leaves either no event, or an event whose records
+        are on disk. The pending request events commit in the same transaction, before the
+        items (the requests behind an item are in the log before it).
+        """
         prepared: list[tuple[Item, dict[str, Any]]] = []
         current: Capture | None = None
         try:
-            for capture in captures:
-                current = capture
-                self.outcomes.setdefault((capture.kind, capture.outcome), []).append(capture.reason)
-                if capture.key in self._captured or any(i.key == capture.key for i, _ in prepared):
-                    continue
-                prepared.append(self._prepare(capture))
+            self._warc_sync = False
+            try:
+                for capture in captures:
+                    current = capture
+                    self.outcomes.setdefault((capture.kind, capture.outcome), []).append(capture.reason)
+                    if capture.key in self._captured or any(i.key == capture.key for i, _ in prepared):
+                        continue
+                    prepared.append(self._prepare(capture))
+            finally:
+                self._warc_sync = True
             if not prepared:
                 return
             current = None
-            self.flush_requests()  # the requests behind an item are in the log before the item
+            if self._warc is not None:
+                self._warc.sync()  # every record the events below name is on disk first
             # The item rows, their committed values and their events commit together: a kill
             # never leaves a row without its event, nor an event citing a value not stored.
             with self.ws.transaction() as tx:
+                requests = self._take_requests()
+                if requests:
+                    self._record_requests(tx, requests)
                 tx.session.add_all([item for item, _ in prepared])
                 values = tx.commit_values(self.case.candidate_id, [v for _, p in prepared
                                                                    for v in (p["url"], p["reason"], p["found_by"])])
@@ -234,6 +262,8 @@ class StepContext:
 
     def _prepare(self, capture: Capture) -> tuple[Item, dict[str, Any]]:
         """The evidence written (files, WARC) and the item row and event payload to commit."""
+        from spiders.extract import extract
+
         self._records = []
         artifacts = self._store_evidence(capture)
         text_source = capture.rendered_dom if capture.rendered_dom is not None else capture.body
@@ -332,7 +362,12 @@ class StepContext:
         return self._warc
 
     def _warc_rel(self, path: str | Path) -> str:
-        return Path(path).resolve().relative_to(self.ws.evidence_root.resolve()).as_posix()
+        """``path`` relative to the evidence folder (resolved once per file: every record asks)."""
+        key = str(path)
+        rel = self._warc_rels.get(key)
+        if rel is None:
+            rel = self._warc_rels[key] = Path(path).resolve().relative_to(self.ws.evidence_root.resolve()).as_posix()
+        return rel
 
     def _warc_fields(self, ref: Any) -> dict[str, Any]:
         """Where the record is (for the item) and, for the capture event, every record written."""
@@ -346,14 +381,16 @@ class StepContext:
     def _write_exchange(self, exchange: Exchange) -> Any:
         ref = self.warc.write_exchange(
             exchange.url, exchange.request_headers, exchange.status, exchange.response_headers, exchange.body,
-            method=exchange.method, ip_address=exchange.ip_address, protocol=exchange.protocol)
+            method=exchange.method, ip_address=exchange.ip_address, protocol=exchange.protocol,
+            sync=self._warc_sync)
         self._warc_fields(ref)
         return ref
 
     def _warc_exchange(self, capture: Capture, received: Exchange) -> dict[str, Any]:
         ref = self.warc.write_exchange(
             received.url, received.request_headers, received.status, received.response_headers, received.body,
-            method=received.method, ip_address=received.ip_address, protocol=received.protocol)
+            method=received.method, ip_address=received.ip_address, protocol=received.protocol,
+            sync=self._warc_sync)
         capture.meta["warc_response_id"] = ref.record_id
         return self._warc_fields(ref)
 
@@ -363,7 +400,8 @@ class StepContext:
         # Under its own URI (urn:screenshot:URL...), never the page's: replay tools look pages up
         # by URI and must find the response, not the picture of it.
         page = capture.meta.get("rendered_url") or capture.final_url or capture.url  # what was rendered
-        ref = self.warc.write_resource(f"urn:{kind}:{page}", content_type, data, refers_to=refers_to, kind=kind)
+        ref = self.warc.write_resource(f"urn:{kind}:{page}", content_type, data, refers_to=refers_to, kind=kind,
+                                       sync=self._warc_sync)
         return self._warc_fields(ref)
 
     def close(self) -> None:
@@ -412,6 +450,8 @@ class StepContext:
     # -- Scrapy settings ------------------------------------------------------------------
     def scrapy_settings(self, **overrides: Any) -> Settings:
         """The step's Scrapy settings: shared defaults + the procedure's guard, caps and limits."""
+        from scrapy.settings import Settings
+
         from spiders.guard import guard_settings
 
         cfg = self.loaded.procedure.settings

@@ -7,7 +7,7 @@ from typing import Any
 
 from spiders.capture import Capture
 from spiders.pages import PagesSpider
-from spiders.sites import parse_manifest
+from spiders.sites import frozen_manifest
 from vetting.collectors.base import Collector, StepContext
 from vetting.domain.procedure import Step
 from vetting.engine.inputs import StepInput, expand_all
@@ -39,5 +39,5 @@ def site_list_profiles(ctx: StepContext) -> list[tuple[str, str]]:
     for step in ctx.loaded.procedure.steps:
         data = ctx.loaded.manifests.get(step.id)
         if step.sites and data is not None:
-            out += [(site.name, site.profile_url) for site in parse_manifest(data).sites]
+            out += [(site.name, site.profile_url) for site in frozen_manifest(data).sites]
     return out
