@@ -74,8 +74,9 @@ USERNAME = "benchuser"
 FOUND_EVERY = 50
 VENVS = {"sherlock": Path("/tmp/bench-sherlock"), "maigret": Path("/tmp/bench-maigret")}
 PACKAGES = {"sherlock": "sherlock-project", "maigret": "maigret"}
-INVESTIGATOR = "Bench Investigator (benchmark, fictional)"
-COMMANDER = "Bench Commander (benchmark, fictional)"
+#: The demo's fictional accounts (vetting/demo/accounts.py) act in every benchmark workspace.
+INVESTIGATOR = "sortiz"
+COMMANDER = "dwhitfield"
 SHERLOCK_WORKERS = 20  # hard-coded in sherlock_project/sherlock.py
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port, closed: any proxied request fails at once
 FOUND_LINE = re.compile(r"^\[\+\] site\d+: ", re.M)  # Sherlock's and Maigret's line for a hit
@@ -299,9 +300,25 @@ def write_authorization(work: Path) -> None:
     (work / "authorization.pdf").write_bytes(b"%PDF-1.4\n% Signed authorization (benchmark, fictional).\n")
 
 
-def vet(work: Path, *args: str) -> None:
+_SESSIONS: dict[Path, dict[str, dict[str, str]]] = {}
+
+
+def logged_in(work: Path, login: str) -> dict[str, str]:
+    """The environment of a ``vet`` acting as ``login`` in ``work``'s workspace, made (with the
+    demo's people, each through the real login) the first time it is asked for."""
+    if work not in _SESSIONS:
+        from vetting.demo.accounts import create_demo_people, session_folders
+        from vetting.store.workspace import Workspace
+
+        ws = Workspace.open(work / "workspace")
+        _SESSIONS[work] = session_folders(ws, create_demo_people(ws), work)
+        ws.engine.dispose()
+    return dict(os.environ, **_SESSIONS[work][login])
+
+
+def vet(work: Path, *args: str, login: str = INVESTIGATOR) -> None:
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), *args]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=work)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=work, env=logged_in(work, login))
 
 
 def procedure_for(step_ids: list[str], args: argparse.Namespace, proc_id: str,
@@ -351,20 +368,20 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
     proc["steps"][0]["sites"] = "sites.json"
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
     write_authorization(work)
-    vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
     vet(work, "candidate", "add", "--name", "Bench Candidate", "--username", USERNAME,
-        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
     farm.stats(reset=True)
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
-           "bench-candidate", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
+           "bench-candidate", "--procedure", "bench-accounts"]
     print(f"  ours: {' '.join(cmd[-6:])}" + (f" (patched: {patch})" if patch else ""), flush=True)
-    env = None
+    env = logged_in(work, INVESTIGATOR)
     if patch:
         # A what-if, never the product: a sitecustomize sets Scrapy settings before vet starts.
         (work / "patch").mkdir()
         (work / "patch" / "sitecustomize.py").write_text(
             "import spiders.settings as s\n" + "".join(f"s.{k} = {v!r}\n" for k, v in patch.items()))
-        env = dict(os.environ, PYTHONPATH=str(work / "patch"))
+        env = dict(env, PYTHONPATH=str(work / "patch"))
     result = measure(cmd, work / "vet-run.log", env=env, cwd=work)
     result["farm"] = farm.stats()
     result.update(db_figures(work, "account-discovery"))
@@ -383,10 +400,10 @@ def run_ours_warm(farm: FarmProcess, work: Path, env: dict[str, str] | None) -> 
     """A second candidate in the same workspace the same day: site health and robots.txt are
     reused (vetting/engine/daycache.py), so each site costs one request, the username's."""
     vet(work, "candidate", "add", "--name", "Bench Candidate Two", "--username", USERNAME,
-        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+        "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
     farm.stats(reset=True)
     cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
-           "bench-candidate-two", "--procedure", "bench-accounts", "--by", INVESTIGATOR]
+           "bench-candidate-two", "--procedure", "bench-accounts"]
     print(f"  ours (warm): {' '.join(cmd[-6:])}", flush=True)
     result = measure(cmd, work / "vet-run-warm.log", env=env, cwd=work)
     result["farm"] = farm.stats()
@@ -448,18 +465,18 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
     proc = procedure_for([], args, "bench-pages", [step])
     (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
     write_authorization(work)
-    vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
     out: dict[str, Any] = {"pages": args.render_pages}
     for ext in ("txt", "html"):
         urls = []
         for n in range(args.render_pages):
             urls += ["--url", f"{farm.base(n % args.sites)}/page/{n}.{ext}"]
         vet(work, "candidate", "add", "--name", f"Pages {ext}", "--username", f"pages{ext}", *urls,
-            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
         cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
-               f"pages-{ext}", "--procedure", "bench-pages", "--by", INVESTIGATOR]
+               f"pages-{ext}", "--procedure", "bench-pages"]
         print(f"  pages: {' '.join(cmd[-6:])}", flush=True)
-        res = measure(cmd, work / f"vet-run-{ext}.log", cwd=work)
+        res = measure(cmd, work / f"vet-run-{ext}.log", env=logged_in(work, INVESTIGATOR), cwd=work)
         db = sqlite3.connect(work / "workspace" / "vetting.db")
         res["renders"] = db.execute("select count(*) from item where found_by like 'profile_urls%' and url like ? "
                                     "and artifacts_json like ?", (f"%.{ext}", '%"screenshot"%')).fetchone()[0]
@@ -490,14 +507,14 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
         write_authorization(work)
-        vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+        vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
         names = truth["usernames"]
         vet(work, "candidate", "add", "--name", "Replay Candidate", *[a for n in names for a in ("--username", n)],
-            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
         cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
-               "replay-candidate", "--procedure", "bench-replay", "--by", INVESTIGATOR]
+               "replay-candidate", "--procedure", "bench-replay"]
         print(f"  replay: {' '.join(cmd[-6:])}", flush=True)
-        result = measure(cmd, work / "vet-run.log", cwd=work)
+        result = measure(cmd, work / "vet-run.log", env=logged_in(work, INVESTIGATOR), cwd=work)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(f"http://127.0.0.1:{port}/__farm/stats", timeout=10) as resp:
             counts = json.loads(resp.read())["counts"]

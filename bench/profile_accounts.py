@@ -34,6 +34,7 @@ from bench_accounts import (  # noqa: E402
     INVESTIGATOR,
     USERNAME,
     FarmProcess,
+    logged_in,
     our_manifest,
     procedure_for,
     vet,
@@ -41,7 +42,8 @@ from bench_accounts import (  # noqa: E402
 )
 
 
-def profiled(cmd: list[str], prof: Path, py_spy: str | None, spy_out: Path | None) -> tuple[float, float]:
+def profiled(cmd: list[str], prof: Path, py_spy: str | None, spy_out: Path | None,
+             env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run ``vet`` under cProfile (or py-spy); return (wall s, CPU s of the process)."""
     import resource
 
@@ -52,7 +54,7 @@ def profiled(cmd: list[str], prof: Path, py_spy: str | None, spy_out: Path | Non
                 sys.executable, "-m", "vetting.cli.main", *cmd]
     else:
         full = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "vetting.cli.main", *cmd]
-    subprocess.run(full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(full, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -91,15 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         proc["steps"][0]["sites"] = "sites.json"
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
         write_authorization(work)
-        vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+        vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
         for run, name in (("cold", "Bench Candidate"), ("warm", "Bench Candidate Two")):
             vet(work, "candidate", "add", "--name", name, "--username", USERNAME, "--authorization",
-                "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
+                "authorization.pdf", "--signed-on", "2026-11-01")
             farm.stats(reset=True)
             cmd = ["--workspace", str(work / "workspace"), "run", name.lower().replace(" ", "-"),
-                   "--procedure", "bench-accounts", "--by", INVESTIGATOR]
+                   "--procedure", "bench-accounts"]
             prof = work / f"{run}.prof"
-            wall, cpu = profiled(cmd, prof, args.py_spy, work / f"{run}.collapsed.txt")
+            wall, cpu = profiled(cmd, prof, args.py_spy, work / f"{run}.collapsed.txt", logged_in(work, INVESTIGATOR))
             counts = farm.stats()["counts"]
             requests = counts.get("robots", 0) + counts.get("account", 0)
             report[run] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "requests": requests,
@@ -132,13 +134,13 @@ def profile_replay(args: argparse.Namespace) -> int:
         proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
         (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
         write_authorization(work)
-        vet(work, "procedure", "approve", "procedure.yaml", "--by", COMMANDER)
+        vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
         vet(work, "candidate", "add", "--name", "Replay Candidate",
             *[a for n in truth["usernames"] for a in ("--username", n)],
-            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01", "--by", INVESTIGATOR)
-        cmd = ["--workspace", str(work / "workspace"), "run", "replay-candidate", "--procedure", "bench-replay",
-               "--by", INVESTIGATOR]
-        wall, cpu = profiled(cmd, work / "replay.prof", args.py_spy, work / "replay.collapsed.txt")
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
+        cmd = ["--workspace", str(work / "workspace"), "run", "replay-candidate", "--procedure", "bench-replay"]
+        wall, cpu = profiled(cmd, work / "replay.prof", args.py_spy, work / "replay.collapsed.txt",
+                             logged_in(work, INVESTIGATOR))
         import urllib.request
 
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
