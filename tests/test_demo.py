@@ -120,6 +120,28 @@ def test_the_demo_runs_as_its_accounts(demo: Path) -> None:
     assert list((demo / "released-to-hjones").glob("findings-case-jordan-hale-*.html"))
 
 
+def test_the_demo_shows_a_response_a_hold_and_a_disposal(demo: Path) -> None:
+    """Issue 17's demo: one finding with the candidate's response, one case on legal hold that the
+    disposal run was refused, one case disposed of with its certificate in the audit report."""
+    actions = dict(rows(demo, "SELECT action, count(*) FROM audit_event WHERE action IN ('records.response', "
+                              "'records.hold_placed', 'records.disposed', 'records.disposal_refused', "
+                              "'records.notice') GROUP BY action"))
+    assert actions == {"records.notice": 1, "records.response": 1, "records.hold_placed": 1,
+                       "records.disposed": 1, "records.disposal_refused": 1}, actions
+    (held,) = rows(demo, "SELECT case_id FROM audit_event WHERE action='records.hold_placed'")
+    (refused,) = rows(demo, "SELECT case_id FROM audit_event WHERE action='records.disposal_refused'")
+    assert held == refused and "riley-chen" in held[0]
+    audit = (demo / "reports" / "audit.html").read_text()
+    (disposed,) = rows(demo, "SELECT case_id FROM audit_event WHERE action='records.disposed'")
+    assert "quinn-alvarez" in disposed[0] and disposed[0] in audit and held[0] in audit
+    jordan = next((demo / "reports").glob("findings-case-jordan-hale-*.html")).read_text()
+    (sha,) = rows(demo, "SELECT json_extract(payload, '$.document.sha256') FROM audit_event "
+                        "WHERE action='records.response'")
+    assert sha[0] and sha[0] in jordan and "hunter-safety course" in jordan
+    assert not list((demo / "reports").glob("findings-case-quinn-alvarez-*"))
+    assert not (demo / "candidates" / "quinn-alvarez.yaml").exists()
+
+
 def test_no_input_recorded_for_the_candidate_without_usernames(demo: Path) -> None:
     states = Counter(s for (s,) in rows(demo, "SELECT status FROM steprun"))
     assert states["no_input"] >= 1 and states["failed"] == 0
@@ -183,7 +205,8 @@ def test_guard_decisions_on_the_hostile_links(demo: Path) -> None:
 
 def test_reports_written_and_receipts_verify(demo: Path, logged_in) -> None:
     reports = demo / "reports"
-    cases = [c for (c,) in rows(demo, "SELECT id FROM 'case'")]
+    disposed = {c for (c,) in rows(demo, "SELECT case_id FROM audit_event WHERE action='records.disposed'")}
+    cases = [c for (c,) in rows(demo, "SELECT id FROM 'case'") if c not in disposed]
     for case in cases:
         for fmt in ("html", "pdf"):
             assert (reports / f"findings-{case}.{fmt}").stat().st_size > 1000
@@ -194,7 +217,11 @@ def test_reports_written_and_receipts_verify(demo: Path, logged_in) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = {s for (s,) in rows(demo, "SELECT subject FROM audit_event WHERE action='report.rendered'")}
     hiring = list((demo / "released-to-hjones").iterdir())  # the hiring account's own rendering
-    assert len(hiring) == 1 and len(rendered) == len(list(reports.iterdir())) + len(hiring)
+    assert len(hiring) == 1
+    # Every report on disk was recorded; every one recorded and gone is the disposed case's.
+    on_disk = {str(p) for p in [*reports.iterdir(), *hiring]}
+    assert on_disk <= rendered
+    assert all(any(c in gone for c in disposed) for gone in rendered - on_disk), rendered - on_disk
 
 
 # -- what hiring staff see: redacted pictures, and no masked term anywhere ------------------
@@ -364,7 +391,9 @@ def test_one_signed_evidence_package_per_case_that_py_wacz_accepts(demo: Path) -
 
     cases = {p.name for p in (demo / "workspace" / "evidence" / "warc").iterdir()}
     packages = sorted((demo / "evidence").glob("*.wacz"))
-    assert {p.stem for p in packages} == cases and len(cases) == 4
+    disposed = {c for (c,) in rows(demo, "SELECT case_id FROM audit_event WHERE action='records.disposed'")}
+    assert len(cases) == 4 and len(disposed) == 1 and not cases & disposed  # the disposed case's WARCs went
+    assert {p.stem for p in packages} == cases  # and the demo's copy of its package
     for package in packages:
         result = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f", str(package)],
                                 capture_output=True, text=True, timeout=300)

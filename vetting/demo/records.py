@@ -103,6 +103,11 @@ def demo_records(ws: Workspace, who: Callable[[str], Any], *, respond: str = "jo
         + (f"; refused {len(run.refused)} on legal hold" if run.refused else ""))
     if out is not None:
         _destroy_demo_exports(out, run, say)
+        for d in run.disposed:  # the demo's own copy of the candidate's input file, outside the workspace
+            source = out / "candidates" / f"{d.candidate_id}.yaml"
+            if source.is_file():
+                source.unlink()
+                say(f"destroyed the demo's copy of {d.candidate_id}'s candidate file {source.name}")
         folder = out / "reports"
         folder.mkdir(parents=True, exist_ok=True)
         for fmt in formats:

@@ -8,7 +8,9 @@ demo's search service and the account step at the demo's site manifest); an inve
 the sample candidates with their signed authorizations; the automation account runs every
 case; the supervisor assigns them; each investigator applies their decisions; the supervisor
 concurs; the commander releases one findings report to the hiring account, which renders it;
-everything produced is written under ``OUT``. Nothing leaves the loopback interface.
+then the records acts (vetting/demo/records.py): the candidate's notice and response beside a
+finding, a legal hold on one case, a disposal run two years on that disposes of one case and is
+refused the held one. Everything produced is written under ``OUT``. Nothing leaves the loopback interface.
 """
 
 from __future__ import annotations
@@ -141,6 +143,12 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     for case in run:  # one signed evidence package per case (docs/evidence.md)
         reports.export_evidence(ws, who(DEMO_COMMANDER), case.id, out / "evidence" / f"{case.id}.wacz")
     console.print(f"wrote {len(run)} evidence packages (signed WACZ) under {out / 'evidence'}")
+    # Records over time (docs/records.md): a response beside a finding, a legal hold, a disposal.
+    from vetting.demo.records import demo_records, retention_note
+
+    # Riley Chen's case (the hostile links the guard refused) is held; Quinn Alvarez, not hired, is disposed of.
+    demo_records(ws, who, out=out, console=console, hold="riley-chen", dispose="quinn-alvarez")
+    console.print(retention_note(ws), markup=False)
     verified = ws.verify()
     console.print(f"audit log: {verified.summary()}")
     complete = all(c.status == "complete" for c in run)
