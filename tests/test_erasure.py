@@ -102,7 +102,7 @@ def test_nothing_more_is_recorded_about_an_erased_candidate(built: Built) -> Non
 def test_erasure_refusals(built: Built, tmp_path: Path) -> None:
     with pytest.raises(ErasureError, match="no candidate"):
         erase_candidate(built.ws, "nobody", "Records Officer Ames")
-    with pytest.raises(ErasureError, match="must name who erases"):
+    with pytest.raises(ErasureError, match="must name the account erasing"):
         erase_candidate(built.ws, "jane-doe", " ")
     result = people(built, tmp_path).vet("dwhitfield", "candidate", "erase", "nobody")
     # issue 10.2: an unknown name is exit 2, saying how to list the real ones
