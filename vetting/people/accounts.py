@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
+from vetting.domain.yamlsource import clip
 from vetting.people import passwords, totp
 from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, DISABLED, Account, AuthSession
@@ -71,7 +72,7 @@ def record_refusal(ws: Workspace, actor: Account | None, act: str, reason: str, 
 def _get(s, login: str) -> Account:  # type: ignore[no-untyped-def]
     row = s.get(Account, login)
     if row is None:
-        raise AccountError(f"no account {login!r}")
+        raise AccountError(f"no account {clip(login, 64)!r}")  # a login typed by anyone: never echoed whole
     return row
 
 
@@ -126,7 +127,7 @@ def _check_fields(login: str, name: str, email: str, oidc_issuer: str, oidc_subj
         if len(value) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise AccountError(f"{field}: one line of at most 200 characters, no control characters")
     if not LOGIN_RE.fullmatch(login):
-        raise AccountError(f"login {login!r}: 2 to 32 characters, lowercase letters, digits, '.', '_' "
+        raise AccountError(f"login {clip(login, 64)!r}: 2 to 32 characters, lowercase letters, digits, '.', '_' "
                            "or '-', starting with a letter")
     if not name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name):
         raise AccountError("name: give the person's full name (at most 200 characters, one line)")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
+from vetting.domain.yamlsource import clip
 from vetting.people.accounts import AccountError
 from vetting.people.clock import Clock, aware, system_clock
 from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 def _target(s, login: str, role: str) -> Account:  # type: ignore[no-untyped-def]
     row = s.get(Account, login)
     if row is None:
-        raise AccountError(f"no account {login!r}")
+        raise AccountError(f"no account {clip(login, 64)!r}")  # a login typed by anyone: never echoed whole
     if row.status != ACTIVE:
         raise AccountError(f"account {login!r} is disabled")
     if not row.has_role(role):

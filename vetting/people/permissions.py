@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vetting.domain.yamlsource import clip
 from vetting.errors import AccessRefused
 from vetting.people.models import ACTIVE, Account, CaseAssignment, ReportRelease
 
@@ -126,7 +127,7 @@ def refusal(ws: Workspace, account: Account | None, action: str, case_id: str | 
     if any(_in_scope(ws, account, act.scopes[r], case_id) for r in held):
         return None
     scopes = " or ".join(sorted({act.scopes[r] for r in held}))
-    return f"{account.login} may {act.what} only on {scopes}; case {case_id} is not one of them"
+    return f"{account.login} may {act.what} only on {scopes}; case {clip(case_id, 80)} is not one of them"
 
 
 def authorize(ws: Workspace, account: Account | None, action: str, case_id: str | None = None, *,
