@@ -316,8 +316,11 @@ def test_decisions_file_refused_all_or_nothing(case_ws, tmp_path_factory, path, 
     except (InputError, ValidationRefused) as exc:
         assert "\n" not in str(exc) or isinstance(exc, InputError)
         if path[0] in REFUSED_FIELDS:
-            assert isinstance(exc, InputError) and any(p.field == f"decisions[0].{path[0]}" for p in exc.problems), \
-                exc
+            # refused naming the field, or a value inside it (a control character is caught by the
+            # reader, before the field itself is refused)
+            field = f"decisions[0].{path[0]}"
+            assert isinstance(exc, InputError) and any(p.field == field or p.field.startswith(field + "[")
+                                                       for p in exc.problems), exc
         assert digest(case_ws.ws) == before
         return
     assert path[0] not in REFUSED_FIELDS, f"a decisions file with {path[0]!r} was applied"
