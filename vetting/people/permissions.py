@@ -88,11 +88,6 @@ PERMISSIONS: dict[str, Act] = {
 }
 
 
-def roles_for(action: str) -> tuple[str, ...]:
-    """The roles that may take ``action`` in some scope (for messages and docs)."""
-    return tuple(PERMISSIONS[action].scopes)
-
-
 def _in_scope(ws: Workspace, account: Account, scope: str, case_id: str | None) -> bool:
     if scope == ANY:
         return True
@@ -159,7 +154,3 @@ def refuse(ws: Workspace, account: Account | None, action: str, reason: str, *, 
     record_refusal(ws, account, action, reason, subject=subject, case_id=case_id)
     return AccessRefused(reason)
 
-
-def describe() -> list[tuple[str, str, str]]:
-    """(action, role, scope) rows of the whole table, for ``vet user list --roles`` and the docs."""
-    return [(name, role, scope) for name, act in PERMISSIONS.items() for role, scope in act.scopes.items()]
