@@ -10,5 +10,5 @@ BUNDLED = {"vetting.templates": "templates", "vetting.procedures": "procedures"}
 setup(
     packages=find_packages(include=["vetting*", "spiders*", "audit*"]) + list(BUNDLED),
     package_dir=BUNDLED,
-    package_data={"vetting": ["data/*", "demoweb/**/*"], **{name: ["**/*"] for name in BUNDLED}},
+    package_data={"vetting": ["data/*", "demoweb/**/*", "web/static/*"], **{name: ["**/*"] for name in BUNDLED}},
 )

@@ -64,6 +64,7 @@ class Team:
     ws: Any
     root: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    totp_secrets: dict[str, str] = field(default_factory=dict)  # login -> base32 (a browser login's code)
 
     def folder(self, login: str) -> Path:
         return self.root / f"config-{login}"
@@ -107,6 +108,7 @@ def make_team(ws: Any, root: Path, logins: tuple[str, ...] | None = None) -> Tea
             name, badge, roles = CAST[login]
             _, creds = add_account(ws, login=login, name=name, roles=roles, actor=admin, badge=badge,
                                    bootstrap=admin is None)
+            team.totp_secrets[login] = creds.totp_secret or ""
             if roles == ["automation"]:
                 issued = login_automation(ws, login, creds.automation_key or "")
             else:

@@ -73,7 +73,8 @@ def usual_login(argv: list[str]) -> str:
 
 def casework(ws: Path) -> tuple[str, list[tuple[int, str]]]:
     """A digest of the workspace but its audit log (``test_cli.casework_digest`` without the log's
-    tables and checkpoints.log), and the log's (seq, action) list: what a refusal may add."""
+    tables, checkpoints.log and the case locks' files), and the log's (seq, action) list: what a
+    refusal may add."""
     import hashlib
     import sqlite3
     from contextlib import closing
@@ -81,7 +82,10 @@ def casework(ws: Path) -> tuple[str, list[tuple[int, str]]]:
     h = hashlib.sha256()
     events: list[tuple[int, str]] = []
     for path in sorted(ws.rglob("*")):
-        if not path.is_file() or path.name.endswith(("-wal", "-shm")) or path.name == "checkpoints.log":
+        # locks/: a case lock's file is made by the first command that takes the lock (even one
+        # that is then refused) and emptied when it is freed: coordination, not casework
+        if not path.is_file() or path.name.endswith(("-wal", "-shm")) or path.name == "checkpoints.log" \
+                or path.relative_to(ws).parts[0] == "locks":
             continue
         h.update(str(path.relative_to(ws)).encode() + b"\0")
         if path.suffix != ".db":
@@ -200,7 +204,8 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
                          ("--badge", HOSTILE), ("--email", HOSTILE), ("--oidc-issuer", HOSTILE),
                          ("--oidc-subject", HOSTILE), ("--bootstrap-admin", FLAG))),
         cmd("user", "list", options=st.sampled_from([[], ["--roles"]])),
-        cmd(st.just("user"), st.sampled_from(["disable", "enable", "reset", "unlock"]), slot(["hr.lee", "admin"])),
+        # one strategy per command: four commands behind one draw left one of them without examples in 1% of runs
+        *[cmd("user", verb, slot(["hr.lee", "admin"])) for verb in ("disable", "enable", "reset", "unlock")],
         cmd("user", "roles", slot(["hr.lee", "admin"]),
             options=opts(("--grant", slot(["hiring", "admin"])), ("--revoke", slot(["hiring", "admin"])))),
         cmd("user", "idp", options=opts(("--issuer", HOSTILE), ("--client-id", HOSTILE))),
@@ -210,7 +215,7 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
         cmd("candidate", "outcome", cand, slot(["hired", "not-hired"]), options=opts(("--on", date))),
         cmd("retention", "status"),
         cmd("retention", "dispose", options=opts(("--due", FLAG))),
-        cmd(st.just("hold"), st.sampled_from(["place", "release"]), case, options=opts(("--reason", HOSTILE))),
+        *[cmd("hold", verb, case, options=opts(("--reason", HOSTILE))) for verb in ("place", "release")],
         cmd("notice", "record", case, options=opts(("--on", date), ("--how", HOSTILE))),
         cmd("notice", "respond", case, options=opts(("--finding", item), ("--text", HOSTILE), ("--text-file", files),
                                                     ("--attach", files), ("--received", date))),
@@ -218,8 +223,8 @@ def commands(e: dict) -> st.SearchStrategy[list[str]]:
 
 
 #: Commands the property test leaves out, and why: each reads a secret from the terminal, runs a
-#: crawl or a server, or makes a whole workspace (each is tested for real elsewhere).
-NOT_GENERATED = {"login", "logout", "password", "demo", "worker"}
+#: crawl or a server (worker, web), or makes a whole workspace (each is tested for real elsewhere).
+NOT_GENERATED = {"login", "logout", "password", "demo", "worker", "web"}
 
 
 def run_vet(team: Team, login: str, argv: list[str]) -> tuple[int, str, str]:

@@ -71,6 +71,12 @@ def _mount_people() -> None:
     mount(app, case_app=case_app, report_app=report_app)
 
 
+def _mount_web() -> None:
+    from vetting.cli.web import mount
+
+    mount(app)
+
+
 def _print_version() -> None:
     """``vet --version`` needs no command (an eager option ends before the command is looked for)."""
     console.print(f"vet {__version__}")
@@ -512,6 +518,7 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out",
 _mount_queue()
 _mount_records()
 _mount_people()  # after the commands above, so `vet --help` lists the casework first
+_mount_web()
 
 
 def main(argv: list[str] | None = None) -> int:

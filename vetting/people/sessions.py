@@ -262,6 +262,44 @@ def change_own_password(ws: Workspace, account: Account, current: str, new: str)
     ws.audit.checkpoint()
 
 
+def confirm_identity(ws: Workspace, account: Account, password: str, code: str, *, act: str,
+                     now: Clock = system_clock) -> None:
+    """Step-up: a logged-in person proves again who they are before a weighty act (concurring,
+    approving a procedure), with the password and a fresh TOTP code (ASVS V6.8, CJIS AC-11).
+
+    A wrong answer counts as a failed login (a borrowed session is not a way around the lockout)
+    and raises :class:`LoginRefused`; the code is used up, so one code never confirms twice.
+    An account that logs in through an identity provider has no local factors to re-check: it
+    is refused with that reason (it re-authenticates by logging in again).
+    """
+    method = "step-up"
+    at = now()
+    with ws.session() as s:
+        row = s.get(Account, account.login)
+    if row is None:
+        raise LoginRefused(WRONG_CREDENTIALS)
+    refused = _refuse_state(ws, row, method)
+    if refused is not None:
+        raise refused
+    if not row.password_hash or not row.totp_secret_enc:
+        raise LoginRefused(f"account {row.login} has no local password and code to confirm with: "
+                           "log out and in again through the identity provider, then repeat")
+    if not passwords.verify_password(row.password_hash, password).ok:
+        raise _fail(ws, row, method, "wrong password", at)
+    secret = totp.decrypt_secret(ws.key_dir, row.totp_secret_enc)
+    step = totp.accepted_step(secret, code, now=at, last_step=-1)
+    if step is None:
+        raise _fail(ws, row, method, "wrong code", at)
+    with ws.session() as s:
+        claimed = s.execute(update(Account).where(Account.login == row.login, Account.totp_last_step < step)
+                            .values(totp_last_step=step))
+        s.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise _fail(ws, row, method, "code already used", at)
+    ws.record("auth.step_up", actor=row.actor, subject=row.login, payload={"act": _clip(act)})
+    ws.audit.checkpoint()
+
+
 def login_automation(ws: Workspace, login: str, key: str, *, kind: str = "cli",
                      now: Clock = system_clock) -> Issued:
     """An automation account's login with the key its admin was shown once."""

@@ -181,3 +181,36 @@ def case_timeline(ws: Workspace, account: Account, case_id: str) -> list[Any]:
     authorize(ws, account, "case.timeline", case_id)
     require_case(ws, case_id)
     return list(ws.audit.events(case_id=case_id))
+
+
+@dataclass(frozen=True)
+class CaseOverview:
+    """One case as its page shows it: the case, its candidate's name, its steps, and every
+    reviewable item with its decision in force (None: it awaits one)."""
+
+    case: Case
+    candidate_name: str
+    procedure: str  # "id vN"
+    steps: list[Any]  # StepRun rows, in order
+    items: list[tuple[Any, Any]]  # (Item, Decision | None)
+    assigned: list[str]
+
+
+@service("case.review")
+def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview:
+    """What the case page shows; the evidence is re-hashed on each item's page, not here."""
+    from vetting.domain.models import Candidate, ProcedureVersion
+    from vetting.engine.steps import step_runs
+    from vetting.people.assignments import assigned_investigators
+    from vetting.review.validation import items_and_decisions
+    from vetting.store.lookup import require_case
+
+    authorize(ws, account, "case.review", case_id)
+    case = require_case(ws, case_id)
+    with ws.session() as s:
+        candidate = s.get(Candidate, case.candidate_id)
+        version = s.get(ProcedureVersion, case.fingerprint)
+    return CaseOverview(case, candidate.full_name if candidate else case.candidate_id,
+                        f"{version.procedure_id} v{version.version}" if version else case.procedure_id,
+                        step_runs(ws, case_id), items_and_decisions(ws, case_id),
+                        assigned_investigators(ws, case_id))

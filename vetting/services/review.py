@@ -144,3 +144,41 @@ def _same_person(ws: Workspace, decided_by: str, account: Account) -> str:
     if decider is not None and decider.badge.strip().casefold() == account.badge.strip().casefold():
         return f"the decision was made by {decider.login}, an account of the same employee number {account.badge}"
     return ""
+
+
+@dataclass(frozen=True)
+class ItemReview:
+    """One item as its review page shows it: the entry (evidence re-hashed), every decision on
+    it (oldest first) with its concurrence, and how the page was reached."""
+
+    entry: ReviewEntry
+    history: list[tuple[Decision, Concurrence | None]]
+    chain: str  # how the page was reached, in words (vetting.engine.reached.describe_chain)
+
+
+@service("case.review")
+def item_review(ws: Workspace, account: Account, item_id: str) -> ItemReview:
+    """What the review page of one item shows; its evidence is re-hashed on every view."""
+    from sqlmodel import select
+
+    from vetting.domain.models import Assessment, Concurrence, Decision, Item
+    from vetting.engine.reached import describe_chain
+    from vetting.review.validation import decisions_in_force, verify_item_evidence
+    from vetting.store.lookup import require_item
+
+    authorize_role(ws, account, "case.review", subject=item_id)
+    item = require_item(ws, item_id)
+    authorize(ws, account, "case.review", item.case_id, subject=item_id)
+    with ws.session() as s:
+        assessment = s.get(Assessment, item.id)
+        decisions = list(s.exec(select(Decision).where(Decision.item_id == item.id).order_by(Decision.id)))
+        concurrences = {c.decision_id: c for c in s.exec(
+            select(Concurrence).where(Concurrence.decision_id.in_([d.id for d in decisions])))}  # type: ignore[union-attr]
+        in_force = decisions_in_force(decisions).get(item.id)
+
+        def get_item(other: str) -> Item | None:
+            return s.get(Item, other)
+
+        chain = describe_chain(item, get_item)
+    entry = ReviewEntry(item, assessment, in_force, verify_item_evidence(ws, item))
+    return ItemReview(entry, [(d, concurrences.get(d.id)) for d in decisions], chain)
