@@ -182,6 +182,8 @@ def _checked(page: Page, ctx: Ctx) -> Response:
     from vetting.domain.approvals import ApprovalError
     from vetting.domain.candidates import CandidateError
     from vetting.domain.yamlsource import InputError
+    from vetting.people.accounts import AccountError
+    from vetting.people.passwords import PasswordRuleError
     from vetting.people.sessions import LoginRefused, NotAuthenticated
     from vetting.review.validation import ValidationRefused
     from vetting.store.caselock import CaseBusy
@@ -213,7 +215,7 @@ def _checked(page: Page, ctx: Ctx) -> Response:
         return error_page(req, 403, "Refused", [str(exc)], v)
     except NotAuthenticated as exc:
         return error_page(req, 403, "Not logged in", [str(exc)], v)
-    except (ApprovalError, CandidateError) as exc:
+    except (ApprovalError, CandidateError, AccountError, PasswordRuleError) as exc:
         return error_page(req, 400, "This cannot be used", [str(exc)], v)
 
 

@@ -69,8 +69,8 @@ def download(ctx: Ctx) -> Response:
 
     item, art = _artifact(ctx, None)
     if art is None:
-        return error_page(ctx.request, 404, "Not found", [f"item {item.id} has no evidence file {ctx.params['n'][:20]}"],
-                          ctx.visitor)
+        return error_page(ctx.request, 404, "Not found",
+                          [f"item {item.id} has no evidence file {ctx.params['n'][:20]}"], ctx.visitor)
     data = _verified(ctx, art)
     if data is None:
         return error_page(ctx.request, 409, "Damaged evidence", [f"{art['path']} no longer matches its recorded "
