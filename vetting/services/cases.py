@@ -204,13 +204,15 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
     from vetting.people.assignments import assigned_investigators
     from vetting.review.validation import items_and_decisions
     from vetting.store.lookup import require_case
+    from vetting.store.personal import Revealer
 
     authorize(ws, account, "case.review", case_id)
     case = require_case(ws, case_id)
     with ws.session() as s:
         candidate = s.get(Candidate, case.candidate_id)
         version = s.get(ProcedureVersion, case.fingerprint)
-    return CaseOverview(case, candidate.full_name if candidate else case.candidate_id,
+        name = Revealer(s, case.candidate_id)(candidate.full_name) if candidate else case.candidate_id
+    return CaseOverview(case, name,
                         f"{version.procedure_id} v{version.version}" if version else case.procedure_id,
                         step_runs(ws, case_id), items_and_decisions(ws, case_id),
                         assigned_investigators(ws, case_id))

@@ -152,7 +152,7 @@ class ItemReview:
     it (oldest first) with its concurrence, and how the page was reached."""
 
     entry: ReviewEntry
-    history: list[tuple[Decision, Concurrence | None]]
+    history: list[tuple[Decision, Concurrence | None, str]]  # with each decision's reason, revealed
     chain: str  # how the page was reached, in words (vetting.engine.reached.describe_chain)
 
 
@@ -163,7 +163,7 @@ def item_review(ws: Workspace, account: Account, item_id: str) -> ItemReview:
 
     from vetting.domain.models import Assessment, Concurrence, Decision, Item
     from vetting.engine.reached import describe_chain
-    from vetting.review.validation import decisions_in_force, verify_item_evidence
+    from vetting.review.validation import decision_reason, decisions_in_force, verify_item_evidence
     from vetting.store.lookup import require_item
 
     authorize_role(ws, account, "case.review", subject=item_id)
@@ -181,4 +181,4 @@ def item_review(ws: Workspace, account: Account, item_id: str) -> ItemReview:
 
         chain = describe_chain(item, get_item)
     entry = ReviewEntry(item, assessment, in_force, verify_item_evidence(ws, item))
-    return ItemReview(entry, [(d, concurrences.get(d.id)) for d in decisions], chain)
+    return ItemReview(entry, [(d, concurrences.get(d.id), decision_reason(ws, d)) for d in decisions], chain)
