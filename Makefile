@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 DEMO_OUT ?= demo-output
 
-.PHONY: deps venv chromium postgres pywb oracles test demo bench lint clean
+.PHONY: deps venv chromium postgres pywb oracles test demo serve bench lint clean
 
 deps: venv chromium
 
@@ -47,6 +47,13 @@ test: deps postgres pywb oracles
 
 demo: deps
 	$(BIN)/vet demo --out $(DEMO_OUT)
+
+# The web application on 127.0.0.1:8000 over the demo workspace (made by `make demo` if it is
+# not there yet); log in with an account of demo-output/accounts.txt.
+serve: deps
+	@[ -f $(DEMO_OUT)/workspace/vetting.db ] || $(BIN)/vet demo --out $(DEMO_OUT)
+	@echo "log in with the accounts of $(DEMO_OUT)/accounts.txt (a TOTP code: $(BIN)/python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\")"
+	$(BIN)/vet --workspace $(DEMO_OUT)/workspace web --host 127.0.0.1 --port 8000
 
 bench: deps postgres
 	$(BIN)/python bench/run.py

@@ -138,3 +138,20 @@ def test_no_concurrence_with_an_erased_candidates_decision(built: Built) -> None
         concur(built.ws, drugs, "Sgt. Lee Park", "agree")
     with sqlite3.connect(built.ws.root / "vetting.db") as con:
         assert con.execute("SELECT count(*) FROM candidate_secret WHERE candidate_id='jane-doe'").fetchone()[0] == 0
+
+
+def test_erasure_in_a_workspace_opened_by_a_relative_path(built: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vet --workspace demo-output/workspace`` (a relative path, as ``make demo`` gives it): the
+    case's WARC folder is removed and listed, not a ValueError from comparing a resolved path
+    with a relative one."""
+    from vetting.store.workspace import Workspace
+
+    case_id = built.case_id("jane-doe")
+    warc = built.ws.evidence_root / "warc" / case_id
+    warc.mkdir(parents=True, exist_ok=True)
+    (warc / "01-disclosed.warc.gz").write_bytes(b"stand-in")
+    monkeypatch.chdir(built.ws.root.parent)
+    ws = Workspace.open(Path(built.ws.root.name), create=False)
+    result = erase_candidate(ws, "jane-doe", "Records Officer Ames", "retention period ended")
+    assert f"warc/{case_id}/01-disclosed.warc.gz" in result.files_removed
+    assert not warc.exists()

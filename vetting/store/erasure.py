@@ -190,7 +190,8 @@ def _remove_files(ws: Workspace, paths: list[str], dirs: list[str]) -> list[str]
     for rel in dirs:
         path = ws.evidence_path(rel)
         if path.is_dir():
-            removed.extend(sorted(p.relative_to(ws.evidence_root).as_posix() for p in path.rglob("*") if p.is_file()))
+            removed.extend(sorted(p.relative_to(ws.evidence_root.resolve()).as_posix()  # evidence_path resolves
+                                  for p in path.rglob("*") if p.is_file()))
             shutil.rmtree(path)
     return removed
 
