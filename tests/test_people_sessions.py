@@ -402,3 +402,36 @@ def test_a_new_login_ends_the_session_the_token_file_held(setup, config_home) ->
     with pytest.raises(NotAuthenticated, match="logout"):
         account_for_token(ws, first.token, now=clock)
     assert current_account(ws, now=clock).login == "sortiz"
+
+
+# -- step-up (confirm_identity): the password and a fresh code again, before a weighty act ------
+def test_step_up_needs_both_factors_and_a_fresh_code(setup) -> None:
+    from vetting.people.sessions import confirm_identity
+
+    ws, clock, _, creds = setup
+    account = fresh(ws, "sortiz")
+    confirm_identity(ws, account, STRONG, code(creds, clock), act="concur with decision 7", now=clock)
+    assert [e.payload["act"] for e in events(ws, "auth.step_up")] == ["concur with decision 7"]
+    with pytest.raises(LoginRefused):  # the same code again: used up
+        confirm_identity(ws, account, STRONG, code(creds, clock), act="approve", now=clock)
+    clock.advance(seconds=30)
+    with pytest.raises(LoginRefused):
+        confirm_identity(ws, account, "not the password", code(creds, clock), act="approve", now=clock)
+    with pytest.raises(LoginRefused):
+        confirm_identity(ws, account, STRONG, "000000", act="approve", now=clock)
+    assert len(events(ws, "auth.step_up")) == 1
+
+
+def test_wrong_step_up_answers_lock_the_account_like_logins(setup) -> None:
+    """A borrowed, unlocked browser is no way around the lockout: five wrong answers lock."""
+    from vetting.people.sessions import confirm_identity
+
+    ws, clock, _, creds = setup
+    account = fresh(ws, "sortiz")
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            confirm_identity(ws, account, "guess " * 3, code(creds, clock), act="approve", now=clock)
+        clock.advance(seconds=30)
+    assert fresh(ws, "sortiz").locked_at is not None
+    with pytest.raises(LoginRefused, match="locked"):
+        confirm_identity(ws, account, STRONG, code(creds, clock), act="approve", now=clock)
