@@ -106,6 +106,8 @@ ARGS: dict[str, Any] = {
     "cases.assign_case": lambda o, k: (o.cases[k], "kosei"),
     "cases.unassign_case": lambda o, k: (o.cases[k], "sortiz"),
     "cases.case_timeline": lambda o, k: (o.cases[k],),
+    "cases.case_overview": lambda o, k: (o.cases[k],),
+    "review.item_review": lambda o, k: (o.items[k],),
     "review.review_queue": lambda o, k: (o.cases[k],),
     "review.decide": lambda o, k: (DecisionRequest(o.items[k], "rejected", "not hers at all", ""),),
     "review.apply_decisions_file": lambda o, k: (_decisions_file(o, k),),
