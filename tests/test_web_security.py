@@ -179,3 +179,26 @@ def test_bad_form_input_is_a_clear_400(site: WebSite) -> None:
                                headers={"origin": ORIGIN})
         assert response.status_code == 400 and words in response.text, (data, response.text[-500:])
     assert decisions(site) == 0
+
+
+@pytest.mark.parametrize("value", ["%00", "A" * 20_000, "%E2%80%AEevil", "..%2F..%2Fetc%2Fpasswd", "%ff%fe",
+                                   "1%20OR%201=1", "<script>"])
+def test_hostile_ids_in_the_path_are_404_never_500(site: WebSite, value: str) -> None:
+    client = site.browser("amoreno")  # a supervisor: any case, so existence is what is checked
+    for path in (f"/cases/{value}", f"/items/{value}", f"/items/{value}/screenshot", f"/cases/{value}/progress"):
+        response = client.get(path)
+        assert response.status_code == 404, (path[:80], response.status_code)
+        assert "<script>" not in response.text
+
+
+def test_malformed_and_oversized_bodies_are_400(site: WebSite) -> None:
+    client = site.browser("sortiz")
+    token = site.csrf(client)
+    path = f"/items/{site.item}/decision"
+    headers = {"origin": ORIGIN, "x-csrf-token": token}
+    broken = client.post(path, content=b"--xx\r\nnot a part", headers={
+        **headers, "content-type": "multipart/form-data; boundary=xx"})
+    assert broken.status_code in (400, 422) and "Traceback" not in broken.text
+    many = client.post(path, data={f"f{i}": "x" for i in range(500)} | {"csrf": token}, headers=headers)
+    assert many.status_code == 400
+    assert decisions(site) == 0
