@@ -371,3 +371,49 @@ def test_stopped_worker_puts_its_case_back_for_another(tmp_path, postgres, logge
     urls = next(iter(items_by_case(ws).values()))
     assert len(urls) == len(set(urls)) == pages + 1
     assert cli(tmp_path / "ws", url, "audit", "verify").returncode == 0
+
+
+# -- accounts that may no longer act ------------------------------------------------------------
+def test_a_disabled_worker_account_stops_its_worker(tmp_path, postgres, logged_web, auth_file) -> None:
+    """The automation account is disabled while its worker runs a case: the worker stops within
+    a heartbeat or two (worker.stopped), its case process ends, and the job is back in the queue."""
+    from vetting.people.accounts import disable_account
+    from vetting.queue.worker import run_worker  # noqa: F401 - the module under test
+
+    url = postgres.new_database()
+    team = queue_workspace(tmp_path / "ws", url, logged_web, 1, 20, 0.4, auth_file)
+    ws = team.ws
+    assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
+    worker = start_worker(tmp_path / "ws", url, "disabled", tmp_path, 1.0, 4.0, 1, "--shutdown-grace", "1")
+    try:
+        wait_for(lambda: sum(map(len, items_by_case(ws).values())) >= 2, 300, "the first items")
+        child = events(ws, "job.started")[0].payload["pid"]
+        disable_account(ws, "bot", actor=team.account("root-admin"), reason="key leaked")
+        assert worker.wait(timeout=60) == 0
+        assert not alive(child)
+    finally:
+        stop_workers([worker])
+    stopped = events(ws, "worker.stopped")
+    assert len(stopped) == 1 and stopped[0].actor == "user:bot" and "disabled" in stopped[0].payload["reason"]
+    assert list(job_states(ws).values()) == [["todo"]]  # back in the queue for a worker that may run it
+
+
+def test_a_job_queued_by_an_account_disabled_since_is_never_run(tmp_path, postgres, logged_web,
+                                                                 auth_file) -> None:
+    from vetting.people.accounts import disable_account
+
+    url = postgres.new_database()
+    team = queue_workspace(tmp_path / "ws", url, logged_web, 1, 2, 0.0, auth_file)
+    ws = team.ws
+    assert run_queue(tmp_path / "ws", url, "qc-00").returncode == 0
+    disable_account(ws, INVESTIGATOR, actor=team.account("root-admin"), reason="left the agency")
+    worker = start_worker(tmp_path / "ws", url, "w", tmp_path, 1.0, 4.0, 1, "--burst")
+    try:
+        assert worker.wait(timeout=120) == 0
+    finally:
+        stop_workers([worker])
+    finished = events(ws, "job.finished")
+    assert [e.payload["outcome"] for e in finished] == ["refused"]
+    assert "disabled" in finished[0].payload["reason"]
+    assert not events(ws, "job.started") and items_by_case(ws) == {}
+    assert list(job_states(ws).values()) == [["aborted"]]

@@ -6,6 +6,8 @@ killer), the kernel kills the child too, so a case is never left running without
 the retried job never races an orphan. Audit events: ``job.started``, ``job.finished`` (with
 the outcome), ``job.retried`` (a failed attempt that will run again), and on a cancel the
 steps left recorded ``cancelled`` (:func:`vetting.engine.cancellation.cancel_remaining_steps`).
+A job whose queuing account may no longer run the case (disabled, or taken off the case)
+ends ``refused`` before any process starts, and is not retried.
 
 The child's environment is the worker's: ``VETTING_DATABASE_URL`` and any other ``VETTING_*``
 setting of the worker (an evidence store's location, when there is one) reach the case
@@ -72,6 +74,21 @@ async def end_case_process(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+def queuer_refusal(ws: Any, by: str, case_id: str) -> str | None:
+    """Why the account that queued the case may not run it now (None: it may). Checked when the
+    job starts, not only when it was queued: an account disabled in between acts no more."""
+    from vetting.people.models import Account
+    from vetting.people.permissions import refusal
+
+    if not by.startswith("user:"):
+        return None  # a job queued before accounts existed names no account
+    with ws.session() as s:
+        account = s.get(Account, by.removeprefix("user:"))
+    if account is None:
+        return f"the account {by} that queued the case does not exist"
+    return refusal(ws, account, "case.run", case_id)
+
+
 async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
     """The task: run (or resume) the case in a child process; raise so a failure is retried."""
     ws = context.additional_context["workspace"]
@@ -80,6 +97,12 @@ async def run_case_job(context: JobContext, case_id: str, by: str) -> str:
     actor = f"system:worker/{worker}"
     subject = f"job-{job.id}"
     attempt = job.attempts + 1
+    refused = await asyncio.to_thread(queuer_refusal, ws, by, case_id)
+    if refused is not None:  # disabled, or no longer on the case, since it queued it: never run as them
+        ws.record("job.finished", actor=actor, case_id=case_id, subject=subject,
+                  payload={"job_id": job.id, "attempt": attempt, "outcome": "refused", "reason": refused[:300]})
+        ws.audit.checkpoint()
+        raise JobAborted(f"case {case_id}: {refused}")
     began = time.monotonic()
     # The process is started even if a cancel arrives meanwhile, so that it is never left behind.
     spawn = asyncio.ensure_future(start_case_process(ws, case_id, by))

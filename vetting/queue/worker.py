@@ -10,6 +10,12 @@ Such a job is put back in the queue (``job.retried``), or recorded failed after
 :data:`~vetting.queue.job.RETRIES` retries, or, when someone had asked to cancel it, its steps
 left are recorded cancelled. One reaper acts at a time across all workers (an advisory lock),
 so a job is never put back twice.
+
+A worker acts for its automation account only while that account may act: a watch reads the
+account every heartbeat, and once an administrator disables it (or it loses the automation
+role) the worker stops as on SIGTERM (its running case is put back for another worker) and
+records ``worker.stopped``. A job whose queuing account is disabled is not run at all
+(:func:`vetting.queue.job.run_case_job`).
 """
 
 from __future__ import annotations
@@ -35,29 +41,67 @@ def default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def run_worker(ws: Any, name: str | None = None, concurrency: int = 1, heartbeat: float = 10.0,
+def run_worker(ws: Any, login: str, name: str | None = None, concurrency: int = 1, heartbeat: float = 10.0,
                stalled_after: float = 30.0, burst: bool = False, shutdown_grace: float = 30.0) -> None:
-    """Run until stopped (SIGINT/SIGTERM), or with ``burst`` until the queue is empty."""
+    """Run as the automation account ``login`` until stopped (SIGINT/SIGTERM, or the account
+    disabled), or with ``burst`` until the queue is empty."""
     # Job starts, outcomes and retries on stderr, for the service manager's journal.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(_serve(ws, name or default_name(), concurrency, heartbeat, stalled_after, burst, shutdown_grace))
+    asyncio.run(_serve(ws, login, name or default_name(), concurrency, heartbeat, stalled_after, burst,
+                       shutdown_grace))
 
 
-async def _serve(ws: Any, name: str, concurrency: int, heartbeat: float, stalled_after: float, burst: bool,
-                 shutdown_grace: float) -> None:
+async def _serve(ws: Any, login: str, name: str, concurrency: int, heartbeat: float, stalled_after: float,
+                 burst: bool, shutdown_grace: float) -> None:
     app = make_app(ws)
     async with app.open_async():
         await ensure_schema(app, ws)
-        reaper = asyncio.create_task(_reap_forever(app, ws, name, stalled_after, interval=max(1.0, heartbeat)))
+        interval = max(1.0, heartbeat)
+        reaper = asyncio.create_task(_reap_forever(app, ws, name, stalled_after, interval=interval))
+        worker = asyncio.create_task(app.run_worker_async(
+            queues=[QUEUE], name=name, concurrency=concurrency, wait=not burst,
+            update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
+            shutdown_graceful_timeout=shutdown_grace, abort_job_polling_interval=min(5.0, heartbeat),
+            additional_context={"workspace": ws, "worker": name, "login": login}))
+        watch = asyncio.create_task(_watch_account(ws, login, name, worker, interval))
         try:
-            await app.run_worker_async(
-                queues=[QUEUE], name=name, concurrency=concurrency, wait=not burst,
-                update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
-                shutdown_graceful_timeout=shutdown_grace, abort_job_polling_interval=min(5.0, heartbeat),
-                additional_context={"workspace": ws, "worker": name})
+            await worker
+        except asyncio.CancelledError:
+            if not watch.done() or watch.result() is None:
+                raise  # stopped from outside; a stop by the watch is an orderly end
         finally:
-            reaper.cancel()
-            await asyncio.gather(reaper, return_exceptions=True)
+            for task in (reaper, watch):
+                task.cancel()
+            await asyncio.gather(reaper, watch, return_exceptions=True)
+
+
+async def _watch_account(ws: Any, login: str, name: str, worker: asyncio.Task, interval: float) -> str | None:
+    """Stop ``worker`` once ``login`` may no longer run a worker; return why (None: never stopped)."""
+    from vetting.people.permissions import refusal
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            why = await asyncio.to_thread(_account_refusal, ws, login, refusal)
+        except Exception:  # noqa: BLE001 - a failed read is tried again at the next beat
+            log.exception("reading the worker's account failed")
+            continue
+        if why is not None:
+            log.warning("worker %s stops: %s", name, why)
+            ws.record("worker.stopped", actor=f"user:{login}", subject=name, payload={"reason": why[:300]})
+            ws.audit.checkpoint()
+            worker.cancel()  # Procrastinate stops as on SIGTERM: the running case is put back
+            return why
+
+
+def _account_refusal(ws: Any, login: str, refusal: Any) -> str | None:
+    from vetting.people.models import Account
+
+    with ws.session() as s:
+        account = s.get(Account, login)
+    if account is None:
+        return f"account {login} no longer exists"
+    return refusal(ws, account, "queue.work")
 
 
 async def _reap_forever(app: App, ws: Any, worker: str, stalled_after: float, interval: float) -> None:

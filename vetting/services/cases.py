@@ -111,7 +111,7 @@ def start_worker(ws: Workspace, account: Account, **options: Any) -> None:
     from vetting.queue.worker import run_worker
 
     authorize(ws, account, "queue.work")
-    run_worker(ws, **options)
+    run_worker(ws, account.login, **options)
 
 
 @dataclass(frozen=True)
