@@ -182,3 +182,50 @@ def item_review(ws: Workspace, account: Account, item_id: str) -> ItemReview:
         chain = describe_chain(item, get_item)
     entry = ReviewEntry(item, assessment, in_force, verify_item_evidence(ws, item))
     return ItemReview(entry, [(d, concurrences.get(d.id)) for d in decisions], chain)
+
+
+@dataclass(frozen=True)
+class AwaitingConcurrence:
+    """One adverse finding in force without a second person's concurrence (the queue's row)."""
+
+    decision: Decision
+    item: Item
+    reason: str  # the decider's reason, read back from the personal values
+    findings: list[str]  # the category ids found
+    not_you: str  # why this account cannot concur ("" when it can): the two-person rule
+
+
+@service("case.concur")
+def concurrence_queue(ws: Workspace, account: Account) -> list[AwaitingConcurrence]:
+    """Every adverse finding awaiting a concurrence, in the cases the account may concur on.
+
+    The rule is the findings report's: a decision in force that is ``validated`` with at least
+    one finding (``Decision.adverse``) reaches the report only once a second person concurs.
+    A superseded decision needs none (its successor is the one in force). The rows the account
+    cannot concur with itself (its own decision, or one of an account with its badge) stay
+    listed, with the reason, so a supervisor sees what waits for someone else.
+    """
+    import json
+
+    from sqlmodel import select
+
+    from vetting.domain.models import Concurrence, Decision, Item
+    from vetting.people.permissions import refusal
+    from vetting.review.validation import decision_reason, decisions_in_force
+
+    authorize_role(ws, account, "case.concur")
+    with ws.session() as s:
+        concurred = set(s.exec(select(Concurrence.decision_id)))
+        live = decisions_in_force(s.exec(select(Decision))).values()
+        waiting = sorted((d for d in live if d.adverse and d.id not in concurred), key=lambda d: d.id or 0)
+        items = {d.item_id: s.get(Item, d.item_id) for d in waiting}
+    out: list[AwaitingConcurrence] = []
+    allowed: dict[str, bool] = {}
+    for d in waiting:
+        if d.case_id not in allowed:
+            allowed[d.case_id] = refusal(ws, account, "case.concur", d.case_id) is None
+        item = items[d.item_id]
+        if allowed[d.case_id] and item is not None:
+            out.append(AwaitingConcurrence(d, item, decision_reason(ws, d), json.loads(d.findings_json),
+                                           _same_person(ws, d.decided_by, account)))
+    return out
