@@ -176,7 +176,26 @@ def login(page, served: Served, name: str) -> None:  # type: ignore[no-untyped-d
     page.wait_for_url(served.origin + "/")
 
 
-def test_axe_finds_no_serious_or_critical_violation_on_any_page(site: WebSite, browser) -> None:  # type: ignore[no-untyped-def]
+def check_a_result(page, served: Served, tmp: Path, found: dict[str, list[str]]) -> None:  # type: ignore[no-untyped-def]
+    """The page a procedure check answers with (problems by line, and the coloured difference),
+    reached through the upload form as a commander would."""
+    shipped = REPO / "procedures" / "kcpd-261-1.yaml"
+    draft = tmp / "kcpd-261-2.yaml"
+    draft.write_text(shipped.read_text().replace("\nversion: 1\n", "\nversion: 2\n")
+                     .replace("lookback_years: 7", "lookback_years: many"))
+    page.goto(served.origin + "/procedures")
+    page.set_input_files("#check-file", str(draft))
+    page.set_input_files("#check-manifest", str(REPO / "procedures" / "sites" / "whatsmyname.json"))
+    page.click("button:has-text('Check')")
+    page.wait_for_selector("pre.diff")
+    assert "line " in page.inner_text(".problems")
+    problems = violations(page)
+    if problems:
+        found["POST /procedures/check"] = problems
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page(site: WebSite, browser,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
     found: dict[str, list[str]] = {}
     checked = 0
     with Served(site) as served:
@@ -191,6 +210,8 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(site: WebSite, b
             for path in pages_for(role, site):
                 checked += check(page, served.origin + path, found)
             check(page, served.origin + "/cases/no-such-case", found)  # the error page
+            if role == "commander":
+                check_a_result(page, served, tmp_path, found)
             context.close()
     assert checked > 20
     report = "\n".join(f"{url}:\n  " + "\n  ".join(p) for url, p in found.items())

@@ -191,3 +191,20 @@ def test_csrf_origin_and_an_empty_form_change_nothing(site: WebSite, path: str, 
     assert client.post(url, data={"csrf": token, **full}, headers={"origin": "https://evil.example"}).status_code == 403
     assert client.post(url, data={"csrf": token}, headers={"origin": ORIGIN}).status_code == 400
     assert state() == before
+
+
+def test_origin_null_passes_only_with_the_browsers_same_origin_word(site: WebSite) -> None:
+    """A browser under ``Referrer-Policy: no-referrer`` posts its own forms with ``Origin: null``;
+    only ``Sec-Fetch-Site: same-origin`` (which a page cannot set) makes that one of ours."""
+    from vetting.people.assignments import is_assigned
+
+    client = site.browser("amoreno")
+    token = site.csrf(client, f"/cases/{site.case}/people")
+    url = f"/cases/{site.case}/assign"
+    for headers in ({"origin": "null"}, {"origin": "null", "sec-fetch-site": "cross-site"},
+                    {"origin": "null", "sec-fetch-site": "same-site"}):
+        assert client.post(url, data={"csrf": token, "login": "kosei"}, headers=headers).status_code == 403
+    assert not is_assigned(site.ws, site.case, "kosei")
+    done = client.post(url, data={"csrf": token, "login": "kosei"},
+                       headers={"origin": "null", "sec-fetch-site": "same-origin"})
+    assert done.status_code == 303 and is_assigned(site.ws, site.case, "kosei")
