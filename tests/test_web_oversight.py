@@ -68,6 +68,7 @@ def test_the_queue_lists_the_adverse_finding_and_a_supervisor_concurs(site: WebS
     page = client.get("/concurrences")
     assert page.status_code == 200 and f"/decisions/{decision}/concur" in page.text
     assert "tactical-instruments" in page.text and "her account, read in full" in page.text
+    assert "Pointing a rifle at an animal" in page.text  # the committed words, read back
     done = concur(site, client, decision, login="amoreno")
     assert done.status_code == 303, done.text[-1500:]
     rows = concurrences(site)

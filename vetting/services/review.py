@@ -190,7 +190,9 @@ class AwaitingConcurrence:
 
     decision: Decision
     item: Item
-    reason: str  # the decider's reason, read back from the personal values
+    reason: str  # the decider's words, read back from the personal values ([erased] once erased)
+    discredit: str
+    mitigating: str
     findings: list[str]  # the category ids found
     not_you: str  # why this account cannot concur ("" when it can): the two-person rule
 
@@ -211,7 +213,8 @@ def concurrence_queue(ws: Workspace, account: Account) -> list[AwaitingConcurren
 
     from vetting.domain.models import Concurrence, Decision, Item
     from vetting.people.permissions import refusal
-    from vetting.review.validation import decision_reason, decisions_in_force
+    from vetting.review.validation import decisions_in_force
+    from vetting.store.personal import Revealer, candidate_of_case
 
     authorize_role(ws, account, "case.concur")
     with ws.session() as s:
@@ -225,7 +228,11 @@ def concurrence_queue(ws: Workspace, account: Account) -> list[AwaitingConcurren
         if d.case_id not in allowed:
             allowed[d.case_id] = refusal(ws, account, "case.concur", d.case_id) is None
         item = items[d.item_id]
-        if allowed[d.case_id] and item is not None:
-            out.append(AwaitingConcurrence(d, item, decision_reason(ws, d), json.loads(d.findings_json),
-                                           _same_person(ws, d.decided_by, account)))
+        if not allowed[d.case_id] or item is None:
+            continue
+        with ws.session() as s:
+            reveal = Revealer(s, candidate_of_case(s, d.case_id))
+            words = reveal(d.reason), reveal(d.discredit_justification), reveal(d.mitigating)
+        out.append(AwaitingConcurrence(d, item, *words, json.loads(d.findings_json),
+                                       _same_person(ws, d.decided_by, account)))
     return out
