@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 DEMO_OUT ?= demo-output
 
-.PHONY: deps venv chromium postgres pywb oracles test demo serve bench lint clean
+.PHONY: deps venv chromium postgres pywb oracles axe test demo serve bench lint clean
 
 deps: venv chromium
 
@@ -42,7 +42,16 @@ $(PYWB_VENV)/.installed:
 oracles:
 	@{ command -v tesseract && command -v pdftotext && command -v pdfimages; } >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils; }
 
-test: deps postgres pywb oracles
+# axe-core (from npm) checks every web page for accessibility in Chromium
+# (tests/test_web_accessibility.py); kept out of the repository, in .npm-tools.
+AXE := .npm-tools/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq npm; }
+	npm install --no-save --no-audit --no-fund --prefix .npm-tools axe-core@4.10.3
+
+test: deps postgres pywb oracles axe
 	$(BIN)/pytest -q
 
 demo: deps
@@ -62,4 +71,4 @@ lint: venv
 	$(BIN)/ruff check vetting spiders audit tests
 
 clean:
-	rm -rf $(VENV) $(PYWB_VENV) $(DEMO_OUT) vetting-workspace .pytest_cache
+	rm -rf $(VENV) $(PYWB_VENV) .npm-tools $(DEMO_OUT) vetting-workspace .pytest_cache

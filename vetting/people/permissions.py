@@ -69,6 +69,7 @@ PERMISSIONS: dict[str, Act] = {
     "report.audit": Act("render the audit report", {"supervisor": ANY, "commander": ANY}),
     "report.release": Act("release findings reports", {"supervisor": ANY, "commander": ANY}, per_case=True),
     "report.revoke": Act("revoke report releases", {"supervisor": ANY, "commander": ANY}, per_case=True),
+    "report.released": Act("list the findings reports released to them", {"hiring": ANY}),
     "report.verify": Act("check a findings report's receipts",
                          {**_CASEWORK_READ, "hiring": ANY}),
     "audit.verify": Act("verify the audit log", dict(_CASEWORK_READ)),

@@ -102,6 +102,21 @@ def revoke_release(ws: Workspace, account: Account, case_id: str, login: str) ->
     return revoke(ws, case_id, login, actor=account)
 
 
+@service("report.released")
+def released_reports(ws: Workspace, account: Account) -> list[ReportRelease]:
+    """The findings reports released to the account now (not revoked), newest release first:
+    what a hiring account may read, and all it may read."""
+    from sqlmodel import select
+
+    from vetting.people.models import ReportRelease
+
+    authorize(ws, account, "report.released")
+    with ws.session() as s:
+        return list(s.exec(select(ReportRelease).where(ReportRelease.login == account.login,
+                                                       ReportRelease.revoked_at == None)  # noqa: E711
+                           .order_by(ReportRelease.released_at.desc(), ReportRelease.id.desc())))  # type: ignore[attr-defined, union-attr]
+
+
 @service("report.verify")
 def verify_receipts(ws: Workspace, account: Account, report: Path) -> Any:
     """Re-check a findings report's receipts against the log (hiring staff may check what they hold)."""

@@ -182,3 +182,57 @@ def item_review(ws: Workspace, account: Account, item_id: str) -> ItemReview:
         chain = describe_chain(item, get_item)
     entry = ReviewEntry(item, assessment, in_force, verify_item_evidence(ws, item))
     return ItemReview(entry, [(d, concurrences.get(d.id), decision_reason(ws, d)) for d in decisions], chain)
+
+
+@dataclass(frozen=True)
+class AwaitingConcurrence:
+    """One adverse finding in force without a second person's concurrence (the queue's row)."""
+
+    decision: Decision
+    item: Item
+    reason: str  # the decider's words, read back from the personal values ([erased] once erased)
+    discredit: str
+    mitigating: str
+    findings: list[str]  # the category ids found
+    not_you: str  # why this account cannot concur ("" when it can): the two-person rule
+
+
+@service("case.concur")
+def concurrence_queue(ws: Workspace, account: Account) -> list[AwaitingConcurrence]:
+    """Every adverse finding awaiting a concurrence, in the cases the account may concur on.
+
+    The rule is the findings report's: a decision in force that is ``validated`` with at least
+    one finding (``Decision.adverse``) reaches the report only once a second person concurs.
+    A superseded decision needs none (its successor is the one in force). The rows the account
+    cannot concur with itself (its own decision, or one of an account with its badge) stay
+    listed, with the reason, so a supervisor sees what waits for someone else.
+    """
+    import json
+
+    from sqlmodel import select
+
+    from vetting.domain.models import Concurrence, Decision, Item
+    from vetting.people.permissions import refusal
+    from vetting.review.validation import decisions_in_force
+    from vetting.store.personal import Revealer, candidate_of_case
+
+    authorize_role(ws, account, "case.concur")
+    with ws.session() as s:
+        concurred = set(s.exec(select(Concurrence.decision_id)))
+        live = decisions_in_force(s.exec(select(Decision))).values()
+        waiting = sorted((d for d in live if d.adverse and d.id not in concurred), key=lambda d: d.id or 0)
+        items = {d.item_id: s.get(Item, d.item_id) for d in waiting}
+    out: list[AwaitingConcurrence] = []
+    allowed: dict[str, bool] = {}
+    for d in waiting:
+        if d.case_id not in allowed:
+            allowed[d.case_id] = refusal(ws, account, "case.concur", d.case_id) is None
+        item = items[d.item_id]
+        if not allowed[d.case_id] or item is None:
+            continue
+        with ws.session() as s:
+            reveal = Revealer(s, candidate_of_case(s, d.case_id))
+            words = reveal(d.reason), reveal(d.discredit_justification), reveal(d.mitigating)
+        out.append(AwaitingConcurrence(d, item, *words, json.loads(d.findings_json),
+                                       _same_person(ws, d.decided_by, account)))
+    return out

@@ -191,7 +191,11 @@ def _checked(page: Page, ctx: Ctx) -> Response:
     req, v = ctx.request, ctx.visitor
     try:
         if page.act not in (PUBLIC, SIGNED_IN):
-            if page.target is None:
+            if page.target is None and PERMISSIONS[page.act].per_case:
+                # A page listing what an act on cases applies to (the concurrence queue): the
+                # role here; its service checks each case.
+                authorize_role(ctx.ws, v.account, page.act)
+            elif page.target is None:
                 authorize(ctx.ws, v.account, page.act)
             else:
                 value = ctx.params[page.target]

@@ -52,9 +52,14 @@ def csrf_ok(session_token: str, presented: str | None) -> bool:
 def origin_problem(headers, own_origin: str) -> str | None:  # type: ignore[no-untyped-def]
     """Why a state-changing request looks cross-site, or None."""
     origin = headers.get("origin")
+    site = headers.get("sec-fetch-site")
+    if origin == "null" and site == "same-origin":
+        # Under a no-referrer policy (the application sends same-origin, but a browser setting or
+        # an extension may impose it) a browser sends ``Origin: null`` with its own form posts
+        # (Fetch standard); Sec-Fetch-Site, set by the browser alone, says whose they are.
+        return None
     if origin is not None and origin != own_origin:
         return f"request from another origin ({origin[:100]})"
-    site = headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         return f"request from another site (Sec-Fetch-Site: {site[:40]})"
     return None
