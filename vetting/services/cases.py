@@ -72,6 +72,54 @@ def run_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedu
         return run_plans(ws, plans, account.actor, console)
 
 
+@dataclass(frozen=True)
+class Started:
+    """A run started from the web application: its case, and how it runs."""
+
+    case_id: str
+    how: str  # "process" (a detached case process, SQLite) or the queue's note ("queued", "already running"...)
+    pid: int | None = None
+    log: str | None = None  # the case process's log, relative to the workspace
+    process: Any = None  # the subprocess.Popen of the case process (the caller may reap it)
+
+
+#: How long a browser's start waits for a case another process briefly holds (an opening, a decision).
+START_LOCK_WAIT = 2.0
+
+
+@service("case.run", "case.open")
+def start_case(ws: Workspace, account: Account, candidate_id: str, procedure_id: str) -> Started:
+    """Start the run of one candidate's case and return at once: what the web application does.
+
+    The same checks as :func:`run_cases` (everything validated, the account's right to open or
+    resume the case, the opening investigator assigned), under the case's lock. Then, on
+    PostgreSQL, the case is deferred to the queue's workers (:func:`queue_cases`); on SQLite it
+    runs in a process of its own (:func:`vetting.queue.child.start_detached`) that outlives the
+    request and the web server, holding the case's lock to the end, so a second start is
+    refused (:class:`~vetting.store.caselock.CaseBusy`) while it runs.
+    """
+    from vetting.engine.runs import planned_case_ids
+    from vetting.store.caselock import case_lock
+
+    (case_id,) = planned_case_ids(ws, [candidate_id], procedure_id)
+    _authorize_cases(ws, account, [case_id])
+    if ws.engine.dialect.name == "postgresql":
+        (deferred,) = queue_cases(ws, account, [candidate_id], procedure_id)
+        return Started(deferred.case_id, deferred.note)
+    with case_lock(ws, case_id, "run (starting)", wait=START_LOCK_WAIT):
+        new = _authorize_cases(ws, account, [case_id])  # again under the lock: another may have opened it
+        (plan,) = _open_cases(ws, account, [candidate_id], procedure_id, new)
+    if plan.case.status != "open":  # complete or cancelled: nothing is left to run
+        return Started(case_id, f"already {plan.case.status}")
+    from vetting.queue.child import start_detached
+
+    log = f"runs/{case_id}.log"
+    proc = start_detached(ws, case_id, account.actor, ws.root / log, lock_wait=START_LOCK_WAIT)
+    ws.record("case.run_started", actor=account.actor, case_id=case_id, subject=candidate_id,
+              payload={"pid": proc.pid, "log": log, "how": "case process"})
+    return Started(case_id, "process", proc.pid, log, proc)
+
+
 @service("case.run", "case.open")
 def queue_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str) -> list[Any]:
     """``vet run --queue``: one job per case for the workers (PostgreSQL); the job runs as this account."""
