@@ -240,7 +240,7 @@ class CaseOverview:
     candidate_name: str
     procedure: str  # "id vN"
     steps: list[Any]  # StepRun rows, in order
-    items: list[tuple[Any, Any]]  # (Item, Decision | None)
+    items: list[tuple[Any, Any]]  # (an item's id, kind, url, final_url, outcome, title; its Decision | None)
     assigned: list[str]
 
 
@@ -250,7 +250,7 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
     from vetting.domain.models import Candidate, ProcedureVersion
     from vetting.engine.steps import step_runs
     from vetting.people.assignments import assigned_investigators
-    from vetting.review.validation import items_and_decisions
+    from vetting.review.validation import item_lines_and_decisions
     from vetting.store.lookup import require_case
 
     authorize(ws, account, "case.review", case_id)
@@ -260,5 +260,5 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
         version = s.get(ProcedureVersion, case.fingerprint)
     return CaseOverview(case, candidate.full_name if candidate else case.candidate_id,
                         f"{version.procedure_id} v{version.version}" if version else case.procedure_id,
-                        step_runs(ws, case_id), items_and_decisions(ws, case_id),
+                        step_runs(ws, case_id), item_lines_and_decisions(ws, case_id),
                         assigned_investigators(ws, case_id))
