@@ -13,7 +13,8 @@ the item page re-hashes real files) and a decision on every third item. Twenty i
 accounts each have ten cases assigned. The evidence files are written without the fsync of
 ``Workspace.store_bytes``: the build must be quick, and durability is not what is measured.
 
-The application is served by uvicorn on a loopback port (one process, as ``vet web``). Each
+The application is served by uvicorn on a loopback port (one process of its own, as ``vet web``
+serves it; the clients run in this one). Each
 of the 20 clients logs in through the login form (password, TOTP code, the banner) as its own
 investigator, then browses with no pause for ``--seconds``: a case page of one of its cases,
 then three review pages of that case's items, again and again (``http.client``, one kept-alive
@@ -53,16 +54,6 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
 WORDS = ("weekend", "game", "photos", "trip", "river", "market", "truck", "family", "concert", "garden", "coffee",
          "meeting", "volunteer", "practice", "birthday", "camping", "league", "recipe", "sunset", "parade")
-
-
-class Clock:
-    """The application's time: fixed, moved on 31 s for each login (a fresh TOTP code each)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # -- the workspace -----------------------------------------------------------------------------
@@ -169,25 +160,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def serving(app: Any, port: int) -> Iterator[None]:
+def serve(workspace: Path, port: int) -> None:
+    """The server process: the application over the workspace, as ``vet web`` serves it."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off",
-                                           timeout_keep_alive=300))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+    from vetting.store.workspace import Workspace
+    from vetting.web.app import create_app
+
+    app = create_app(Workspace.open(workspace, create=False), origin=f"http://127.0.0.1:{port}")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off",
+                timeout_keep_alive=300)
+
+
+@contextlib.contextmanager
+def serving(workspace: Path, port: int) -> Iterator[None]:
+    """uvicorn in a process of its own (the clients' threads must not share its interpreter)."""
+    import subprocess
+
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(workspace), "--port", str(port)])
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            break
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("the web server did not start")
+        time.sleep(0.1)
     try:
         yield
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.terminate()
+        server.wait(20)
 
 
 class Session:
@@ -259,10 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--keep", type=Path, default=None, help="build the workspace here and keep it")
+    p.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)  # the server process
+    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.serve is not None:
+        serve(args.serve, args.port)
+        return 0
     import pyotp
-
-    from vetting.web.app import create_app
 
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         root = args.keep or Path(tmp)
@@ -274,14 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             for item_id, case_id in conn.execute(text("SELECT id, case_id FROM item")):
                 items_of.setdefault(case_id, []).append(item_id)
         port = free_port()
-        clock = Clock()
-        app = create_app(ws, origin=f"http://127.0.0.1:{port}", clock=clock)
-        with serving(app, port):
+        with serving(ws.root, port):
             sessions = {}
-            for login in mine:
-                clock.now += timedelta(seconds=31)
+            for login in mine:  # each logged in once at build time: the next step's code is a fresh one
                 session = Session(port)
-                session.login(login, pyotp.TOTP(secrets[login]).at(clock.now))
+                session.login(login, pyotp.TOTP(secrets[login]).at(datetime.now(UTC) + timedelta(seconds=30)))
                 sessions[login] = session
             # Each page alone: one client, no queueing (what one request costs).
             alone: dict[str, list[float]] = {"case": [], "item": []}
