@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from vetting.store.workspace import WorkspaceError
 
     try:
-        lock = _hold_case_lock(args.workspace, args.case_id, args.lock_wait)  # noqa: F841 - held to the end
+        lock = _hold_case_lock(args.case_id, args.workspace, args.lock_wait)  # noqa: F841 - held to the end
     except CaseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -90,7 +90,7 @@ def _say_ready(fd: int) -> None:
         os.close(fd)
 
 
-def _hold_case_lock(workspace: Path, case_id: str, wait: float | None) -> object:
+def _hold_case_lock(case_id: str, workspace: Path | None = None, wait: float | None = None) -> object:
     """Take (waiting if need be) the case's lock; what is returned holds it while it lives.
 
     PostgreSQL: the advisory lock of a connection of its own (the connection is the lock).
@@ -98,7 +98,7 @@ def _hold_case_lock(workspace: Path, case_id: str, wait: float | None) -> object
     """
     import os
 
-    if not os.environ.get("VETTING_DATABASE_URL", "").startswith("postgresql"):
+    if workspace is not None and not os.environ.get("VETTING_DATABASE_URL", "").startswith("postgresql"):
         import contextlib
 
         from vetting.store.caselock import case_lock

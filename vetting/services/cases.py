@@ -175,12 +175,13 @@ class CaseRow:
 
 @service("case.list")
 def list_cases(ws: Workspace, account: Account, candidate_id: str | None = None) -> list[CaseRow]:
+    """Every case (or one candidate's), read in a few queries whatever their number: the case
+    list and the candidates page show all of them at once."""
     from sqlmodel import select
 
-    from vetting.domain.models import Case, ProcedureVersion
-    from vetting.engine.steps import step_runs
-    from vetting.people.assignments import assigned_investigators
-    from vetting.review.validation import items_and_decisions
+    from vetting.domain.models import Case, ProcedureVersion, StepRun
+    from vetting.people.models import CaseAssignment
+    from vetting.review.validation import awaiting_counts
     from vetting.store.lookup import require_candidate
 
     authorize(ws, account, "case.list")
@@ -191,14 +192,21 @@ def list_cases(ws: Workspace, account: Account, candidate_id: str | None = None)
         if candidate_id:
             query = query.where(Case.candidate_id == candidate_id)
         cases = list(s.exec(query))
+        ids = [c.id for c in cases]
         versions = {v.fingerprint: v for v in s.exec(select(ProcedureVersion))}
+        steps: dict[str, list[str]] = {}
+        for run in s.exec(select(StepRun).where(StepRun.case_id.in_(ids)).order_by(StepRun.position)):  # type: ignore[attr-defined]
+            steps.setdefault(run.case_id, []).append(run.status)
+        assigned: dict[str, list[str]] = {}
+        for a in s.exec(select(CaseAssignment).where(CaseAssignment.case_id.in_(ids),  # type: ignore[attr-defined]
+                                                     CaseAssignment.ended_at == None)):  # noqa: E711
+            assigned.setdefault(a.case_id, []).append(a.login)
+    awaiting = awaiting_counts(ws, ids)
     rows = []
     for case in cases:
         version = versions[case.fingerprint]
-        awaiting = sum(1 for _, d in items_and_decisions(ws, case.id) if d is None)
-        rows.append(CaseRow(case, f"{version.procedure_id} v{version.version}",
-                            [r.status for r in step_runs(ws, case.id)], awaiting,
-                            assigned_investigators(ws, case.id)))
+        rows.append(CaseRow(case, f"{version.procedure_id} v{version.version}", steps.get(case.id, []),
+                            awaiting[case.id], sorted(assigned.get(case.id, []))))
     return rows
 
 
