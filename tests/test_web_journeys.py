@@ -185,7 +185,10 @@ def test_investigator_supervisor_and_hiring_journeys_in_chromium(tmp_path: Path,
             inv.shot("run-started")
             page.wait_for_selector("#progress >> text=Case complete", timeout=150_000)  # htmx polls every 2 s
             inv.shot("run-complete")
-            page.reload()
+            page.click("#progress >> text=Show the case with the items it found")
+            page.wait_for_load_state()
+            assert "Casey Nav (casey-nav)" in page.locator("dl.facts").inner_text()  # the name, not its commitment
+            inv.shot("case-with-items")
             links = page.locator("table a[href^='/items/']")
             assert links.count() >= 2, page.content()[-2000:]
             links.first.click()
@@ -202,19 +205,19 @@ def test_investigator_supervisor_and_hiring_journeys_in_chromium(tmp_path: Path,
             inv.shot("decided")
             with site.ws.session() as s:
                 decided = list(s.exec(select(Decision).where(Decision.item_id == item_id)))
-                hostile = [i.id for i in s.exec(select(Item).where(Item.case_id == case_id))
-                           if i.outcome == "captured" and ":" in (i.final_url or i.url)
-                           and (i.final_url or i.url).startswith(demo_web.base_url("hostile"))]
+                captured = {i.id: i.final_url or i.url for i in s.exec(select(Item).where(Item.case_id == case_id))
+                            if i.outcome == "captured"}
             assert [(d.decision, d.decided_by) for d in decided] == [("rejected", "user:sortiz")]
             inv.clean("the investigator's journey")
-            assert hostile, "the run captured none of the hostile demo pages"
-            for n, hostile_id in enumerate(hostile):  # each in a page of its own, with its own records
-                look = inv.another_page(f"sortiz-hostile{n}")
-                assert look.status(f"/items/{hostile_id}") == 200
+            hostile = [i for i, url in captured.items() if url.startswith(demo_web.base_url("hostile"))]
+            assert "/scripts" in " ".join(captured[i] for i in hostile), captured
+            for n, (other_id, url) in enumerate(sorted(captured.items())):  # each in a page with its own records
+                look = inv.another_page(f"sortiz-review{n}")
+                assert look.status(f"/items/{other_id}") == 200
                 look.page.wait_for_load_state("networkidle")
-                look.page.wait_for_timeout(1500)  # anything the captured page could start has had its chance
-                look.shot("hostile-review")
-                look.clean(f"the review page of hostile item {hostile_id}")
+                look.page.wait_for_timeout(1000)  # anything the captured page could start has had its chance
+                look.shot("hostile-review" if other_id in hostile else "review")
+                look.clean(f"the review page of item {other_id} ({url})")
                 look.page.close()
             # -- the supervisor ---------------------------------------------------------------
             sup = Watched(browser, origin, "amoreno")

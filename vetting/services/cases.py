@@ -266,7 +266,10 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
     with ws.session() as s:
         candidate = s.get(Candidate, case.candidate_id)
         version = s.get(ProcedureVersion, case.fingerprint)
-    return CaseOverview(case, candidate.full_name if candidate else case.candidate_id,
+    from vetting.domain.candidates import candidate_name
+
+    # The name as the person typed it (the row holds its commitment; "[erased]" once erased).
+    return CaseOverview(case, candidate_name(ws, candidate) if candidate else case.candidate_id,
                         f"{version.procedure_id} v{version.version}" if version else case.procedure_id,
                         step_runs(ws, case_id), item_lines_and_decisions(ws, case_id),
                         assigned_investigators(ws, case_id))
