@@ -37,6 +37,13 @@ def _authorize_cases(ws: Workspace, account: Account, case_ids: list[str]) -> li
     return new
 
 
+def _is_new(ws: Workspace, case_id: str) -> bool:
+    from vetting.domain.models import Case
+
+    with ws.session() as s:
+        return s.get(Case, case_id) is None
+
+
 def _open_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str,
                 new: list[str]) -> list[Any]:
     from vetting.engine.runs import plan_cases
@@ -99,11 +106,14 @@ def start_case(ws: Workspace, account: Account, candidate_id: str, procedure_id:
     refused (:class:`~vetting.store.caselock.CaseBusy`) while it runs.
     """
     from vetting.engine.runs import planned_case_ids
+    from vetting.people.permissions import authorize_role
     from vetting.store.caselock import case_lock
 
     (case_id,) = planned_case_ids(ws, [candidate_id], procedure_id)
-    _authorize_cases(ws, account, [case_id])
-    if ws.engine.dialect.name == "postgresql":
+    # Before the lock only the role: the whole check (assignment included) is made under the
+    # lock, since another start may be between opening the case and assigning its opener.
+    authorize_role(ws, account, "case.open" if _is_new(ws, case_id) else "case.run", subject=case_id)
+    if ws.engine.dialect.name == "postgresql":  # the queue's own checks, and its jobs' case lock
         (deferred,) = queue_cases(ws, account, [candidate_id], procedure_id)
         return Started(deferred.case_id, deferred.note)
     with case_lock(ws, case_id, "run (starting)", wait=START_LOCK_WAIT):
