@@ -53,11 +53,10 @@ def origin_problem(headers, own_origin: str) -> str | None:  # type: ignore[no-u
     """Why a state-changing request looks cross-site, or None."""
     origin = headers.get("origin")
     site = headers.get("sec-fetch-site")
-    # Under this application's Referrer-Policy (no-referrer) Chromium sends ``Origin: null`` with
-    # its own same-origin form posts; the browser's Sec-Fetch-Site, which no page can set, then
-    # says where the request comes from. A "null" origin without it is refused.
     if origin == "null" and site == "same-origin":
-        origin = None
+        # Under ``Referrer-Policy: no-referrer`` a browser sends ``Origin: null`` with its own
+        # form posts (Fetch standard); Sec-Fetch-Site, set by the browser alone, says whose.
+        return None
     if origin is not None and origin != own_origin:
         return f"request from another origin ({origin[:100]})"
     if site is not None and site not in ("same-origin", "none"):
