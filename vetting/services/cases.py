@@ -270,16 +270,15 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
     from vetting.people.assignments import assigned_investigators
     from vetting.review.validation import item_lines_and_decisions
     from vetting.store.lookup import require_case
+    from vetting.store.personal import Revealer
 
     authorize(ws, account, "case.review", case_id)
     case = require_case(ws, case_id)
     with ws.session() as s:
         candidate = s.get(Candidate, case.candidate_id)
         version = s.get(ProcedureVersion, case.fingerprint)
-    from vetting.domain.candidates import candidate_name
-
-    # The name as the person typed it (the row holds its commitment; "[erased]" once erased).
-    return CaseOverview(case, candidate_name(ws, candidate) if candidate else case.candidate_id,
+        name = Revealer(s, case.candidate_id)(candidate.full_name) if candidate else case.candidate_id
+    return CaseOverview(case, name,
                         f"{version.procedure_id} v{version.version}" if version else case.procedure_id,
                         step_runs(ws, case_id), item_lines_and_decisions(ws, case_id),
                         assigned_investigators(ws, case_id))

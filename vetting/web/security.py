@@ -2,7 +2,7 @@
 
 - Every response carries a strict Content-Security-Policy (scripts and styles only from the
   application's own ``/static``, no inline script, no ``eval``, no frames, forms only to itself),
-  ``nosniff``, ``no-referrer`` and ``no-store``: a page of the application is never cached by
+  ``nosniff``, a same-origin referrer policy and ``no-store``: a page of the application is never cached by
   a shared browser, and nothing it shows can run.
 - A state-changing request (any method but GET and HEAD) needs the session's CSRF token, in a
   form field ``csrf`` or the ``X-CSRF-Token`` header (htmx), and is refused when its ``Origin``
@@ -25,7 +25,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",  # no-referrer would make a form post's Origin "null"
     "x-frame-options": "DENY",
     "cache-control": "no-store",
     "cross-origin-opener-policy": "same-origin",
@@ -54,8 +54,9 @@ def origin_problem(headers, own_origin: str) -> str | None:  # type: ignore[no-u
     origin = headers.get("origin")
     site = headers.get("sec-fetch-site")
     if origin == "null" and site == "same-origin":
-        # Under ``Referrer-Policy: no-referrer`` a browser sends ``Origin: null`` with its own
-        # form posts (Fetch standard); Sec-Fetch-Site, set by the browser alone, says whose.
+        # Under a no-referrer policy (the application sends same-origin, but a browser setting or
+        # an extension may impose it) a browser sends ``Origin: null`` with its own form posts
+        # (Fetch standard); Sec-Fetch-Site, set by the browser alone, says whose they are.
         return None
     if origin is not None and origin != own_origin:
         return f"request from another origin ({origin[:100]})"
