@@ -40,9 +40,10 @@ SOURCE = "web form"
 
 
 def _may(ctx: Ctx, act: str) -> bool:
-    from vetting.people.permissions import refusal
+    """Whether the account's roles allow ``act`` (for an act on cases: on some case)."""
+    from vetting.people.permissions import PERMISSIONS, refusal
 
-    return refusal(ctx.ws, ctx.account, act) is None
+    return refusal(ctx.ws, ctx.account, act, role_only=PERMISSIONS[act].per_case) is None
 
 
 def _listing(ctx: Ctx) -> list[tuple[Any, str, list[Any]]]:
