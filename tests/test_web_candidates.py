@@ -1,5 +1,6 @@
 """vetting.web.pages.candidates: adding a candidate with the uploaded authorization, and runs
-started from the browser (a case process of its own that outlives the request).
+started from the browser (SQLite: a case process of its own that outlives the request;
+PostgreSQL: a job for the queue's workers).
 
 Real HTTP through Starlette's TestClient (tests/web_fixtures.py); the runs are real: the case
 process collects from the demo web on loopback, and the case page's progress fragment is
@@ -212,3 +213,25 @@ def test_two_starts_at_once_give_one_run_and_one_409(site, demo_web, tmp_path: P
     step_starts = [e for e in site.ws.audit.events(case_id=case_id) if e.action == "step.started"]
     assert len(started) == 1 and len(step_starts) == 1
     assert re.search(r"1 of 1 steps finished", first.get(f"/cases/{case_id}").text)
+
+
+def test_on_postgresql_a_start_is_deferred_to_the_queue(tmp_path: Path, postgres, monkeypatch) -> None:
+    """Where the job queue exists, a run started in the browser is a job for the workers: no
+    process of the web server's own, and a second start while it is queued changes nothing."""
+    monkeypatch.setenv("VETTING_DATABASE_URL", postgres.new_database())
+    site = web_site(tmp_path)
+    assert site.ws.engine.dialect.name == "postgresql"
+    client = site.browser("sortiz")
+    candidate = _new_candidate(site, client)
+    token = site.csrf(client, "/candidates")
+    for _ in range(2):
+        response = client.post("/candidates/run", data={"csrf": token, "candidate": candidate,
+                                                        "procedure": PROCEDURE}, headers={"origin": ORIGIN})
+        assert response.status_code == 303, response.text[-1500:]
+    case_id = response.headers["location"].removeprefix("/cases/")
+    events = [e.action for e in site.ws.audit.events(case_id=case_id)]
+    assert events.count("job.deferred") == 1 and "case.run_started" not in events
+    assert site.app.app.state.runs == {} and not (site.ws.root / "runs").exists()
+    from vetting.people.assignments import is_assigned
+
+    assert is_assigned(site.ws, case_id, "sortiz")
