@@ -23,7 +23,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 #: The benchmarks make bench is expected to run; any other bench_*.py found is run too.
-EXPECTED = ("accounts", "audit", "audit_verify", "inputs", "queue", "redaction", "render", "reports")
+EXPECTED = ("accounts", "audit", "audit_verify", "inputs", "queue", "redaction", "render", "reports", "web")
 
 
 def headline(name: str, data: dict[str, Any]) -> str:
@@ -71,6 +71,11 @@ def headline(name: str, data: dict[str, Any]) -> str:
                          for r in data.get("workers") or [])
         return (f"{data.get('cases')} cases: {runs}; queue overhead {data.get('queue_overhead_s_per_job')} s/job; "
                 f"direct {(data.get('direct') or {}).get('s_per_case')} s/case")
+    if name == "web":
+        loaded = {page: (data.get("concurrent") or {}).get(page) or {} for page in ("case", "item")}
+        pages = ", ".join(f"{page} p50 {f.get('p50_ms')} / p95 {f.get('p95_ms')} ms" for page, f in loaded.items())
+        return (f"{data.get('candidates')} candidates, {data.get('items')} items, {data.get('clients')} sessions: "
+                f"{pages}; {data.get('requests_per_s')} req/s (target met: {data.get('meets_target')})")
     scalars = [f"{k}={v}" for k, v in data.items() if isinstance(v, (int, float, str, bool))][:6]
     return ", ".join(scalars)
 

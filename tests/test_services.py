@@ -99,6 +99,7 @@ ARGS: dict[str, Any] = {
     "candidates.erase_candidate": lambda o, k: (o.candidates[k], "test"),
     "cases.run_cases": lambda o, k: ([o.candidates[k]], PROC_ID),
     "cases.queue_cases": lambda o, k: ([o.candidates[k]], PROC_ID),
+    "cases.start_case": lambda o, k: (o.candidates[k], PROC_ID),
     "cases.cancel_case": lambda o, k: (o.cases[k], "test"),
     "cases.queue_status": lambda o, k: (),
     "cases.start_worker": lambda o, k: (),

@@ -37,6 +37,10 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 ABSOLUTE_LIFETIME = timedelta(hours=12)
 IDLE_LIMIT = timedelta(minutes=30)
+#: A session's idle clock is written at most this often: a browser's every page (and each
+#: htmx poll) would otherwise be a database write, the one thing concurrent requests queue on
+#: with SQLite. The idle limit can only come this much sooner, never later.
+IDLE_REFRESH = timedelta(seconds=15)
 UNAUTHENTICATED = "unauthenticated"
 WRONG_CREDENTIALS = "login refused: wrong login, password or code"
 
@@ -381,6 +385,8 @@ def account_for_token(ws: Workspace, token: str, *, now: Clock = system_clock) -
         raise _refuse_token(ws, sess, "account disabled", f"account {row.login} is disabled: its sessions have "
                             "ended", at)
     first = sess.first_used_at is None
+    if not first and at - aware(sess.last_used_at) < IDLE_REFRESH:
+        return row  # used moments ago: its idle clock is fresh enough (see IDLE_REFRESH)
     with ws.session() as s:
         current = s.get(AuthSession, digest)
         account = s.get(Account, row.login)

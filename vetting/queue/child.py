@@ -13,8 +13,14 @@ process), and it waits for one of them to finish. It is the proof that
 the case is running: the reaper never puts back a job whose case lock is held (a worker late
 with its heartbeats, not dead), and a second process for one case waits for the first.
 
+On a SQLite workspace (no queue, one machine: a run started from the web application,
+:func:`vetting.services.cases.start_case`) the lock is the commands' ``flock`` on the case's
+lock file instead, taken within ``--lock-wait`` seconds or refused (exit 3). With
+``--ready-fd N`` the process writes ``locked`` to that descriptor once it holds the lock and
+closes it: the starter learns whether this process, and no other, runs the case.
+
 Exit codes: 0 the case is complete (or was cancelled), 1 it could not be completed (the job
-is retried), 2 the case does not exist.
+is retried), 2 the case does not exist, 3 another process holds the case.
 """
 
 from __future__ import annotations
@@ -29,9 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--actor", required=True,
                         help="The audit actor of the account that queued the case (from the job, set by the worker).")
+    parser.add_argument("--lock-wait", type=float, default=None,
+                        help="SQLite: seconds to wait for the case's lock before refusing (default: for ever).")
+    parser.add_argument("--ready-fd", type=int, default=None,
+                        help="A descriptor to write 'locked' to once the case's lock is held.")
     parser.add_argument("case_id")
     args = parser.parse_args(argv)
-    lock = _hold_case_lock(args.case_id)  # noqa: F841 - held until the process ends
+    from vetting.store.caselock import CaseBusy
+    from vetting.store.workspace import WorkspaceError
+
+    try:
+        lock = _hold_case_lock(args.case_id, args.workspace, args.lock_wait)  # noqa: F841 - held to the end
+    except CaseBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except WorkspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.ready_fd is not None:
+        _say_ready(args.ready_fd)
 
     from vetting.domain.approvals import ApprovalError
     from vetting.domain.candidates import CandidateError
@@ -59,9 +81,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.status in ("complete", "cancelled") else 1
 
 
-def _hold_case_lock(case_id: str) -> object:
-    """Take (waiting if need be) the case's advisory lock; the connection is the lock."""
+def _say_ready(fd: int) -> None:
     import os
+
+    try:
+        os.write(fd, b"locked\n")
+    finally:
+        os.close(fd)
+
+
+def _hold_case_lock(case_id: str, workspace: Path | None = None, wait: float | None = None) -> object:
+    """Take (waiting if need be) the case's lock; what is returned holds it while it lives.
+
+    PostgreSQL: the advisory lock of a connection of its own (the connection is the lock).
+    SQLite: the case's lock file, as ``vet run`` takes it (:mod:`vetting.store.caselock`).
+    """
+    import os
+
+    if workspace is not None and not os.environ.get("VETTING_DATABASE_URL", "").startswith("postgresql"):
+        import contextlib
+
+        from vetting.store.caselock import case_lock
+        from vetting.store.workspace import Workspace
+
+        held = contextlib.ExitStack()
+        held.enter_context(case_lock(Workspace.open(workspace, create=False), case_id, "run (case process)",
+                                     wait=True if wait is None else wait))
+        return held
 
     import psycopg
 
@@ -74,6 +120,60 @@ def _hold_case_lock(case_id: str) -> object:
                            application_name=session_label("queue-case"))
     conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(case_id),))
     return conn
+
+
+class CaseProcessRefused(Exception):
+    """The detached case process did not take the case (busy: :class:`CaseBusy` instead)."""
+
+
+#: Seconds a detached case process may take to start and lock its case before it is given up.
+START_TIMEOUT = 60.0
+
+
+def start_detached(ws: object, case_id: str, actor: str, log_path: Path, *, lock_wait: float = 2.0) -> object:
+    """Start this module for one case in a process of its own that outlives its starter.
+
+    What the web application does on a SQLite workspace (no queue, no workers): the process is
+    in a session of its own (a signal to the web server's process group never reaches it),
+    writes to ``log_path``, and is returned (a ``subprocess.Popen``) only once it holds the
+    case's lock. When another process holds the case, :class:`CaseBusy` is raised naming it;
+    when the process ends before locking for any other reason, :class:`CaseProcessRefused`
+    with the end of its log.
+    """
+    import os
+    import select
+    import subprocess
+
+    from vetting.store.caselock import CaseBusy
+
+    root = Path(ws.root)  # type: ignore[attr-defined]
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    read_end, write_end = os.pipe()
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vetting.queue.child", "--workspace", str(root), "--actor", actor,
+                 "--lock-wait", str(lock_wait), "--ready-fd", str(write_end), case_id],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_end,),
+                start_new_session=True, close_fds=True)
+        os.close(write_end)
+        write_end = -1
+        ready, _, _ = select.select([read_end], [], [], START_TIMEOUT)
+        said = os.read(read_end, 64) if ready else b""
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
+    if said.startswith(b"locked"):
+        return proc
+    if not ready:
+        proc.kill()
+    code = proc.wait()
+    tail = log_path.read_text(encoding="utf-8", errors="replace")[-600:].strip()
+    if code == 3:
+        raise CaseBusy(tail.splitlines()[-1].removeprefix("error: ") if tail else f"case {case_id} is busy")
+    raise CaseProcessRefused(f"the case process for {case_id} ended before it took the case "
+                             f"(exit code {code}): {tail[-300:]}")
 
 
 if __name__ == "__main__":

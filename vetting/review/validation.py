@@ -119,9 +119,55 @@ def reviewable_items(ws: Workspace, case_id: str) -> list[Item]:
         return _reviewable(s, case_id)
 
 
+def _reviewable_where(case_id: str) -> tuple[Any, ...]:
+    """What makes an item of a case reviewable (a page, account or search result, captured or found)."""
+    return (Item.case_id == case_id, Item.kind.in_(REVIEWABLE_KINDS),  # type: ignore[attr-defined]
+            Item.outcome.in_(REVIEWABLE_OUTCOMES))  # type: ignore[attr-defined]
+
+
 def _reviewable(s: Any, case_id: str) -> list[Item]:
-    return list(s.exec(select(Item).where(Item.case_id == case_id, Item.kind.in_(REVIEWABLE_KINDS),  # type: ignore[attr-defined]
-                                          Item.outcome.in_(REVIEWABLE_OUTCOMES)).order_by(Item.id)))  # type: ignore[attr-defined]
+    return list(s.exec(select(Item).where(*_reviewable_where(case_id)).order_by(Item.id)))
+
+
+#: What :func:`decisions_in_force` reads of a decision: enough to know which one is in force
+#: without loading whole rows (a workspace's decisions number in the thousands).
+_DECISION_LINKS = (Decision.id, Decision.item_id, Decision.supersedes)
+
+
+def awaiting_flags(ws: Workspace, case_id: str) -> list[tuple[str, bool]]:
+    """(item id, awaits a decision) for each reviewable item of a case, in item order.
+
+    The same rule as :func:`items_and_decisions` without loading the items themselves (their
+    text): what the review page's links to the next and previous item awaiting need.
+    """
+    with ws.session() as s:
+        ids = list(s.exec(select(Item.id).where(*_reviewable_where(case_id)).order_by(Item.id)))  # type: ignore[call-overload]
+        live = decisions_in_force(s.exec(select(*_DECISION_LINKS).where(Decision.case_id == case_id)))  # type: ignore[call-overload]
+    return [(item_id, item_id not in live) for item_id in ids]
+
+
+def awaiting_counts(ws: Workspace, case_ids: list[str]) -> dict[str, int]:
+    """How many reviewable items of each case await a decision: :func:`items_and_decisions`'s
+    rule for many cases in two queries (a list of 200 cases was 200 loads of whole items)."""
+    with ws.session() as s:
+        reviewable = (Item.kind.in_(REVIEWABLE_KINDS), Item.outcome.in_(REVIEWABLE_OUTCOMES))  # type: ignore[attr-defined]
+        rows = list(s.exec(select(Item.case_id, Item.id).where(Item.case_id.in_(case_ids), *reviewable)))  # type: ignore[attr-defined,call-overload]
+        live = decisions_in_force(s.exec(select(*_DECISION_LINKS).where(Decision.case_id.in_(case_ids))))  # type: ignore[attr-defined,call-overload]
+    counts = dict.fromkeys(case_ids, 0)
+    for case_id, item_id in rows:
+        if item_id not in live:
+            counts[case_id] += 1
+    return counts
+
+
+def item_lines_and_decisions(ws: Workspace, case_id: str) -> list[tuple[Any, Decision | None]]:
+    """:func:`items_and_decisions` with only what a list of items shows (id, kind, url, final
+    url, outcome, title) instead of whole items: a case page does not read every item's text."""
+    with ws.session() as s:
+        lines = list(s.exec(select(Item.id, Item.kind, Item.url, Item.final_url, Item.outcome,  # type: ignore[call-overload]
+                                   Item.title).where(*_reviewable_where(case_id)).order_by(Item.id)))
+        live = decisions_in_force(s.exec(select(Decision).where(Decision.case_id == case_id)))
+    return [(line, live.get(line.id)) for line in lines]
 
 
 def items_and_decisions(ws: Workspace, case_id: str) -> list[tuple[Item, Decision | None]]:

@@ -37,6 +37,13 @@ def _authorize_cases(ws: Workspace, account: Account, case_ids: list[str]) -> li
     return new
 
 
+def _is_new(ws: Workspace, case_id: str) -> bool:
+    from vetting.domain.models import Case
+
+    with ws.session() as s:
+        return s.get(Case, case_id) is None
+
+
 def _open_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedure_id: str,
                 new: list[str]) -> list[Any]:
     from vetting.engine.runs import plan_cases
@@ -70,6 +77,57 @@ def run_cases(ws: Workspace, account: Account, candidate_ids: list[str], procedu
         new = _authorize_cases(ws, account, case_ids)  # again under the locks: another may have opened one
         plans = _open_cases(ws, account, candidate_ids, procedure_id, new)
         return run_plans(ws, plans, account.actor, console)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run started from the web application: its case, and how it runs."""
+
+    case_id: str
+    how: str  # "process" (a detached case process, SQLite) or the queue's note ("queued", "already running"...)
+    pid: int | None = None
+    log: str | None = None  # the case process's log, relative to the workspace
+    process: Any = None  # the subprocess.Popen of the case process (the caller may reap it)
+
+
+#: How long a browser's start waits for a case another process briefly holds (an opening, a decision).
+START_LOCK_WAIT = 2.0
+
+
+@service("case.run", "case.open")
+def start_case(ws: Workspace, account: Account, candidate_id: str, procedure_id: str) -> Started:
+    """Start the run of one candidate's case and return at once: what the web application does.
+
+    The same checks as :func:`run_cases` (everything validated, the account's right to open or
+    resume the case, the opening investigator assigned), under the case's lock. Then, on
+    PostgreSQL, the case is deferred to the queue's workers (:func:`queue_cases`); on SQLite it
+    runs in a process of its own (:func:`vetting.queue.child.start_detached`) that outlives the
+    request and the web server, holding the case's lock to the end, so a second start is
+    refused (:class:`~vetting.store.caselock.CaseBusy`) while it runs.
+    """
+    from vetting.engine.runs import planned_case_ids
+    from vetting.people.permissions import authorize_role
+    from vetting.store.caselock import case_lock
+
+    (case_id,) = planned_case_ids(ws, [candidate_id], procedure_id)
+    # Before the lock only the role: the whole check (assignment included) is made under the
+    # lock, since another start may be between opening the case and assigning its opener.
+    authorize_role(ws, account, "case.open" if _is_new(ws, case_id) else "case.run", subject=case_id)
+    if ws.engine.dialect.name == "postgresql":  # the queue's own checks, and its jobs' case lock
+        (deferred,) = queue_cases(ws, account, [candidate_id], procedure_id)
+        return Started(deferred.case_id, deferred.note)
+    with case_lock(ws, case_id, "run (starting)", wait=START_LOCK_WAIT):
+        new = _authorize_cases(ws, account, [case_id])  # again under the lock: another may have opened it
+        (plan,) = _open_cases(ws, account, [candidate_id], procedure_id, new)
+    if plan.case.status != "open":  # complete or cancelled: nothing is left to run
+        return Started(case_id, f"already {plan.case.status}")
+    from vetting.queue.child import start_detached
+
+    log = f"runs/{case_id}.log"
+    proc = start_detached(ws, case_id, account.actor, ws.root / log, lock_wait=START_LOCK_WAIT)
+    ws.record("case.run_started", actor=account.actor, case_id=case_id, subject=candidate_id,
+              payload={"pid": proc.pid, "log": log, "how": "case process"})
+    return Started(case_id, "process", proc.pid, log, proc)
 
 
 @service("case.run", "case.open")
@@ -127,12 +185,13 @@ class CaseRow:
 
 @service("case.list")
 def list_cases(ws: Workspace, account: Account, candidate_id: str | None = None) -> list[CaseRow]:
+    """Every case (or one candidate's), read in a few queries whatever their number: the case
+    list and the candidates page show all of them at once."""
     from sqlmodel import select
 
-    from vetting.domain.models import Case, ProcedureVersion
-    from vetting.engine.steps import step_runs
-    from vetting.people.assignments import assigned_investigators
-    from vetting.review.validation import items_and_decisions
+    from vetting.domain.models import Case, ProcedureVersion, StepRun
+    from vetting.people.models import CaseAssignment
+    from vetting.review.validation import awaiting_counts
     from vetting.store.lookup import require_candidate
 
     authorize(ws, account, "case.list")
@@ -143,14 +202,21 @@ def list_cases(ws: Workspace, account: Account, candidate_id: str | None = None)
         if candidate_id:
             query = query.where(Case.candidate_id == candidate_id)
         cases = list(s.exec(query))
+        ids = [c.id for c in cases]
         versions = {v.fingerprint: v for v in s.exec(select(ProcedureVersion))}
+        steps: dict[str, list[str]] = {}
+        for run in s.exec(select(StepRun).where(StepRun.case_id.in_(ids)).order_by(StepRun.position)):  # type: ignore[attr-defined]
+            steps.setdefault(run.case_id, []).append(run.status)
+        assigned: dict[str, list[str]] = {}
+        for a in s.exec(select(CaseAssignment).where(CaseAssignment.case_id.in_(ids),  # type: ignore[attr-defined]
+                                                     CaseAssignment.ended_at == None)):  # noqa: E711
+            assigned.setdefault(a.case_id, []).append(a.login)
+    awaiting = awaiting_counts(ws, ids)
     rows = []
     for case in cases:
         version = versions[case.fingerprint]
-        awaiting = sum(1 for _, d in items_and_decisions(ws, case.id) if d is None)
-        rows.append(CaseRow(case, f"{version.procedure_id} v{version.version}",
-                            [r.status for r in step_runs(ws, case.id)], awaiting,
-                            assigned_investigators(ws, case.id)))
+        rows.append(CaseRow(case, f"{version.procedure_id} v{version.version}", steps.get(case.id, []),
+                            awaiting[case.id], sorted(assigned.get(case.id, []))))
     return rows
 
 
@@ -192,7 +258,7 @@ class CaseOverview:
     candidate_name: str
     procedure: str  # "id vN"
     steps: list[Any]  # StepRun rows, in order
-    items: list[tuple[Any, Any]]  # (Item, Decision | None)
+    items: list[tuple[Any, Any]]  # (an item's id, kind, url, final_url, outcome, title; its Decision | None)
     assigned: list[str]
 
 
@@ -202,7 +268,7 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
     from vetting.domain.models import Candidate, ProcedureVersion
     from vetting.engine.steps import step_runs
     from vetting.people.assignments import assigned_investigators
-    from vetting.review.validation import items_and_decisions
+    from vetting.review.validation import item_lines_and_decisions
     from vetting.store.lookup import require_case
     from vetting.store.personal import Revealer
 
@@ -214,5 +280,5 @@ def case_overview(ws: Workspace, account: Account, case_id: str) -> CaseOverview
         name = Revealer(s, case.candidate_id)(candidate.full_name) if candidate else case.candidate_id
     return CaseOverview(case, name,
                         f"{version.procedure_id} v{version.version}" if version else case.procedure_id,
-                        step_runs(ws, case_id), items_and_decisions(ws, case_id),
+                        step_runs(ws, case_id), item_lines_and_decisions(ws, case_id),
                         assigned_investigators(ws, case_id))

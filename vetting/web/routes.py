@@ -18,12 +18,15 @@ every route of this table for every role, on an own case, another case and an un
 
 from __future__ import annotations
 
+import asyncio
 import html
+import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -140,11 +143,29 @@ def error_page(request: Request, status: int, title: str, problems: list[str], v
     return HTMLResponse(text, status_code=status)
 
 
+#: How many requests run their (synchronous) code at once; the others wait their turn.
+#: Measured (bench/bench_web.py, 20 sessions browsing, 2 cores): the page code holds the
+#: interpreter most of its time, and 40 threads (anyio's default) taking turns at it cost more
+#: than the turns: 77 requests/s with 40, 91 with 8, 110 with 4, 117 with 2. Four leave room
+#: for a request that waits (a login's password hash, a decision waiting for its case's lock).
+PAGE_THREADS = int(os.environ.get("VETTING_WEB_THREADS", "4"))
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+async def in_page_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread, at most :data:`PAGE_THREADS` at once (per event loop)."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(PAGE_THREADS)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+
 def _gate(page: Page) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         clock = request.app.state.clock
         ws = request.app.state.ws
-        v = await run_in_threadpool(visitor, request, clock)
+        v = await in_page_thread(visitor, request, clock)
         state_changing = request.method not in SAFE_METHODS
         form = None
         if page.act != PUBLIC and v.account is None:
@@ -168,7 +189,7 @@ def _gate(page: Page) -> Callable[[Request], Any]:
                                                             "session's: reload the page and try again"], v)
         ctx = Ctx(request=request, ws=ws, visitor=v, params=dict(request.path_params), form=form, clock=clock)
         try:
-            return await run_in_threadpool(_checked, page, ctx)
+            return await in_page_thread(_checked, page, ctx)
         finally:
             if form is not None:
                 await form.close()

@@ -18,22 +18,36 @@ from vetting.web.routes import BadRequest, Ctx, Page
 
 def _neighbours(ctx: Ctx, item_id: str, case_id: str) -> tuple[str | None, str | None]:
     """The previous and next items of the case awaiting a decision (for j and k)."""
-    from vetting.review.validation import items_and_decisions
+    from vetting.review.validation import awaiting_flags
 
-    pending = [item.id for item, d in items_and_decisions(ctx.ws, case_id) if d is None or item.id == item_id]
+    pending = [other for other, awaits in awaiting_flags(ctx.ws, case_id) if awaits or other == item_id]
     if item_id not in pending:
         return None, None
     i = pending.index(item_id)
     return (pending[i - 1] if i > 0 else None), (pending[i + 1] if i + 1 < len(pending) else None)
 
 
+#: (workspace id, procedure fingerprint) -> the procedure's review categories, for the form.
+_CATEGORIES: dict[tuple[str, str], list] = {}
+
+
 def _categories(ctx: Ctx, case_id: str):  # type: ignore[no-untyped-def]
+    """The review categories of the case's approved procedure, for the decision form.
+
+    Parsing and re-validating the frozen procedure took two thirds of every review page
+    (bench/bench_web.py), so it is done once per fingerprint in this process: a fingerprint
+    names one content for ever. The form only lists the categories; recording the decision
+    loads the approved procedure again and re-checks its frozen files (the service's rule).
+    """
     from vetting.domain.approvals import load_approved
     from vetting.store.lookup import require_case
 
     case = require_case(ctx.ws, case_id)
-    _, loaded = load_approved(ctx.ws, case.procedure_id, case.fingerprint)
-    return loaded.procedure.categories
+    key = (ctx.ws.id, case.fingerprint)
+    if key not in _CATEGORIES:
+        _, loaded = load_approved(ctx.ws, case.procedure_id, case.fingerprint)
+        _CATEGORIES[key] = list(loaded.procedure.categories)
+    return _CATEGORIES[key]
 
 
 def item_page(ctx: Ctx, *, status: int = 200, problems: list[str] | None = None) -> Response:
