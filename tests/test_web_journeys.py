@@ -93,11 +93,10 @@ class Watched:
     def outside(self) -> list[str]:
         return [u for u in self.requests if not (u == self.origin or u.startswith(self.origin + "/"))]
 
-    def clean(self, where: str, *, refused_pages: int = 0, dom_hints: bool = False) -> None:
+    def clean(self, where: str, *, refused_pages: int = 0) -> None:
         """No dialog, no console message, no request outside the application. Chromium logs
-        one console line per page answered 403 (``refused_pages`` of them were asked for);
-        ``dom_hints``: its "verbose: [DOM]" advice on a form is tolerated (never on a review page)."""
-        console = [m for m in self.console if not (dom_hints and m.startswith("verbose: [DOM]"))]
+        one console line per page answered 403 (``refused_pages`` of them were asked for)."""
+        console = list(self.console)
         refusals = [m for m in console if m.endswith("status of 403 (Forbidden)")]
         assert self.dialogs == [], (where, self.dialogs)
         assert len(refusals) == refused_pages and len(console) == refused_pages, (where, self.console)
@@ -273,9 +272,7 @@ def test_investigator_supervisor_and_hiring_journeys_in_chromium(tmp_path: Path,
                 sup.page.wait_for_load_state()
                 sup.shot("concurred")
                 assert "No adverse finding awaits a concurrence" in sup.page.content()
-            # The concurrence form asks for a password without a username field: Chromium advises
-            # one (a hidden autocomplete="username" input), in a verbose console line.
-            sup.clean("the supervisor's journey", dom_hints=True)
+            sup.clean("the supervisor's journey")
             # -- the commander releases the findings report to hiring staff ----------------------
             if "/cases/{case}/release" in routes:  # the release form (the web-a branch's case people page)
                 com = Watched(browser, origin, "dwhitfield")

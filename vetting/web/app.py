@@ -30,13 +30,7 @@ def all_pages() -> list[Page]:
     """The whole route table, in the order of :data:`PAGE_MODULES`."""
     pages: list[Page] = []
     for name in PAGE_MODULES:
-        try:
-            module = import_module(f"vetting.web.pages.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"vetting.web.pages.{name}":
-                raise
-            continue
-        pages.extend(module.PAGES)
+        pages.extend(import_module(f"vetting.web.pages.{name}").PAGES)
     return pages
 
 
