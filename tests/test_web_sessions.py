@@ -170,3 +170,24 @@ def test_a_disabled_account_loses_its_browser_session(site: WebSite) -> None:
     client = site.browser("sortiz")
     disable_account(site.ws, "sortiz", actor=site.team.account("root-admin"), reason="left the agency")
     assert client.get("/cases").status_code == 303
+
+
+def test_a_page_polling_its_progress_does_not_keep_the_session_alive(site: WebSite) -> None:
+    """An open case's page polls /progress every two seconds; left unattended, the browser is
+    still logged out after 30 minutes (the poll is not the person)."""
+    client = site.browser("sortiz")
+    assert client.get(f"/cases/{site.case}").status_code == 200
+    for _ in range(31):  # a poll a minute for 31 minutes, and nothing else
+        site.clock.advance(minutes=1)
+        polled = client.get(f"/cases/{site.case}/progress")
+    assert polled.status_code == 303  # the 31st poll finds the session idle
+    assert session_row(site, client.cookies[SESSION_COOKIE]).end_reason == "idle"  # type: ignore[union-attr]
+
+
+def test_an_htmx_poll_after_the_session_ended_sends_the_page_to_the_login(site: WebSite) -> None:
+    """htmx would follow a 303 and swap the login form into the progress fragment; the gate
+    answers it with HX-Redirect instead (checked in Chromium by hand: the page goes to /login)."""
+    client = site.browser("sortiz")
+    site.clock.advance(minutes=31)
+    polled = client.get(f"/cases/{site.case}/progress", headers={"hx-request": "true"})
+    assert polled.status_code == 200 and polled.headers["hx-redirect"] == "/login" and polled.text == ""

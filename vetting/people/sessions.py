@@ -364,8 +364,13 @@ def _refuse_token(ws: Workspace, sess: AuthSession | None, reason: str, message:
     return NotAuthenticated(message)
 
 
-def account_for_token(ws: Workspace, token: str, *, now: Clock = system_clock) -> Account:
-    """The account a token speaks for, refreshing its idle timer; raise :class:`NotAuthenticated`."""
+def account_for_token(ws: Workspace, token: str, *, now: Clock = system_clock, touch: bool = True) -> Account:
+    """The account a token speaks for, refreshing its idle timer; raise :class:`NotAuthenticated`.
+
+    ``touch=False`` checks the session without refreshing it: a page polling in the background
+    (the web application's progress of a run) is not the person using the session, and must
+    not keep an unattended browser logged in past the idle limit.
+    """
     at = now()
     digest = token_hash(token)
     with ws.session() as s:
@@ -385,6 +390,8 @@ def account_for_token(ws: Workspace, token: str, *, now: Clock = system_clock) -
         raise _refuse_token(ws, sess, "account disabled", f"account {row.login} is disabled: its sessions have "
                             "ended", at)
     first = sess.first_used_at is None
+    if not touch and not first:
+        return row
     if not first and at - aware(sess.last_used_at) < IDLE_REFRESH:
         return row  # used moments ago: its idle clock is fresh enough (see IDLE_REFRESH)
     with ws.session() as s:

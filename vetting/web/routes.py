@@ -108,6 +108,7 @@ class Page:
     methods: tuple[str, ...] = ("GET",)
     target: str | None = None  # one of TARGETS: the path parameter of that name names the object
     name: str = ""
+    background: bool = False  # polled by the page itself (htmx): does not refresh the idle clock
 
     def __post_init__(self) -> None:
         if self.act not in (PUBLIC, SIGNED_IN) and self.act not in PERMISSIONS:
@@ -165,10 +166,14 @@ def _gate(page: Page) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         clock = request.app.state.clock
         ws = request.app.state.ws
-        v = await in_page_thread(visitor, request, clock)
+        v = await in_page_thread(visitor, request, clock, not page.background)
         state_changing = request.method not in SAFE_METHODS
         form = None
         if page.act != PUBLIC and v.account is None:
+            if request.headers.get("hx-request") == "true":
+                # htmx would follow a 303 and swap the login page into a fragment: send the whole
+                # page to the login instead (HX-Redirect), whatever the request was
+                return Response(status_code=200, headers={"hx-redirect": "/login"})
             if state_changing:
                 return error_page(request, 403, "Not logged in", [v.why_not or "log in first"])
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

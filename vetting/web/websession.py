@@ -42,14 +42,15 @@ class Visitor:
         return csrf_token(self.token) if self.token else ""
 
 
-def visitor(request: Request, clock: Clock) -> Visitor:
-    """The account of the request's session cookie (refreshing its idle clock), or nobody."""
+def visitor(request: Request, clock: Clock, touch: bool = True) -> Visitor:
+    """The account of the request's session cookie, or nobody; ``touch``: the request is the
+    person's, and refreshes the session's idle clock (a background poll is not)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return Visitor(None, None)
     ws = request.app.state.ws
     try:
-        return Visitor(account_for_token(ws, token, now=clock), token)
+        return Visitor(account_for_token(ws, token, now=clock, touch=touch), token)
     except NotAuthenticated as exc:
         return Visitor(None, None, str(exc).replace("run vet login", "log in again"))
 

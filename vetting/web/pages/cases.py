@@ -39,5 +39,7 @@ def case_progress(ctx: Ctx) -> Response:
 PAGES = [
     Page("/cases", case_list, "case.list", name="cases"),
     Page("/cases/{case}", case_page, "case.review", target="case", name="case"),
-    Page("/cases/{case}/progress", case_progress, "case.review", target="case", name="case_progress"),
+    # polled every two seconds by an open case's page: a page left open is not a person at work
+    Page("/cases/{case}/progress", case_progress, "case.review", target="case", name="case_progress",
+         background=True),
 ]
