@@ -158,12 +158,16 @@ def test_assign_release_and_revoke(site: WebSite) -> None:
     assert post("release", "hjones").status_code == 303 and has_release(site.ws, site.case, "hjones")
     assert "Revoke the release to hjones" in client.get(f"/cases/{site.case}/people").text
     assert post("revoke", "hjones").status_code == 303 and not has_release(site.ws, site.case, "hjones")
+    assert "End the assignment of kosei" in client.get(f"/cases/{site.case}/people").text
+    assert post("unassign", "kosei").status_code == 303 and not is_assigned(site.ws, site.case, "kosei")
+    assert post("unassign", "kosei").status_code == 400  # no assignment in force any more
     inv = site.browser("sortiz")
     assert inv.get(f"/cases/{site.case}/people").status_code == 403
 
 
 POSTS = [("/decisions/{decision}/concur", "amoreno"), ("/cases/{case}/assign", "amoreno"),
-         ("/cases/{case}/release", "amoreno"), ("/cases/{case}/revoke", "amoreno")]
+         ("/cases/{case}/unassign", "amoreno"), ("/cases/{case}/release", "amoreno"),
+         ("/cases/{case}/revoke", "amoreno")]
 
 
 @pytest.mark.parametrize("path,login", POSTS)

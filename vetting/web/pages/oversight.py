@@ -119,6 +119,12 @@ def assign(ctx: Ctx) -> Response:
     return _act(ctx, assign_case)
 
 
+def unassign(ctx: Ctx) -> Response:
+    from vetting.services.cases import unassign_case
+
+    return _act(ctx, unassign_case)
+
+
 def release(ctx: Ctx) -> Response:
     from vetting.services.reports import release_report
 
@@ -138,6 +144,8 @@ PAGES = [
     Page("/audit", audit, "audit.verify", name="audit"),
     Page("/cases/{case}/people", people, "case.assign", target="case", name="case_people"),
     Page("/cases/{case}/assign", assign, "case.assign", methods=("POST",), target="case", name="case_assign"),
+    Page("/cases/{case}/unassign", unassign, "case.unassign", methods=("POST",), target="case",
+         name="case_unassign"),
     Page("/cases/{case}/release", release, "report.release", methods=("POST",), target="case", name="case_release"),
     Page("/cases/{case}/revoke", revoke, "report.revoke", methods=("POST",), target="case", name="case_revoke"),
 ]
