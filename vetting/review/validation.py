@@ -119,10 +119,14 @@ def reviewable_items(ws: Workspace, case_id: str) -> list[Item]:
         return _reviewable(s, case_id)
 
 
+def _reviewable_kind() -> tuple[Any, ...]:
+    """What makes an item reviewable (a page, account or search result, captured or found)."""
+    return (Item.kind.in_(REVIEWABLE_KINDS), Item.outcome.in_(REVIEWABLE_OUTCOMES))  # type: ignore[attr-defined]
+
+
 def _reviewable_where(case_id: str) -> tuple[Any, ...]:
-    """What makes an item of a case reviewable (a page, account or search result, captured or found)."""
-    return (Item.case_id == case_id, Item.kind.in_(REVIEWABLE_KINDS),  # type: ignore[attr-defined]
-            Item.outcome.in_(REVIEWABLE_OUTCOMES))  # type: ignore[attr-defined]
+    """The reviewable items of one case."""
+    return (Item.case_id == case_id, *_reviewable_kind())
 
 
 def _reviewable(s: Any, case_id: str) -> list[Item]:
@@ -150,8 +154,7 @@ def awaiting_counts(ws: Workspace, case_ids: list[str]) -> dict[str, int]:
     """How many reviewable items of each case await a decision: :func:`items_and_decisions`'s
     rule for many cases in two queries (a list of 200 cases was 200 loads of whole items)."""
     with ws.session() as s:
-        reviewable = (Item.kind.in_(REVIEWABLE_KINDS), Item.outcome.in_(REVIEWABLE_OUTCOMES))  # type: ignore[attr-defined]
-        rows = list(s.exec(select(Item.case_id, Item.id).where(Item.case_id.in_(case_ids), *reviewable)))  # type: ignore[attr-defined,call-overload]
+        rows = list(s.exec(select(Item.case_id, Item.id).where(Item.case_id.in_(case_ids), *_reviewable_kind())))  # type: ignore[attr-defined,call-overload]
         live = decisions_in_force(s.exec(select(*_DECISION_LINKS).where(Decision.case_id.in_(case_ids))))  # type: ignore[attr-defined,call-overload]
     counts = dict.fromkeys(case_ids, 0)
     for case_id, item_id in rows:

@@ -56,6 +56,6 @@ def create_app(ws: Any, *, origin: str = "http://127.0.0.1:8000", clock: Clock =
     app.state.origin = origin.rstrip("/")
     app.state.clock = clock
     app.state.templates = templates()
-    app.state.runs = {}  # case id -> the process running it from the browser (vetting.web.pages.cases)
+    app.state.runs = {}  # case id -> the case process this server started for it (vetting.web.pages.candidates)
     app.state.oidc_pending = {}  # state -> the OpenID Connect request awaiting its callback
     return SecurityHeaders(app)  # type: ignore[return-value]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 from jinja2 import Environment
 
@@ -25,9 +23,5 @@ def who(actor: str | None) -> str:
     return actor.split(":", 1)[1] if actor.startswith("user:") else actor
 
 
-def loads(value: str | None) -> Any:
-    return json.loads(value) if value else None
-
-
 def install(env: Environment) -> None:
-    env.filters.update(when=when, who=who, loads=loads)
+    env.filters.update(when=when, who=who)

@@ -19,11 +19,10 @@ every route of this table for every role, on an own case, another case and an un
 from __future__ import annotations
 
 import asyncio
-import html
 import os
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -67,7 +66,6 @@ class Ctx:
     form: Any  # starlette FormData (POST) or None
     case_id: str | None = None
     clock: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def account(self) -> Any:
@@ -260,6 +258,3 @@ def starlette_routes(pages: list[Page]) -> list[Route]:
         routes.append(Route(page.path, _gate(page), methods=list(page.methods), name=page.name or None))
     return routes
 
-
-def escape(value: object) -> str:
-    return html.escape(str(value), quote=True)

@@ -26,8 +26,7 @@ def _overview(ctx: Ctx):  # type: ignore[no-untyped-def]
 
 def case_page(ctx: Ctx) -> Response:
     view = _overview(ctx)
-    return ctx.render("web/case.html", view=view, awaiting=sum(1 for _, d in view.items if d is None),
-                      running=ctx.params["case"] in ctx.request.app.state.runs)
+    return ctx.render("web/case.html", view=view, awaiting=sum(1 for _, d in view.items if d is None))
 
 
 def case_progress(ctx: Ctx) -> Response:
