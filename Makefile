@@ -1,6 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each installs what it needs on
-# a fresh Debian machine (a virtual environment, Debian's chromium for Playwright) and can be
-# run again at no cost.
+# a fresh Debian machine (a virtual environment, Debian's chromium and chromium-headless-shell
+# for Playwright) and can be run again at no cost.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml setup.py
 	touch $@
 
 chromium:
-	@[ -x /usr/bin/chromium ] || [ -n "$$VETTING_CHROMIUM" ] || { $(APT) update -qq && $(APT) install -y -qq chromium; }
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromium-headless-shell ]; } || [ -n "$$VETTING_CHROMIUM" ] || \
+		{ $(APT) update -qq && $(APT) install -y -qq chromium chromium-headless-shell; }
 
 # The tests start a private PostgreSQL server of their own (Unix socket only).
 postgres:

@@ -624,7 +624,16 @@ if __name__ == "__main__":
     _main(sys.argv[1], sys.argv[2])
 
 
-def test_the_browser_alone_has_no_working_network_path(web: Web) -> None:
+def _browsers() -> list[str]:
+    """The binary the renderer launches (the headless shell when installed) and the full
+    Chromium: the flags must shut the network of either."""
+    from spiders.browser import find_chromium
+
+    return list(dict.fromkeys(b for b in (find_chromium(), CHROMIUM) if Path(b).is_file()))
+
+
+@pytest.mark.parametrize("binary", _browsers())
+def test_the_browser_alone_has_no_working_network_path(web: Web, binary: str) -> None:
     """Chromium launched as the renderer launches it, with NO interception at all: every
     direct attempt (loopback included) fails closed and the tripwire hears nothing."""
     from playwright.sync_api import Error, sync_playwright
@@ -640,7 +649,7 @@ def test_the_browser_alone_has_no_working_network_path(web: Web) -> None:
     hits_before = len(web.hits.items)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+            browser = pw.chromium.launch(executable_path=binary, headless=True,
                                          args=[*LAUNCH_ARGS, *no_network_args(closed.port)])
             page = browser.new_page()
             for url in urls:
