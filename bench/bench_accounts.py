@@ -554,6 +554,59 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return result
 
 
+def run_floor(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """What no run of ours can go below on this machine, measured, not assumed:
+
+    * ``case_fixed_s``: ``vet run`` of a case whose account step checks ONE site (warm: one
+      request): start-up, the procedure's checks, the case's events, the WARC seal, screening.
+    * ``chromium``: Chromium alone rendering the farm's found profiles (``bench/render_floor.py``:
+      launch, one fresh context per page, load, network idle, full-page screenshot, DOM, 8 at
+      once), no crawl beside it. Every found profile is rendered inside the case, so a case
+      that finds them cannot end sooner. Run with the renderer's binary and with the full
+      ``chromium`` when both are installed.
+    """
+    work.mkdir(parents=True)
+    found = [i for i in range(args.sites) if username_exists(i, FOUND_EVERY)]
+    manifest = our_manifest(farm, args.sites)
+    manifest["sites"] = [manifest["sites"][next(i for i in range(args.sites) if i not in found)]]
+    (work / "sites.json").write_text(json.dumps(manifest), encoding="utf-8")
+    proc = procedure_for(["account-discovery"], args, "bench-fixed")
+    proc["steps"][0]["sites"] = "sites.json"
+    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
+    write_authorization(work)
+    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
+    walls = []
+    for n in range(max(2, args.repeat) + 1):  # the first run is cold (robots.txt, health): not kept
+        vet(work, "candidate", "add", "--name", f"Fixed Cost {n}", "--username", USERNAME,
+            "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
+        cmd = [str(ROOT / ".venv" / "bin" / "vet"), "--workspace", str(work / "workspace"), "run",
+               f"fixed-cost-{n}", "--procedure", "bench-fixed"]
+        res = measure(cmd, work / f"vet-run-{n}.log", env=logged_in(work, INVESTIGATOR), cwd=work)
+        if n:
+            walls.append(res["wall_s"])
+    out: dict[str, Any] = {"case_fixed_s": sorted(walls)[len(walls) // 2], "case_fixed_runs_s": walls}
+    urls = [f"{farm.base(i)}/u/{USERNAME}" for i in found]
+    sys.path.insert(0, str(ROOT))
+    from spiders.browser import find_chromium
+
+    binaries = list(dict.fromkeys(b for b in (find_chromium(), "/usr/bin/chromium") if Path(b).is_file()))
+    out["chromium"] = {}
+    for binary in binaries:
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            done = subprocess.run([sys.executable, str(ROOT / "bench" / "render_floor.py"), *urls, "--binary", binary],
+                                  capture_output=True, text=True, timeout=600, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs.sort(key=lambda r: r["wall_s"])
+        chosen = dict(runs[len(runs) // 2], runs_wall_s=[r["wall_s"] for r in runs], loadavg_1min=_load())
+        out["chromium"][Path(binary).name] = chosen
+    return out
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 # -- (b) Sherlock, (c) Maigret -----------------------------------------------------------
 def ensure_venv(tool: str) -> Path | None:
     """The tool's own venv under /tmp (never the project's), created with pip if missing."""
@@ -724,6 +777,14 @@ def print_table(results: dict[str, Any]) -> None:
               f"{replay.get('client_peak_rss_mib', '?')} MiB), load {replay['loadavg_1min']}")
     elif replay:
         print(f"replay: {replay.get('skipped')}")
+    floor = results.get("floor") or {}
+    if "case_fixed_s" in floor:
+        chromium = "; ".join(f"{name} {c['wall_s']} s (launch {c['launch_s']} s, {c['pages']} renders "
+                             f"{c['renders_s']} s; runs {c['runs_wall_s']})" for name, c in floor["chromium"].items())
+        print(f"floor: a case checking one site {floor['case_fixed_s']} s (runs {floor['case_fixed_runs_s']}); "
+              f"Chromium alone rendering the found profiles: {chromium}")
+    elif floor:
+        print(f"floor: {floor.get('skipped')}")
     if pages and "html" in pages:
         print(f"render: {pages['pages']} pages html {pages['html']['wall_s']} s ({pages['html']['renders']} renders) "
               f"vs text {pages['txt']['wall_s']} s -> {pages['render_s_per_page']} s per rendered page")
@@ -751,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="our procedure's rate_limit.concurrency_per_domain (1-16)")
     p.add_argument("--maigret-connections", type=int, default=100, help="Maigret -n (its default: 100)")
     p.add_argument("--render-pages", type=int, default=20, help="pages in the render-cost measurement")
-    p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages, replay")
+    p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages, floor, replay")
     p.add_argument("--replay-sites", type=int, default=100, help="WhatsMyName entries in the replay")
     p.add_argument("--replay-usernames", type=int, default=28, help="usernames of the replay's candidate")
     p.add_argument("--diagnose", action="store_true",
@@ -775,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
     with FarmProcess(args.sites, args.latency, lifetime=3600) as farm:
         results["farm_port"] = farm.port
         for name, fn in (("ours", run_ours), ("sherlock", run_sherlock), ("maigret", run_maigret),
-                         ("pages", run_pages), ("diagnosis", run_diagnoses)):
+                         ("pages", run_pages), ("floor", run_floor), ("diagnosis", run_diagnoses)):
             if name in skip or (name == "diagnosis" and not args.diagnose):
                 continue
             try:

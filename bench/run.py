@@ -39,6 +39,21 @@ def headline(name: str, data: dict[str, Any]) -> str:
         ours = data.get("ours") or {}
         if "vs_limit" in ours:
             parts.append(f"ours {ours['vs_limit']}x limit {ours['limit']['limit_s']} s")
+        # The three figures of issue 15, from this one run.
+        if "cold_vs_sherlock" in ours:
+            parts.append(f"cold/Sherlock {ours['cold_vs_sherlock']}x (target <= 2)")
+        warm = ours.get("warm") or {}
+        if "vs_sherlock" in warm:
+            parts.append(f"warm {warm['wall_s']} s, warm/Sherlock {warm['vs_sherlock']}x (target < 1)")
+        replay = data.get("replay") or {}
+        if "vs_limit" in replay:
+            parts.append(f"replay {replay['wall_s']} s = {replay['vs_limit']}x its limit (target <= 3), "
+                         f"precision {replay['precision']}, recall {replay['recall']}")
+        floor = data.get("floor") or {}
+        for binary, c in (floor.get("chromium") or {}).items():
+            parts.append(f"floor: {binary} alone renders the {c['pages']} found profiles in {c['wall_s']} s")
+        if "case_fixed_s" in floor:
+            parts.append(f"floor: a one-site case {floor['case_fixed_s']} s")
         pages = data.get("pages") or {}
         if "render_s_per_page" in pages:
             parts.append(f"render {pages['render_s_per_page']} s/page")

@@ -48,9 +48,19 @@ class DemoPerson:
     automation_key: str = ""
 
 
-def _demo_password() -> str:
-    """A random passphrase of four words from the system's own choice of letters (zxcvbn score 4)."""
-    return "-".join(secrets.token_urlsafe(6) for _ in range(4))
+def _demo_password(login: str, name: str) -> str:
+    """A random passphrase of four words from the system's own choice of letters (zxcvbn score 4)
+    that the password rules accept: a random draw can hold the login or a name ("Dana", "ortiz"),
+    which the rules refuse (about one demo in a few hundred failed so), so such a draw is made again."""
+    from vetting.people.passwords import PasswordRuleError, check_new_password
+
+    while True:
+        password = "-".join(secrets.token_urlsafe(6) for _ in range(4))
+        try:
+            check_new_password(password, login=login, name=name)
+        except PasswordRuleError:
+            continue
+        return password
 
 
 def create_demo_people(ws: Workspace) -> dict[str, DemoPerson]:
@@ -70,7 +80,7 @@ def create_demo_people(ws: Workspace) -> dict[str, DemoPerson]:
             person = DemoPerson(login, name, role, issued.account, issued.token,
                                 automation_key=creds.automation_key or "")
         else:
-            password = _demo_password()
+            password = _demo_password(login, name)
             code = pyotp.TOTP(creds.totp_secret or "").now()
             issued = login_password(ws, login, creds.password or "", code, choose_password=lambda p=password: p,
                                     kind="demo")
