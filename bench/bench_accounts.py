@@ -600,6 +600,12 @@ def run_floor(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
         runs.sort(key=lambda r: r["wall_s"])
         chosen = dict(runs[len(runs) // 2], runs_wall_s=[r["wall_s"] for r in runs], loadavg_1min=_load())
         out["chromium"][Path(binary).name] = chosen
+    # The replay renders its 78 found profiles: as many small farm pages, rendered the same way
+    # by the renderer's binary (the replay's own pages are as small; a lower bound either way).
+    pages = [f"{farm.base(n % args.sites)}/page/{n}.html" for n in range(args.replay_renders)]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "render_floor.py"), *pages, "--binary", binaries[0]],
+                          capture_output=True, text=True, timeout=900, check=True)
+    out["replay_chromium"] = dict(json.loads(done.stdout.strip().splitlines()[-1]), loadavg_1min=_load())
     return out
 
 
@@ -783,6 +789,10 @@ def print_table(results: dict[str, Any]) -> None:
                              f"{c['renders_s']} s; runs {c['runs_wall_s']})" for name, c in floor["chromium"].items())
         print(f"floor: a case checking one site {floor['case_fixed_s']} s (runs {floor['case_fixed_runs_s']}); "
               f"Chromium alone rendering the found profiles: {chromium}")
+        rc = floor.get("replay_chromium") or {}
+        if rc:
+            print(f"floor of the replay: {Path(rc['binary']).name} alone renders {rc['pages']} pages in "
+                  f"{rc['wall_s']} s (launch {rc['launch_s']} s, renders {rc['renders_s']} s)")
     elif floor:
         print(f"floor: {floor.get('skipped')}")
     if pages and "html" in pages:
@@ -815,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated: ours, sherlock, maigret, pages, floor, replay")
     p.add_argument("--replay-sites", type=int, default=100, help="WhatsMyName entries in the replay")
     p.add_argument("--replay-usernames", type=int, default=28, help="usernames of the replay's candidate")
+    p.add_argument("--replay-renders", type=int, default=78,
+                   help="pages in the replay's render floor (the replay finds 78 profiles)")
     p.add_argument("--diagnose", action="store_true",
                    help="also run (a) with the workspace on tmpfs and with Scrapy settings patched")
     p.add_argument("--repeat", type=int, default=3,

@@ -33,7 +33,11 @@ def headline(name: str, data: dict[str, Any]) -> str:
         for tool in ("ours", "sherlock", "maigret"):
             r = data.get(tool) or {}
             if "wall_s" in r:
-                parts.append(f"{tool} {r['wall_s']} s / {r.get('maxrss_mib', '?')} MiB")
+                # The sampled peak of the tree's largest process: ru_maxrss of a forked child starts
+                # at the benchmark's own RSS (Linux keeps it across exec), so it is never below it.
+                largest = r.get("largest_process") or {}
+                parts.append(f"{tool} {r['wall_s']} s / largest process {largest.get('name', '?')} "
+                             f"{largest.get('peak_rss_mib', '?')} MiB")
             elif r:
                 parts.append(f"{tool}: {r.get('skipped', 'not run')}")
         ours = data.get("ours") or {}
@@ -54,6 +58,9 @@ def headline(name: str, data: dict[str, Any]) -> str:
             parts.append(f"floor: {binary} alone renders the {c['pages']} found profiles in {c['wall_s']} s")
         if "case_fixed_s" in floor:
             parts.append(f"floor: a one-site case {floor['case_fixed_s']} s")
+        rc = floor.get("replay_chromium") or {}
+        if rc:
+            parts.append(f"floor of the replay: {rc['pages']} renders alone {rc['wall_s']} s")
         pages = data.get("pages") or {}
         if "render_s_per_page" in pages:
             parts.append(f"render {pages['render_s_per_page']} s/page")
