@@ -211,6 +211,11 @@ def test_assign_and_release_through_the_cli(tmp_path: Path) -> None:
     refused(sh("case", "assign", case, "inv1"), "already assigned")
     refused(sh("case", "assign", "case-nope", "inv1"), "no case 'case-nope'")
     refused(sh("case", "assign", case, "hr1"), "does not hold the investigator role")
+    # A long case id of characters that escape six-fold (U+202E, "\\u202e") is clipped, not
+    # echoed whole (the property test found 20,000 characters of refusal).
+    long = sh("case", "assign", "\u202e" * 3327, "inv1")
+    refused(long, "no case")
+    assert len(long.stderr) < 1100, len(long.stderr)
     assert sh("report", "release", case, "hr1").returncode == 0
     refused(sh("report", "release", case, "inv1"), "does not hold the hiring role")
     assert sh("report", "revoke", case, "hr1").returncode == 0

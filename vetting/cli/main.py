@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from vetting import __version__
-from vetting.cli.support import acting, console, handles_errors, shown, state
+from vetting.cli.support import acting, console, echo_error, handles_errors, shown, state
 from vetting.cli.views import readable
 from vetting.domain.yamlsource import InputError
 from vetting.screening.safetext import visible
@@ -90,7 +90,7 @@ def _main(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
                                  callback=lambda shown: _print_version() if shown else None),
 ) -> None:
-    from vetting.cli.support import check_arguments, echo_error
+    from vetting.cli.support import check_arguments
 
     try:
         check_arguments(_main, {"workspace": workspace})
@@ -206,7 +206,7 @@ def candidate_erase(candidate: str = typer.Argument(..., help="Candidate id."),
     try:
         result = erase_candidate(*acting(), candidate, reason)
     except ErasureError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo_error(str(exc))
         raise typer.Exit(1) from None
     if result.objects_removed or result.objects_retained:
         typer.echo(f"evidence bucket: {len(result.objects_removed)} object(s) removed"
@@ -400,7 +400,7 @@ def audit_show(case: str = typer.Argument(..., help="Case id.")) -> None:
     ws, account = acting()
     events = case_timeline(ws, account, case)
     if not events:
-        typer.echo(f"error: no audit events for case {case!r}", err=True)
+        echo_error(f"no audit events for case {case!r}")
         raise typer.Exit(1)
     with ws.session() as s:
         row = s.get(Case, case)
@@ -417,7 +417,7 @@ def audit_export(out: Path = typer.Option(..., "--out", help="Folder to write th
     try:
         result = export_audit(ws, account, out)
     except (ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo_error(str(exc))
         raise typer.Exit(1) from None
     typer.echo(f"exported {result.events} events to {out}; verify with: python {out}/standalone_verify.py {out}")
 
@@ -435,7 +435,7 @@ def evidence_export(case: str = typer.Argument(..., help="Case id (see `vet case
     try:
         result = export_evidence(ws, account, case, out)
     except (ExportError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo_error(str(exc))
         raise typer.Exit(1) from None
     typer.echo(f"wrote {result.path} ({result.warcs} WARC files, {result.pages} pages, {result.events} audit "
                f"events with inclusion proofs in a tree of {result.tree_size}); sha256 {result.sha256}")
@@ -523,8 +523,6 @@ _mount_web()
 
 def main(argv: list[str] | None = None) -> int:
     """The ``vet`` entry point: usage errors too are one line on stderr (exit 2), never a box."""
-    from vetting.cli.support import echo_error
-
     try:
         result = app(args=argv, prog_name="vet", standalone_mode=False)
     except typer.Abort:

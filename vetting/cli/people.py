@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from vetting.cli.support import acting, console, handles_errors, open_ws
+from vetting.cli.support import acting, console, echo_error, handles_errors, open_ws
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,10 +39,11 @@ def people_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except NotAuthenticated as exc:
-            typer.echo(f"error: not logged in: {exc}", err=True)
+            echo_error(f"not logged in: {exc}")
             raise typer.Exit(1) from None
         except (AccountError, LoginRefused, PasswordRuleError, TokenFileError, TotpKeyError, OidcError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            # One line, clipped like every refusal: a message may quote what the user typed.
+            echo_error(str(exc))
             raise typer.Exit(1) from None
 
     return handles_errors(wrapper)  # type: ignore[return-value]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from vetting.cli.support import acting, console, handles_errors
+from vetting.cli.support import acting, console, echo_error, handles_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,7 @@ def needs_postgres(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except QueueNeedsPostgres as exc:
-            typer.echo(f"error: {exc}", err=True)
+            echo_error(str(exc))
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from vetting.cli.support import acting, handles_errors
+from vetting.cli.support import acting, echo_error, handles_errors
+from vetting.domain.yamlsource import one_line
 from vetting.screening.safetext import visible
 
 report_app = typer.Typer(help="Render the findings, written-process and audit reports (HTML or PDF).",
@@ -60,12 +61,12 @@ def _render(kind: str, subject: str | None, fmt: str, out: Path | None, stem: st
         else:
             written = reports.render_audit(ws, account, subject, fmt, path, paper=paper)
     except DamagedEvidence as exc:
-        typer.echo(f"refused: {exc}", err=True)
+        typer.echo(f"refused: {one_line(exc, 1000)}", err=True)
         raise typer.Exit(1) from None
     except UnknownName:
         raise  # a case or procedure that does not exist: exit 2, as everywhere (handles_errors)
     except LookupError as exc:
-        typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
+        echo_error(str(exc.args[0] if exc.args else exc))
         raise typer.Exit(1) from None
     typer.echo(f"wrote {written}")
     if allow_damaged and kind == "findings":

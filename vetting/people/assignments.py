@@ -44,7 +44,7 @@ def _case(s, case_id: str) -> None:  # type: ignore[no-untyped-def]
     from vetting.domain.models import Case
 
     if s.get(Case, case_id) is None:
-        raise AccountError(f"no case {case_id!r} (see vet case list)")
+        raise AccountError(f"no case {clip(case_id, 64)!r} (see vet case list)")
 
 
 # -- assignments -----------------------------------------------------------------------------
