@@ -335,6 +335,14 @@ def procedure_for(step_ids: list[str], args: argparse.Namespace, proc_id: str,
     return data
 
 
+def approve_procedure(work: Path, proc: dict[str, Any]) -> None:
+    """``proc`` written to ``work/procedure.yaml`` and approved by the commander, with the
+    candidate authorization file every benchmark candidate is added with."""
+    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
+    write_authorization(work)
+    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
+
+
 def db_figures(work: Path, step_id: str) -> dict[str, Any]:
     """Outcomes, renders and the step's own duration, read from the workspace database."""
     db = sqlite3.connect(work / "workspace" / "vetting.db")
@@ -366,9 +374,7 @@ def run_ours(farm: FarmProcess, args: argparse.Namespace, work: Path,
     (work / "sites.json").write_text(json.dumps(our_manifest(farm, args.sites)), encoding="utf-8")
     proc = procedure_for(["account-discovery"], args, "bench-accounts")
     proc["steps"][0]["sites"] = "sites.json"
-    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    write_authorization(work)
-    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
+    approve_procedure(work, proc)
     vet(work, "candidate", "add", "--name", "Bench Candidate", "--username", USERNAME,
         "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
     farm.stats(reset=True)
@@ -463,9 +469,7 @@ def run_pages(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
             "collector": "pages", "inputs": "{profile_urls}", "policy": "IV.B.8.a",
             "limits": {"max_pages": max(25, args.render_pages), "timeout_seconds": 900}}
     proc = procedure_for([], args, "bench-pages", [step])
-    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    write_authorization(work)
-    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
+    approve_procedure(work, proc)
     out: dict[str, Any] = {"pages": args.render_pages}
     for ext in ("txt", "html"):
         urls = []
@@ -505,9 +509,7 @@ def run_replay(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         proc = procedure_for(["account-discovery"], args, "bench-replay")
         proc["steps"][0]["sites"] = manifest.name
         proc["steps"][0]["limits"] = {"max_pages": 10_000, "timeout_seconds": 1800}
-        (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-        write_authorization(work)
-        vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
+        approve_procedure(work, proc)
         names = truth["usernames"]
         vet(work, "candidate", "add", "--name", "Replay Candidate", *[a for n in names for a in ("--username", n)],
             "--authorization", "authorization.pdf", "--signed-on", "2026-11-01")
@@ -572,9 +574,7 @@ def run_floor(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
     (work / "sites.json").write_text(json.dumps(manifest), encoding="utf-8")
     proc = procedure_for(["account-discovery"], args, "bench-fixed")
     proc["steps"][0]["sites"] = "sites.json"
-    (work / "procedure.yaml").write_text(yaml.safe_dump(proc, sort_keys=False), encoding="utf-8")
-    write_authorization(work)
-    vet(work, "procedure", "approve", "procedure.yaml", login=COMMANDER)
+    approve_procedure(work, proc)
     walls = []
     for n in range(max(2, args.repeat) + 1):  # the first run is cold (robots.txt, health): not kept
         vet(work, "candidate", "add", "--name", f"Fixed Cost {n}", "--username", USERNAME,
@@ -586,7 +586,6 @@ def run_floor(farm: FarmProcess, args: argparse.Namespace, work: Path) -> dict[s
             walls.append(res["wall_s"])
     out: dict[str, Any] = {"case_fixed_s": sorted(walls)[len(walls) // 2], "case_fixed_runs_s": walls}
     urls = [f"{farm.base(i)}/u/{USERNAME}" for i in found]
-    sys.path.insert(0, str(ROOT))
     from spiders.browser import find_chromium
 
     binaries = list(dict.fromkeys(b for b in (find_chromium(), "/usr/bin/chromium") if Path(b).is_file()))

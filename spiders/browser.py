@@ -4,10 +4,10 @@ network path of its own.
 Playwright cannot download its own browser on the machines this toolkit targets; it drives
 Debian's Chromium instead. ``VETTING_CHROMIUM`` overrides the path. Every browser the toolkit
 starts is headless, so Debian's ``chromium-headless-shell`` is preferred when installed: the
-same engine and version without the desktop browser's user interface, it started and rendered a
-found profile in about 60% of the time (warm case of ``bench/bench_accounts.py``: 10 renders
-end 2.3 s after the launch against 4.5 s) with a smaller browser process
-(docs/benchmarks.md). The full ``chromium`` is the fallback.
+same engine and version without the desktop browser's user interface, it renders in about half
+the time (``make bench``, Chromium alone rendering 10 found profiles: 2.2 s against 4.5 s) with
+a smaller browser process (151 MiB against 295; docs/benchmarks.md). The full ``chromium`` is
+the fallback.
 
 Every request the browser makes is performed by the guarded fetcher
 (:mod:`spiders.guard.browser`). So that nothing can go around that gate (a redirect Chromium

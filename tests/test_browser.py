@@ -3,6 +3,7 @@ error when none is there."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_no_browser_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_this_machine_launches_the_headless_shell() -> None:
     """`make deps` installs both packages (unless VETTING_CHROMIUM names another browser); the
     renderer must be using the faster one."""
-    if browser.os.environ.get("VETTING_CHROMIUM"):
-        assert browser.find_chromium() == browser.os.environ["VETTING_CHROMIUM"]
+    if os.environ.get("VETTING_CHROMIUM"):
+        assert browser.find_chromium() == os.environ["VETTING_CHROMIUM"]
     else:
         assert browser.find_chromium() == "/usr/bin/chromium-headless-shell", "run `make deps`"
